@@ -1,0 +1,93 @@
+// Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace unat {
+
+inline uint16_t LoadBe16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+inline uint32_t LoadBe32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
+         (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+inline void StoreBe16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void StoreBe32(uint8_t* p, uint32_t v) {
+  p[0] = static_cast<uint8_t>(v >> 24);
+  p[1] = static_cast<uint8_t>(v >> 16);
+  p[2] = static_cast<uint8_t>(v >> 8);
+  p[3] = static_cast<uint8_t>(v);
+}
+
+// One's complement sum of 16-bit big-endian words, not folded.
+inline uint32_t RawSum(std::span<const uint8_t> data, uint32_t sum = 0) {
+  size_t i = 0;
+  const size_t n = data.size();
+  for (; i + 1 < n; i += 2) sum += LoadBe16(&data[i]);
+  if (i < n) sum += uint32_t{data[i]} << 8;
+  return sum;
+}
+
+inline uint16_t Fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(sum);
+}
+
+// The checksum field value for `data` (complement of the folded sum).
+inline uint16_t InternetChecksum(std::span<const uint8_t> data,
+                                 uint32_t initial = 0) {
+  uint64_t sum = initial;
+  size_t i = 0;
+  const size_t n = data.size();
+  for (; i + 1 < n; i += 2) sum += LoadBe16(&data[i]);
+  if (i < n) sum += uint64_t{data[i]} << 8;
+  return static_cast<uint16_t>(~Fold(sum));
+}
+
+// RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+inline uint16_t ChecksumUpdate16(uint16_t hc, uint16_t old_value,
+                                 uint16_t new_value) {
+  uint32_t sum = static_cast<uint16_t>(~hc);
+  sum += static_cast<uint16_t>(~old_value);
+  sum += new_value;
+  return static_cast<uint16_t>(~Fold(sum));
+}
+
+inline uint16_t ChecksumUpdate32(uint16_t hc, uint32_t old_value,
+                                 uint32_t new_value) {
+  uint32_t sum = static_cast<uint16_t>(~hc);
+  sum += static_cast<uint16_t>(~(old_value >> 16));
+  sum += static_cast<uint16_t>(~(old_value & 0xffff));
+  sum += new_value >> 16;
+  sum += new_value & 0xffff;
+  return static_cast<uint16_t>(~Fold(sum));
+}
+
+// Adds a signed delta of one's complement sums to a checksum field. Used when
+// several fields change at once: delta = sum(~old) + sum(new).
+struct ChecksumDelta {
+  uint32_t acc = 0;
+  void Replace16(uint16_t old_value, uint16_t new_value) {
+    acc += static_cast<uint16_t>(~old_value);
+    acc += new_value;
+  }
+  void Replace32(uint32_t old_value, uint32_t new_value) {
+    Replace16(static_cast<uint16_t>(old_value >> 16),
+              static_cast<uint16_t>(new_value >> 16));
+    Replace16(static_cast<uint16_t>(old_value),
+              static_cast<uint16_t>(new_value));
+  }
+  uint16_t Apply(uint16_t hc) const {
+    uint32_t sum = static_cast<uint16_t>(~hc);
+    sum += acc;
+    return static_cast<uint16_t>(~Fold(sum));
+  }
+};
+
+}  // namespace unat

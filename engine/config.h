@@ -1,0 +1,66 @@
+// Engine configuration: plain values, checked by Nat::Create().
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/types.h"
+
+namespace unat {
+
+// RFC 4787 section 5 filtering behaviours for inbound packets that match a
+// mapping but no flow.
+enum class FilteringMode : uint8_t {
+  kEndpointIndependent = 0,
+  kAddressDependent = 1,
+  kAddressAndPortDependent = 2,
+};
+
+struct Timeouts {
+  uint32_t tcp_established_s = 7440;  // RFC 5382 REQ-5: >= 2 h 4 min
+  uint32_t tcp_transitory_s = 240;    // RFC 5382 REQ-5: >= 4 min
+  uint32_t udp_s = 300;               // RFC 4787 REQ-5: >= 2 min
+  uint32_t icmp_s = 60;               // RFC 5508 REQ-1: >= 60 s
+  // A freed external port stays reserved for this long (RFC 6888 REQ-8): the
+  // same inside endpoint gets it back, nobody else does.
+  uint32_t port_hold_s = 120;
+};
+
+struct Limits {
+  uint32_t max_flows = 1u << 20;          // whole engine
+  uint32_t max_flows_per_namespace = 0;   // 0: no limit of its own
+  uint32_t max_flows_per_host = 8192;     // per (namespace, inside address)
+  uint32_t max_ports_per_host = 4096;     // mappings per inside host, per proto
+};
+
+struct NatConfig {
+  // External (outside) IPv4 addresses, host byte order. At least one.
+  std::vector<uint32_t> external_addresses;
+  // Port range handed out to dynamic TCP/UDP mappings (inclusive).
+  uint16_t port_min = 1024;
+  uint16_t port_max = 65535;
+  // ICMP query identifiers handed out (inclusive).
+  uint16_t icmp_id_min = 1;
+  uint16_t icmp_id_max = 65535;
+  // Try the inside port first (RFC 4787 REQ-3 "port preservation"), and keep
+  // the port's parity when a new one is chosen (REQ-4).
+  bool port_preservation = false;
+  bool port_parity = true;
+  FilteringMode filtering = FilteringMode::kAddressAndPortDependent;
+  Timeouts timeouts;
+  Limits limits;
+  // ICMP errors the NAT itself sends (time exceeded, ...): token bucket.
+  uint32_t icmp_errors_per_second = 100;
+  uint32_t icmp_error_burst = 50;
+  // Seed for port randomisation; 0 draws one from std::random_device.
+  uint64_t random_seed = 0;
+};
+
+struct NamespaceConfig {
+  std::string name;
+  uint32_t gateway = 0;     // unat's own address on this inside network
+  uint8_t prefix_len = 24;  // the inside network is gateway/prefix_len
+};
+
+}  // namespace unat

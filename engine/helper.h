@@ -1,0 +1,115 @@
+// Interfaces between the engine and its helpers.
+//
+// PacketHelper: an ALG (FTP, TFTP, ...). Attached to a flow when the flow is
+// created (matched by protocol and server port); sees every packet of that
+// flow after its headers were translated; may register expectations through
+// the context. Never touches the tables directly.
+//
+// LocalHelper: answers packets addressed to the NAT itself on an inside
+// gateway address (NAT-PMP, PCP, UPnP/SSDP). Replies go out through the
+// context's Emit().
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/types.h"
+
+namespace unat {
+
+class Ipv4View;
+class L4View;
+
+using FlowId = uint32_t;
+inline constexpr FlowId kInvalidFlow = 0xffffffff;
+
+// Read-only facts about a flow, as a helper or a dump sees them.
+struct FlowInfo {
+  FlowId id = kInvalidFlow;
+  NamespaceId ns = kInvalidNamespace;
+  uint8_t proto = 0;
+  uint8_t tcp_state = 0;  // TcpState, for TCP flows
+  uint32_t inside_addr = 0;
+  uint16_t inside_port = 0;  // ICMP: query identifier
+  uint32_t external_addr = 0;
+  uint16_t external_port = 0;
+  uint32_t remote_addr = 0;
+  uint16_t remote_port = 0;
+  bool inbound_origin = false;  // created by an inbound packet
+  TimeMs expires = 0;
+  uint64_t packets[2] = {0, 0};  // indexed by arrival Side
+  uint64_t bytes[2] = {0, 0};
+  std::string_view helper;  // empty: no helper
+  uint32_t expectations = 0;
+};
+
+// A related flow a helper expects (FTP data, TFTP reply, DCC, ...). Matched
+// on inbound packets before filtering drops them; consumed by the first
+// match; dies with its master flow or at `expires`.
+struct ExpectationSpec {
+  uint8_t proto = kProtoTcp;
+  // The remote that will connect. remote_addr is required; remote_port 0
+  // means "any port of that address" (e.g. TFTP's new server port).
+  uint32_t remote_addr = 0;
+  uint16_t remote_port = 0;
+  // The inside endpoint the related flow goes to. The engine maps it (or
+  // reuses its mapping) and the external endpoint is returned by Expect().
+  uint32_t inside_addr = 0;
+  uint16_t inside_port = 0;
+  uint32_t timeout_s = 300;
+};
+
+struct ExternalEndpoint {
+  uint32_t addr = 0;
+  uint16_t port = 0;
+};
+
+// What a PacketHelper may ask of the engine while it handles a packet.
+class HelperContext {
+ public:
+  virtual ~HelperContext() = default;
+  virtual TimeMs now() const = 0;
+  // Registers an expectation tied to the current flow.
+  virtual absl::StatusOr<ExternalEndpoint> Expect(
+      const ExpectationSpec& spec) = 0;
+};
+
+class PacketHelper {
+ public:
+  virtual ~PacketHelper() = default;
+  virtual std::string_view name() const = 0;
+  // `from` is the side the packet arrived on. The packet's headers are
+  // already translated. Return false to drop it (counted as kHelperDrop).
+  virtual bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
+                        Ipv4View& ip, L4View& l4) = 0;
+};
+
+// Sends packets the engine or a local helper makes (ICMP errors, replies).
+class PacketSink {
+ public:
+  virtual ~PacketSink() = default;
+  virtual void Emit(Side side, NamespaceId ns,
+                    std::span<const uint8_t> packet) = 0;
+};
+
+struct LocalContext {
+  TimeMs now;
+  NamespaceId ns;
+  uint32_t gateway;  // the namespace's gateway address (the destination)
+  PacketSink* sink;  // may be null: then nothing can be answered
+};
+
+class LocalHelper {
+ public:
+  virtual ~LocalHelper() = default;
+  virtual std::string_view name() const = 0;
+  // A packet for (protocol, port) on the gateway address of an inside
+  // namespace. The helper owns the answer, if any.
+  virtual void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
+                        const L4View& l4) = 0;
+};
+
+}  // namespace unat

@@ -1,0 +1,1839 @@
+#include "engine/nat.h"
+
+#include <algorithm>
+#include <deque>
+#include <queue>
+#include <random>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/flow_index.h"
+#include "engine/wire.h"
+
+namespace unat {
+
+namespace {
+
+constexpr uint32_t kNone = 0xffffffff;
+constexpr uint32_t kPortFree = 0xffffffff;
+constexpr uint32_t kPortForwardBit = 0x80000000;
+constexpr NamespaceId kOutsideKeyNs = 0xffff;
+constexpr uint32_t kWheelSlots = 4096;  // one slot per second
+constexpr uint32_t kMaxExpectationsPerMaster = 4;
+constexpr uint32_t kMaxExpectations = 4096;
+constexpr uint16_t kIcmpQuoteMax = 548;  // RFC 1812 4.3.2.3: up to 576 total
+
+enum FlowFlags : uint8_t {
+  kFlowLive = 1,
+  kFlowInboundOrigin = 2,
+  kFlowSeenInside = 4,
+  kFlowSeenOutside = 8,
+  kFlowForwarded = 16,
+};
+
+struct Flow {
+  uint32_t in_addr;
+  uint32_t ext_addr;
+  uint32_t rem_addr;
+  uint16_t in_port;
+  uint16_t ext_port;
+  uint16_t rem_port;
+  NamespaceId ns;
+  uint8_t proto;
+  uint8_t state;
+  uint8_t flags;
+  uint8_t helper;  // index + 1 into helpers_, 0: none
+  uint8_t wscale;  // low nibble: inside's, high nibble: outside's (15: none)
+  uint8_t fin_from;
+  uint16_t timer_slot;
+  uint32_t mapping;  // kNone for forwarded flows
+  uint32_t forward;  // forward index for forwarded flows, else kNone
+  uint32_t expires_s;
+  uint32_t timer_prev;
+  uint32_t timer_next;
+  uint32_t tcp_end[2];  // next sequence number expected from each side
+  uint32_t tcp_win[2];  // largest window each side advertised (scaled)
+  uint32_t packets[2];
+  uint64_t bytes[2];
+};
+
+enum class MappingState : uint8_t { kFree, kLive, kHeld };
+
+struct Mapping {
+  uint32_t in_addr;
+  uint32_t ext_addr;
+  uint16_t in_port;
+  uint16_t ext_port;
+  NamespaceId ns;
+  uint8_t proto;
+  MappingState state;
+  uint8_t ext_index;
+  uint32_t refs;  // flows + expectations
+  uint32_t hold_until_s;
+  uint32_t generation;
+};
+
+struct MappingKey {
+  uint32_t addr;
+  uint16_t port;
+  NamespaceId ns;
+  uint8_t proto;
+  bool operator==(const MappingKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const MappingKey& k) {
+    return H::combine(std::move(h), k.addr, k.port, k.ns, k.proto);
+  }
+};
+
+struct HostState {
+  uint32_t flows = 0;
+  uint32_t ports[kNumProtos] = {0, 0, 0};
+  uint8_t ext_index = 0;
+};
+
+struct NamespaceEntry {
+  bool live = false;
+  std::string name;
+  uint32_t gateway = 0;
+  uint8_t prefix_len = 0;
+  uint32_t mask = 0;
+  uint32_t flows = 0;
+  uint64_t packets[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+};
+
+struct ForwardEntry {
+  bool live = false;
+  ForwardSpec spec;
+};
+
+struct Expectation {
+  bool live = false;
+  uint8_t proto = 0;
+  NamespaceId ns = kInvalidNamespace;
+  uint32_t rem_addr = 0;
+  uint16_t rem_port = 0;
+  uint32_t mapping = kNone;
+  FlowId master = kInvalidFlow;
+  TimeMs expires = 0;
+  uint64_t seq = 0;  // creation order, for evicting the oldest
+};
+
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+inline uint32_t KeyHash(NamespaceId ns, uint8_t proto, uint32_t addr,
+                        uint16_t port, uint32_t rem_addr, uint16_t rem_port) {
+  const uint64_t a = (uint64_t{addr} << 32) | rem_addr;
+  const uint64_t b = (uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
+                     (uint64_t{ns} << 8) | proto;
+  return static_cast<uint32_t>(Mix64(a ^ Mix64(b)));
+}
+
+inline bool IsMulticastOrBroadcast(uint32_t a) {
+  return (a >> 28) == 0xe || a == 0xffffffff;
+}
+inline bool IsUnusableSource(uint32_t a) {
+  return a == 0 || (a >> 24) == 127 || IsMulticastOrBroadcast(a) ||
+         (a >> 28) == 0xf;
+}
+
+class SplitMix {
+ public:
+  explicit SplitMix(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t s_;
+};
+
+// Rewrites the source (or destination) address and port of a full packet,
+// with one incremental update for the L4 checksum (address in the pseudo
+// header + port). For ICMP queries the "port" is the identifier.
+void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto, bool source,
+                     uint32_t addr, uint16_t port) {
+  const uint32_t old_addr = source ? ip.src() : ip.dst();
+  if (proto == kProtoIcmp) {
+    if (source) {
+      ip.set_src(addr);
+    } else {
+      ip.set_dst(addr);
+    }
+    l4.SetPort(l4_field::kIcmpId, port, l4_field::kIcmpChecksum, false);
+    return;
+  }
+  const uint16_t port_off = source ? l4_field::kSrcPort : l4_field::kDstPort;
+  const uint16_t old_port = LoadBe16(l4.data() + port_off);
+  const uint16_t csum_off = l4.ChecksumOffset(proto);
+  if (source) {
+    ip.set_src(addr);
+  } else {
+    ip.set_dst(addr);
+  }
+  StoreBe16(l4.data() + port_off, port);
+  if (csum_off != 0) {
+    ChecksumDelta d;
+    d.Replace32(old_addr, addr);
+    d.Replace16(old_port, port);
+    uint16_t c = d.Apply(LoadBe16(l4.data() + csum_off));
+    if (proto == kProtoUdp && c == 0) c = 0xffff;
+    StoreBe16(l4.data() + csum_off, c);
+  }
+}
+
+// Sequence-space comparison (RFC 1982 style).
+inline bool SeqAfter(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) > 0;
+}
+
+}  // namespace
+
+class Nat::Impl : public HelperContext {
+ public:
+  explicit Impl(const NatConfig& config) : config_(config), rng_(0) {
+    uint64_t seed = config.random_seed;
+    if (seed == 0) {
+      std::random_device rd;
+      seed = (uint64_t{rd()} << 32) | rd();
+    }
+    rng_ = SplitMix(seed);
+    hash_seed_ = rng_.Next();
+    const size_t n = config_.external_addresses.size();
+    ports_.resize(n * kNumProtos);
+    for (auto& table : ports_) table.assign(65536, kPortFree);
+    wheel_.assign(kWheelSlots, kNone);
+  }
+
+  // ---- HelperContext ----
+  TimeMs now() const override { return now_ms_; }
+  absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
+
+  // ---- namespaces ----
+  absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
+  absl::Status RemoveNamespace(NamespaceId ns);
+
+  // ---- packet path ----
+  Verdict ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now);
+  Verdict ProcessOutside(Packet& pkt, TimeMs now, bool hairpin);
+  void Advance(TimeMs now);
+
+  // ---- forwards ----
+  absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
+  absl::Status RemoveForwardIndex(uint32_t idx);
+  int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
+
+  FlowInfo Info(uint32_t idx) const;
+  Stats GetStats() const;
+  size_t MemoryUsage() const;
+
+  NatConfig config_;
+  PacketSink* sink_ = nullptr;
+  std::vector<NamespaceEntry> namespaces_;
+  std::vector<PacketHelper*> helpers_;
+  absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
+  absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
+  std::vector<Flow> flows_;
+  std::vector<uint32_t> free_flows_;
+  std::vector<ForwardEntry> forwards_;
+  std::vector<uint32_t> free_forwards_;
+
+ private:
+  friend class Nat;
+
+  // Flow table.
+  uint32_t InsideHash(const Flow& f) const {
+    return KeyHash(f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
+                   f.rem_port) ^
+           static_cast<uint32_t>(hash_seed_);
+  }
+  uint32_t OutsideHash(const Flow& f) const {
+    return KeyHash(kOutsideKeyNs, f.proto, f.ext_addr, f.ext_port, f.rem_addr,
+                   f.rem_port) ^
+           static_cast<uint32_t>(hash_seed_);
+  }
+  uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
+                      uint16_t port, uint32_t rem, uint16_t rport) const;
+  uint32_t FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
+                       uint32_t rem, uint16_t rport) const;
+  // Creates a flow; returns its index or kNone with *why set.
+  uint32_t NewFlow(const Flow& proto_flow, DropReason* why);
+  void DeleteFlow(uint32_t idx, bool expired);
+  void TimerInsert(uint32_t idx);
+  void TimerUnlink(uint32_t idx);
+  uint32_t Timeout(const Flow& f) const;
+  // Drops a flow found past its time before it is used.
+  bool ExpiredNow(uint32_t idx) {
+    if (flows_[idx].expires_s > now_s_) return false;
+    DeleteFlow(idx, true);
+    return true;
+  }
+
+  // Mappings and ports.
+  int ExternalIndex(uint32_t addr) const {
+    const auto& v = config_.external_addresses;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == addr) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) {
+    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  }
+  const std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) const {
+    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  }
+  uint32_t GetOrCreateMapping(NamespaceId ns, uint8_t proto, uint32_t addr,
+                              uint16_t port, DropReason* why);
+  void ReleaseMapping(uint32_t m);
+  void FreeMapping(uint32_t m);
+  int AllocatePort(int ext_index, uint8_t proto, uint16_t in_port);
+  HostState& Host(NamespaceId ns, uint32_t addr) {
+    return hosts_[(uint64_t{ns} << 32) | addr];
+  }
+  void MaybeDropHost(NamespaceId ns, uint32_t addr);
+
+  // ADF filtering: remote addresses each mapping has talked to.
+  void AdfAdd(uint32_t m, uint32_t rem) {
+    if (config_.filtering == FilteringMode::kAddressDependent) {
+      ++adf_[(uint64_t{m} << 32) | rem];
+    }
+  }
+  void AdfRemove(uint32_t m, uint32_t rem) {
+    if (config_.filtering != FilteringMode::kAddressDependent) return;
+    auto it = adf_.find((uint64_t{m} << 32) | rem);
+    if (it != adf_.end() && --it->second == 0) adf_.erase(it);
+  }
+
+  // Expectations.
+  uint64_t ExpectKey(uint8_t proto, uint32_t ext_addr, uint16_t port) const {
+    return (uint64_t{proto} << 48) | (uint64_t{ext_addr} << 16) | port;
+  }
+  void RemoveExpectation(uint32_t e);
+  uint32_t MatchExpectation(uint8_t proto, uint32_t ext_addr, uint16_t port,
+                            uint32_t src, uint16_t sport);
+
+  // Packet helpers.
+  bool UpdateTcp(Flow& f, Side from, const L4View& l4, uint16_t payload_len,
+                 DropReason* why);
+  bool RstAcceptable(const Flow& f, Side from, const L4View& l4) const;
+  Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
+  Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip);
+  Verdict EchoReply(Packet& pkt, Ipv4View& ip, Side side, NamespaceId ns);
+  void SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
+                     const Ipv4View& ip, uint8_t type, uint8_t code,
+                     uint32_t rest);
+  bool RunHelper(uint32_t idx, Side from, Ipv4View& ip, L4View& l4);
+  uint8_t HelperFor(uint8_t proto, uint16_t port) const {
+    auto it = helper_ports_.find((uint32_t{proto} << 16) | port);
+    return it == helper_ports_.end() ? 0 : it->second;
+  }
+  void Count(Side side, NamespaceId ns, uint32_t len) {
+    const int s = static_cast<int>(side);
+    stats_.packets[s]++;
+    stats_.bytes[s] += len;
+    if (ns < namespaces_.size()) {
+      namespaces_[ns].packets[s]++;
+      namespaces_[ns].bytes[s] += len;
+    }
+  }
+  Verdict Drop(DropReason r) {
+    stats_.drops[static_cast<int>(r)]++;
+    return Verdict::Drop(r);
+  }
+
+  SplitMix rng_;
+  uint64_t hash_seed_ = 0;
+  TimeMs now_ms_ = 0;
+  uint32_t now_s_ = 0;
+  uint32_t current_flow_ = kNone;  // the flow a helper is running for
+
+  FlowIndex index_;
+  std::vector<uint32_t> wheel_;
+  uint32_t wheel_tick_ = 0;  // last second processed
+
+  std::vector<Mapping> mappings_;
+  std::vector<uint32_t> free_mappings_;
+  absl::flat_hash_map<MappingKey, uint32_t> mapping_index_;
+  std::deque<std::pair<uint32_t, uint32_t>> held_;  // (mapping, generation)
+  std::vector<std::vector<uint32_t>> ports_;  // [ext][proto] -> owner
+  absl::flat_hash_map<uint64_t, HostState> hosts_;
+  absl::flat_hash_map<uint64_t, uint32_t> adf_;
+
+  std::priority_queue<std::pair<TimeMs, uint32_t>,
+                      std::vector<std::pair<TimeMs, uint32_t>>,
+                      std::greater<>>
+      forward_expiry_;
+
+  std::vector<Expectation> expectations_;
+  std::vector<uint32_t> free_expectations_;
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> expect_index_;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> expect_by_master_;
+  std::priority_queue<std::pair<TimeMs, uint32_t>,
+                      std::vector<std::pair<TimeMs, uint32_t>>,
+                      std::greater<>>
+      expect_expiry_;
+  uint64_t expect_seq_ = 0;
+  uint32_t live_expectations_ = 0;
+
+  // ICMP error token bucket (tokens scaled by 1000).
+  uint64_t icmp_tokens_ = 0;
+  TimeMs icmp_last_ = 0;
+  bool icmp_bucket_started_ = false;
+
+  Stats stats_;
+};
+
+// ------------------------------------------------------------------------
+// Flow table
+
+uint32_t Nat::Impl::FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
+                               uint16_t port, uint32_t rem,
+                               uint16_t rport) const {
+  const uint32_t h = KeyHash(ns, proto, addr, port, rem, rport) ^
+                     static_cast<uint32_t>(hash_seed_);
+  const uint32_t v = index_.Find(h, [&](uint32_t value) {
+    if (value & 1) return false;
+    const Flow& f = flows_[value >> 1];
+    return f.in_addr == addr && f.in_port == port && f.rem_addr == rem &&
+           f.rem_port == rport && f.ns == ns && f.proto == proto;
+  });
+  return v == FlowIndex::kNotFound ? kNone : v >> 1;
+}
+
+uint32_t Nat::Impl::FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
+                                uint32_t rem, uint16_t rport) const {
+  const uint32_t h = KeyHash(kOutsideKeyNs, proto, addr, port, rem, rport) ^
+                     static_cast<uint32_t>(hash_seed_);
+  const uint32_t v = index_.Find(h, [&](uint32_t value) {
+    if (!(value & 1)) return false;
+    const Flow& f = flows_[value >> 1];
+    return f.ext_addr == addr && f.ext_port == port && f.rem_addr == rem &&
+           f.rem_port == rport && f.proto == proto;
+  });
+  return v == FlowIndex::kNotFound ? kNone : v >> 1;
+}
+
+uint32_t Nat::Impl::Timeout(const Flow& f) const {
+  switch (f.proto) {
+    case kProtoTcp:
+      return f.state == static_cast<uint8_t>(TcpState::kEstablished)
+                 ? config_.timeouts.tcp_established_s
+                 : config_.timeouts.tcp_transitory_s;
+    case kProtoUdp:
+      return config_.timeouts.udp_s;
+    default:
+      return config_.timeouts.icmp_s;
+  }
+}
+
+uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
+  const Limits& lim = config_.limits;
+  if (stats_.flows_total >= lim.max_flows) {
+    *why = DropReason::kFlowLimit;
+    return kNone;
+  }
+  NamespaceEntry& nse = namespaces_[proto_flow.ns];
+  if (lim.max_flows_per_namespace != 0 &&
+      nse.flows >= lim.max_flows_per_namespace) {
+    *why = DropReason::kNamespaceFlowLimit;
+    return kNone;
+  }
+  HostState& host = Host(proto_flow.ns, proto_flow.in_addr);
+  if (lim.max_flows_per_host != 0 && host.flows >= lim.max_flows_per_host) {
+    *why = DropReason::kHostFlowLimit;
+    MaybeDropHost(proto_flow.ns, proto_flow.in_addr);
+    return kNone;
+  }
+  uint32_t idx;
+  if (!free_flows_.empty()) {
+    idx = free_flows_.back();
+    free_flows_.pop_back();
+  } else {
+    idx = static_cast<uint32_t>(flows_.size());
+    flows_.emplace_back();
+  }
+  Flow& f = flows_[idx];
+  f = proto_flow;
+  f.flags |= kFlowLive;
+  f.wscale = 0xff;
+  f.expires_s = now_s_ + Timeout(f);
+  host.flows++;
+  nse.flows++;
+  stats_.flows_total++;
+  stats_.flows_created++;
+  index_.Insert(InsideHash(f), idx << 1);
+  index_.Insert(OutsideHash(f), (idx << 1) | 1);
+  if (f.mapping != kNone) AdfAdd(f.mapping, f.rem_addr);
+  TimerInsert(idx);
+  return idx;
+}
+
+void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
+  Flow& f = flows_[idx];
+  if (!(f.flags & kFlowLive)) return;
+  index_.Erase(InsideHash(f), idx << 1);
+  index_.Erase(OutsideHash(f), (idx << 1) | 1);
+  TimerUnlink(idx);
+  if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
+    const std::vector<uint32_t> list = it->second;
+    for (uint32_t e : list) RemoveExpectation(e);
+  }
+  if (f.mapping != kNone) {
+    AdfRemove(f.mapping, f.rem_addr);
+    ReleaseMapping(f.mapping);
+  }
+  HostState& host = Host(f.ns, f.in_addr);
+  if (host.flows) host.flows--;
+  MaybeDropHost(f.ns, f.in_addr);
+  namespaces_[f.ns].flows--;
+  stats_.flows_total--;
+  if (expired) stats_.flows_expired++;
+  f.flags = 0;
+  free_flows_.push_back(idx);
+}
+
+void Nat::Impl::TimerInsert(uint32_t idx) {
+  Flow& f = flows_[idx];
+  const uint32_t slot = f.expires_s & (kWheelSlots - 1);
+  f.timer_slot = static_cast<uint16_t>(slot);
+  f.timer_prev = kNone;
+  f.timer_next = wheel_[slot];
+  if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = idx;
+  wheel_[slot] = idx;
+}
+
+void Nat::Impl::TimerUnlink(uint32_t idx) {
+  Flow& f = flows_[idx];
+  if (f.timer_prev != kNone) {
+    flows_[f.timer_prev].timer_next = f.timer_next;
+  } else {
+    wheel_[f.timer_slot] = f.timer_next;
+  }
+  if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = f.timer_prev;
+  f.timer_prev = f.timer_next = kNone;
+}
+
+void Nat::Impl::Advance(TimeMs now) {
+  if (now > now_ms_) {
+    now_ms_ = now;
+    now_s_ = static_cast<uint32_t>(now / 1000);
+  }
+  // Flows: walk the wheel slots from the last processed second to now.
+  uint32_t steps = now_s_ - wheel_tick_;
+  if (steps > kWheelSlots) steps = kWheelSlots;
+  uint32_t tick = now_s_ - steps;
+  for (uint32_t n = 0; n <= steps; ++n, ++tick) {
+    const uint32_t slot = tick & (kWheelSlots - 1);
+    uint32_t idx = wheel_[slot];
+    while (idx != kNone) {
+      const uint32_t next = flows_[idx].timer_next;
+      Flow& f = flows_[idx];
+      if (f.expires_s <= now_s_) {
+        DeleteFlow(idx, true);
+      } else if ((f.expires_s & (kWheelSlots - 1)) != slot) {
+        // Refreshed since it was filed: move it to its current slot.
+        TimerUnlink(idx);
+        TimerInsert(idx);
+      }
+      idx = next;
+    }
+  }
+  wheel_tick_ = now_s_;
+
+  // Held mappings: constant hold time, so the queue is in expiry order.
+  while (!held_.empty()) {
+    auto [m, gen] = held_.front();
+    Mapping& mp = mappings_[m];
+    if (mp.state == MappingState::kHeld && mp.generation == gen) {
+      if (mp.hold_until_s > now_s_) break;
+      FreeMapping(m);
+    }
+    held_.pop_front();
+  }
+
+  // Leased forwards.
+  while (!forward_expiry_.empty() && forward_expiry_.top().first <= now) {
+    const uint32_t id = forward_expiry_.top().second;
+    forward_expiry_.pop();
+    if (id < forwards_.size() && forwards_[id].live &&
+        forwards_[id].spec.expires != 0 && forwards_[id].spec.expires <= now) {
+      (void)RemoveForwardIndex(id);
+    }
+  }
+
+  // Expectations.
+  while (!expect_expiry_.empty() && expect_expiry_.top().first <= now) {
+    const uint32_t e = expect_expiry_.top().second;
+    expect_expiry_.pop();
+    if (expectations_[e].live && expectations_[e].expires <= now) {
+      RemoveExpectation(e);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------
+// Mappings
+
+void Nat::Impl::MaybeDropHost(NamespaceId ns, uint32_t addr) {
+  auto it = hosts_.find((uint64_t{ns} << 32) | addr);
+  if (it == hosts_.end()) return;
+  const HostState& h = it->second;
+  if (h.flows == 0 && h.ports[0] == 0 && h.ports[1] == 0 && h.ports[2] == 0) {
+    hosts_.erase(it);
+  }
+}
+
+int Nat::Impl::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
+  std::vector<uint32_t>& table = PortTable(ext_index, proto);
+  const bool icmp = proto == kProtoIcmp;
+  const uint32_t lo = icmp ? config_.icmp_id_min : config_.port_min;
+  const uint32_t hi = icmp ? config_.icmp_id_max : config_.port_max;
+  if (!icmp && config_.port_preservation && in_port >= lo && in_port <= hi &&
+      table[in_port] == kPortFree) {
+    return in_port;
+  }
+  const uint32_t n = hi - lo + 1;
+  const uint32_t start = static_cast<uint32_t>(rng_.Next() % n);
+  const bool parity = !icmp && config_.port_parity && n > 1;
+  if (parity) {
+    // Same parity as the inside port first (RFC 4787 REQ-4).
+    uint32_t first = start;
+    if (((lo + first) & 1) != (in_port & 1u)) first = (first + 1) % n;
+    for (uint32_t i = 0; i < n; i += 2) {
+      const uint32_t p = lo + (first + i) % n;
+      if ((p & 1u) == (in_port & 1u) && table[p] == kPortFree) {
+        return static_cast<int>(p);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = lo + (start + i) % n;
+    if (table[p] == kPortFree) return static_cast<int>(p);
+  }
+  return -1;
+}
+
+uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
+                                       uint32_t addr, uint16_t port,
+                                       DropReason* why) {
+  const MappingKey key{addr, port, ns, proto};
+  if (auto it = mapping_index_.find(key); it != mapping_index_.end()) {
+    Mapping& m = mappings_[it->second];
+    if (m.state == MappingState::kHeld) {
+      m.state = MappingState::kLive;
+      m.generation++;
+      stats_.mappings_held--;
+    }
+    m.refs++;
+    return it->second;
+  }
+  if (config_.external_addresses.empty()) {
+    *why = DropReason::kNoExternalAddress;
+    return kNone;
+  }
+  const bool new_host =
+      !hosts_.contains((uint64_t{ns} << 32) | addr);
+  HostState& host = Host(ns, addr);
+  if (new_host) {
+    // Paired pooling (RFC 4787 REQ-2): one external address per host.
+    host.ext_index = static_cast<uint8_t>(
+        Mix64((uint64_t{ns} << 32) | addr) % config_.external_addresses.size());
+  }
+  if (config_.limits.max_ports_per_host != 0 &&
+      host.ports[ProtoIndex(proto)] >= config_.limits.max_ports_per_host) {
+    *why = DropReason::kHostPortLimit;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
+  const int ext_port = AllocatePort(host.ext_index, proto, port);
+  if (ext_port < 0) {
+    *why = DropReason::kNoPorts;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
+  uint32_t m;
+  if (!free_mappings_.empty()) {
+    m = free_mappings_.back();
+    free_mappings_.pop_back();
+  } else {
+    m = static_cast<uint32_t>(mappings_.size());
+    mappings_.emplace_back();
+  }
+  Mapping& mp = mappings_[m];
+  const uint32_t gen = mp.generation + 1;
+  mp = Mapping{addr,
+               config_.external_addresses[host.ext_index],
+               port,
+               static_cast<uint16_t>(ext_port),
+               ns,
+               proto,
+               MappingState::kLive,
+               host.ext_index,
+               1,
+               0,
+               gen};
+  PortTable(host.ext_index, proto)[ext_port] = m;
+  host.ports[ProtoIndex(proto)]++;
+  mapping_index_.emplace(key, m);
+  stats_.mappings++;
+  return m;
+}
+
+void Nat::Impl::ReleaseMapping(uint32_t m) {
+  Mapping& mp = mappings_[m];
+  if (mp.refs > 0) mp.refs--;
+  if (mp.refs != 0 || mp.state != MappingState::kLive) return;
+  if (config_.timeouts.port_hold_s == 0) {
+    FreeMapping(m);
+    return;
+  }
+  mp.state = MappingState::kHeld;
+  mp.generation++;
+  mp.hold_until_s = now_s_ + config_.timeouts.port_hold_s;
+  held_.emplace_back(m, mp.generation);
+  stats_.mappings_held++;
+}
+
+void Nat::Impl::FreeMapping(uint32_t m) {
+  Mapping& mp = mappings_[m];
+  if (mp.state == MappingState::kFree) return;
+  if (mp.state == MappingState::kHeld) stats_.mappings_held--;
+  PortTable(mp.ext_index, mp.proto)[mp.ext_port] = kPortFree;
+  mapping_index_.erase(MappingKey{mp.in_addr, mp.in_port, mp.ns, mp.proto});
+  HostState& host = Host(mp.ns, mp.in_addr);
+  if (host.ports[ProtoIndex(mp.proto)]) host.ports[ProtoIndex(mp.proto)]--;
+  MaybeDropHost(mp.ns, mp.in_addr);
+  mp.state = MappingState::kFree;
+  mp.generation++;
+  mp.refs = 0;
+  stats_.mappings--;
+  free_mappings_.push_back(m);
+}
+
+// ------------------------------------------------------------------------
+// Expectations
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
+    const ExpectationSpec& spec) {
+  if (current_flow_ == kNone) {
+    return absl::FailedPreconditionError("Expect() outside a helper call");
+  }
+  if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
+  }
+  if (spec.remote_addr == 0) {
+    return absl::InvalidArgumentError(
+        "expectation needs the remote address (no opening to any remote)");
+  }
+  const FlowId master = current_flow_;
+  const NamespaceId ns = flows_[master].ns;
+  if (auto it = expect_by_master_.find(master);
+      it != expect_by_master_.end() &&
+      it->second.size() >= kMaxExpectationsPerMaster) {
+    // Evict the oldest, as netfilter does past max_expected.
+    uint32_t oldest = it->second.front();
+    for (uint32_t e : it->second) {
+      if (expectations_[e].seq < expectations_[oldest].seq) oldest = e;
+    }
+    RemoveExpectation(oldest);
+  }
+  if (live_expectations_ >= kMaxExpectations) {
+    return absl::ResourceExhaustedError("too many expectations");
+  }
+  DropReason why = DropReason::kNone;
+  const uint32_t m =
+      GetOrCreateMapping(ns, spec.proto, spec.inside_addr, spec.inside_port,
+                         &why);
+  if (m == kNone) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
+  }
+  uint32_t e;
+  if (!free_expectations_.empty()) {
+    e = free_expectations_.back();
+    free_expectations_.pop_back();
+  } else {
+    e = static_cast<uint32_t>(expectations_.size());
+    expectations_.emplace_back();
+  }
+  Expectation& x = expectations_[e];
+  x = Expectation{true,
+                  spec.proto,
+                  ns,
+                  spec.remote_addr,
+                  spec.remote_port,
+                  m,
+                  master,
+                  now_ms_ + uint64_t{spec.timeout_s} * 1000,
+                  ++expect_seq_};
+  const Mapping& mp = mappings_[m];
+  expect_index_[ExpectKey(spec.proto, mp.ext_addr, mp.ext_port)].push_back(e);
+  expect_by_master_[master].push_back(e);
+  expect_expiry_.emplace(x.expires, e);
+  live_expectations_++;
+  return ExternalEndpoint{mp.ext_addr, mp.ext_port};
+}
+
+void Nat::Impl::RemoveExpectation(uint32_t e) {
+  Expectation& x = expectations_[e];
+  if (!x.live) return;
+  x.live = false;
+  const Mapping& mp = mappings_[x.mapping];
+  const uint64_t key = ExpectKey(x.proto, mp.ext_addr, mp.ext_port);
+  if (auto it = expect_index_.find(key); it != expect_index_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), e), v.end());
+    if (v.empty()) expect_index_.erase(it);
+  }
+  if (auto it = expect_by_master_.find(x.master);
+      it != expect_by_master_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), e), v.end());
+    if (v.empty()) expect_by_master_.erase(it);
+  }
+  if (x.mapping != kNone) ReleaseMapping(x.mapping);
+  x.mapping = kNone;
+  live_expectations_--;
+  free_expectations_.push_back(e);
+}
+
+uint32_t Nat::Impl::MatchExpectation(uint8_t proto, uint32_t ext_addr,
+                                     uint16_t port, uint32_t src,
+                                     uint16_t sport) {
+  auto it = expect_index_.find(ExpectKey(proto, ext_addr, port));
+  if (it == expect_index_.end()) return kNone;
+  for (uint32_t e : it->second) {
+    const Expectation& x = expectations_[e];
+    if (x.live && x.expires > now_ms_ && x.rem_addr == src &&
+        (x.rem_port == 0 || x.rem_port == sport)) {
+      return e;
+    }
+  }
+  return kNone;
+}
+
+// ------------------------------------------------------------------------
+// TCP tracking
+
+bool Nat::Impl::RstAcceptable(const Flow& f, Side from,
+                              const L4View& l4) const {
+  const int s = static_cast<int>(from);
+  const int other = 1 - s;
+  const uint8_t seen_from =
+      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
+  if (!(f.flags & seen_from)) {
+    // Nothing seen from this side yet: only an answer to the other side's
+    // SYN is believable: it must acknowledge exactly what was sent.
+    return (l4.tcp_flags() & tcp_flags::kAck) && l4.tcp_ack() == f.tcp_end[other];
+  }
+  const uint32_t win = std::max<uint32_t>(f.tcp_win[other], 1);
+  const uint32_t seq = l4.tcp_seq();
+  const uint32_t expected = f.tcp_end[s];
+  // Within the receiver's window around what the sender has sent so far.
+  return !SeqAfter(expected - win, seq) && !SeqAfter(seq, expected + win);
+}
+
+bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
+                          uint16_t payload_len, DropReason* why) {
+  const uint8_t fl = l4.tcp_flags();
+  const int s = static_cast<int>(from);
+  if (fl & tcp_flags::kRst) {
+    if (!RstAcceptable(f, from, l4)) {
+      *why = DropReason::kTcpInvalidRst;
+      return false;
+    }
+    f.state = static_cast<uint8_t>(TcpState::kClosed);
+    return true;
+  }
+  const bool originator_side =
+      (from == Side::kOutside) == static_cast<bool>(f.flags & kFlowInboundOrigin);
+  // Window scale from SYN options (RFC 7323): kind 3, length 3.
+  if (fl & tcp_flags::kSyn) {
+    uint8_t scale = 15;
+    const uint16_t hl = l4.tcp_header_length();
+    const uint8_t* o = l4.data();
+    for (uint16_t i = l4_field::kTcpMinHeader; i < hl;) {
+      const uint8_t kind = o[i];
+      if (kind == 0) break;
+      if (kind == 1) {
+        ++i;
+        continue;
+      }
+      if (i + 1 >= hl || o[i + 1] < 2 || i + o[i + 1] > hl) break;
+      if (kind == 3 && o[i + 1] == 3) scale = std::min<uint8_t>(o[i + 2], 14);
+      i += o[i + 1];
+    }
+    const uint8_t shift = s == 0 ? 0 : 4;
+    f.wscale = static_cast<uint8_t>((f.wscale & ~(0xf << shift)) |
+                                    (scale << shift));
+  }
+  // Track the highest sequence end and window per side.
+  const uint32_t end = l4.tcp_seq() + payload_len +
+                       ((fl & tcp_flags::kSyn) ? 1 : 0) +
+                       ((fl & tcp_flags::kFin) ? 1 : 0);
+  const uint8_t seen_from =
+      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
+  if (!(f.flags & seen_from) || SeqAfter(end, f.tcp_end[s])) f.tcp_end[s] = end;
+  f.flags |= seen_from;
+  uint32_t win = l4.tcp_window();
+  const uint8_t ws_in = f.wscale & 0xf, ws_out = f.wscale >> 4;
+  if (!(fl & tcp_flags::kSyn) && ws_in != 15 && ws_out != 15) {
+    win <<= (s == 0 ? ws_in : ws_out);
+  }
+  if (win > f.tcp_win[s]) f.tcp_win[s] = win;
+
+  TcpState st = static_cast<TcpState>(f.state);
+  switch (st) {
+    case TcpState::kSynSent:
+      if ((fl & tcp_flags::kSyn) && !originator_side) {
+        st = TcpState::kSynReceived;
+      }
+      break;
+    case TcpState::kSynReceived:
+      if (originator_side && (fl & tcp_flags::kAck) &&
+          !(fl & tcp_flags::kSyn)) {
+        st = TcpState::kEstablished;
+      }
+      break;
+    case TcpState::kEstablished:
+      break;
+    case TcpState::kFinWait:
+    case TcpState::kClosing:
+    case TcpState::kClosed:
+      if ((fl & tcp_flags::kSyn) && !(fl & tcp_flags::kAck) &&
+          originator_side) {
+        // A new connection on the same 4-tuple (e.g. after TIME_WAIT).
+        st = TcpState::kSynSent;
+        f.flags &= static_cast<uint8_t>(~(kFlowSeenInside | kFlowSeenOutside));
+        f.flags |= seen_from;
+        f.tcp_end[1 - s] = 0;
+        f.tcp_win[1 - s] = 0;
+      }
+      break;
+    default:
+      break;
+  }
+  if (fl & tcp_flags::kFin) {
+    if (st == TcpState::kFinWait && f.fin_from != s) {
+      st = TcpState::kClosing;
+    } else if (st != TcpState::kClosing && st != TcpState::kFinWait) {
+      st = TcpState::kFinWait;
+      f.fin_from = static_cast<uint8_t>(s);
+    }
+  }
+  f.state = static_cast<uint8_t>(st);
+  return true;
+}
+
+// ------------------------------------------------------------------------
+// ICMP
+
+void Nat::Impl::SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
+                              const Ipv4View& ip, uint8_t type, uint8_t code,
+                              uint32_t rest) {
+  // Never answer an ICMP error, a non-first fragment, or a packet whose
+  // source cannot take an answer (RFC 1812 4.3.2.7).
+  if (ip.fragment_offset_bytes() != 0 || IsUnusableSource(ip.src())) return;
+  if (ip.protocol() == kProtoIcmp) {
+    const auto pl = ip.payload();
+    if (pl.empty() || !IsIcmpQuery(pl[0])) return;
+  }
+  if (sink_ == nullptr) return;
+  // Token bucket: tokens in thousandths.
+  const uint64_t cap = uint64_t{config_.icmp_error_burst} * 1000;
+  if (!icmp_bucket_started_) {
+    icmp_tokens_ = cap;
+    icmp_last_ = now_ms_;
+    icmp_bucket_started_ = true;
+  }
+  icmp_tokens_ = std::min<uint64_t>(
+      cap, icmp_tokens_ + (now_ms_ - icmp_last_) * config_.icmp_errors_per_second);
+  icmp_last_ = now_ms_;
+  if (icmp_tokens_ < 1000) {
+    stats_.icmp_errors_rate_limited++;
+    return;
+  }
+  icmp_tokens_ -= 1000;
+  const uint16_t quote = std::min<uint16_t>(ip.size(), kIcmpQuoteMax);
+  uint8_t buf[20 + 8 + kIcmpQuoteMax];
+  const uint16_t total = static_cast<uint16_t>(20 + 8 + quote);
+  std::fill(buf, buf + 28, 0);
+  buf[0] = 0x45;
+  StoreBe16(buf + 2, total);
+  buf[8] = 64;
+  buf[9] = kProtoIcmp;
+  StoreBe32(buf + 12, from_addr);
+  StoreBe32(buf + 16, ip.src());
+  StoreBe16(buf + 10, InternetChecksum({buf, 20}));
+  buf[20] = type;
+  buf[21] = code;
+  StoreBe32(buf + 24, rest);
+  std::copy(ip.data(), ip.data() + quote, buf + 28);
+  StoreBe16(buf + 22, InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
+  stats_.icmp_errors_sent++;
+  sink_->Emit(side, ns, {buf, total});
+}
+
+Verdict Nat::Impl::EchoReply(Packet& pkt, Ipv4View& ip, Side side,
+                             NamespaceId ns) {
+  uint8_t* icmp = ip.data() + ip.header_length();
+  const uint32_t src = ip.src(), dst = ip.dst();
+  ip.set_src(dst);
+  ip.set_dst(src);
+  // Type 8 -> 0: the type/code word changes by 0x0800.
+  const uint16_t old_word = LoadBe16(icmp);
+  icmp[0] = icmp_type::kEchoReply;
+  StoreBe16(icmp + 2, ChecksumUpdate16(LoadBe16(icmp + 2), old_word,
+                                       LoadBe16(icmp)));
+  // Fresh TTL for our own answer.
+  const uint16_t old_ttl = LoadBe16(ip.data() + ipv4_field::kTtl);
+  ip.data()[ipv4_field::kTtl] = 64;
+  StoreBe16(ip.data() + ipv4_field::kChecksum,
+            ChecksumUpdate16(ip.checksum(), old_ttl,
+                             LoadBe16(ip.data() + ipv4_field::kTtl)));
+  (void)pkt;
+  return Verdict::Forward(side, ns);
+}
+
+Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
+                                   L4View& l4) {
+  // The whole ICMP message must check out before we vouch for it again.
+  auto icmp = ip.payload();
+  if (InternetChecksum(icmp) != 0) return Drop(DropReason::kBadL4Header);
+  DropReason why = DropReason::kIcmpBadQuote;
+  auto quoted_span = icmp.subspan(l4_field::kIcmpHeader);
+  auto q = Ipv4View::ParseQuoted(quoted_span, &why);
+  if (!q) return Drop(why);
+  if (q->fragment_offset_bytes() != 0) return Drop(DropReason::kIcmpBadQuote);
+  auto ql4 = L4View::ParseQuoted(q->protocol(), q->payload());
+  if (!ql4) return Drop(DropReason::kIcmpBadQuote);
+  const uint8_t qproto = q->protocol();
+  if (qproto == kProtoIcmp && !IsIcmpQuery(ql4->icmp_type())) {
+    return Drop(DropReason::kIcmpBadQuote);  // an error about an error
+  }
+  const bool qicmp = qproto == kProtoIcmp;
+  uint32_t idx;
+  if (from == Side::kOutside) {
+    // The quoted packet is one we sent out: src = external endpoint.
+    if (q->src() != ip.dst()) return Drop(DropReason::kIcmpNoFlow);
+    idx = qicmp ? FindOutside(qproto, q->src(), ql4->icmp_id(), q->dst(), 0)
+                : FindOutside(qproto, q->src(), ql4->src_port(), q->dst(),
+                              ql4->dst_port());
+  } else {
+    // The quoted packet is one we delivered inside: dst = inside endpoint.
+    idx = qicmp ? FindInside(ns, qproto, q->dst(), ql4->icmp_id(), q->src(), 0)
+                : FindInside(ns, qproto, q->dst(), ql4->dst_port(), q->src(),
+                             ql4->src_port());
+  }
+  if (idx == kNone || flows_[idx].expires_s <= now_s_) {
+    return Drop(DropReason::kIcmpNoFlow);
+  }
+  const Flow& f = flows_[idx];
+  // Rewrite the quoted header (and its checksum and L4 checksum if quoted),
+  // then the outer header; recompute the ICMP checksum over the message.
+  auto rewrite_quoted = [&](bool source, uint32_t addr, uint16_t port) {
+    const uint32_t old_addr = source ? q->src() : q->dst();
+    if (source) {
+      q->set_src(addr);
+    } else {
+      q->set_dst(addr);
+    }
+    if (qicmp) {
+      StoreBe16(ql4->data() + l4_field::kIcmpId, port);
+      // The quoted ICMP checksum covers the whole original message, which
+      // may be truncated: update it incrementally for the id change.
+      return;
+    }
+    const uint16_t off = source ? l4_field::kSrcPort : l4_field::kDstPort;
+    const uint16_t old_port = LoadBe16(ql4->data() + off);
+    StoreBe16(ql4->data() + off, port);
+    const uint16_t coff = ql4->ChecksumOffset(qproto);
+    if (coff != 0) {
+      ChecksumDelta d;
+      d.Replace32(old_addr, addr);
+      d.Replace16(old_port, port);
+      uint16_t c = d.Apply(LoadBe16(ql4->data() + coff));
+      if (qproto == kProtoUdp && c == 0) c = 0xffff;
+      StoreBe16(ql4->data() + coff, c);
+    }
+  };
+  if (qicmp) {
+    const uint16_t old_id = ql4->icmp_id();
+    const uint16_t new_id = from == Side::kOutside ? f.in_port : f.ext_port;
+    StoreBe16(ql4->data() + l4_field::kIcmpChecksum,
+              ChecksumUpdate16(LoadBe16(ql4->data() + l4_field::kIcmpChecksum),
+                               old_id, new_id));
+  }
+  NamespaceId out_ns = ns;
+  Side out_side;
+  if (from == Side::kOutside) {
+    rewrite_quoted(true, f.in_addr, f.in_port);
+    ip.set_dst(f.in_addr);
+    out_side = Side::kInside;
+    out_ns = f.ns;
+  } else {
+    rewrite_quoted(false, f.ext_addr, f.ext_port);
+    ip.set_src(f.ext_addr);
+    out_side = Side::kOutside;
+  }
+  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, 0);
+  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, InternetChecksum(icmp));
+  (void)l4;
+  ip.DecrementTtl();
+  return Verdict::Forward(out_side, out_ns);
+}
+
+// ------------------------------------------------------------------------
+// Helpers
+
+bool Nat::Impl::RunHelper(uint32_t idx, Side from, Ipv4View& ip, L4View& l4) {
+  const Flow& f = flows_[idx];
+  if (f.helper == 0) return true;
+  PacketHelper* h = helpers_[f.helper - 1];
+  const FlowInfo info = Info(idx);
+  current_flow_ = idx;
+  const bool ok = h->OnPacket(*this, info, from, ip, l4);
+  current_flow_ = kNone;
+  return ok;
+}
+
+Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
+  DropReason why = DropReason::kNone;
+  auto l4 = L4View::Parse(ip.protocol(), ip.payload(), &why);
+  if (!l4) return Drop(why);
+  if (ip.protocol() == kProtoIcmp) {
+    if (l4->icmp_type() == icmp_type::kEchoRequest) {
+      Count(Side::kInside, ns, pkt.len);
+      return EchoReply(pkt, ip, Side::kInside, ns);
+    }
+    return Drop(DropReason::kLocalNoHelper);
+  }
+  auto it = local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
+  if (it == local_helpers_.end()) return Drop(DropReason::kLocalNoHelper);
+  Count(Side::kInside, ns, pkt.len);
+  LocalContext ctx{now_ms_, ns, namespaces_[ns].gateway, sink_};
+  it->second->OnPacket(ctx, ip, *l4);
+  return Verdict{Verdict::kConsumed};
+}
+
+// ------------------------------------------------------------------------
+// Packet path
+
+Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now) {
+  if (now > now_ms_) {
+    now_ms_ = now;
+    now_s_ = static_cast<uint32_t>(now / 1000);
+  }
+  if (ns >= namespaces_.size() || !namespaces_[ns].live) {
+    return Drop(DropReason::kUnknownNamespace);
+  }
+  DropReason why = DropReason::kNone;
+  auto ip = Ipv4View::Parse({pkt.data, pkt.len}, &why);
+  if (!ip) return Drop(why);
+  pkt.len = ip->size();  // drop link padding
+  const NamespaceEntry& nse = namespaces_[ns];
+  const uint32_t src = ip->src(), dst = ip->dst();
+  if (IsUnusableSource(src) || ExternalIndex(src) >= 0 || src == nse.gateway) {
+    return Drop(DropReason::kMartian);
+  }
+  if (dst == nse.gateway) {
+    if (ip->is_fragment()) return Drop(DropReason::kFragment);
+    return LocalInside(ns, pkt, *ip);
+  }
+  if (IsMulticastOrBroadcast(dst) || dst == 0 ||
+      (nse.mask != 0xffffffff && (dst | nse.mask) == 0xffffffff &&
+       (dst & nse.mask) == (nse.gateway & nse.mask))) {
+    return Drop(DropReason::kMartian);
+  }
+  if (ip->is_fragment()) return Drop(DropReason::kFragment);
+  if (ip->ttl() <= 1) {
+    SendIcmpError(Side::kInside, ns, nse.gateway, *ip,
+                  icmp_type::kTimeExceeded, 0, 0);
+    return Drop(DropReason::kTtlExpired);
+  }
+  const uint8_t proto = ip->protocol();
+  auto l4 = L4View::Parse(proto, ip->payload(), &why);
+  if (!l4) return Drop(why);
+
+  uint16_t sport, dport;
+  if (proto == kProtoIcmp) {
+    const uint8_t type = l4->icmp_type();
+    if (IsIcmpError(type)) {
+      Verdict v = HandleIcmpError(Side::kInside, ns, *ip, *l4);
+      if (v.action == Verdict::kForward) Count(Side::kInside, ns, pkt.len);
+      return v;
+    }
+    if (!IsIcmpQueryRequest(type)) return Drop(DropReason::kIcmpUnsupported);
+    if (type == icmp_type::kEchoRequest && ExternalIndex(dst) >= 0) {
+      // A ping to the NAT's external address from inside: answer it here.
+      Count(Side::kInside, ns, pkt.len);
+      return EchoReply(pkt, *ip, Side::kInside, ns);
+    }
+    sport = l4->icmp_id();
+    dport = 0;
+  } else {
+    sport = l4->src_port();
+    dport = l4->dst_port();
+  }
+
+  uint32_t idx = FindInside(ns, proto, src, sport, dst, dport);
+  if (idx != kNone && ExpiredNow(idx)) idx = kNone;
+  if (idx == kNone) {
+    if (proto == kProtoTcp) {
+      const uint8_t fl = l4->tcp_flags();
+      if ((fl & (tcp_flags::kSyn | tcp_flags::kAck | tcp_flags::kRst)) !=
+          tcp_flags::kSyn) {
+        return Drop(DropReason::kTcpNotSyn);
+      }
+    }
+    const uint32_t m = GetOrCreateMapping(ns, proto, src, sport, &why);
+    if (m == kNone) return Drop(why);
+    const Mapping& mp = mappings_[m];
+    Flow nf{};
+    nf.in_addr = src;
+    nf.in_port = sport;
+    nf.ext_addr = mp.ext_addr;
+    nf.ext_port = mp.ext_port;
+    nf.rem_addr = dst;
+    nf.rem_port = dport;
+    nf.ns = ns;
+    nf.proto = proto;
+    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
+    nf.mapping = m;
+    nf.forward = kNone;
+    nf.helper = proto == kProtoIcmp ? 0 : HelperFor(proto, dport);
+    idx = NewFlow(nf, &why);
+    if (idx == kNone) {
+      ReleaseMapping(m);
+      return Drop(why);
+    }
+  }
+  Flow& f = flows_[idx];
+  const uint16_t l4_payload =
+      proto == kProtoTcp
+          ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
+          : 0;
+  if (proto == kProtoTcp && !UpdateTcp(f, Side::kInside, *l4, l4_payload, &why)) {
+    return Drop(why);
+  }
+  f.expires_s = now_s_ + Timeout(f);
+  f.packets[0]++;
+  f.bytes[0] += pkt.len;
+  RewriteEndpoint(*ip, *l4, proto, /*source=*/true, f.ext_addr, f.ext_port);
+  ip->DecrementTtl();
+  if (!RunHelper(idx, Side::kInside, *ip, *l4)) {
+    return Drop(DropReason::kHelperDrop);
+  }
+  Count(Side::kInside, ns, pkt.len);
+  if (ExternalIndex(dst) >= 0) {
+    // Hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8): back in from the outside,
+    // with our external endpoint as the source.
+    return ProcessOutside(pkt, now, /*hairpin=*/true);
+  }
+  return Verdict::Forward(Side::kOutside, kInvalidNamespace);
+}
+
+Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
+  if (now > now_ms_) {
+    now_ms_ = now;
+    now_s_ = static_cast<uint32_t>(now / 1000);
+  }
+  DropReason why = DropReason::kNone;
+  auto ip = Ipv4View::Parse({pkt.data, pkt.len}, &why);
+  if (!ip) return Drop(why);
+  pkt.len = ip->size();
+  const uint32_t src = ip->src(), dst = ip->dst();
+  const int ext_index = ExternalIndex(dst);
+  if (ext_index < 0) return Drop(DropReason::kMartian);
+  if (!hairpin && (IsUnusableSource(src) || ExternalIndex(src) >= 0)) {
+    return Drop(DropReason::kMartian);
+  }
+  if (ip->is_fragment()) return Drop(DropReason::kFragment);
+  if (!hairpin && ip->ttl() <= 1) {
+    SendIcmpError(Side::kOutside, kInvalidNamespace, dst, *ip,
+                  icmp_type::kTimeExceeded, 0, 0);
+    return Drop(DropReason::kTtlExpired);
+  }
+  const uint8_t proto = ip->protocol();
+  auto l4 = L4View::Parse(proto, ip->payload(), &why);
+  if (!l4) return Drop(why);
+
+  uint16_t sport, dport;
+  if (proto == kProtoIcmp) {
+    const uint8_t type = l4->icmp_type();
+    if (IsIcmpError(type)) {
+      Verdict v = HandleIcmpError(Side::kOutside, kInvalidNamespace, *ip, *l4);
+      if (v.action == Verdict::kForward) Count(Side::kOutside, v.out_ns, pkt.len);
+      return v;
+    }
+    if (type == icmp_type::kEchoRequest) {
+      // Pings to the external address are answered by the NAT itself.
+      Count(Side::kOutside, kInvalidNamespace, pkt.len);
+      return EchoReply(pkt, *ip, Side::kOutside, kInvalidNamespace);
+    }
+    if (type != icmp_type::kEchoReply && type != icmp_type::kTimestampReply) {
+      return Drop(DropReason::kIcmpUnsupported);
+    }
+    // Replies carry the identifier we allocated; the remote "port" is 0.
+    sport = 0;
+    dport = l4->icmp_id();
+  } else {
+    sport = l4->src_port();
+    dport = l4->dst_port();
+  }
+
+  uint32_t idx = FindOutside(proto, dst, dport, src, sport);
+  if (idx != kNone && ExpiredNow(idx)) idx = kNone;
+  if (idx == kNone) {
+    if (proto == kProtoIcmp) return Drop(DropReason::kNoFlow);
+    const uint32_t owner = PortTable(ext_index, proto)[dport];
+    if (owner == kPortFree) return Drop(DropReason::kNoFlow);
+    Flow nf{};
+    nf.ext_addr = dst;
+    nf.ext_port = dport;
+    nf.rem_addr = src;
+    nf.rem_port = sport;
+    nf.proto = proto;
+    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
+    nf.flags = kFlowInboundOrigin;
+    nf.forward = kNone;
+    nf.mapping = kNone;
+    if (proto == kProtoTcp &&
+        (l4->tcp_flags() & (tcp_flags::kSyn | tcp_flags::kAck |
+                            tcp_flags::kRst)) != tcp_flags::kSyn) {
+      return Drop(owner & kPortForwardBit ? DropReason::kTcpNotSyn
+                                          : DropReason::kNoFlow);
+    }
+    if (owner & kPortForwardBit) {
+      const uint32_t fi = owner & ~kPortForwardBit;
+      const ForwardSpec& fs = forwards_[fi].spec;
+      if (fs.expires != 0 && fs.expires <= now_ms_) {
+        return Drop(DropReason::kNoFlow);
+      }
+      nf.ns = fs.ns;
+      nf.in_addr = fs.inside_addr;
+      nf.in_port = fs.inside_port;
+      nf.forward = fi;
+      nf.flags |= kFlowForwarded;
+      nf.helper = HelperFor(proto, fs.inside_port);
+    } else {
+      Mapping& mp = mappings_[owner];
+      bool allowed = false;
+      if (mp.state == MappingState::kLive) {
+        switch (config_.filtering) {
+          case FilteringMode::kEndpointIndependent:
+            allowed = true;
+            break;
+          case FilteringMode::kAddressDependent:
+            allowed = adf_.contains((uint64_t{owner} << 32) | src);
+            break;
+          case FilteringMode::kAddressAndPortDependent:
+            allowed = false;
+            break;
+        }
+      }
+      uint32_t e = kNone;
+      if (!allowed) {
+        e = MatchExpectation(proto, dst, dport, src, sport);
+        if (e == kNone) {
+          return Drop(mp.state == MappingState::kLive ? DropReason::kFiltered
+                                                      : DropReason::kNoFlow);
+        }
+      }
+      nf.ns = mp.ns;
+      nf.in_addr = mp.in_addr;
+      nf.in_port = mp.in_port;
+      nf.mapping = owner;
+      mp.refs++;  // the flow's reference
+      if (e != kNone) RemoveExpectation(e);
+    }
+    // An inside key clash (the host already talks to that remote from that
+    // port) would corrupt the table: refuse instead.
+    if (FindInside(nf.ns, proto, nf.in_addr, nf.in_port, src, sport) !=
+        kNone) {
+      if (nf.mapping != kNone) ReleaseMapping(nf.mapping);
+      return Drop(DropReason::kFiltered);
+    }
+    idx = NewFlow(nf, &why);
+    if (idx == kNone) {
+      if (nf.mapping != kNone) ReleaseMapping(nf.mapping);
+      return Drop(why);
+    }
+  }
+  Flow& f = flows_[idx];
+  const uint16_t l4_payload =
+      proto == kProtoTcp
+          ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
+          : 0;
+  if (proto == kProtoTcp &&
+      !UpdateTcp(f, Side::kOutside, *l4, l4_payload, &why)) {
+    return Drop(why);
+  }
+  f.expires_s = now_s_ + Timeout(f);
+  f.packets[1]++;
+  f.bytes[1] += pkt.len;
+  RewriteEndpoint(*ip, *l4, proto, /*source=*/false, f.in_addr, f.in_port);
+  if (!hairpin) ip->DecrementTtl();
+  if (!RunHelper(idx, Side::kOutside, *ip, *l4)) {
+    return Drop(DropReason::kHelperDrop);
+  }
+  Count(Side::kOutside, f.ns, pkt.len);
+  return Verdict::Forward(Side::kInside, f.ns);
+}
+
+// ------------------------------------------------------------------------
+// Namespaces and forwards
+
+absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
+  if (c.name.empty()) {
+    return absl::InvalidArgumentError("namespace name: must not be empty");
+  }
+  if (c.prefix_len > 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("namespace ", c.name, ": prefix_len ", c.prefix_len,
+                     " is out of range 0..32"));
+  }
+  if (IsUnusableSource(c.gateway)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "namespace ", c.name, ": gateway ", Ipv4ToString(c.gateway),
+        " is not a usable unicast address"));
+  }
+  for (const auto& n : namespaces_) {
+    if (n.live && n.name == c.name) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("namespace ", c.name, " already exists"));
+    }
+  }
+  size_t id = 0;
+  while (id < namespaces_.size() && namespaces_[id].live) ++id;
+  if (id >= kInvalidNamespace) {
+    return absl::ResourceExhaustedError("too many namespaces");
+  }
+  if (id == namespaces_.size()) namespaces_.emplace_back();
+  NamespaceEntry& e = namespaces_[id];
+  e = NamespaceEntry{};
+  e.live = true;
+  e.name = c.name;
+  e.gateway = c.gateway;
+  e.prefix_len = c.prefix_len;
+  e.mask = c.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - c.prefix_len);
+  return static_cast<NamespaceId>(id);
+}
+
+absl::Status Nat::Impl::RemoveNamespace(NamespaceId ns) {
+  if (ns >= namespaces_.size() || !namespaces_[ns].live) {
+    return absl::NotFoundError(absl::StrCat("namespace id ", ns, " not found"));
+  }
+  for (uint32_t i = 0; i < forwards_.size(); ++i) {
+    if (forwards_[i].live && forwards_[i].spec.ns == ns) {
+      (void)RemoveForwardIndex(i);
+    }
+  }
+  for (uint32_t i = 0; i < flows_.size(); ++i) {
+    if ((flows_[i].flags & kFlowLive) && flows_[i].ns == ns) {
+      DeleteFlow(i, false);
+    }
+  }
+  for (uint32_t e = 0; e < expectations_.size(); ++e) {
+    if (expectations_[e].live && expectations_[e].ns == ns) {
+      RemoveExpectation(e);
+    }
+  }
+  for (uint32_t m = 0; m < mappings_.size(); ++m) {
+    if (mappings_[m].state != MappingState::kFree && mappings_[m].ns == ns) {
+      FreeMapping(m);
+    }
+  }
+  namespaces_[ns] = NamespaceEntry{};
+  return absl::OkStatus();
+}
+
+int Nat::Impl::FindForward(uint8_t proto, uint32_t ext_addr,
+                           uint16_t port) const {
+  for (size_t i = 0; i < forwards_.size(); ++i) {
+    const auto& f = forwards_[i];
+    if (f.live && f.spec.proto == proto && f.spec.external_port == port &&
+        f.spec.external_addr == ext_addr) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
+                                               TimeMs now) {
+  if (now > now_ms_) {
+    now_ms_ = now;
+    now_s_ = static_cast<uint32_t>(now / 1000);
+  }
+  if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("forward proto: ", spec.proto, " is not tcp or udp"));
+  }
+  if (spec.external_port == 0) {
+    return absl::InvalidArgumentError("forward external_port: 0 is not a port");
+  }
+  if (spec.inside_port == 0) {
+    return absl::InvalidArgumentError("forward inside_port: 0 is not a port");
+  }
+  if (spec.ns >= namespaces_.size() || !namespaces_[spec.ns].live) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("forward namespace: id ", spec.ns, " does not exist"));
+  }
+  if (IsUnusableSource(spec.inside_addr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("forward inside_address: ",
+                     Ipv4ToString(spec.inside_addr), " is not usable"));
+  }
+  std::vector<int> targets;
+  if (spec.external_addr == 0) {
+    for (size_t i = 0; i < config_.external_addresses.size(); ++i) {
+      targets.push_back(static_cast<int>(i));
+    }
+  } else {
+    const int i = ExternalIndex(spec.external_addr);
+    if (i < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward external_address: ",
+                       Ipv4ToString(spec.external_addr),
+                       " is not one of the NAT's external addresses"));
+    }
+    targets.push_back(i);
+  }
+  for (int t : targets) {
+    const uint32_t owner = PortTable(t, spec.proto)[spec.external_port];
+    if (owner != kPortFree) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          ProtoName(spec.proto), " ",
+          Ipv4ToString(config_.external_addresses[t]), ":", spec.external_port,
+          " is already in use by ",
+          (owner & kPortForwardBit) ? "another forward" : "a mapping"));
+    }
+  }
+  uint32_t id;
+  if (!free_forwards_.empty()) {
+    id = free_forwards_.back();
+    free_forwards_.pop_back();
+  } else {
+    id = static_cast<uint32_t>(forwards_.size());
+    forwards_.emplace_back();
+  }
+  forwards_[id].live = true;
+  forwards_[id].spec = spec;
+  for (int t : targets) {
+    PortTable(t, spec.proto)[spec.external_port] = kPortForwardBit | id;
+  }
+  if (spec.expires != 0) forward_expiry_.emplace(spec.expires, id);
+  stats_.forwards++;
+  return id;
+}
+
+absl::Status Nat::Impl::RemoveForwardIndex(uint32_t idx) {
+  if (idx >= forwards_.size() || !forwards_[idx].live) {
+    return absl::NotFoundError(absl::StrCat("forward ", idx, " not found"));
+  }
+  ForwardEntry& fe = forwards_[idx];
+  for (size_t t = 0; t < config_.external_addresses.size(); ++t) {
+    auto& table = PortTable(static_cast<int>(t), fe.spec.proto);
+    if (table[fe.spec.external_port] == (kPortForwardBit | idx)) {
+      table[fe.spec.external_port] = kPortFree;
+    }
+  }
+  for (uint32_t i = 0; i < flows_.size(); ++i) {
+    if ((flows_[i].flags & kFlowLive) && flows_[i].forward == idx) {
+      DeleteFlow(i, false);
+    }
+  }
+  fe.live = false;
+  free_forwards_.push_back(idx);
+  stats_.forwards--;
+  return absl::OkStatus();
+}
+
+FlowInfo Nat::Impl::Info(uint32_t idx) const {
+  const Flow& f = flows_[idx];
+  FlowInfo i;
+  i.id = idx;
+  i.ns = f.ns;
+  i.proto = f.proto;
+  i.tcp_state = f.state;
+  i.inside_addr = f.in_addr;
+  i.inside_port = f.in_port;
+  i.external_addr = f.ext_addr;
+  i.external_port = f.ext_port;
+  i.remote_addr = f.rem_addr;
+  i.remote_port = f.rem_port;
+  i.inbound_origin = f.flags & kFlowInboundOrigin;
+  i.expires = uint64_t{f.expires_s} * 1000;
+  for (int s = 0; s < 2; ++s) {
+    i.packets[s] = f.packets[s];
+    i.bytes[s] = f.bytes[s];
+  }
+  if (f.helper) i.helper = helpers_[f.helper - 1]->name();
+  if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
+    i.expectations = static_cast<uint32_t>(it->second.size());
+  }
+  return i;
+}
+
+Stats Nat::Impl::GetStats() const {
+  Stats s = stats_;
+  for (auto& row : s.flows) row.fill(0);
+  for (const Flow& f : flows_) {
+    if (!(f.flags & kFlowLive)) continue;
+    s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state : 0]++;
+  }
+  s.expectations = live_expectations_;
+  return s;
+}
+
+size_t Nat::Impl::MemoryUsage() const {
+  size_t n = flows_.capacity() * sizeof(Flow) + index_.MemoryUsage() +
+             mappings_.capacity() * sizeof(Mapping) +
+             mapping_index_.capacity() *
+                 (sizeof(std::pair<MappingKey, uint32_t>) + 1) +
+             hosts_.capacity() * (sizeof(std::pair<uint64_t, HostState>) + 1) +
+             free_flows_.capacity() * 4 + free_mappings_.capacity() * 4;
+  return n;
+}
+
+// ------------------------------------------------------------------------
+// Nat
+
+Nat::Nat(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Nat::~Nat() = default;
+
+absl::StatusOr<std::unique_ptr<Nat>> Nat::Create(const NatConfig& config) {
+  if (config.external_addresses.empty()) {
+    return absl::InvalidArgumentError(
+        "external_addresses: at least one external address is required");
+  }
+  if (config.external_addresses.size() > 255) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "external_addresses: ", config.external_addresses.size(),
+        " addresses, at most 255"));
+  }
+  for (uint32_t a : config.external_addresses) {
+    if (IsUnusableSource(a)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "external_addresses: ", Ipv4ToString(a), " is not a unicast address"));
+    }
+  }
+  if (config.port_min == 0 || config.port_min > config.port_max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ports: range ", config.port_min, "..", config.port_max,
+        " is empty or starts at 0"));
+  }
+  if (config.icmp_id_min > config.icmp_id_max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "icmp ids: range ", config.icmp_id_min, "..", config.icmp_id_max,
+        " is empty"));
+  }
+  const Timeouts& t = config.timeouts;
+  if (t.tcp_established_s == 0 || t.tcp_transitory_s == 0 || t.udp_s == 0 ||
+      t.icmp_s == 0) {
+    return absl::InvalidArgumentError("timeouts: every timeout must be > 0");
+  }
+  if (config.limits.max_flows == 0 || config.limits.max_flows > (1u << 30)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limits.max_flows: ", config.limits.max_flows,
+        " is out of range 1..", 1u << 30));
+  }
+  return std::unique_ptr<Nat>(new Nat(std::make_unique<Impl>(config)));
+}
+
+const NatConfig& Nat::config() const { return impl_->config_; }
+
+absl::StatusOr<NamespaceId> Nat::AddNamespace(const NamespaceConfig& config) {
+  return impl_->AddNamespace(config);
+}
+absl::Status Nat::RemoveNamespace(NamespaceId ns) {
+  return impl_->RemoveNamespace(ns);
+}
+
+std::vector<NamespaceInfo> Nat::Namespaces() const {
+  std::vector<NamespaceInfo> out;
+  for (size_t i = 0; i < impl_->namespaces_.size(); ++i) {
+    const auto& e = impl_->namespaces_[i];
+    if (!e.live) continue;
+    NamespaceInfo n;
+    n.id = static_cast<NamespaceId>(i);
+    n.name = e.name;
+    n.gateway = e.gateway;
+    n.prefix_len = e.prefix_len;
+    n.flows = e.flows;
+    for (int s = 0; s < 2; ++s) {
+      n.packets[s] = e.packets[s];
+      n.bytes[s] = e.bytes[s];
+    }
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+absl::StatusOr<NamespaceId> Nat::FindNamespace(std::string_view name) const {
+  for (size_t i = 0; i < impl_->namespaces_.size(); ++i) {
+    const auto& e = impl_->namespaces_[i];
+    if (e.live && e.name == name) return static_cast<NamespaceId>(i);
+  }
+  return absl::NotFoundError(absl::StrCat("namespace ", std::string(name), " not found"));
+}
+
+void Nat::SetSink(PacketSink* sink) { impl_->sink_ = sink; }
+
+absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
+                                       PacketHelper* helper) {
+  const uint32_t key = (uint32_t{proto} << 16) | server_port;
+  if (impl_->helper_ports_.contains(key)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "a helper is already registered for ", ProtoName(proto), "/",
+        server_port));
+  }
+  auto& hs = impl_->helpers_;
+  auto it = std::find(hs.begin(), hs.end(), helper);
+  if (it == hs.end()) {
+    if (hs.size() >= 254) return absl::ResourceExhaustedError("too many helpers");
+    hs.push_back(helper);
+    it = hs.end() - 1;
+  }
+  impl_->helper_ports_[key] = static_cast<uint8_t>(it - hs.begin() + 1);
+  return absl::OkStatus();
+}
+
+absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,
+                                      LocalHelper* helper) {
+  const uint32_t key = (uint32_t{proto} << 16) | port;
+  if (!impl_->local_helpers_.emplace(key, helper).second) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "a local helper is already registered for ", ProtoName(proto), "/",
+        port));
+  }
+  return absl::OkStatus();
+}
+
+Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {
+  return impl_->ProcessInside(ns, packet, now);
+}
+Verdict Nat::ProcessOutside(Packet& packet, TimeMs now) {
+  return impl_->ProcessOutside(packet, now, /*hairpin=*/false);
+}
+void Nat::Advance(TimeMs now) { impl_->Advance(now); }
+
+absl::StatusOr<uint32_t> Nat::AddForward(const ForwardSpec& spec, TimeMs now) {
+  return impl_->AddForward(spec, now);
+}
+absl::Status Nat::RemoveForward(uint8_t proto, uint32_t external_addr,
+                                uint16_t external_port) {
+  const int i = impl_->FindForward(proto, external_addr, external_port);
+  if (i < 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "no ", ProtoName(proto), " forward for ",
+        external_addr ? Ipv4ToString(external_addr) : std::string("*"), ":",
+        external_port));
+  }
+  return impl_->RemoveForwardIndex(static_cast<uint32_t>(i));
+}
+absl::Status Nat::RemoveForwardById(uint32_t id) {
+  return impl_->RemoveForwardIndex(id);
+}
+absl::Status Nat::RenewForward(uint32_t id, TimeMs expires) {
+  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+    return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
+  }
+  impl_->forwards_[id].spec.expires = expires;
+  if (expires != 0) impl_->forward_expiry_.emplace(expires, id);
+  return absl::OkStatus();
+}
+std::vector<ForwardInfo> Nat::Forwards() const {
+  std::vector<ForwardInfo> out;
+  for (size_t i = 0; i < impl_->forwards_.size(); ++i) {
+    if (impl_->forwards_[i].live) {
+      out.push_back({static_cast<uint32_t>(i), impl_->forwards_[i].spec});
+    }
+  }
+  return out;
+}
+
+bool Nat::ExternalPortInUse(uint8_t proto, uint32_t external_addr,
+                            uint16_t port) const {
+  const int i = impl_->ExternalIndex(external_addr);
+  if (i < 0) return false;
+  return impl_->PortTable(i, proto)[port] != kPortFree;
+}
+const std::vector<uint32_t>& Nat::external_addresses() const {
+  return impl_->config_.external_addresses;
+}
+
+void Nat::ForEachFlow(const std::function<void(const FlowInfo&)>& fn) const {
+  for (uint32_t i = 0; i < impl_->flows_.size(); ++i) {
+    if (impl_->flows_[i].flags & kFlowLive) fn(impl_->Info(i));
+  }
+}
+Stats Nat::GetStats() const { return impl_->GetStats(); }
+size_t Nat::MemoryUsage() const { return impl_->MemoryUsage(); }
+
+const char* TcpStateName(TcpState state) {
+  switch (state) {
+    case TcpState::kSynSent: return "SYN_SENT";
+    case TcpState::kSynReceived: return "SYN_RECV";
+    case TcpState::kEstablished: return "ESTABLISHED";
+    case TcpState::kFinWait: return "FIN_WAIT";
+    case TcpState::kClosing: return "CLOSING";
+    case TcpState::kClosed: return "CLOSED";
+    default: return "?";
+  }
+}
+
+const char* ForwardOwnerName(ForwardOwner owner) {
+  switch (owner) {
+    case ForwardOwner::kStatic: return "static";
+    case ForwardOwner::kNatPmp: return "natpmp";
+    case ForwardOwner::kPcp: return "pcp";
+    case ForwardOwner::kUpnp: return "upnp";
+  }
+  return "?";
+}
+
+std::string Ipv4ToString(uint32_t a) {
+  return absl::StrFormat("%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff,
+                         (a >> 8) & 0xff, a & 0xff);
+}
+
+std::optional<uint32_t> ParseIpv4(std::string_view text) {
+  uint32_t a = 0;
+  int parts = 0;
+  size_t i = 0;
+  while (parts < 4) {
+    uint32_t v = 0;
+    size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9' && digits < 4) {
+      v = v * 10 + static_cast<uint32_t>(text[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0 || digits > 3 || v > 255) return std::nullopt;
+    a = (a << 8) | v;
+    ++parts;
+    if (parts < 4) {
+      if (i >= text.size() || text[i] != '.') return std::nullopt;
+      ++i;
+    }
+  }
+  if (i != text.size()) return std::nullopt;
+  return a;
+}
+
+}  // namespace unat

@@ -1,0 +1,160 @@
+// The NAT engine: connection tracking and IPv4 translation, with no I/O.
+//
+// Packets and time go in; rewritten packets and verdicts come out. The
+// caller owns buffers, devices, threads and clocks. One Nat is one shard:
+// it is not thread-safe, and needs no locks when each thread owns its own.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/config.h"
+#include "engine/helper.h"
+#include "engine/types.h"
+
+namespace unat {
+
+enum class TcpState : uint8_t {
+  kSynSent = 0,     // SYN seen from the originator only
+  kSynReceived,     // SYN seen from both sides
+  kEstablished,     // handshake completed
+  kFinWait,         // FIN seen in one direction
+  kClosing,         // FIN seen in both directions
+  kClosed,          // valid RST seen
+  kCount
+};
+const char* TcpStateName(TcpState state);
+
+enum class ForwardOwner : uint8_t { kStatic = 0, kNatPmp, kPcp, kUpnp };
+const char* ForwardOwnerName(ForwardOwner owner);
+
+// (proto, external port[, external address]) -> (namespace, inside
+// address, inside port).
+struct ForwardSpec {
+  uint8_t proto = kProtoTcp;
+  uint32_t external_addr = 0;  // 0: every external address
+  uint16_t external_port = 0;
+  NamespaceId ns = kInvalidNamespace;
+  uint32_t inside_addr = 0;
+  uint16_t inside_port = 0;
+  ForwardOwner owner = ForwardOwner::kStatic;
+  uint32_t owner_client = 0;  // the inside host that asked (leases)
+  TimeMs expires = 0;         // 0: never (static)
+  std::string description;
+};
+
+struct ForwardInfo {
+  uint32_t id = 0;
+  ForwardSpec spec;
+};
+
+struct NamespaceInfo {
+  NamespaceId id = kInvalidNamespace;
+  std::string name;
+  uint32_t gateway = 0;
+  uint8_t prefix_len = 0;
+  uint32_t flows = 0;
+  uint64_t packets[2] = {0, 0};  // indexed by arrival Side
+  uint64_t bytes[2] = {0, 0};
+};
+
+struct Stats {
+  std::array<uint64_t, kNumDropReasons> drops{};
+  // [proto index][TcpState or 0 for UDP/ICMP]
+  std::array<std::array<uint32_t, static_cast<int>(TcpState::kCount)>,
+             kNumProtos>
+      flows{};
+  uint32_t flows_total = 0;
+  uint32_t mappings = 0;       // live and held
+  uint32_t mappings_held = 0;  // in their post-expiry hold time
+  uint32_t forwards = 0;
+  uint32_t expectations = 0;
+  uint64_t flows_created = 0;
+  uint64_t flows_expired = 0;
+  uint64_t icmp_errors_sent = 0;
+  uint64_t icmp_errors_rate_limited = 0;
+  uint64_t packets[2] = {0, 0};  // forwarded, by arrival Side
+  uint64_t bytes[2] = {0, 0};
+};
+
+class Nat {
+ public:
+  static absl::StatusOr<std::unique_ptr<Nat>> Create(const NatConfig& config);
+  ~Nat();
+  Nat(const Nat&) = delete;
+  Nat& operator=(const Nat&) = delete;
+
+  const NatConfig& config() const;
+
+  // Tenants. Removing one removes all its flows, mappings, forwards and
+  // expectations.
+  absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& config);
+  absl::Status RemoveNamespace(NamespaceId ns);
+  std::vector<NamespaceInfo> Namespaces() const;
+  absl::StatusOr<NamespaceId> FindNamespace(std::string_view name) const;
+
+  // Where engine-made packets go (ICMP errors, local helper answers).
+  void SetSink(PacketSink* sink);
+
+  // Helpers. PacketHelpers are matched when a flow is created: the flow's
+  // server port (the remote port of an outbound flow, the inside port of a
+  // forwarded one). LocalHelpers answer (proto, port) on gateway addresses.
+  absl::Status RegisterPacketHelper(uint8_t proto, uint16_t server_port,
+                                    PacketHelper* helper);
+  absl::Status RegisterLocalHelper(uint8_t proto, uint16_t port,
+                                   LocalHelper* helper);
+
+  // The packet path. `ns` is the tenant whose inside device the packet came
+  // from. The packet is rewritten in place.
+  Verdict ProcessInside(NamespaceId ns, Packet& packet, TimeMs now);
+  Verdict ProcessOutside(Packet& packet, TimeMs now);
+
+  // Expires flows, mappings, forwards and expectations due by `now`. Cost is
+  // proportional to what is due, not to the table size. Call it often (e.g.
+  // every 100 ms); Process*() never expires anything by itself, but never
+  // uses an entry that is past its time either.
+  void Advance(TimeMs now);
+
+  // Port forwards. Add fails with AlreadyExists on a clash with another
+  // forward or a live (or held) mapping, InvalidArgument on a bad spec.
+  absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
+  // Removes the forward and the flows it created.
+  absl::Status RemoveForward(uint8_t proto, uint32_t external_addr,
+                             uint16_t external_port);
+  absl::Status RemoveForwardById(uint32_t id);
+  // Extends or shortens a lease.
+  absl::Status RenewForward(uint32_t id, TimeMs expires);
+  std::vector<ForwardInfo> Forwards() const;
+
+  // Whether (proto, external addr, port) is taken by a mapping, a held
+  // mapping or a forward. For port-mapping protocols choosing a port.
+  bool ExternalPortInUse(uint8_t proto, uint32_t external_addr,
+                         uint16_t port) const;
+  const std::vector<uint32_t>& external_addresses() const;
+
+  // Dumps, for the control plane (not for the packet path).
+  void ForEachFlow(const std::function<void(const FlowInfo&)>& fn) const;
+  Stats GetStats() const;
+
+  // Approximate bytes the tables hold (for the benchmarks' bytes per flow).
+  size_t MemoryUsage() const;
+
+  class Impl;
+
+ private:
+  explicit Nat(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Dotted-quad helpers (host byte order).
+std::string Ipv4ToString(uint32_t addr);
+std::optional<uint32_t> ParseIpv4(std::string_view text);
+
+}  // namespace unat

@@ -1,0 +1,107 @@
+// Basic vocabulary of the engine: ids, time, sides, verdicts, drop reasons.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace unat {
+
+// A tenant. Every inside key carries one; the outside is shared.
+using NamespaceId = uint16_t;
+inline constexpr NamespaceId kInvalidNamespace = 0xffff;
+
+// Monotonic time in milliseconds, supplied by the caller. The engine has no
+// clock of its own.
+using TimeMs = uint64_t;
+
+enum class Side : uint8_t { kInside = 0, kOutside = 1 };
+
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoGre = 47;
+
+// Index of a protocol in per-protocol tables (TCP, UDP, ICMP).
+inline constexpr int kNumProtos = 3;
+inline int ProtoIndex(uint8_t proto) {
+  return proto == kProtoTcp ? 0 : proto == kProtoUdp ? 1 : 2;
+}
+const char* ProtoName(uint8_t proto);
+
+// Every packet the engine does not forward has exactly one of these, and a
+// counter. Keep DropReasonName() in step.
+enum class DropReason : uint8_t {
+  kNone = 0,
+  kTruncated,          // shorter than the headers it claims
+  kBadVersion,         // IP version is not 4
+  kBadIhl,             // IHL < 5 or beyond the buffer
+  kBadTotalLength,     // total length < header or > buffer
+  kBadIpChecksum,      // IPv4 header checksum wrong
+  kBadL4Header,        // TCP data offset < 5, UDP length wrong, ...
+  kUnsupportedProto,   // not TCP, UDP or ICMP
+  kFragment,           // IPv4 fragment (reassembly not enabled)
+  kMartian,            // source/destination not acceptable on that side
+  kTtlExpired,         // TTL reached 0 (ICMP time exceeded sent if allowed)
+  kNoFlow,             // inbound, no flow, forward or expectation matches
+  kFiltered,           // inbound, mapping exists but filtering refused it
+  kIcmpNoFlow,         // ICMP error quoting a packet that matches no flow
+  kIcmpUnsupported,    // ICMP type the NAT does not translate
+  kIcmpBadQuote,       // ICMP error with an unparsable quoted datagram
+  kTcpNotSyn,          // new outbound TCP flow without SYN
+  kTcpInvalidRst,      // RST outside the window: ignored, flow kept
+  kNoPorts,            // port pool exhausted
+  kFlowLimit,          // total flow limit reached
+  kNamespaceFlowLimit, // per-namespace flow limit reached
+  kHostFlowLimit,      // per-inside-host flow limit reached
+  kHostPortLimit,      // per-inside-host port (mapping) limit reached
+  kUnknownNamespace,   // inside packet for a namespace that does not exist
+  kLocalNoHelper,      // addressed to the NAT, nothing answers it
+  kHelperDrop,         // an ALG or local helper refused the packet
+  kHairpinLoop,        // hairpin that would loop
+  kNoExternalAddress,  // no external address configured
+  kCount
+};
+const char* DropReasonName(DropReason reason);
+inline constexpr int kNumDropReasons = static_cast<int>(DropReason::kCount);
+
+// What to do with a packet after Process*().
+struct Verdict {
+  enum Action : uint8_t {
+    kDrop,      // drop; `reason` says why
+    kForward,   // send the (rewritten) packet out of `out_side` / `out_ns`
+    kConsumed,  // a local helper took it (any answer went to the sink)
+  };
+  Action action = kDrop;
+  DropReason reason = DropReason::kNone;
+  Side out_side = Side::kOutside;
+  NamespaceId out_ns = kInvalidNamespace;  // for out_side == kInside
+
+  static Verdict Drop(DropReason r) { return {kDrop, r}; }
+  static Verdict Forward(Side s, NamespaceId ns) {
+    return {kForward, DropReason::kNone, s, ns};
+  }
+};
+
+// Offload metadata that may ride with a packet (TUN with IFF_VNET_HDR).
+// Not interpreted yet: a packet with needs_csum set would carry a partial
+// L4 checksum, which the incremental updates keep consistent anyway.
+struct OffloadInfo {
+  bool needs_csum = false;
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+  uint16_t gso_size = 0;
+  uint8_t gso_type = 0;
+};
+
+// One packet, in a buffer owned by the caller. `len` bytes are valid; the
+// engine may rewrite them in place and may shrink `len` (e.g. link padding);
+// it never writes past `capacity`.
+struct Packet {
+  uint8_t* data = nullptr;
+  uint32_t len = 0;
+  uint32_t capacity = 0;
+  OffloadInfo offload;
+};
+
+}  // namespace unat

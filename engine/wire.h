@@ -1,0 +1,199 @@
+// Zero-copy views over IPv4, TCP, UDP and ICMP headers.
+//
+// A view is made by Parse(), which checks every length the accessors rely on;
+// after that no accessor reads outside the span. Field offsets are data (see
+// the `field` namespaces). Setters rewrite in place and keep checksums right
+// with RFC 1624 incremental updates; no setter recomputes a whole checksum.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "engine/checksum.h"
+#include "engine/types.h"
+
+namespace unat {
+
+struct Range {
+  uint16_t begin;
+  uint16_t end;
+};
+
+namespace ipv4_field {
+inline constexpr uint16_t kVerIhl = 0;
+inline constexpr uint16_t kTos = 1;
+inline constexpr uint16_t kTotalLength = 2;
+inline constexpr uint16_t kId = 4;
+inline constexpr uint16_t kFragOff = 6;
+inline constexpr uint16_t kTtl = 8;
+inline constexpr uint16_t kProtocol = 9;
+inline constexpr uint16_t kChecksum = 10;
+inline constexpr uint16_t kSrc = 12;
+inline constexpr uint16_t kDst = 16;
+inline constexpr uint16_t kMinHeader = 20;
+}  // namespace ipv4_field
+
+namespace l4_field {
+inline constexpr uint16_t kSrcPort = 0;
+inline constexpr uint16_t kDstPort = 2;
+inline constexpr uint16_t kUdpLength = 4;
+inline constexpr uint16_t kUdpChecksum = 6;
+inline constexpr uint16_t kUdpHeader = 8;
+inline constexpr uint16_t kTcpSeq = 4;
+inline constexpr uint16_t kTcpAck = 8;
+inline constexpr uint16_t kTcpDataOff = 12;
+inline constexpr uint16_t kTcpFlags = 13;
+inline constexpr uint16_t kTcpWindow = 14;
+inline constexpr uint16_t kTcpChecksum = 16;
+inline constexpr uint16_t kTcpMinHeader = 20;
+inline constexpr uint16_t kIcmpType = 0;
+inline constexpr uint16_t kIcmpCode = 1;
+inline constexpr uint16_t kIcmpChecksum = 2;
+inline constexpr uint16_t kIcmpId = 4;
+inline constexpr uint16_t kIcmpSeq = 6;
+inline constexpr uint16_t kIcmpHeader = 8;
+}  // namespace l4_field
+
+namespace tcp_flags {
+inline constexpr uint8_t kFin = 0x01;
+inline constexpr uint8_t kSyn = 0x02;
+inline constexpr uint8_t kRst = 0x04;
+inline constexpr uint8_t kPsh = 0x08;
+inline constexpr uint8_t kAck = 0x10;
+}  // namespace tcp_flags
+
+namespace icmp_type {
+inline constexpr uint8_t kEchoReply = 0;
+inline constexpr uint8_t kDestUnreachable = 3;
+inline constexpr uint8_t kSourceQuench = 4;
+inline constexpr uint8_t kRedirect = 5;
+inline constexpr uint8_t kEchoRequest = 8;
+inline constexpr uint8_t kTimeExceeded = 11;
+inline constexpr uint8_t kParameterProblem = 12;
+inline constexpr uint8_t kTimestamp = 13;
+inline constexpr uint8_t kTimestampReply = 14;
+}  // namespace icmp_type
+
+inline bool IsIcmpError(uint8_t type) {
+  return type == icmp_type::kDestUnreachable ||
+         type == icmp_type::kTimeExceeded ||
+         type == icmp_type::kParameterProblem ||
+         type == icmp_type::kSourceQuench;
+}
+inline bool IsIcmpQuery(uint8_t type) {
+  return type == icmp_type::kEchoRequest || type == icmp_type::kEchoReply ||
+         type == icmp_type::kTimestamp || type == icmp_type::kTimestampReply;
+}
+inline bool IsIcmpQueryRequest(uint8_t type) {
+  return type == icmp_type::kEchoRequest || type == icmp_type::kTimestamp;
+}
+
+// An IPv4 header (with options) over a mutable buffer.
+class Ipv4View {
+ public:
+  // Checks version, IHL, total length against the buffer and the header
+  // checksum. `data` may be longer than the datagram (link padding): the
+  // view's size() is the total length from the header.
+  static std::optional<Ipv4View> Parse(std::span<uint8_t> data,
+                                       DropReason* why);
+  // For headers quoted inside ICMP errors: the quoted datagram is truncated,
+  // so only the header itself must be present and its checksum right.
+  static std::optional<Ipv4View> ParseQuoted(std::span<uint8_t> data,
+                                             DropReason* why);
+
+  uint8_t* data() const { return data_; }
+  uint16_t size() const { return total_length_; }
+  uint16_t header_length() const { return header_length_; }
+  uint8_t protocol() const { return data_[ipv4_field::kProtocol]; }
+  uint8_t ttl() const { return data_[ipv4_field::kTtl]; }
+  uint16_t id() const { return LoadBe16(data_ + ipv4_field::kId); }
+  uint32_t src() const { return LoadBe32(data_ + ipv4_field::kSrc); }
+  uint32_t dst() const { return LoadBe32(data_ + ipv4_field::kDst); }
+  uint16_t checksum() const { return LoadBe16(data_ + ipv4_field::kChecksum); }
+  uint16_t frag_field() const { return LoadBe16(data_ + ipv4_field::kFragOff); }
+  bool dont_fragment() const { return frag_field() & 0x4000; }
+  bool more_fragments() const { return frag_field() & 0x2000; }
+  uint16_t fragment_offset_bytes() const {
+    return static_cast<uint16_t>((frag_field() & 0x1fff) * 8);
+  }
+  bool is_fragment() const { return (frag_field() & 0x3fff) != 0; }
+  // Bytes after the IP header that belong to this datagram (for quoted
+  // headers: what is present in the buffer, at most the total length).
+  std::span<uint8_t> payload() const {
+    return {data_ + header_length_, static_cast<size_t>(l4_available_)};
+  }
+
+  void set_src(uint32_t v) { SetAddr(ipv4_field::kSrc, v); }
+  void set_dst(uint32_t v) { SetAddr(ipv4_field::kDst, v); }
+  void DecrementTtl() {
+    const uint16_t old_word = LoadBe16(data_ + ipv4_field::kTtl);
+    data_[ipv4_field::kTtl]--;
+    const uint16_t new_word = LoadBe16(data_ + ipv4_field::kTtl);
+    StoreBe16(data_ + ipv4_field::kChecksum,
+              ChecksumUpdate16(checksum(), old_word, new_word));
+  }
+
+ private:
+  Ipv4View(uint8_t* data, uint16_t total, uint16_t hl, uint16_t l4)
+      : data_(data), total_length_(total), header_length_(hl),
+        l4_available_(l4) {}
+  void SetAddr(uint16_t off, uint32_t v) {
+    const uint32_t old_value = LoadBe32(data_ + off);
+    StoreBe32(data_ + off, v);
+    StoreBe16(data_ + ipv4_field::kChecksum,
+              ChecksumUpdate32(checksum(), old_value, v));
+  }
+
+  uint8_t* data_;
+  uint16_t total_length_;
+  uint16_t header_length_;
+  uint16_t l4_available_;
+};
+
+// TCP, UDP or ICMP header: the first bytes of the L4 payload. Which fields
+// are meaningful depends on the protocol; Parse checks the right minimum.
+class L4View {
+ public:
+  // Full datagrams: TCP needs a data offset >= 5 and the whole header
+  // present; UDP needs its length field to fit; ICMP needs 8 bytes.
+  static std::optional<L4View> Parse(uint8_t protocol, std::span<uint8_t> data,
+                                     DropReason* why);
+  // Quoted in an ICMP error: only the first 8 bytes are guaranteed (RFC 792),
+  // so TCP and UDP checksums are updated only when present.
+  static std::optional<L4View> ParseQuoted(uint8_t protocol,
+                                           std::span<uint8_t> data);
+
+  uint8_t* data() const { return data_; }
+  uint16_t size() const { return size_; }
+  uint16_t src_port() const { return LoadBe16(data_ + l4_field::kSrcPort); }
+  uint16_t dst_port() const { return LoadBe16(data_ + l4_field::kDstPort); }
+  uint8_t tcp_flags() const { return data_[l4_field::kTcpFlags]; }
+  uint32_t tcp_seq() const { return LoadBe32(data_ + l4_field::kTcpSeq); }
+  uint32_t tcp_ack() const { return LoadBe32(data_ + l4_field::kTcpAck); }
+  uint16_t tcp_window() const { return LoadBe16(data_ + l4_field::kTcpWindow); }
+  uint16_t tcp_header_length() const {
+    return static_cast<uint16_t>((data_[l4_field::kTcpDataOff] >> 4) * 4);
+  }
+  uint8_t icmp_type() const { return data_[l4_field::kIcmpType]; }
+  uint8_t icmp_code() const { return data_[l4_field::kIcmpCode]; }
+  uint16_t icmp_id() const { return LoadBe16(data_ + l4_field::kIcmpId); }
+
+  // Offset of the checksum field for `protocol`, or 0 if it is not present
+  // in this (possibly truncated) view. UDP checksum 0 means "none": also 0.
+  uint16_t ChecksumOffset(uint8_t protocol) const;
+
+  // Rewrites a 16-bit field at `off` and fixes the checksum at `csum_off`
+  // (0: no checksum to fix). `pseudo` marks UDP's 0 -> 0xFFFF rule.
+  void SetPort(uint16_t off, uint16_t value, uint16_t csum_off, bool udp);
+  // Reflects a pseudo-header address change into the L4 checksum.
+  static void AdjustForAddress(uint8_t* csum_field, uint32_t old_addr,
+                               uint32_t new_addr, bool udp);
+
+ private:
+  L4View(uint8_t* data, uint16_t size) : data_(data), size_(size) {}
+  uint8_t* data_;
+  uint16_t size_;
+};
+
+}  // namespace unat

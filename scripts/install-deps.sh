@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything unat needs to build and test, from Debian 12 packages.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libtins-dev libpcap-dev libabsl-dev libprotobuf-dev protobuf-compiler
+  libtinyxml2-dev libbenchmark-dev libgtest-dev libgmock-dev
+  iproute2 iputils-ping iputils-tracepath curl netcat-openbsd socat python3
+  procps psmisc
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
