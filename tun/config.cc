@@ -1,0 +1,496 @@
+#include "tun/config.h"
+
+#include <grp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace unat::tun {
+namespace {
+
+class OneLineErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit OneLineErrors(absl::string_view filename) : filename_(filename) {}
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!first_.empty()) return;  // the first error is the one that matters
+    if (line < 0) {
+      first_ = absl::StrCat(filename_, ": ", message);
+    } else {
+      first_ = absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ",
+                            message);
+    }
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber,
+                  const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string filename_;
+  std::string first_;
+};
+
+absl::Status Bad(absl::string_view field, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+}
+
+std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+absl::Status CheckRange(absl::string_view field, uint64_t value, uint64_t lo,
+                        uint64_t hi) {
+  if (value < lo || value > hi) {
+    return Bad(field, absl::StrCat(value, " is out of range ", lo, "..", hi));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckDevice(absl::string_view field, const std::string& name) {
+  if (name.empty()) return Bad(field, "is required");
+  if (name.size() > 15) {
+    return Bad(field,
+               absl::StrCat(Quote(name), " is longer than 15 characters"));
+  }
+  for (char c : name) {
+    if (c == '/' || c == ' ' || c == ':' || c == '\0') {
+      return Bad(field, absl::StrCat(Quote(name), " is not a device name"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNetns(absl::string_view field, const std::string& netns) {
+  if (netns.empty()) return absl::OkStatus();
+  if (netns.find('/') == std::string::npos && (netns == "." || netns == "..")) {
+    return Bad(field, absl::StrCat(Quote(netns), " is not a namespace name"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAddress(absl::string_view field, const std::string& text,
+                          uint32_t* addr) {
+  std::optional<uint32_t> parsed = ParseIpv4(text);
+  if (!parsed) {
+    return Bad(field, absl::StrCat(Quote(text), " is not an IPv4 address"));
+  }
+  *addr = *parsed;
+  return absl::OkStatus();
+}
+
+uint32_t Mask(uint8_t prefix_len) {
+  return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+}
+
+}  // namespace
+
+absl::Status ParseCidr(absl::string_view text, uint32_t* addr,
+                       uint8_t* prefix_len) {
+  size_t slash = text.find('/');
+  if (slash == absl::string_view::npos) {
+    return absl::InvalidArgumentError("missing /prefix");
+  }
+  absl::string_view head = text.substr(0, slash);
+  std::optional<uint32_t> parsed =
+      ParseIpv4(std::string_view(head.data(), head.size()));
+  uint32_t len = 0;
+  if (!parsed || !absl::SimpleAtoi(text.substr(slash + 1), &len) || len > 32) {
+    return absl::InvalidArgumentError("not ADDRESS/PREFIX");
+  }
+  *addr = *parsed;
+  *prefix_len = static_cast<uint8_t>(len);
+  return absl::OkStatus();
+}
+
+std::string FilteringName(config::Filtering filtering) {
+  return config::Filtering_Name(filtering);
+}
+
+absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
+                                               absl::string_view filename) {
+  config::Config config;
+  google::protobuf::TextFormat::Parser parser;
+  OneLineErrors errors(filename);
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    std::string message = errors.first();
+    if (message.empty()) message = absl::StrCat(filename, ": cannot parse");
+    return absl::InvalidArgumentError(message);
+  }
+  return config;
+}
+
+absl::StatusOr<config::Config> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", strerror(errno)));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseConfigText(buffer.str(), path);
+}
+
+absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
+  DaemonConfig d;
+
+  // Outside first: forwards refer to its addresses.
+  if (!c.has_outside()) return Bad("outside", "is required");
+  const config::Outside& out = c.outside();
+  if (absl::Status s = CheckDevice("outside.device", out.device()); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckNetns("outside.netns", out.netns()); !s.ok()) {
+    return s;
+  }
+  if (out.has_mtu() && out.mtu() != 0) {
+    if (absl::Status s = CheckRange("outside.mtu", out.mtu(), 576, 65535);
+        !s.ok()) {
+      return s;
+    }
+  }
+  d.outside = {out.device(), out.netns(), out.mtu()};
+  if (out.external_address_size() == 0) {
+    return Bad("outside.external_address", "at least one is required");
+  }
+  for (int i = 0; i < out.external_address_size(); ++i) {
+    std::string field = absl::StrCat("outside.external_address[", i, "]");
+    uint32_t addr = 0;
+    if (absl::Status s = ParseAddress(field, out.external_address(i), &addr);
+        !s.ok()) {
+      return s;
+    }
+    if (addr == 0 || addr == 0xffffffff || (addr >> 28) >= 14 ||
+        (addr >> 24) == 127) {
+      return Bad(field, absl::StrCat(Quote(out.external_address(i)),
+                                     " is not a usable unicast address"));
+    }
+    for (uint32_t seen : d.nat.external_addresses) {
+      if (seen == addr) {
+        return Bad(field, absl::StrCat(Quote(out.external_address(i)),
+                                       " is repeated"));
+      }
+    }
+    d.nat.external_addresses.push_back(addr);
+  }
+
+  // Inside networks.
+  if (c.inside_size() == 0) return Bad("inside", "at least one is required");
+  std::set<std::string> names;
+  std::set<std::pair<std::string, std::string>> devices;
+  devices.insert({out.netns(), out.device()});
+  for (int i = 0; i < c.inside_size(); ++i) {
+    const config::Inside& in = c.inside(i);
+    std::string p = absl::StrCat("inside[", i, "]");
+    InsideSpec spec;
+    if (in.name().empty()) return Bad(p + ".name", "is required");
+    if (in.name().size() > 64) {
+      return Bad(p + ".name", absl::StrCat(Quote(in.name()),
+                                           " is longer than 64 characters"));
+    }
+    for (char ch : in.name()) {
+      if (!(isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+            ch == '.')) {
+        return Bad(p + ".name",
+                   absl::StrCat(Quote(in.name()),
+                                " may only have letters, digits, - _ ."));
+      }
+    }
+    if (!names.insert(in.name()).second) {
+      return Bad(p + ".name", absl::StrCat(Quote(in.name()), " is repeated"));
+    }
+    if (absl::Status s = CheckDevice(p + ".device", in.device()); !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = CheckNetns(p + ".netns", in.netns()); !s.ok()) {
+      return s;
+    }
+    if (!devices.insert({in.netns(), in.device()}).second) {
+      return Bad(
+          p + ".device",
+          absl::StrCat(
+              Quote(in.device()),
+              in.netns().empty() ? "" : absl::StrCat(" in netns ", in.netns()),
+              " is used twice"));
+    }
+    if (in.address().empty()) return Bad(p + ".address", "is required");
+    if (absl::Status s =
+            ParseCidr(in.address(), &spec.gateway, &spec.prefix_len);
+        !s.ok()) {
+      return Bad(p + ".address",
+                 absl::StrCat(Quote(in.address()), " is not ADDRESS/PREFIX"));
+    }
+    if (spec.prefix_len < 1 || spec.prefix_len > 30) {
+      return Bad(p + ".address",
+                 absl::StrCat(Quote(in.address()),
+                              ": prefix length is out of range 1..30"));
+    }
+    uint32_t host = spec.gateway & ~Mask(spec.prefix_len);
+    if (host == 0 || host == ~Mask(spec.prefix_len)) {
+      return Bad(p + ".address",
+                 absl::StrCat(Quote(in.address()),
+                              " is the network or broadcast address"));
+    }
+    if (in.has_mtu() && in.mtu() != 0) {
+      if (absl::Status s = CheckRange(p + ".mtu", in.mtu(), 576, 65535);
+          !s.ok()) {
+        return s;
+      }
+    }
+    spec.name = in.name();
+    spec.device = in.device();
+    spec.netns = in.netns();
+    spec.mtu = in.mtu();
+    d.inside.push_back(std::move(spec));
+  }
+
+  // Ports.
+  const config::Ports& ports = c.ports();
+  if (absl::Status s = CheckRange("ports.min", ports.min(), 1, 65535);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("ports.max", ports.max(), 1, 65535);
+      !s.ok()) {
+    return s;
+  }
+  if (ports.min() > ports.max()) {
+    return Bad("ports.min",
+               absl::StrCat(ports.min(), " is above ports.max ", ports.max()));
+  }
+  if (absl::Status s =
+          CheckRange("ports.icmp_id_min", ports.icmp_id_min(), 0, 65535);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          CheckRange("ports.icmp_id_max", ports.icmp_id_max(), 0, 65535);
+      !s.ok()) {
+    return s;
+  }
+  if (ports.icmp_id_min() > ports.icmp_id_max()) {
+    return Bad("ports.icmp_id_min",
+               absl::StrCat(ports.icmp_id_min(), " is above ports.icmp_id_max ",
+                            ports.icmp_id_max()));
+  }
+  d.nat.port_min = static_cast<uint16_t>(ports.min());
+  d.nat.port_max = static_cast<uint16_t>(ports.max());
+  d.nat.icmp_id_min = static_cast<uint16_t>(ports.icmp_id_min());
+  d.nat.icmp_id_max = static_cast<uint16_t>(ports.icmp_id_max());
+  d.nat.port_preservation = ports.preservation();
+  d.nat.port_parity = ports.parity();
+
+  // Timeouts: the RFC minimums are the floor.
+  const config::Timeouts& t = c.timeouts();
+  struct TimeoutField {
+    const char* name;
+    uint32_t value;
+    uint32_t min;
+    uint32_t* out;
+  } timeouts[] = {
+      {"timeouts.tcp_established_s", t.tcp_established_s(), 7440,
+       &d.nat.timeouts.tcp_established_s},
+      {"timeouts.tcp_transitory_s", t.tcp_transitory_s(), 240,
+       &d.nat.timeouts.tcp_transitory_s},
+      {"timeouts.udp_s", t.udp_s(), 120, &d.nat.timeouts.udp_s},
+      {"timeouts.icmp_s", t.icmp_s(), 60, &d.nat.timeouts.icmp_s},
+      {"timeouts.port_hold_s", t.port_hold_s(), 0, &d.nat.timeouts.port_hold_s},
+  };
+  for (const TimeoutField& f : timeouts) {
+    if (absl::Status s = CheckRange(f.name, f.value, f.min, 7 * 24 * 3600);
+        !s.ok()) {
+      return s;
+    }
+    *f.out = f.value;
+  }
+
+  switch (c.filtering()) {
+    case config::ENDPOINT_INDEPENDENT:
+      d.nat.filtering = FilteringMode::kEndpointIndependent;
+      break;
+    case config::ADDRESS_DEPENDENT:
+      d.nat.filtering = FilteringMode::kAddressDependent;
+      break;
+    case config::ADDRESS_AND_PORT_DEPENDENT:
+      d.nat.filtering = FilteringMode::kAddressAndPortDependent;
+      break;
+  }
+
+  const config::Limits& l = c.limits();
+  if (absl::Status s =
+          CheckRange("limits.max_flows", l.max_flows(), 1, uint32_t{1} << 26);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          CheckRange("limits.max_flows_per_namespace",
+                     l.max_flows_per_namespace(), 0, l.max_flows());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("limits.max_flows_per_host",
+                                  l.max_flows_per_host(), 1, l.max_flows());
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("limits.max_ports_per_host",
+                                  l.max_ports_per_host(), 1, 65535);
+      !s.ok()) {
+    return s;
+  }
+  d.nat.limits.max_flows = l.max_flows();
+  d.nat.limits.max_flows_per_namespace = l.max_flows_per_namespace();
+  d.nat.limits.max_flows_per_host = l.max_flows_per_host();
+  d.nat.limits.max_ports_per_host = l.max_ports_per_host();
+
+  const config::IcmpErrors& ie = c.icmp_errors();
+  if (absl::Status s =
+          CheckRange("icmp_errors.per_second", ie.per_second(), 0, 1000000);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("icmp_errors.burst", ie.burst(), 0, 1000000);
+      !s.ok()) {
+    return s;
+  }
+  d.nat.icmp_errors_per_second = ie.per_second();
+  d.nat.icmp_error_burst = ie.burst();
+  d.nat.random_seed = c.random_seed();
+
+  // Helpers: none is built in yet.
+  const google::protobuf::Reflection* refl = c.helpers().GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> set_fields;
+  refl->ListFields(c.helpers(), &set_fields);
+  for (const google::protobuf::FieldDescriptor* f : set_fields) {
+    if (refl->GetBool(c.helpers(), f)) {
+      return Bad(absl::StrCat("helpers.", f->name()),
+                 "true is not available: this build has no such helper yet");
+    }
+  }
+
+  // Forwards.
+  std::set<std::tuple<uint32_t, uint32_t, uint32_t>> forward_keys;
+  for (int i = 0; i < c.forward_size(); ++i) {
+    const config::Forward& f = c.forward(i);
+    std::string p = absl::StrCat("forward[", i, "]");
+    ForwardEntry e;
+    if (f.proto() != config::TCP && f.proto() != config::UDP) {
+      return Bad(p + ".proto", absl::StrCat(config::Proto_Name(f.proto()),
+                                            " is not TCP or UDP"));
+    }
+    e.proto = static_cast<uint8_t>(f.proto());
+    if (f.has_external_address() && !f.external_address().empty()) {
+      if (absl::Status s = ParseAddress(p + ".external_address",
+                                        f.external_address(), &e.external_addr);
+          !s.ok()) {
+        return s;
+      }
+      bool ours = false;
+      for (uint32_t a : d.nat.external_addresses) ours |= a == e.external_addr;
+      if (!ours) {
+        return Bad(p + ".external_address",
+                   absl::StrCat(Quote(f.external_address()),
+                                " is not one of outside.external_address"));
+      }
+    }
+    if (!f.has_external_port()) return Bad(p + ".external_port", "is required");
+    if (absl::Status s =
+            CheckRange(p + ".external_port", f.external_port(), 1, 65535);
+        !s.ok()) {
+      return s;
+    }
+    e.external_port = static_cast<uint16_t>(f.external_port());
+    const InsideSpec* ns = nullptr;
+    for (const InsideSpec& in : d.inside) {
+      if (in.name == f.namespace_()) ns = &in;
+    }
+    if (ns == nullptr) {
+      return Bad(p + ".namespace",
+                 absl::StrCat(Quote(f.namespace_()),
+                              " is not the name of an inside network"));
+    }
+    e.ns = ns->name;
+    if (absl::Status s = ParseAddress(p + ".inside_address", f.inside_address(),
+                                      &e.inside_addr);
+        !s.ok()) {
+      return s;
+    }
+    uint32_t mask = Mask(ns->prefix_len);
+    if ((e.inside_addr & mask) != (ns->gateway & mask) ||
+        e.inside_addr == ns->gateway) {
+      return Bad(
+          p + ".inside_address",
+          absl::StrCat(Quote(f.inside_address()),
+                       " is not a host of inside network ", ns->name, " (",
+                       Ipv4ToString(ns->gateway), "/", ns->prefix_len, ")"));
+    }
+    if (!f.has_inside_port()) return Bad(p + ".inside_port", "is required");
+    if (absl::Status s =
+            CheckRange(p + ".inside_port", f.inside_port(), 1, 65535);
+        !s.ok()) {
+      return s;
+    }
+    e.inside_port = static_cast<uint16_t>(f.inside_port());
+    if (!forward_keys.insert({e.proto, e.external_addr, e.external_port})
+             .second) {
+      return Bad(p + ".external_port",
+                 absl::StrCat(f.external_port(), " is forwarded twice"));
+    }
+    e.description = f.description();
+    d.forwards.push_back(std::move(e));
+  }
+
+  // Control socket.
+  const config::Control& ctl = c.control();
+  if (ctl.socket().empty() || ctl.socket()[0] != '/') {
+    return Bad("control.socket",
+               absl::StrCat(Quote(ctl.socket()), " is not an absolute path"));
+  }
+  if (ctl.socket().size() >= 108) {
+    return Bad("control.socket",
+               absl::StrCat(Quote(ctl.socket()), " is longer than 107 bytes"));
+  }
+  if (ctl.mode() > 0777 || (ctl.mode() & 0600) != 0600 ||
+      (ctl.mode() & 0007) != 0) {
+    return Bad("control.mode",
+               absl::StrFormat("0%o must give the owner rw and others nothing "
+                               "(0600 or 0660)",
+                               ctl.mode()));
+  }
+  d.ctl_socket = ctl.socket();
+  d.ctl_mode = ctl.mode();
+  d.ctl_group = ctl.group();
+  if (!ctl.group().empty()) {
+    struct group* gr = getgrnam(ctl.group().c_str());
+    if (gr == nullptr) {
+      return Bad("control.group",
+                 absl::StrCat(Quote(ctl.group()), " is not a group"));
+    }
+    d.ctl_gid = gr->gr_gid;
+  }
+
+  if (!c.state_file().empty() && c.state_file()[0] != '/') {
+    return Bad("state_file",
+               absl::StrCat(Quote(c.state_file()), " is not an absolute path"));
+  }
+  d.state_file = c.state_file();
+  if (absl::Status s = CheckRange("tick_ms", c.tick_ms(), 10, 1000); !s.ok()) {
+    return s;
+  }
+  d.tick_ms = c.tick_ms();
+  if (absl::Status s = CheckRange("batch", c.batch(), 1, 1024); !s.ok()) {
+    return s;
+  }
+  d.batch = c.batch();
+  return d;
+}
+
+}  // namespace unat::tun

@@ -1,0 +1,76 @@
+// unatd's configuration: the text-format proto (tun/config.proto), checked
+// field by field and turned into the values the engine and the daemon use.
+//
+// Every error is one line that names the field and the value, e.g.
+//   forward[0].external_port: 70000 is out of range 1..65535
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engine/config.h"
+#include "engine/nat.h"
+#include "tun/config.pb.h"
+
+namespace unat::tun {
+
+struct InsideSpec {
+  std::string name;
+  std::string device;
+  std::string netns;
+  uint32_t gateway = 0;
+  uint8_t prefix_len = 24;
+  uint32_t mtu = 0;
+};
+
+struct OutsideSpec {
+  std::string device;
+  std::string netns;
+  uint32_t mtu = 0;
+};
+
+// A forward as configured: the namespace by name.
+struct ForwardEntry {
+  uint8_t proto = kProtoTcp;
+  uint32_t external_addr = 0;  // 0: every external address
+  uint16_t external_port = 0;
+  std::string ns;
+  uint32_t inside_addr = 0;
+  uint16_t inside_port = 0;
+  std::string description;
+};
+
+struct DaemonConfig {
+  NatConfig nat;
+  std::vector<InsideSpec> inside;
+  OutsideSpec outside;
+  std::vector<ForwardEntry> forwards;
+  std::string ctl_socket;
+  uint32_t ctl_mode = 0600;
+  std::string ctl_group;  // empty: none
+  gid_t ctl_gid = static_cast<gid_t>(-1);
+  std::string state_file;  // empty: none
+  uint32_t tick_ms = 100;
+  uint32_t batch = 32;
+};
+
+// Parses text format. Errors: "FILE:LINE:COLUMN: message" (1-based).
+absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
+                                               absl::string_view filename);
+absl::StatusOr<config::Config> LoadConfigFile(const std::string& path);
+
+// Checks every field and builds the daemon's view of the config.
+absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& config);
+
+// "10.77.0.1/24" -> address and prefix length.
+absl::Status ParseCidr(absl::string_view text, uint32_t* addr,
+                       uint8_t* prefix_len);
+
+std::string FilteringName(config::Filtering filtering);
+
+}  // namespace unat::tun

@@ -1,0 +1,825 @@
+#include "tun/daemon.h"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tun/log.h"
+#include "tun/state_file.h"
+
+namespace unat::tun {
+namespace {
+
+// Every read buffer holds the largest IPv4 packet plus room for the engine to
+// grow it (ALG rewrites).
+constexpr uint32_t kReadSize = 65535;
+constexpr uint32_t kBufferCapacity = 65535 + 1025;
+
+constexpr uint64_t kTagDevice = uint64_t{1} << 32;
+constexpr uint64_t kTagTimer = uint64_t{2} << 32;
+constexpr uint64_t kTagSignal = uint64_t{3} << 32;
+constexpr uint64_t kTagControl = uint64_t{4} << 32;
+
+absl::Status Errno(const std::string& what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
+}
+
+std::string Endpoint(uint32_t addr, uint16_t port) {
+  return absl::StrCat(Ipv4ToString(addr), ":", port);
+}
+
+std::string ForwardSignature(const std::vector<ForwardInfo>& forwards) {
+  std::string sig;
+  for (const ForwardInfo& f : forwards) {
+    absl::StrAppend(&sig, f.id, ",", f.spec.proto, ",", f.spec.external_addr,
+                    ",", f.spec.external_port, ",", f.spec.ns, ",",
+                    f.spec.inside_addr, ",", f.spec.inside_port, ",",
+                    f.spec.expires, ";");
+  }
+  return sig;
+}
+
+bool SameTarget(const ForwardEntry& a, const ForwardEntry& b) {
+  return a.ns == b.ns && a.inside_addr == b.inside_addr &&
+         a.inside_port == b.inside_port && a.description == b.description;
+}
+
+}  // namespace
+
+TimeMs Daemon::NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<TimeMs>(ts.tv_sec) * 1000 +
+         static_cast<TimeMs>(ts.tv_nsec / 1000000);
+}
+
+int64_t Daemon::WallMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(Options options) {
+  std::unique_ptr<Daemon> daemon(new Daemon(std::move(options)));
+  if (absl::Status s = daemon->Init(); !s.ok()) return s;
+  return daemon;
+}
+
+Daemon::Daemon(Options options)
+    : options_(std::move(options)), config_(options_.config) {}
+
+Daemon::~Daemon() {
+  control_.reset();
+  if (signal_fd_ >= 0) close(signal_fd_);
+  if (timer_fd_ >= 0) close(timer_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  devices_.clear();
+}
+
+absl::Status Daemon::Init() {
+  started_ms_ = NowMs();
+  // Signals arrive through a signalfd, in the loop.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) return Errno("sigprocmask");
+  signal(SIGPIPE, SIG_IGN);
+
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd_ < 0) return Errno("epoll_create1");
+  signal_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) return Errno("signalfd");
+  timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) return Errno("timerfd_create");
+
+  auto nat = Nat::Create(config_.nat);
+  if (!nat.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine refused the config: ", nat.status().message()));
+  }
+  nat_ = std::move(*nat);
+  nat_->SetSink(this);
+
+  // Devices: outside first, then one per inside network.
+  {
+    TunDevice::Options o;
+    o.name = config_.outside.device;
+    o.netns = config_.outside.netns;
+    o.mtu = config_.outside.mtu;
+    auto tun = TunDevice::Open(o);
+    if (!tun.ok()) return tun.status();
+    devices_.push_back({std::move(*tun), true, kInvalidNamespace, "outside"});
+  }
+  for (const InsideSpec& in : config_.inside) {
+    auto ns = nat_->AddNamespace({in.name, in.gateway, in.prefix_len});
+    if (!ns.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("engine refused inside network ", in.name, ": ",
+                       ns.status().message()));
+    }
+    TunDevice::Options o;
+    o.name = in.device;
+    o.netns = in.netns;
+    o.mtu = in.mtu;
+    auto tun = TunDevice::Open(o);
+    if (!tun.ok()) return tun.status();
+    if (by_ns_.size() <= *ns) by_ns_.resize(*ns + 1u, nullptr);
+    by_ns_[*ns] = tun->get();
+    devices_.push_back({std::move(*tun), false, *ns, in.name});
+  }
+
+  if (absl::Status s = ApplyConfigForwards(config_.forwards, true); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = RestoreState(); !s.ok()) return s;
+
+  buffers_.assign(size_t{config_.batch} * kBufferCapacity, 0);
+  lengths_.assign(config_.batch, 0);
+
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = kTagDevice | i;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, devices_[i].tun->fd(), &ev) != 0) {
+      return Errno("epoll_ctl(device)");
+    }
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kTagTimer;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &ev) != 0) {
+    return Errno("epoll_ctl(timer)");
+  }
+  ev.data.u64 = kTagSignal;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev) != 0) {
+    return Errno("epoll_ctl(signal)");
+  }
+  struct itimerspec its {};
+  its.it_interval.tv_sec = config_.tick_ms / 1000;
+  its.it_interval.tv_nsec = static_cast<long>(config_.tick_ms % 1000) * 1000000;
+  its.it_value = its.it_interval;
+  if (timerfd_settime(timer_fd_, 0, &its, nullptr) != 0) {
+    return Errno("timerfd_settime");
+  }
+
+  auto control = ControlServer::Create(
+      {config_.ctl_socket, config_.ctl_mode, config_.ctl_gid}, epoll_fd_,
+      kTagControl,
+      [this](const control::Request& request, const Peer& peer,
+             control::Response* response) {
+        HandleControl(request, peer, response);
+      });
+  if (!control.ok()) return control.status();
+  control_ = std::move(*control);
+
+  // The state file now matches what runs.
+  SaveStateNow("start");
+  Log("running: %d inside network(s), outside %s, %d forward(s), control %s",
+      static_cast<int>(config_.inside.size()), config_.outside.device,
+      static_cast<int>(nat_->Forwards().size()), config_.ctl_socket);
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::ApplyConfigForwards(
+    const std::vector<ForwardEntry>& forwards, bool at_start) {
+  std::map<ForwardKey, ForwardEntry> wanted;
+  for (const ForwardEntry& f : forwards) {
+    wanted[{f.proto, f.external_addr, f.external_port}] = f;
+  }
+  // Remove config forwards that went away or changed.
+  for (auto it = config_forwards_.begin(); it != config_forwards_.end();) {
+    auto w = wanted.find(it->first);
+    if (w != wanted.end() && SameTarget(w->second, it->second)) {
+      ++it;
+      continue;
+    }
+    auto [proto, addr, port] = it->first;
+    absl::Status s = nat_->RemoveForward(proto, addr, port);
+    if (!s.ok()) {
+      Log("reload: removing forward %s %d: %s", std::string(ProtoName(proto)),
+          port, std::string(s.message()));
+    }
+    origins_.erase(it->first);
+    it = config_forwards_.erase(it);
+  }
+  TimeMs now = NowMs();
+  for (const auto& [key, f] : wanted) {
+    if (config_forwards_.count(key)) continue;
+    ForwardSpec spec;
+    spec.proto = f.proto;
+    spec.external_addr = f.external_addr;
+    spec.external_port = f.external_port;
+    auto ns = nat_->FindNamespace(f.ns);
+    if (!ns.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("forward ", f.external_port, ": namespace ", f.ns, ": ",
+                       ns.status().message()));
+    }
+    spec.ns = *ns;
+    spec.inside_addr = f.inside_addr;
+    spec.inside_port = f.inside_port;
+    spec.owner = ForwardOwner::kStatic;
+    spec.description = f.description;
+    // A runtime forward on the same key gives way to the config.
+    if (origins_.count(key)) {
+      (void)nat_->RemoveForward(f.proto, f.external_addr, f.external_port);
+      origins_.erase(key);
+    }
+    auto id = nat_->AddForward(spec, now);
+    if (!id.ok()) {
+      std::string message = absl::StrCat(
+          "forward ", std::string(ProtoName(f.proto)), " ", f.external_port,
+          " -> ", f.ns, " ", Endpoint(f.inside_addr, f.inside_port), ": ",
+          id.status().message());
+      if (at_start) return absl::InvalidArgumentError(message);
+      Log("reload: %s", message);
+      continue;
+    }
+    config_forwards_[key] = f;
+    origins_[key] = Origin::kConfig;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::RestoreState() {
+  if (config_.state_file.empty()) return absl::OkStatus();
+  auto loaded = LoadState(config_.state_file);
+  if (!loaded.ok()) {
+    if (!options_.ignore_bad_state) {
+      return absl::DataLossError(
+          absl::StrCat(loaded.status().message(),
+                       " (move it away or start with --ignore-bad-state)"));
+    }
+    std::string aside = absl::StrCat(config_.state_file, ".bad");
+    rename(config_.state_file.c_str(), aside.c_str());
+    Log("state: %s; ignored (--ignore-bad-state), kept as %s",
+        std::string(loaded.status().message()), aside);
+    return absl::OkStatus();
+  }
+  if (!loaded->has_value()) return absl::OkStatus();
+  const state::State& st = **loaded;
+  TimeMs now = NowMs();
+  int64_t wall = WallMs();
+  int restored = 0;
+  int skipped = 0;
+  for (const state::Forward& f : st.forwards()) {
+    if (f.from_config()) continue;  // the config says what it wants now
+    ForwardKey key{static_cast<uint8_t>(f.proto()), f.external_address(),
+                   static_cast<uint16_t>(f.external_port())};
+    auto ns = nat_->FindNamespace(f.ns());
+    if (!ns.ok() || f.external_port() == 0 || f.external_port() > 65535 ||
+        f.inside_port() == 0 || f.inside_port() > 65535 || f.owner() > 3) {
+      Log("state: skipping forward %d/%d: namespace \"%s\" or values unusable",
+          f.proto(), f.external_port(), f.ns());
+      ++skipped;
+      continue;
+    }
+    ForwardSpec spec;
+    spec.proto = static_cast<uint8_t>(f.proto());
+    spec.external_addr = f.external_address();
+    spec.external_port = static_cast<uint16_t>(f.external_port());
+    spec.ns = *ns;
+    spec.inside_addr = f.inside_address();
+    spec.inside_port = static_cast<uint16_t>(f.inside_port());
+    spec.owner = static_cast<ForwardOwner>(f.owner());
+    spec.owner_client = f.owner_client();
+    spec.description = f.description();
+    if (f.expires_unix_ms() != 0) {
+      int64_t left = f.expires_unix_ms() - wall;
+      if (left <= 0) continue;  // the lease ran out while we were down
+      spec.expires = now + static_cast<TimeMs>(left);
+    }
+    auto id = nat_->AddForward(spec, now);
+    if (!id.ok()) {
+      Log("state: skipping forward %s %d: %s",
+          std::string(ProtoName(spec.proto)), spec.external_port,
+          std::string(id.status().message()));
+      ++skipped;
+      continue;
+    }
+    origins_[key] = Origin::kRuntime;
+    ++restored;
+  }
+  Log("state: restored %d forward(s) from %s, skipped %d", restored,
+      config_.state_file, skipped);
+  return absl::OkStatus();
+}
+
+state::State Daemon::CollectState() const {
+  state::State st;
+  TimeMs now = NowMs();
+  int64_t wall = WallMs();
+  st.set_saved_unix_ms(wall);
+  for (const ForwardInfo& info : nat_->Forwards()) {
+    const ForwardSpec& s = info.spec;
+    state::Forward* f = st.add_forwards();
+    f->set_proto(s.proto);
+    f->set_external_address(s.external_addr);
+    f->set_external_port(s.external_port);
+    f->set_ns(NamespaceName(s.ns));
+    f->set_inside_address(s.inside_addr);
+    f->set_inside_port(s.inside_port);
+    f->set_owner(static_cast<uint32_t>(s.owner));
+    f->set_owner_client(s.owner_client);
+    if (s.expires != 0) {
+      int64_t left =
+          s.expires > now ? static_cast<int64_t>(s.expires - now) : 0;
+      f->set_expires_unix_ms(wall + left);
+    }
+    f->set_description(s.description);
+    auto it = origins_.find({s.proto, s.external_addr, s.external_port});
+    f->set_from_config(it != origins_.end() && it->second == Origin::kConfig);
+  }
+  return st;
+}
+
+void Daemon::SaveStateNow(const char* why) {
+  saved_signature_ = ForwardSignature(nat_->Forwards());
+  if (config_.state_file.empty()) return;
+  absl::Status s = SaveState(config_.state_file, CollectState());
+  if (s.ok()) {
+    ++state_saves_;
+  } else {
+    ++state_save_errors_;
+    Log("state: saving (%s) failed: %s", why, std::string(s.message()));
+  }
+}
+
+void Daemon::MaybeSaveState() {
+  if (ForwardSignature(nat_->Forwards()) != saved_signature_) {
+    SaveStateNow("forwards changed");
+  }
+}
+
+std::string Daemon::NamespaceName(NamespaceId ns) const {
+  for (const Device& d : devices_) {
+    if (!d.outside && d.ns == ns) return d.name;
+  }
+  return absl::StrCat("#", ns);
+}
+
+absl::Status Daemon::Run() {
+  epoll_event events[64];
+  while (!stop_) {
+    int n = epoll_wait(epoll_fd_, events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("epoll_wait");
+    }
+    for (int i = 0; i < n && !stop_; ++i) {
+      uint64_t tag = events[i].data.u64;
+      uint64_t kind = tag & ~uint64_t{0xffffffff};
+      uint32_t low = static_cast<uint32_t>(tag);
+      if (kind == kTagDevice) {
+        OnDevice(low);
+      } else if (kind == kTagTimer) {
+        OnTimer();
+      } else if (kind == kTagSignal) {
+        OnSignal();
+      } else if (kind == kTagControl) {
+        control_->OnEvent(static_cast<int>(low), events[i].events);
+      }
+    }
+  }
+  SaveStateNow("shutdown");
+  Log("stopped");
+  return absl::OkStatus();
+}
+
+void Daemon::OnDevice(size_t index) {
+  Device& dev = devices_[index];
+  uint32_t got = 0;
+  while (got < config_.batch) {
+    uint8_t* buf = buffers_.data() + size_t{got} * kBufferCapacity;
+    ssize_t n = dev.tun->Read(buf, kReadSize);
+    if (n <= 0) break;
+    lengths_[got++] = static_cast<uint32_t>(n);
+  }
+  if (got == 0) return;
+  TimeMs now = NowMs();
+  for (uint32_t i = 0; i < got; ++i) {
+    Packet packet;
+    packet.data = buffers_.data() + size_t{i} * kBufferCapacity;
+    packet.len = lengths_[i];
+    packet.capacity = kBufferCapacity;
+    Verdict verdict = dev.outside ? nat_->ProcessOutside(packet, now)
+                                  : nat_->ProcessInside(dev.ns, packet, now);
+    if (verdict.action == Verdict::kForward) Send(verdict, packet);
+  }
+}
+
+TunDevice* Daemon::DeviceFor(Side side, NamespaceId ns) {
+  if (side == Side::kOutside) return devices_[0].tun.get();
+  if (ns < by_ns_.size()) return by_ns_[ns];
+  return nullptr;
+}
+
+void Daemon::Send(const Verdict& verdict, const Packet& packet) {
+  TunDevice* dev = DeviceFor(verdict.out_side, verdict.out_ns);
+  if (dev == nullptr) {
+    ++no_device_drops_;
+    return;
+  }
+  dev->Write(packet.data, packet.len);
+}
+
+void Daemon::Emit(Side side, NamespaceId ns, std::span<const uint8_t> packet) {
+  TunDevice* dev = DeviceFor(side, ns);
+  if (dev == nullptr) {
+    ++no_device_drops_;
+    return;
+  }
+  dev->Write(packet.data(), packet.size());
+}
+
+void Daemon::OnTimer() {
+  uint64_t expirations = 0;
+  while (read(timer_fd_, &expirations, sizeof(expirations)) < 0 &&
+         errno == EINTR) {
+  }
+  TimeMs now = NowMs();
+  nat_->Advance(now);
+  if (now - last_state_check_ms_ >= 1000) {
+    last_state_check_ms_ = now;
+    MaybeSaveState();
+  }
+}
+
+void Daemon::OnSignal() {
+  struct signalfd_siginfo info;
+  while (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+    if (info.ssi_signo == SIGHUP) {
+      Reload();
+    } else {
+      Log("signal %d: shutting down", static_cast<int>(info.ssi_signo));
+      stop_ = true;
+    }
+  }
+}
+
+void Daemon::Reload() {
+  if (!options_.reload) return;
+  auto next = options_.reload();
+  if (!next.ok()) {
+    Log("reload: config: %s; keeping the running config",
+        std::string(next.status().message()));
+    return;
+  }
+  // What the engine cannot change while it runs needs a restart; say so.
+  std::vector<std::string> restart;
+  const NatConfig& a = config_.nat;
+  const NatConfig& b = next->nat;
+  if (a.external_addresses != b.external_addresses) {
+    restart.push_back("outside.external_address");
+  }
+  if (a.port_min != b.port_min || a.port_max != b.port_max ||
+      a.icmp_id_min != b.icmp_id_min || a.icmp_id_max != b.icmp_id_max ||
+      a.port_preservation != b.port_preservation ||
+      a.port_parity != b.port_parity) {
+    restart.push_back("ports");
+  }
+  if (a.filtering != b.filtering) restart.push_back("filtering");
+  if (memcmp(&a.timeouts, &b.timeouts, sizeof(a.timeouts)) != 0) {
+    restart.push_back("timeouts");
+  }
+  if (memcmp(&a.limits, &b.limits, sizeof(a.limits)) != 0) {
+    restart.push_back("limits");
+  }
+  if (a.icmp_errors_per_second != b.icmp_errors_per_second ||
+      a.icmp_error_burst != b.icmp_error_burst) {
+    restart.push_back("icmp_errors");
+  }
+  bool devices_same = next->inside.size() == config_.inside.size() &&
+                      next->outside.device == config_.outside.device &&
+                      next->outside.netns == config_.outside.netns;
+  for (size_t i = 0; devices_same && i < next->inside.size(); ++i) {
+    const InsideSpec& x = next->inside[i];
+    const InsideSpec& y = config_.inside[i];
+    devices_same = x.name == y.name && x.device == y.device &&
+                   x.netns == y.netns && x.gateway == y.gateway &&
+                   x.prefix_len == y.prefix_len;
+  }
+  if (!devices_same) restart.push_back("inside/outside devices");
+  if (next->ctl_socket != config_.ctl_socket ||
+      next->ctl_mode != config_.ctl_mode ||
+      next->ctl_group != config_.ctl_group) {
+    restart.push_back("control");
+  }
+  if (next->state_file != config_.state_file) restart.push_back("state_file");
+
+  // Forwards apply now (flows of forwards that stay are untouched).
+  (void)ApplyConfigForwards(next->forwards, false);
+  config_.forwards = next->forwards;
+  ++reloads_;
+  SaveStateNow("reload");
+  if (restart.empty()) {
+    Log("reload: done, %d forward(s) from the config",
+        static_cast<int>(config_forwards_.size()));
+  } else {
+    std::string fields;
+    for (const std::string& f : restart) {
+      absl::StrAppend(&fields, fields.empty() ? "" : ", ", f);
+    }
+    Log("reload: forwards applied; changes to %s take effect at the next "
+        "restart (the engine cannot change them live)",
+        fields);
+  }
+}
+
+// --- control plane ---------------------------------------------------------
+
+void Daemon::HandleControl(const control::Request& request, const Peer& peer,
+                           control::Response* response) {
+  response->set_ok(true);
+  absl::Status status;
+  switch (request.command_case()) {
+    case control::Request::kListFlows:
+      ListFlows(request.list_flows(), response);
+      break;
+    case control::Request::kListForwards:
+      ListForwards(response);
+      break;
+    case control::Request::kListNamespaces:
+      ListNamespaces(response);
+      break;
+    case control::Request::kGetStats:
+      FillStats(response);
+      break;
+    case control::Request::kAddForward:
+    case control::Request::kRemoveForward:
+      if (!peer.may_change) {
+        status = absl::PermissionDeniedError(absl::StrCat(
+            "uid ", peer.uid, " may read but not change anything"));
+      } else if (request.command_case() == control::Request::kAddForward) {
+        status = AddForward(request.add_forward());
+      } else {
+        status = RemoveForward(request.remove_forward());
+      }
+      if (status.ok()) {
+        SaveStateNow("control");
+        ListForwards(response);
+      }
+      break;
+    default:
+      status = absl::InvalidArgumentError("unknown request");
+  }
+  if (!status.ok()) {
+    response->set_ok(false);
+    response->set_error(std::string(status.message()));
+  }
+}
+
+void Daemon::ListFlows(const control::FlowFilter& filter,
+                       control::Response* out) {
+  NamespaceId want_ns = kInvalidNamespace;
+  if (!filter.ns().empty()) {
+    auto ns = nat_->FindNamespace(filter.ns());
+    if (!ns.ok()) {
+      out->set_ok(false);
+      out->set_error(absl::StrCat("no namespace \"", filter.ns(), "\""));
+      return;
+    }
+    want_ns = *ns;
+  }
+  std::optional<uint32_t> want_addr;
+  if (!filter.addr().empty()) {
+    want_addr = ParseIpv4(filter.addr());
+    if (!want_addr) {
+      out->set_ok(false);
+      out->set_error(absl::StrCat("\"", filter.addr(), "\" is not an address"));
+      return;
+    }
+  }
+  TimeMs now = NowMs();
+  uint32_t matched = 0;
+  nat_->ForEachFlow([&](const FlowInfo& f) {
+    if (want_ns != kInvalidNamespace && f.ns != want_ns) return;
+    if (filter.proto() != 0 && f.proto != filter.proto()) return;
+    if (want_addr && f.inside_addr != *want_addr &&
+        f.external_addr != *want_addr && f.remote_addr != *want_addr) {
+      return;
+    }
+    ++matched;
+    if (filter.limit() != 0 &&
+        static_cast<uint32_t>(out->flows_size()) >= filter.limit()) {
+      return;
+    }
+    control::Flow* flow = out->add_flows();
+    flow->set_id(f.id);
+    flow->set_ns(NamespaceName(f.ns));
+    flow->set_proto(std::string(ProtoName(f.proto)));
+    flow->set_inside(Endpoint(f.inside_addr, f.inside_port));
+    flow->set_external(Endpoint(f.external_addr, f.external_port));
+    flow->set_remote(Endpoint(f.remote_addr, f.remote_port));
+    flow->set_state(
+        f.proto == kProtoTcp
+            ? std::string(TcpStateName(static_cast<TcpState>(f.tcp_state)))
+            : std::string("active"));
+    flow->set_expires_in_ms(
+        f.expires > now ? static_cast<int64_t>(f.expires - now) : 0);
+    flow->set_inbound(f.inbound_origin);
+    flow->set_packets_out(f.packets[0]);
+    flow->set_packets_in(f.packets[1]);
+    flow->set_bytes_out(f.bytes[0]);
+    flow->set_bytes_in(f.bytes[1]);
+    flow->set_helper(std::string(f.helper));
+  });
+  out->set_flows_matched(matched);
+}
+
+void Daemon::ListForwards(control::Response* out) {
+  TimeMs now = NowMs();
+  for (const ForwardInfo& info : nat_->Forwards()) {
+    const ForwardSpec& s = info.spec;
+    control::Forward* f = out->add_forwards();
+    f->set_id(info.id);
+    f->set_proto(s.proto);
+    if (s.external_addr != 0) {
+      f->set_external_address(Ipv4ToString(s.external_addr));
+    }
+    f->set_external_port(s.external_port);
+    f->set_ns(NamespaceName(s.ns));
+    f->set_inside_address(Ipv4ToString(s.inside_addr));
+    f->set_inside_port(s.inside_port);
+    f->set_owner(std::string(ForwardOwnerName(s.owner)));
+    auto it = origins_.find({s.proto, s.external_addr, s.external_port});
+    f->set_origin(it == origins_.end()            ? "lease"
+                  : it->second == Origin::kConfig ? "config"
+                                                  : "runtime");
+    if (s.expires != 0) {
+      f->set_expires_in_ms(
+          s.expires > now ? static_cast<int64_t>(s.expires - now) : 0);
+    }
+    f->set_description(s.description);
+    if (s.owner_client != 0) f->set_owner_client(Ipv4ToString(s.owner_client));
+  }
+}
+
+void Daemon::ListNamespaces(control::Response* out) {
+  for (const NamespaceInfo& info : nat_->Namespaces()) {
+    control::Namespace* ns = out->add_namespaces();
+    ns->set_id(info.id);
+    ns->set_name(info.name);
+    ns->set_address(
+        absl::StrCat(Ipv4ToString(info.gateway), "/", info.prefix_len));
+    for (const InsideSpec& in : config_.inside) {
+      if (in.name == info.name) {
+        ns->set_device(in.device);
+        ns->set_netns(in.netns);
+      }
+    }
+    ns->set_flows(info.flows);
+    ns->set_packets_out(info.packets[0]);
+    ns->set_packets_in(info.packets[1]);
+    ns->set_bytes_out(info.bytes[0]);
+    ns->set_bytes_in(info.bytes[1]);
+  }
+}
+
+void Daemon::FillStats(control::Response* out) {
+  Stats s = nat_->GetStats();
+  control::Stats* st = out->mutable_stats();
+  for (int r = 1; r < kNumDropReasons; ++r) {
+    control::Counter* c = st->add_drops();
+    c->set_name(std::string(DropReasonName(static_cast<DropReason>(r))));
+    c->set_value(s.drops[r]);
+  }
+  const uint8_t protos[] = {kProtoTcp, kProtoUdp, kProtoIcmp};
+  for (uint8_t proto : protos) {
+    int p = ProtoIndex(proto);
+    if (proto == kProtoTcp) {
+      for (int t = 0; t < static_cast<int>(TcpState::kCount); ++t) {
+        control::Counter* c = st->add_flows();
+        c->set_name(absl::StrCat(
+            "tcp/", std::string(TcpStateName(static_cast<TcpState>(t)))));
+        c->set_value(s.flows[p][t]);
+      }
+    } else {
+      control::Counter* c = st->add_flows();
+      c->set_name(std::string(ProtoName(proto)));
+      uint64_t total = 0;
+      for (uint32_t v : s.flows[p]) total += v;
+      c->set_value(total);
+    }
+  }
+  st->set_flows_total(s.flows_total);
+  st->set_mappings(s.mappings);
+  st->set_mappings_held(s.mappings_held);
+  st->set_forwards(s.forwards);
+  st->set_expectations(s.expectations);
+  st->set_flows_created(s.flows_created);
+  st->set_flows_expired(s.flows_expired);
+  st->set_icmp_errors_sent(s.icmp_errors_sent);
+  st->set_icmp_errors_rate_limited(s.icmp_errors_rate_limited);
+  st->set_packets_out(s.packets[0]);
+  st->set_packets_in(s.packets[1]);
+  st->set_bytes_out(s.bytes[0]);
+  st->set_bytes_in(s.bytes[1]);
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    const Device& d = devices_[i];
+    const DeviceCounters& c = d.tun->counters();
+    control::DeviceStats* ds = st->add_devices();
+    ds->set_name(d.name);
+    ds->set_device(d.tun->name());
+    ds->set_netns(d.tun->netns());
+    ds->set_rx_packets(c.rx_packets);
+    ds->set_rx_bytes(c.rx_bytes);
+    ds->set_tx_packets(c.tx_packets);
+    ds->set_tx_bytes(c.tx_bytes);
+    ds->set_rx_errors(c.rx_errors);
+    ds->set_tx_dropped_full(c.tx_dropped_full);
+    ds->set_tx_errors(c.tx_errors);
+    if (i == 0) ds->set_no_device(no_device_drops_);
+  }
+  st->set_uptime_ms(NowMs() - started_ms_);
+  st->set_reloads(reloads_);
+  st->set_state_saves(state_saves_);
+  st->set_state_save_errors(state_save_errors_);
+}
+
+absl::Status Daemon::AddForward(const control::Forward& r) {
+  if (r.proto() != kProtoTcp && r.proto() != kProtoUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("proto ", r.proto(), " is not tcp (6) or udp (17)"));
+  }
+  if (r.external_port() == 0 || r.external_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "external port ", r.external_port(), " is out of range 1..65535"));
+  }
+  if (r.inside_port() == 0 || r.inside_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "inside port ", r.inside_port(), " is out of range 1..65535"));
+  }
+  ForwardSpec spec;
+  spec.proto = static_cast<uint8_t>(r.proto());
+  if (!r.external_address().empty()) {
+    auto a = ParseIpv4(r.external_address());
+    if (!a) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", r.external_address(), "\" is not an IPv4 address"));
+    }
+    spec.external_addr = *a;
+  }
+  spec.external_port = static_cast<uint16_t>(r.external_port());
+  auto ns = nat_->FindNamespace(r.ns());
+  if (!ns.ok()) {
+    return absl::NotFoundError(absl::StrCat("no namespace \"", r.ns(), "\""));
+  }
+  spec.ns = *ns;
+  auto inside = ParseIpv4(r.inside_address());
+  if (!inside) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", r.inside_address(), "\" is not an IPv4 address"));
+  }
+  spec.inside_addr = *inside;
+  spec.inside_port = static_cast<uint16_t>(r.inside_port());
+  spec.owner = ForwardOwner::kStatic;
+  spec.description = r.description();
+  auto id = nat_->AddForward(spec, NowMs());
+  if (!id.ok()) return id.status();
+  origins_[{spec.proto, spec.external_addr, spec.external_port}] =
+      Origin::kRuntime;
+  Log("control: forward %s %d -> %s %s added",
+      std::string(ProtoName(spec.proto)), spec.external_port, r.ns(),
+      Endpoint(spec.inside_addr, spec.inside_port));
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::RemoveForward(const control::ForwardKey& key) {
+  uint32_t addr = 0;
+  if (!key.external_address().empty()) {
+    auto a = ParseIpv4(key.external_address());
+    if (!a) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", key.external_address(), "\" is not an IPv4 address"));
+    }
+    addr = *a;
+  }
+  if (key.external_port() == 0 || key.external_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "external port ", key.external_port(), " is out of range 1..65535"));
+  }
+  uint8_t proto = static_cast<uint8_t>(key.proto());
+  uint16_t port = static_cast<uint16_t>(key.external_port());
+  if (absl::Status s = nat_->RemoveForward(proto, addr, port); !s.ok()) {
+    return s;
+  }
+  ForwardKey k{proto, addr, port};
+  origins_.erase(k);
+  config_forwards_.erase(k);  // until the next reload brings it back
+  Log("control: forward %s %d removed", std::string(ProtoName(proto)), port);
+  return absl::OkStatus();
+}
+
+}  // namespace unat::tun

@@ -1,0 +1,109 @@
+// unatd's core: the engine, its TUN devices, the epoll loop, signals, timers,
+// the control socket and the state file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/nat.h"
+#include "tun/config.h"
+#include "tun/control.pb.h"
+#include "tun/control_server.h"
+#include "tun/state.pb.h"
+#include "tun/tun_device.h"
+
+namespace unat::tun {
+
+class Daemon : public PacketSink {
+ public:
+  struct Options {
+    DaemonConfig config;
+    // Reads the config again (file and flags) for SIGHUP.
+    std::function<absl::StatusOr<DaemonConfig>()> reload;
+    bool ignore_bad_state = false;
+  };
+
+  // Opens every device, creates the engine, applies forwards, restores the
+  // state file and listens on the control socket. Any failure: nothing is
+  // left running.
+  static absl::StatusOr<std::unique_ptr<Daemon>> Create(Options options);
+  ~Daemon() override;
+
+  // Runs until SIGINT or SIGTERM; then saves the state.
+  absl::Status Run();
+
+  // PacketSink: packets the engine makes itself.
+  void Emit(Side side, NamespaceId ns,
+            std::span<const uint8_t> packet) override;
+
+ private:
+  enum class Origin : uint8_t { kConfig, kRuntime };
+  using ForwardKey = std::tuple<uint8_t, uint32_t, uint16_t>;
+
+  struct Device {
+    std::unique_ptr<TunDevice> tun;
+    bool outside = false;
+    NamespaceId ns = kInvalidNamespace;
+    std::string name;  // namespace name, or "outside"
+  };
+
+  explicit Daemon(Options options);
+  absl::Status Init();
+  absl::Status ApplyConfigForwards(const std::vector<ForwardEntry>& forwards,
+                                   bool at_start);
+  absl::Status RestoreState();
+  void SaveStateNow(const char* why);
+  void MaybeSaveState();
+  state::State CollectState() const;
+
+  void OnDevice(size_t index);
+  void Send(const Verdict& verdict, const Packet& packet);
+  TunDevice* DeviceFor(Side side, NamespaceId ns);
+  void OnTimer();
+  void OnSignal();
+  void Reload();
+
+  void HandleControl(const control::Request& request, const Peer& peer,
+                     control::Response* response);
+  void ListFlows(const control::FlowFilter& filter, control::Response* out);
+  void ListForwards(control::Response* out);
+  void ListNamespaces(control::Response* out);
+  void FillStats(control::Response* out);
+  absl::Status AddForward(const control::Forward& request);
+  absl::Status RemoveForward(const control::ForwardKey& key);
+  std::string NamespaceName(NamespaceId ns) const;
+
+  static TimeMs NowMs();
+  static int64_t WallMs();
+
+  Options options_;
+  DaemonConfig& config_;
+  std::unique_ptr<Nat> nat_;
+  std::vector<Device> devices_;           // [0] outside, then inside
+  std::vector<TunDevice*> by_ns_;         // NamespaceId -> inside device
+  std::map<ForwardKey, Origin> origins_;  // forwards we know where from
+  std::map<ForwardKey, ForwardEntry> config_forwards_;
+  int epoll_fd_ = -1;
+  int timer_fd_ = -1;
+  int signal_fd_ = -1;
+  std::unique_ptr<ControlServer> control_;
+  std::vector<uint8_t> buffers_;  // batch x kBufferCapacity
+  std::vector<uint32_t> lengths_;
+  bool stop_ = false;
+  TimeMs started_ms_ = 0;
+  TimeMs last_state_check_ms_ = 0;
+  std::string saved_signature_;
+  uint64_t no_device_drops_ = 0;
+  uint64_t reloads_ = 0;
+  uint64_t state_saves_ = 0;
+  uint64_t state_save_errors_ = 0;
+};
+
+}  // namespace unat::tun

@@ -1,0 +1,63 @@
+// A TUN device (/dev/net/tun, IFF_TUN | IFF_NO_PI), non-blocking, created or
+// attached by name, possibly inside another network namespace.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace unat::tun {
+
+struct DeviceCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t rx_errors = 0;
+  uint64_t tx_packets = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t tx_dropped_full = 0;  // EAGAIN / ENOBUFS: the queue is full
+  uint64_t tx_errors = 0;
+};
+
+class TunDevice {
+ public:
+  struct Options {
+    std::string name;   // device name, at most 15 characters
+    std::string netns;  // network namespace (see NetnsPath); empty: ours
+    uint32_t mtu = 0;   // 0: leave the MTU as it is
+    bool bring_up = true;
+  };
+
+  // Attaches to the device `name` (a persistent one made with
+  // `ip tuntap add`), or creates it when it does not exist.
+  static absl::StatusOr<std::unique_ptr<TunDevice>> Open(
+      const Options& options);
+  ~TunDevice();
+  TunDevice(const TunDevice&) = delete;
+  TunDevice& operator=(const TunDevice&) = delete;
+
+  int fd() const { return fd_; }
+  const std::string& name() const { return options_.name; }
+  const std::string& netns() const { return options_.netns; }
+
+  // One packet into `buf`. Returns its length, 0 when nothing is waiting,
+  // -1 on an error (counted).
+  ssize_t Read(uint8_t* buf, size_t capacity);
+  // One packet out. A full queue or an error is a counted drop; returns
+  // whether the packet was written.
+  bool Write(const uint8_t* data, size_t len);
+
+  const DeviceCounters& counters() const { return counters_; }
+
+ private:
+  TunDevice(int fd, Options options) : fd_(fd), options_(std::move(options)) {}
+
+  int fd_;
+  Options options_;
+  DeviceCounters counters_;
+};
+
+}  // namespace unat::tun

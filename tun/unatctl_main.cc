@@ -1,0 +1,395 @@
+// unatctl: talks to unatd over its control socket.
+//
+// Exit codes: 0 ok, 1 unatd refused the request, 2 usage, 3 no connection.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "tun/control.pb.h"
+#include "tun/framing.h"
+
+namespace {
+
+using unat::control::Request;
+using unat::control::Response;
+
+constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
+  flows [--ns NAME] [--proto tcp|udp|icmp] [--addr A] [--limit N]
+  forwards
+  forward add PROTO EXT_PORT NAMESPACE INSIDE_ADDR INSIDE_PORT
+              [--external-address A] [--description TEXT]
+  forward del PROTO EXT_PORT [--external-address A]
+  namespaces
+  stats
+The socket defaults to $UNAT_CTL_SOCKET, else /run/unat/unatd.sock.
+)";
+
+int Usage(const std::string& problem) {
+  fprintf(stderr, "unatctl: %s\n%s", problem.c_str(), kUsage);
+  return 2;
+}
+
+bool ParseProto(const std::string& text, uint32_t* proto, bool allow_icmp) {
+  std::string p = absl::AsciiStrToLower(text);
+  if (p == "tcp") {
+    *proto = 6;
+  } else if (p == "udp") {
+    *proto = 17;
+  } else if (p == "icmp" && allow_icmp) {
+    *proto = 1;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool ParsePort(const std::string& text, uint32_t* port) {
+  return absl::SimpleAtoi(text, port) && *port >= 1 && *port <= 65535;
+}
+
+std::string ProtoText(uint32_t proto) {
+  return proto == 6    ? "tcp"
+         : proto == 17 ? "udp"
+         : proto == 1  ? "icmp"
+                       : absl::StrCat(proto);
+}
+
+std::string Expiry(int64_t ms) {
+  if (ms <= 0) return "-";
+  return absl::StrFormat("%.1fs", static_cast<double>(ms) / 1000.0);
+}
+
+// A plain text table: column widths from the content.
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto print_row = [&](const std::vector<std::string>& row) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c + 1 == row.size()) {
+        absl::StrAppend(&line, row[c]);
+      } else {
+        absl::StrAppend(&line, row[c],
+                        std::string(width[c] - row[c].size() + 2, ' '));
+      }
+    }
+    puts(line.c_str());
+  };
+  print_row(header);
+  for (const auto& row : rows) print_row(row);
+}
+
+int Exchange(const std::string& path, const Request& request,
+             Response* response) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr;
+  memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    fprintf(stderr, "unatctl: socket path %s is too long\n", path.c_str());
+    return 2;
+  }
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (fd < 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    fprintf(stderr, "unatctl: cannot connect to %s: %s\n", path.c_str(),
+            strerror(errno));
+    if (fd >= 0) close(fd);
+    return 3;
+  }
+  std::string out;
+  unat::tun::AppendDelimited(request, &out);
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fprintf(stderr, "unatctl: sending to %s: %s\n", path.c_str(),
+              strerror(errno));
+      close(fd);
+      return 3;
+    }
+    done += static_cast<size_t>(n);
+  }
+  std::string in;
+  char buf[65536];
+  for (;;) {
+    unat::tun::Extract r = unat::tun::ExtractDelimited(&in, response);
+    if (r == unat::tun::Extract::kOk) break;
+    if (r == unat::tun::Extract::kBad) {
+      fprintf(stderr, "unatctl: malformed answer from %s\n", path.c_str());
+      close(fd);
+      return 3;
+    }
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      fprintf(stderr, "unatctl: %s closed the connection without an answer\n",
+              path.c_str());
+      close(fd);
+      return 3;
+    }
+    in.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return 0;
+}
+
+void PrintJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  puts(json.c_str());
+}
+
+void PrintForwards(const Response& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& f : r.forwards()) {
+    rows.push_back(
+        {ProtoText(f.proto()),
+         absl::StrCat(f.external_address().empty() ? "*" : f.external_address(),
+                      ":", f.external_port()),
+         f.ns(), absl::StrCat(f.inside_address(), ":", f.inside_port()),
+         f.owner(), f.origin(), Expiry(f.expires_in_ms()), f.description()});
+  }
+  PrintTable({"PROTO", "EXTERNAL", "NAMESPACE", "INSIDE", "OWNER", "ORIGIN",
+              "EXPIRES", "DESCRIPTION"},
+             rows);
+}
+
+void PrintStats(const Response& r) {
+  const auto& s = r.stats();
+  printf("uptime %.1fs  reloads %llu  state saves %llu (errors %llu)\n",
+         static_cast<double>(s.uptime_ms()) / 1000.0,
+         static_cast<unsigned long long>(s.reloads()),
+         static_cast<unsigned long long>(s.state_saves()),
+         static_cast<unsigned long long>(s.state_save_errors()));
+  printf(
+      "flows %u (created %llu, expired %llu)  mappings %u (held %u)  "
+      "forwards %u  expectations %u\n",
+      s.flows_total(), static_cast<unsigned long long>(s.flows_created()),
+      static_cast<unsigned long long>(s.flows_expired()), s.mappings(),
+      s.mappings_held(), s.forwards(), s.expectations());
+  printf("forwarded: out %llu packets %llu bytes, in %llu packets %llu bytes\n",
+         static_cast<unsigned long long>(s.packets_out()),
+         static_cast<unsigned long long>(s.bytes_out()),
+         static_cast<unsigned long long>(s.packets_in()),
+         static_cast<unsigned long long>(s.bytes_in()));
+  printf("icmp errors sent %llu, rate-limited %llu\n\n",
+         static_cast<unsigned long long>(s.icmp_errors_sent()),
+         static_cast<unsigned long long>(s.icmp_errors_rate_limited()));
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : s.flows()) {
+    rows.push_back({c.name(), absl::StrCat(c.value())});
+  }
+  PrintTable({"FLOWS", "COUNT"}, rows);
+  puts("");
+  rows.clear();
+  for (const auto& c : s.drops()) {
+    rows.push_back({c.name(), absl::StrCat(c.value())});
+  }
+  PrintTable({"DROP REASON", "COUNT"}, rows);
+  puts("");
+  rows.clear();
+  for (const auto& d : s.devices()) {
+    rows.push_back(
+        {d.name(),
+         d.netns().empty() ? d.device()
+                           : absl::StrCat(d.netns(), ":", d.device()),
+         absl::StrCat(d.rx_packets()), absl::StrCat(d.rx_bytes()),
+         absl::StrCat(d.tx_packets()), absl::StrCat(d.tx_bytes()),
+         absl::StrCat(d.rx_errors()), absl::StrCat(d.tx_dropped_full()),
+         absl::StrCat(d.tx_errors())});
+  }
+  PrintTable({"DEVICE", "NETNS:IFACE", "RX PKTS", "RX BYTES", "TX PKTS",
+              "TX BYTES", "RX ERR", "TX FULL", "TX ERR"},
+             rows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket_path = "/run/unat/unatd.sock";
+  if (const char* env = getenv("UNAT_CTL_SOCKET"); env && *env) {
+    socket_path = env;
+  }
+  bool json = false;
+  std::string ns, proto_text, addr, external_address, description;
+  uint32_t limit = 0;
+  std::vector<std::string> words;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string* out) -> bool {
+      size_t eq = a.find('=');
+      if (eq != std::string::npos) {
+        *out = a.substr(eq + 1);
+        return true;
+      }
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string name = a.substr(0, a.find('='));
+    if (name == "--json") {
+      json = true;
+    } else if (name == "--help" || name == "-h") {
+      fputs(kUsage, stdout);
+      return 0;
+    } else if (name == "--socket" || name == "--ns" || name == "--proto" ||
+               name == "--addr" || name == "--external-address" ||
+               name == "--description" || name == "--limit") {
+      std::string v;
+      if (!value(&v)) return Usage(absl::StrCat(name, " needs a value"));
+      if (name == "--socket") socket_path = v;
+      if (name == "--ns") ns = v;
+      if (name == "--proto") proto_text = v;
+      if (name == "--addr") addr = v;
+      if (name == "--external-address") external_address = v;
+      if (name == "--description") description = v;
+      if (name == "--limit" && !absl::SimpleAtoi(v, &limit)) {
+        return Usage(absl::StrCat("--limit: \"", v, "\" is not a number"));
+      }
+    } else if (a.size() > 1 && a[0] == '-') {
+      return Usage(absl::StrCat(a, ": unknown option"));
+    } else {
+      words.push_back(a);
+    }
+  }
+  if (words.empty()) return Usage("no command");
+
+  Request request;
+  const std::string& cmd = words[0];
+  if (cmd == "flows") {
+    if (words.size() != 1) return Usage("flows takes only options");
+    auto* f = request.mutable_list_flows();
+    f->set_ns(ns);
+    f->set_addr(addr);
+    f->set_limit(limit);
+    if (!proto_text.empty()) {
+      uint32_t p = 0;
+      if (!ParseProto(proto_text, &p, true)) {
+        return Usage(absl::StrCat("--proto: \"", proto_text,
+                                  "\" is not tcp, udp or icmp"));
+      }
+      f->set_proto(p);
+    }
+  } else if (cmd == "forwards" && words.size() == 1) {
+    request.mutable_list_forwards();
+  } else if (cmd == "namespaces" && words.size() == 1) {
+    request.mutable_list_namespaces();
+  } else if (cmd == "stats" && words.size() == 1) {
+    request.mutable_get_stats();
+  } else if (cmd == "forward" && words.size() >= 2 && words[1] == "add") {
+    if (words.size() != 7) {
+      return Usage(
+          "forward add PROTO EXT_PORT NAMESPACE INSIDE_ADDR INSIDE_PORT");
+    }
+    auto* f = request.mutable_add_forward();
+    uint32_t proto = 0, ext = 0, in = 0;
+    if (!ParseProto(words[2], &proto, false)) {
+      return Usage(absl::StrCat("\"", words[2], "\" is not tcp or udp"));
+    }
+    if (!ParsePort(words[3], &ext)) {
+      return Usage(
+          absl::StrCat("external port \"", words[3], "\" is not in 1..65535"));
+    }
+    if (!ParsePort(words[6], &in)) {
+      return Usage(
+          absl::StrCat("inside port \"", words[6], "\" is not in 1..65535"));
+    }
+    f->set_proto(proto);
+    f->set_external_port(ext);
+    f->set_ns(words[4]);
+    f->set_inside_address(words[5]);
+    f->set_inside_port(in);
+    f->set_external_address(external_address);
+    f->set_description(description);
+  } else if (cmd == "forward" && words.size() >= 2 && words[1] == "del") {
+    if (words.size() != 4) return Usage("forward del PROTO EXT_PORT");
+    auto* k = request.mutable_remove_forward();
+    uint32_t proto = 0, ext = 0;
+    if (!ParseProto(words[2], &proto, false)) {
+      return Usage(absl::StrCat("\"", words[2], "\" is not tcp or udp"));
+    }
+    if (!ParsePort(words[3], &ext)) {
+      return Usage(
+          absl::StrCat("external port \"", words[3], "\" is not in 1..65535"));
+    }
+    k->set_proto(proto);
+    k->set_external_port(ext);
+    k->set_external_address(external_address);
+  } else {
+    return Usage(absl::StrCat("unknown command \"", cmd, "\""));
+  }
+
+  Response response;
+  if (int rc = Exchange(socket_path, request, &response); rc != 0) return rc;
+  if (!response.ok()) {
+    if (json) {
+      PrintJson(response);
+    } else {
+      fprintf(stderr, "unatctl: %s\n", response.error().c_str());
+    }
+    return 1;
+  }
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  if (cmd == "flows") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& f : response.flows()) {
+      rows.push_back({f.ns(), f.proto(), f.inside(), f.external(), f.remote(),
+                      f.state(), Expiry(f.expires_in_ms()),
+                      absl::StrCat(f.packets_out(), "/", f.packets_in())});
+    }
+    PrintTable({"NAMESPACE", "PROTO", "INSIDE", "EXTERNAL", "REMOTE", "STATE",
+                "EXPIRES", "PKTS OUT/IN"},
+               rows);
+    if (static_cast<uint32_t>(response.flows_size()) <
+        response.flows_matched()) {
+      printf("(%d of %u shown)\n", response.flows_size(),
+             response.flows_matched());
+    }
+  } else if (cmd == "forwards" || cmd == "forward") {
+    PrintForwards(response);
+  } else if (cmd == "namespaces") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& n : response.namespaces()) {
+      rows.push_back({n.name(), absl::StrCat(n.id()), n.address(),
+                      n.netns().empty()
+                          ? n.device()
+                          : absl::StrCat(n.netns(), ":", n.device()),
+                      absl::StrCat(n.flows()),
+                      absl::StrCat(n.packets_out(), "/", n.packets_in()),
+                      absl::StrCat(n.bytes_out(), "/", n.bytes_in())});
+    }
+    PrintTable({"NAMESPACE", "ID", "ADDRESS", "NETNS:DEVICE", "FLOWS",
+                "PKTS OUT/IN", "BYTES OUT/IN"},
+               rows);
+  } else if (cmd == "stats") {
+    PrintStats(response);
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+// unatd: userspace IPv4 NAT on TUN devices.
+//
+// Exit codes: 0 clean stop, 1 run-time failure (devices, sockets, state
+// file), 2 bad flags or config.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "tun/config.h"
+#include "tun/daemon.h"
+#include "tun/flags.h"
+#include "tun/log.h"
+
+namespace {
+
+using unat::tun::DaemonConfig;
+using unat::tun::Flags;
+
+int Fail(int code, const std::string& line) {
+  fprintf(stderr, "unatd: %s\n", line.c_str());
+  return code;
+}
+
+absl::StatusOr<DaemonConfig> LoadAll(const Flags& flags) {
+  auto parsed = unat::tun::LoadConfigFile(flags.config);
+  if (!parsed.ok()) return parsed.status();
+  unat::tun::ApplyFlags(flags, &*parsed);
+  return unat::tun::BuildDaemonConfig(*parsed);
+}
+
+bool WritePidFile(const std::string& path, pid_t pid) {
+  std::string tmp = absl::StrCat(path, ".tmp");
+  FILE* f = fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  fprintf(f, "%d\n", static_cast<int>(pid));
+  bool ok = fclose(f) == 0;
+  return ok && rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto flags = unat::tun::ParseFlags(argc, argv);
+  if (!flags.ok()) {
+    return Fail(2, absl::StrCat("flags: ", flags.status().message()));
+  }
+  if (flags->help) {
+    fputs(unat::tun::FlagsHelp().c_str(), stdout);
+    return 0;
+  }
+  if (flags->version) {
+    puts("unatd 0.1");
+    return 0;
+  }
+  auto config = LoadAll(*flags);
+  if (!config.ok()) {
+    return Fail(2, absl::StrCat("config: ", config.status().message()));
+  }
+  if (flags->check_config) {
+    printf("config ok: %zu inside network(s), %zu forward(s), control %s\n",
+           config->inside.size(), config->forwards.size(),
+           config->ctl_socket.c_str());
+    return 0;
+  }
+  if (!flags->log_file.empty()) {
+    int fd = open(flags->log_file.c_str(),
+                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+      return Fail(1, absl::StrCat("--log-file ", flags->log_file, ": ",
+                                  strerror(errno)));
+    }
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+  }
+
+  unat::tun::Daemon::Options options;
+  options.config = *config;
+  options.ignore_bad_state = flags->ignore_bad_state;
+  Flags reload_flags = *flags;
+  options.reload = [reload_flags]() { return LoadAll(reload_flags); };
+  auto daemon = unat::tun::Daemon::Create(std::move(options));
+  if (!daemon.ok()) {
+    int code =
+        daemon.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    return Fail(code, std::string(daemon.status().message()));
+  }
+
+  // Ready: detach now, so that a caller who waits for us knows that
+  // everything above worked.
+  if (!flags->foreground) {
+    pid_t pid = fork();
+    if (pid < 0) return Fail(1, absl::StrCat("fork: ", strerror(errno)));
+    if (pid > 0) {
+      if (!flags->pid_file.empty() && !WritePidFile(flags->pid_file, pid)) {
+        fprintf(stderr, "unatd: cannot write pid file %s\n",
+                flags->pid_file.c_str());
+      }
+      _exit(0);
+    }
+    setsid();
+    if (chdir("/") != 0) { /* keep going: nothing depends on the cwd */
+    }
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      dup2(null, STDIN_FILENO);
+      dup2(null, STDOUT_FILENO);
+      if (flags->log_file.empty()) dup2(null, STDERR_FILENO);
+      close(null);
+    }
+  } else if (!flags->pid_file.empty()) {
+    if (!WritePidFile(flags->pid_file, getpid())) {
+      return Fail(1, absl::StrCat("cannot write pid file ", flags->pid_file));
+    }
+  }
+
+  absl::Status status = (*daemon)->Run();
+  daemon->reset();
+  if (!flags->pid_file.empty()) unlink(flags->pid_file.c_str());
+  if (!status.ok()) return Fail(1, std::string(status.message()));
+  return 0;
+}
