@@ -7,6 +7,7 @@
 // backward-shift deletion keeps probe chains short without tombstones.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 

@@ -540,6 +540,7 @@ void Nat::Impl::Advance(TimeMs now) {
     while (idx != kNone) {
       const uint32_t next = flows_[idx].timer_next;
       Flow& f = flows_[idx];
+      stats_.expiry_visits++;
       if (f.expires_s <= now_s_) {
         DeleteFlow(idx, true);
       } else if ((f.expires_s & (kWheelSlots - 1)) != slot) {

@@ -78,6 +78,7 @@ struct Stats {
   uint32_t expectations = 0;
   uint64_t flows_created = 0;
   uint64_t flows_expired = 0;
+  uint64_t expiry_visits = 0;  // flows the reaper looked at
   uint64_t icmp_errors_sent = 0;
   uint64_t icmp_errors_rate_limited = 0;
   uint64_t packets[2] = {0, 0};  // forwarded, by arrival Side
