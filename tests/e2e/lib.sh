@@ -1,0 +1,83 @@
+# Shared by the e2e tests: sourced, never run. Each test is self-contained:
+# it brings the lab up, asserts, and always takes the lab down (EXIT trap),
+# also when it fails.
+set -euo pipefail
+
+E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LAB="$E2E_DIR/lab.sh"
+TEST_NAME="$(basename "$0" .sh)"
+PY=/usr/bin/python3
+TMP="$(mktemp -d "/tmp/unat-e2e-$TEST_NAME.XXXXXX")"
+BIN="$("$LAB" bin)"
+
+_cleanup() {
+  local rc=$?
+  trap - EXIT
+  if [ "$rc" -ne 0 ]; then
+    echo "--- $TEST_NAME failed (rc $rc); unatd log:" >&2
+    "$LAB" log | tail -n 30 >&2 || true
+  fi
+  "$LAB" down || true
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap _cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "$TEST_NAME: needs root (network namespaces)" >&2
+  exit 77
+fi
+[ -x "$BIN/unatd" ] || {
+  echo "$TEST_NAME: no $BIN/unatd; build first" >&2
+  exit 1
+}
+
+fail() {
+  echo "FAIL: $TEST_NAME: $*" >&2
+  exit 1
+}
+ok() { echo "  ok: $*"; }
+
+lan() { ip netns exec unat-lan "$@"; }
+lan2() { ip netns exec unat-lan2 "$@"; }
+wan() { ip netns exec unat-wan "$@"; }
+ctl() { "$LAB" ctl "$@"; }
+
+# bg NS CMD...: runs CMD in the background inside NS (lab.sh down kills
+# whatever is left in the lab's namespaces).
+bg() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" "$@" </dev/null >>"$TMP/bg.log" 2>&1 &
+}
+
+# wait_tcp NS ADDR PORT: until something listens there (5 s).
+wait_tcp() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    if ip netns exec "$1" bash -c "exec 3<>/dev/tcp/$2/$3" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "nothing listens on $2:$3 in $1"
+}
+
+# wait_udp NS PORT: until a UDP socket is bound to PORT in NS (5 s).
+wait_udp() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    if ip netns exec "$1" ss -Hlun "sport = :$2" | grep -q .; then return 0; fi
+    sleep 0.1
+  done
+  fail "no UDP socket on port $2 in $1"
+}
+
+# json EXPR: evaluates a Python expression over `d`, the JSON on stdin.
+json() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# http_server NS DIR ADDR PORT
+http_server() {
+  bg "$1" "$PY" -m http.server "$4" --bind "$3" --directory "$2"
+  wait_tcp "$1" "$3" "$4"
+}
