@@ -41,6 +41,19 @@ class FlowIndex {
     }
   }
 
+  // The first value filed under `hash`, without checking the key: used only
+  // to prefetch the flow it names.
+  uint32_t PeekCandidate(uint32_t hash) const {
+    uint32_t i = hash & mask_;
+    for (int n = 0; n < 4; ++n) {
+      const uint64_t s = slots_[i];
+      if (s == kEmpty) return kNotFound;
+      if (static_cast<uint32_t>(s >> 32) == hash) return static_cast<uint32_t>(s);
+      i = (i + 1) & mask_;
+    }
+    return kNotFound;
+  }
+
   void Prefetch(uint32_t hash) const {
     __builtin_prefetch(&slots_[hash & mask_]);
   }

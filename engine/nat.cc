@@ -214,6 +214,12 @@ class Nat::Impl : public HelperContext {
     ports_.resize(n * kNumProtos);
     for (auto& table : ports_) table.assign(65536, kPortFree);
     wheel_.assign(kWheelSlots, kNone);
+    ext_filter_.assign(1024, 0);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t a = config_.external_addresses[i];
+      ext_index_.emplace(a, static_cast<int>(i));
+      ext_filter_[AddrFold(a) >> 6] |= uint64_t{1} << (AddrFold(a) & 63);
+    }
   }
 
   // ---- HelperContext ----
@@ -227,6 +233,13 @@ class Nat::Impl : public HelperContext {
   // ---- packet path ----
   Verdict ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now);
   Verdict ProcessOutside(Packet& pkt, TimeMs now, bool hairpin);
+  template <Side kSide>
+  void ProcessBatch(NamespaceId ns, std::span<Packet> pkts, Verdict* out,
+                    TimeMs now);
+  // The flow-key hash a packet will be looked up by, from a quick read of
+  // its headers; false if it has none (the full parse decides later).
+  template <Side kSide>
+  bool PeekHash(NamespaceId ns, const Packet& pkt, uint32_t* hash) const;
   void Advance(TimeMs now);
 
   // ---- forwards ----
@@ -281,12 +294,14 @@ class Nat::Impl : public HelperContext {
   }
 
   // Mappings and ports.
+  // A bitmap over a 16-bit fold of the address answers "not ours" (nearly
+  // every lookup on the packet path) without touching the hash map.
+  static uint32_t AddrFold(uint32_t a) { return (a ^ (a >> 16)) & 0xffff; }
   int ExternalIndex(uint32_t addr) const {
-    const auto& v = config_.external_addresses;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == addr) return static_cast<int>(i);
-    }
-    return -1;
+    const uint32_t h = AddrFold(addr);
+    if (!(ext_filter_[h >> 6] & (uint64_t{1} << (h & 63)))) return -1;
+    auto it = ext_index_.find(addr);
+    return it == ext_index_.end() ? -1 : it->second;
   }
   std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) {
     return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
@@ -355,6 +370,8 @@ class Nat::Impl : public HelperContext {
 
   SplitMix rng_;
   uint64_t hash_seed_ = 0;
+  std::vector<uint64_t> ext_filter_;
+  absl::flat_hash_map<uint32_t, int> ext_index_;
   TimeMs now_ms_ = 0;
   uint32_t now_s_ = 0;
   uint32_t current_flow_ = kNone;  // the flow a helper is running for
@@ -1395,6 +1412,62 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
   return Verdict::Forward(Side::kInside, f.ns);
 }
 
+template <Side kSide>
+bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
+                         uint32_t* hash) const {
+  const uint8_t* d = pkt.data;
+  if (pkt.len < 20) return false;
+  const uint32_t hl = (d[0] & 0x0f) * 4u;
+  const uint8_t proto = d[ipv4_field::kProtocol];
+  const uint32_t src = LoadBe32(d + ipv4_field::kSrc);
+  const uint32_t dst = LoadBe32(d + ipv4_field::kDst);
+  if (pkt.len < hl + 8) return false;
+  const uint8_t* l4 = d + hl;
+  uint16_t sport, dport;
+  if (proto == kProtoTcp || proto == kProtoUdp) {
+    sport = LoadBe16(l4);
+    dport = LoadBe16(l4 + 2);
+  } else if (proto == kProtoIcmp) {
+    const uint16_t id = LoadBe16(l4 + l4_field::kIcmpId);
+    sport = kSide == Side::kInside ? id : 0;
+    dport = kSide == Side::kInside ? 0 : id;
+  } else {
+    return false;
+  }
+  const uint32_t seed = static_cast<uint32_t>(hash_seed_);
+  *hash = kSide == Side::kInside
+              ? KeyHash(ns, proto, src, sport, dst, dport) ^ seed
+              : KeyHash(kOutsideKeyNs, proto, dst, dport, src, sport) ^ seed;
+  return true;
+}
+
+template <Side kSide>
+void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
+                             Verdict* out, TimeMs now) {
+  constexpr size_t kChunk = 16;
+  for (size_t base = 0; base < pkts.size(); base += kChunk) {
+    const size_t n = std::min(kChunk, pkts.size() - base);
+    uint32_t hashes[kChunk];
+    bool have[kChunk];
+    for (size_t i = 0; i < n; ++i) {
+      have[i] = PeekHash<kSide>(ns, pkts[base + i], &hashes[i]);
+      if (have[i]) index_.Prefetch(hashes[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!have[i]) continue;
+      const uint32_t v = index_.PeekCandidate(hashes[i]);
+      if (v != FlowIndex::kNotFound && (v >> 1) < flows_.size()) {
+        __builtin_prefetch(&flows_[v >> 1]);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) {
+      out[base + i] = kSide == Side::kInside
+                          ? ProcessInside(ns, pkts[base + i], now)
+                          : ProcessOutside(pkts[base + i], now, false);
+    }
+  }
+}
+
 // ------------------------------------------------------------------------
 // Namespaces and forwards
 
@@ -1730,6 +1803,15 @@ Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {
 }
 Verdict Nat::ProcessOutside(Packet& packet, TimeMs now) {
   return impl_->ProcessOutside(packet, now, /*hairpin=*/false);
+}
+void Nat::ProcessInsideBatch(NamespaceId ns, std::span<Packet> packets,
+                             Verdict* verdicts, TimeMs now) {
+  impl_->ProcessBatch<Side::kInside>(ns, packets, verdicts, now);
+}
+void Nat::ProcessOutsideBatch(std::span<Packet> packets, Verdict* verdicts,
+                              TimeMs now) {
+  impl_->ProcessBatch<Side::kOutside>(kInvalidNamespace, packets, verdicts,
+                                      now);
 }
 void Nat::Advance(TimeMs now) { impl_->Advance(now); }
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,14 @@ class Nat {
   // from. The packet is rewritten in place.
   Verdict ProcessInside(NamespaceId ns, Packet& packet, TimeMs now);
   Verdict ProcessOutside(Packet& packet, TimeMs now);
+
+  // The same as calling Process*() on each packet in order, with the table
+  // lookups of the batch prefetched first so their memory latency overlaps.
+  // `verdicts` must be at least as long as `packets`.
+  void ProcessInsideBatch(NamespaceId ns, std::span<Packet> packets,
+                          Verdict* verdicts, TimeMs now);
+  void ProcessOutsideBatch(std::span<Packet> packets, Verdict* verdicts,
+                           TimeMs now);
 
   // Expires flows, mappings, forwards and expectations due by `now`. Cost is
   // proportional to what is due, not to the table size. Call it often (e.g.

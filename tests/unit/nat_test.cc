@@ -1097,3 +1097,69 @@ TEST_F(NatTest, RandomTranslateThenUntranslateRestoresThePacket) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, BatchGivesTheSameResultsAsOneByOne) {
+  // Two identical engines; one gets packets one by one, the other in
+  // batches (including drops, new flows and repeats inside one batch).
+  auto make = [] {
+    NatConfig c;
+    c.external_addresses = {A("203.0.113.1")};
+    c.random_seed = 5;
+    auto n = *Nat::Create(c);
+    (void)*n->AddNamespace({"lan", A("10.77.0.1"), 24});
+    return n;
+  };
+  auto one = make(), batch = make();
+  std::vector<std::vector<uint8_t>> in;
+  for (int i = 0; i < 40; ++i) {
+    const std::string h = "10.77.0." + std::to_string(2 + i % 7);
+    in.push_back(Udp(h.c_str(), static_cast<uint16_t>(1000 + i % 5),
+                     "203.0.113.2", 53));
+  }
+  in.push_back(Tcp("10.77.0.2", 1, "203.0.113.2", 2, Tins::TCP::ACK));  // drop
+  in.push_back({1, 2, 3});                                             // junk
+  std::vector<Buf> a, b;
+  for (auto& p : in) {
+    a.emplace_back(p);
+    b.emplace_back(p);
+  }
+  std::vector<Verdict> va, vb(in.size());
+  for (auto& x : a) va.push_back(one->ProcessInside(0, x.pkt, now));
+  std::vector<Packet> pk;
+  for (auto& x : b) pk.push_back(x.pkt);
+  batch->ProcessInsideBatch(0, pk, vb.data(), now);
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(va[i].action, vb[i].action) << i;
+    EXPECT_EQ(va[i].reason, vb[i].reason) << i;
+    b[i].pkt.len = pk[i].len;
+    EXPECT_EQ(a[i].out(), b[i].out()) << i;
+  }
+  // And back in.
+  std::vector<Buf> ra, rb;
+  for (auto& x : a) {
+    if (x.pkt.len < 28) continue;
+    Tins::IP t(x.pkt.data, x.pkt.len);
+    if (!t.find_pdu<Tins::UDP>()) continue;
+    auto r = Udp("203.0.113.2", 53, "203.0.113.1",
+                 t.rfind_pdu<Tins::UDP>().sport());
+    ra.emplace_back(r);
+    rb.emplace_back(r);
+  }
+  std::vector<Packet> rp;
+  for (auto& x : rb) rp.push_back(x.pkt);
+  std::vector<Verdict> rvb(rp.size());
+  batch->ProcessOutsideBatch(rp, rvb.data(), now);
+  for (size_t i = 0; i < ra.size(); ++i) {
+    Verdict v = one->ProcessOutside(ra[i].pkt, now);
+    EXPECT_EQ(v.action, Verdict::kForward);
+    EXPECT_EQ(rvb[i].action, Verdict::kForward);
+    rb[i].pkt.len = rp[i].len;
+    EXPECT_EQ(ra[i].out(), rb[i].out());
+  }
+}
+
+}  // namespace
+}  // namespace unat
