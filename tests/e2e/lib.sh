@@ -76,8 +76,10 @@ wait_udp() {
 # json EXPR: evaluates a Python expression over `d`, the JSON on stdin.
 json() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# http_server NS DIR ADDR PORT
+# http_server NS DIR ADDR PORT: serves DIR on 0.0.0.0:PORT in NS and waits
+# until ADDR:PORT answers. (Binding 0.0.0.0: http.server looks the bind
+# address up in DNS, which in the lab namespaces only times out.)
 http_server() {
-  bg "$1" "$PY" -m http.server "$4" --bind "$3" --directory "$2"
+  bg "$1" "$PY" -m http.server "$4" --bind 0.0.0.0 --directory "$2"
   wait_tcp "$1" "$3" "$4"
 }
