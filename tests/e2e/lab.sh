@@ -51,13 +51,20 @@ die() {
 
 ns_exists() { [ -e "/var/run/netns/$1" ]; }
 
+# Whether PID is a live process (a zombie is not).
+alive() {
+  local st
+  st="$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
 # The pid of our unatd, if it runs (checked against /proc, never a guess).
 unatd_pid() {
   [ -s "$pidf" ] || return 1
   local pid
   pid="$(cat "$pidf")"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -d "/proc/$pid" ] || return 1
+  alive "$pid" || return 1
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = unatd ] || return 1
   echo "$pid"
 }
@@ -118,7 +125,7 @@ start_unatd() {
   echo "$pid" >"$pidf"
   local i
   for ((i = 0; i < 100; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       wait "$pid" 2>/dev/null || true
       rm -f "$pidf"
       echo "lab.sh: unatd exited during start-up; its log:" >&2
@@ -143,10 +150,10 @@ stop_unatd() {
   }
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 50; i++)); do
-    [ -d "/proc/$pid" ] || break
+    alive "$pid" || break
     sleep 0.1
   done
-  if [ -d "/proc/$pid" ]; then
+  if alive "$pid"; then
     echo "lab.sh: unatd (pid $pid) ignored SIGTERM for 5 s; killing it" >&2
     kill -KILL "$pid" 2>/dev/null || true
     sleep 0.2

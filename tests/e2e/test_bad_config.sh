@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# A bad config or flag stops unatd before it opens anything, with one line
+# that names the field (or flag) and the value, and exit code 2.
+source "$(dirname "$0")/lib.sh"
+
+good='inside { name: "lan" device: "unat0" netns: "unat-lan" address: "10.77.0.1/24" }
+outside { device: "unatw0" netns: "unat-wan" external_address: "203.0.113.1" }
+control { socket: "'"$TMP"'/s.sock" }
+state_file: ""'
+
+# expect CODE PATTERN CONFIG_TEXT [FLAGS...]
+n=0
+expect() {
+  local code=$1 pattern=$2 text=$3
+  shift 3
+  n=$((n + 1))
+  printf '%s\n' "$text" >"$TMP/c$n.conf"
+  set +e
+  local err rc
+  err=$(timeout 10 "$BIN/unatd" --config "$TMP/c$n.conf" --foreground "$@" 2>&1 >/dev/null)
+  rc=$?
+  set -e
+  [ "$rc" -eq "$code" ] || fail "case $n: rc $rc, want $code: $err"
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "case $n: not one line: $err"
+  printf '%s\n' "$err" | grep -Eq -- "$pattern" || fail "case $n: message \"$err\" does not match /$pattern/"
+  [ ! -e "$TMP/s.sock" ] || fail "case $n: control socket left behind"
+  ok "$err"
+}
+
+expect 2 '^unatd: config: forward\[0\]\.external_port: 70000 is out of range 1\.\.65535$' \
+  "$good
+forward { proto: TCP external_port: 70000 namespace: \"lan\" inside_address: \"10.77.0.2\" inside_port: 80 }"
+expect 2 '^unatd: config: forward\[0\]\.namespace: "nope" is not the name of an inside network$' \
+  "$good
+forward { proto: TCP external_port: 80 namespace: \"nope\" inside_address: \"10.77.0.2\" inside_port: 80 }"
+expect 2 '^unatd: config: forward\[0\]\.inside_address: "10\.78\.0\.2" is not a host of inside network lan' \
+  "$good
+forward { proto: UDP external_port: 80 namespace: \"lan\" inside_address: \"10.78.0.2\" inside_port: 80 }"
+expect 2 '^unatd: config: inside\[0\]\.address: "10\.77\.0\.300/24" is not ADDRESS/PREFIX$' \
+  "${good/10.77.0.1\/24/10.77.0.300/24}"
+expect 2 '^unatd: config: outside\.external_address\[0\]: "203\.0\.113" is not an IPv4 address$' \
+  "${good/external_address: \"203.0.113.1\"/external_address: \"203.0.113\"}"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:[0-9]+: Message type "unat\.config\.Config" has no field named "bogus"\.$' \
+  "$good
+bogus: 1"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:24: Expected integer, got: "x"$' \
+  "$good
+ports { min: 1024 max: \"x\" }"
+expect 2 '^unatd: config: ports\.min: 5000 is above ports\.max 4000$' \
+  "$good
+ports { min: 5000 max: 4000 }"
+expect 2 '^unatd: config: timeouts\.udp_s: 30 is out of range 120\.\.604800$' \
+  "$good
+timeouts { udp_s: 30 }"
+expect 2 '^unatd: config: inside\[1\]\.name: "lan" is repeated$' \
+  "$good
+inside { name: \"lan\" device: \"unat1\" netns: \"unat-lan\" address: \"10.78.0.1/24\" }"
+expect 2 '^unatd: config: inside: at least one is required$' \
+  'outside { device: "w" external_address: "203.0.113.1" }'
+expect 2 '^unatd: config: helpers\.ftp: true is not available' "$good
+helpers { ftp: true }"
+expect 2 '^unatd: config: control\.mode: 0666 must give' \
+  "${good/control \{ /control { mode: 0666 }"
+expect 2 '^unatd: config: .*missing\.conf: cannot open' "$good" --config "$TMP/missing.conf"
+expect 2 '^unatd: flags: --bogus: unknown flag \(see --help\)$' "$good" --bogus
+expect 2 '^unatd: flags: --port-range: "5000" is not MIN-MAX$' "$good" --port-range 5000
+expect 2 '^unatd: flags: --port-range: 70000 is out of range 1\.\.65535$' "$good" --port-range 1000-70000
+expect 2 '^unatd: flags: --filtering: "sometimes" is not ' "$good" --filtering sometimes
+expect 2 '^unatd: flags: --config: needs a value$' "$good" --config
+expect 2 '^unatd: config: outside\.external_address\[0\]: "300\.1\.1\.1" is not an IPv4 address$' \
+  "$good" --external-address 300.1.1.1
+# Past the config: a namespace that does not exist (run-time error, rc 1).
+expect 1 '^unatd: device unatw0 in netns unat-wan: network namespace unat-wan' "$good"
+
+# --check-config accepts the good one.
+printf '%s\n' "$good" >"$TMP/good.conf"
+"$BIN/unatd" --config "$TMP/good.conf" --check-config | grep -q "^config ok" ||
+  fail "--check-config rejected a good config"
+ok "--check-config accepts a good config"
