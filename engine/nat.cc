@@ -58,6 +58,8 @@ struct Flow {
   uint64_t bytes[2];
 };
 
+static_assert(sizeof(Flow) == 88, "Flow grew: update docs/architecture.md");
+
 enum class MappingState : uint8_t { kFree, kLive, kHeld };
 
 struct Mapping {
