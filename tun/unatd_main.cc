@@ -63,6 +63,18 @@ int main(int argc, char** argv) {
     return Fail(2, absl::StrCat("config: ", config.status().message()));
   }
   if (flags->check_config) {
+    // What the engine would say, too (no devices are opened).
+    auto nat = unat::Nat::Create(config->nat);
+    if (!nat.ok()) {
+      return Fail(2, absl::StrCat("config: engine: ", nat.status().message()));
+    }
+    for (const unat::tun::InsideSpec& in : config->inside) {
+      auto ns = (*nat)->AddNamespace({in.name, in.gateway, in.prefix_len});
+      if (!ns.ok()) {
+        return Fail(2, absl::StrCat("config: engine: inside ", in.name, ": ",
+                                    ns.status().message()));
+      }
+    }
     printf("config ok: %zu inside network(s), %zu forward(s), control %s\n",
            config->inside.size(), config->forwards.size(),
            config->ctl_socket.c_str());
