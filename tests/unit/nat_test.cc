@@ -1163,3 +1163,36 @@ TEST_F(NatTest, BatchGivesTheSameResultsAsOneByOne) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, UdpChecksumThatComputesToZeroIsSentAsFfff) {
+  // Find a payload whose checksum, once translated to 203.0.113.1:5000,
+  // computes to 0x0000: RFC 768 says it must go out as 0xFFFF (0 means "no
+  // checksum"). The search uses the translated packet built directly.
+  Make([](NatConfig& c) { c.port_preservation = true; });
+  std::string payload = "ab";
+  bool found = false;
+  for (uint32_t v = 0; v < 65536 && !found; ++v) {
+    payload[0] = static_cast<char>(v >> 8);
+    payload[1] = static_cast<char>(v & 0xff);
+    auto t = Udp("203.0.113.1", 5000, "203.0.113.2", 53, payload);
+    StoreBe16(&t[26], 0);
+    const uint32_t src = LoadBe32(&t[12]), dst = LoadBe32(&t[16]);
+    const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
+                            (dst & 0xffff) + kProtoUdp +
+                            static_cast<uint32_t>(t.size() - 20);
+    found = InternetChecksum({t.data() + 20, t.size() - 20}, pseudo) == 0;
+  }
+  ASSERT_TRUE(found);
+  std::vector<uint8_t> out;
+  ASSERT_EQ(In(lan, Udp("10.77.0.2", 5000, "203.0.113.2", 53, payload), &out)
+                .action,
+            Verdict::kForward);
+  ASSERT_EQ(LoadBe16(&out[20]), 5000);
+  EXPECT_EQ(LoadBe16(&out[26]), 0xffff);
+}
+
+}  // namespace
+}  // namespace unat
