@@ -131,12 +131,17 @@ inline uint64_t Mix64(uint64_t x) {
   return x;
 }
 
-inline uint32_t KeyHash(NamespaceId ns, uint8_t proto, uint32_t addr,
-                        uint16_t port, uint32_t rem_addr, uint16_t rem_port) {
-  const uint64_t a = (uint64_t{addr} << 32) | rem_addr;
+// Flow-key hash: two dependent multiplies, keyed by a per-engine secret so
+// remote peers cannot aim for collisions in the index.
+inline uint32_t KeyHash(uint64_t seed, NamespaceId ns, uint8_t proto,
+                        uint32_t addr, uint16_t port, uint32_t rem_addr,
+                        uint16_t rem_port) {
+  const uint64_t a = ((uint64_t{addr} << 32) | rem_addr) ^ seed;
   const uint64_t b = (uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
                      (uint64_t{ns} << 8) | proto;
-  return static_cast<uint32_t>(Mix64(a ^ Mix64(b)));
+  uint64_t h = a * 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 29) ^ b) * 0xc2b2ae3d27d4eb4fULL;
+  return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
 inline bool IsMulticastOrBroadcast(uint32_t a) {
@@ -269,14 +274,12 @@ class Nat::Impl : public HelperContext {
 
   // Flow table.
   uint32_t InsideHash(const Flow& f) const {
-    return KeyHash(f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
-                   f.rem_port) ^
-           static_cast<uint32_t>(hash_seed_);
+    return KeyHash(hash_seed_, f.ns, f.proto, f.in_addr, f.in_port,
+                   f.rem_addr, f.rem_port);
   }
   uint32_t OutsideHash(const Flow& f) const {
-    return KeyHash(kOutsideKeyNs, f.proto, f.ext_addr, f.ext_port, f.rem_addr,
-                   f.rem_port) ^
-           static_cast<uint32_t>(hash_seed_);
+    return KeyHash(hash_seed_, kOutsideKeyNs, f.proto, f.ext_addr,
+                   f.ext_port, f.rem_addr, f.rem_port);
   }
   uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
                       uint16_t port, uint32_t rem, uint16_t rport) const;
@@ -420,8 +423,7 @@ class Nat::Impl : public HelperContext {
 uint32_t Nat::Impl::FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
                                uint16_t port, uint32_t rem,
                                uint16_t rport) const {
-  const uint32_t h = KeyHash(ns, proto, addr, port, rem, rport) ^
-                     static_cast<uint32_t>(hash_seed_);
+  const uint32_t h = KeyHash(hash_seed_, ns, proto, addr, port, rem, rport);
   const uint32_t v = index_.Find(h, [&](uint32_t value) {
     if (value & 1) return false;
     const Flow& f = flows_[value >> 1];
@@ -433,8 +435,8 @@ uint32_t Nat::Impl::FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
 
 uint32_t Nat::Impl::FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
                                 uint32_t rem, uint16_t rport) const {
-  const uint32_t h = KeyHash(kOutsideKeyNs, proto, addr, port, rem, rport) ^
-                     static_cast<uint32_t>(hash_seed_);
+  const uint32_t h =
+      KeyHash(hash_seed_, kOutsideKeyNs, proto, addr, port, rem, rport);
   const uint32_t v = index_.Find(h, [&](uint32_t value) {
     if (!(value & 1)) return false;
     const Flow& f = flows_[value >> 1];
@@ -1436,10 +1438,10 @@ bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
   } else {
     return false;
   }
-  const uint32_t seed = static_cast<uint32_t>(hash_seed_);
   *hash = kSide == Side::kInside
-              ? KeyHash(ns, proto, src, sport, dst, dport) ^ seed
-              : KeyHash(kOutsideKeyNs, proto, dst, dport, src, sport) ^ seed;
+              ? KeyHash(hash_seed_, ns, proto, src, sport, dst, dport)
+              : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src,
+                        sport);
   return true;
 }
 
