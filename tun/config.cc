@@ -486,7 +486,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
     return s;
   }
   d.tick_ms = c.tick_ms();
-  if (absl::Status s = CheckRange("batch", c.batch(), 1, 1024); !s.ok()) {
+  if (absl::Status s = CheckRange("batch", c.batch(), 1, 256); !s.ok()) {
     return s;
   }
   d.batch = c.batch();
