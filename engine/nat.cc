@@ -252,6 +252,12 @@ class Nat::Impl : public HelperContext {
   // ---- forwards ----
   absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
   absl::Status RemoveForwardIndex(uint32_t idx);
+  absl::StatusOr<ExternalEndpoint> EnsureFlow(NamespaceId ns, uint8_t proto,
+                                              uint32_t in_addr,
+                                              uint16_t in_port,
+                                              uint32_t rem_addr,
+                                              uint16_t rem_port,
+                                              uint32_t lifetime_s, TimeMs now);
   int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
 
   FlowInfo Info(uint32_t idx) const;
@@ -294,7 +300,21 @@ class Nat::Impl : public HelperContext {
   // Drops a flow found past its time before it is used.
   bool ExpiredNow(uint32_t idx) {
     if (flows_[idx].expires_s > now_s_) return false;
+    if (Repin(idx)) return false;
     DeleteFlow(idx, true);
+    return true;
+  }
+  // A flow pinned (PCP PEER) past its idle expiry lives on until the pin.
+  bool Repin(uint32_t idx) {
+    auto it = pinned_.find(idx);
+    if (it == pinned_.end()) return false;
+    if (it->second <= now_s_) {
+      pinned_.erase(it);
+      return false;
+    }
+    TimerUnlink(idx);
+    flows_[idx].expires_s = it->second;
+    TimerInsert(idx);
     return true;
   }
 
@@ -375,6 +395,7 @@ class Nat::Impl : public HelperContext {
 
   SplitMix rng_;
   uint64_t hash_seed_ = 0;
+  absl::flat_hash_map<uint32_t, uint32_t> pinned_;  // flow -> until (s)
   std::vector<uint64_t> ext_filter_;
   absl::flat_hash_map<uint32_t, int> ext_index_;
   TimeMs now_ms_ = 0;
@@ -507,6 +528,7 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   index_.Erase(InsideHash(f), idx << 1);
   index_.Erase(OutsideHash(f), (idx << 1) | 1);
   TimerUnlink(idx);
+  pinned_.erase(idx);
   if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
     const std::vector<uint32_t> list = it->second;
     for (uint32_t e : list) RemoveExpectation(e);
@@ -563,7 +585,7 @@ void Nat::Impl::Advance(TimeMs now) {
       Flow& f = flows_[idx];
       stats_.expiry_visits++;
       if (f.expires_s <= now_s_) {
-        DeleteFlow(idx, true);
+        if (!Repin(idx)) DeleteFlow(idx, true);
       } else if ((f.expires_s & (kWheelSlots - 1)) != slot) {
         // Refreshed since it was filed: move it to its current slot.
         TimerUnlink(idx);
@@ -1472,6 +1494,62 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
   }
 }
 
+absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
+    NamespaceId ns, uint8_t proto, uint32_t in_addr, uint16_t in_port,
+    uint32_t rem_addr, uint16_t rem_port, uint32_t lifetime_s, TimeMs now) {
+  if (now > now_ms_) {
+    now_ms_ = now;
+    now_s_ = static_cast<uint32_t>(now / 1000);
+  }
+  if (ns >= namespaces_.size() || !namespaces_[ns].live) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("namespace id ", ns, " does not exist"));
+  }
+  if (proto != kProtoTcp && proto != kProtoUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("protocol ", proto, " is not tcp or udp"));
+  }
+  if (IsUnusableSource(in_addr) || IsUnusableSource(rem_addr) ||
+      in_port == 0 || rem_port == 0) {
+    return absl::InvalidArgumentError("endpoint address or port not usable");
+  }
+  uint32_t idx = FindInside(ns, proto, in_addr, in_port, rem_addr, rem_port);
+  if (idx != kNone && ExpiredNow(idx)) idx = kNone;
+  if (idx == kNone) {
+    DropReason why = DropReason::kNone;
+    const uint32_t m = GetOrCreateMapping(ns, proto, in_addr, in_port, &why);
+    if (m == kNone) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no mapping: ", DropReasonName(why)));
+    }
+    Flow nf{};
+    nf.in_addr = in_addr;
+    nf.in_port = in_port;
+    nf.ext_addr = mappings_[m].ext_addr;
+    nf.ext_port = mappings_[m].ext_port;
+    nf.rem_addr = rem_addr;
+    nf.rem_port = rem_port;
+    nf.ns = ns;
+    nf.proto = proto;
+    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
+    nf.mapping = m;
+    nf.forward = kNone;
+    nf.helper = HelperFor(proto, rem_port);
+    idx = NewFlow(nf, &why);
+    if (idx == kNone) {
+      ReleaseMapping(m);
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no flow: ", DropReasonName(why)));
+    }
+  }
+  if (lifetime_s == 0) {
+    pinned_.erase(idx);
+  } else {
+    pinned_[idx] = now_s_ + lifetime_s;
+  }
+  return ExternalEndpoint{flows_[idx].ext_addr, flows_[idx].ext_port};
+}
+
 // ------------------------------------------------------------------------
 // Namespaces and forwards
 
@@ -1852,6 +1930,14 @@ std::vector<ForwardInfo> Nat::Forwards() const {
     }
   }
   return out;
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::EnsureFlow(
+    NamespaceId ns, uint8_t proto, uint32_t inside_addr, uint16_t inside_port,
+    uint32_t remote_addr, uint16_t remote_port, uint32_t lifetime_s,
+    TimeMs now) {
+  return impl_->EnsureFlow(ns, proto, inside_addr, inside_port, remote_addr,
+                           remote_port, lifetime_s, now);
 }
 
 bool Nat::ExternalPortInUse(uint8_t proto, uint32_t external_addr,

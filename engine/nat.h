@@ -143,6 +143,17 @@ class Nat {
   absl::Status RenewForward(uint32_t id, TimeMs expires);
   std::vector<ForwardInfo> Forwards() const;
 
+  // Creates (or finds) the outbound flow inside endpoint -> remote endpoint,
+  // as its first packet would, and keeps it alive for at least `lifetime_s`
+  // from `now` even when idle (0: unpin, normal idle timeouts apply).
+  // PCP PEER uses this. Returns the flow's external endpoint.
+  absl::StatusOr<ExternalEndpoint> EnsureFlow(NamespaceId ns, uint8_t proto,
+                                              uint32_t inside_addr,
+                                              uint16_t inside_port,
+                                              uint32_t remote_addr,
+                                              uint16_t remote_port,
+                                              uint32_t lifetime_s, TimeMs now);
+
   // Whether (proto, external addr, port) is taken by a mapping, a held
   // mapping or a forward. For port-mapping protocols choosing a port.
   bool ExternalPortInUse(uint8_t proto, uint32_t external_addr,

@@ -1196,3 +1196,40 @@ TEST_F(NatTest, UdpChecksumThatComputesToZeroIsSentAsFfff) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, EnsureFlowPinsAFlowPastItsIdleTimeout) {
+  auto ep = nat->EnsureFlow(lan, kProtoUdp, A("10.77.0.2"), 6000,
+                            A("203.0.113.2"), 7000, 1000, now);
+  ASSERT_TRUE(ep.ok()) << ep.status();
+  EXPECT_EQ(ep->addr, A("203.0.113.1"));
+  // The same 5-tuple's traffic uses it.
+  EXPECT_EQ(UdpOut(lan, "10.77.0.2", 6000, "203.0.113.2", 7000), ep->port);
+  // Idle for 600 s (UDP timeout 300 s): still there thanks to the pin.
+  now += 600'000;
+  nat->Advance(now);
+  ASSERT_EQ(Flows().size(), 1u);
+  std::vector<uint8_t> out;
+  EXPECT_EQ(Out(Udp("203.0.113.2", 7000, "203.0.113.1", ep->port), &out)
+                .action,
+            Verdict::kForward);
+  // A refresh returns the same endpoint.
+  auto again = nat->EnsureFlow(lan, kProtoUdp, A("10.77.0.2"), 6000,
+                               A("203.0.113.2"), 7000, 100, now);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->port, ep->port);
+  // Past both the pin and the idle timeout it goes.
+  now += 400'000;
+  nat->Advance(now);
+  EXPECT_TRUE(Flows().empty());
+  EXPECT_EQ(nat->EnsureFlow(lan, kProtoIcmp, A("10.77.0.2"), 1,
+                            A("203.0.113.2"), 1, 10, now)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace unat
