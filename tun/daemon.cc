@@ -403,6 +403,15 @@ void Daemon::OnDevice(size_t index) {
   while (got < config_.batch) {
     uint8_t* buf = buffers_.data() + size_t{got} * kBufferCapacity;
     ssize_t n = dev.tun->Read(buf, kReadSize);
+    if (n < 0 && errno != EMSGSIZE && errno != EINVAL && errno != ENOBUFS &&
+        errno != ENOMEM) {
+      // The device is gone (EBADFD, EIO, ...): level-triggered epoll would
+      // wake us for it forever. Stop reading it, say so once.
+      Log("device %s (%s): read failed: %s; no longer reading it",
+          dev.tun->name(), dev.name, strerror(errno));
+      epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, dev.tun->fd(), nullptr);
+      break;
+    }
     if (n <= 0) break;
     lengths_[got++] = static_cast<uint32_t>(n);
   }

@@ -44,7 +44,7 @@ class TunDevice {
   const std::string& netns() const { return options_.netns; }
 
   // One packet into `buf`. Returns its length, 0 when nothing is waiting,
-  // -1 on an error (counted).
+  // -1 on an error (counted; errno says which).
   ssize_t Read(uint8_t* buf, size_t capacity);
   // One packet out. A full queue or an error is a counted drop; returns
   // whether the packet was written.

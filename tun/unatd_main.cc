@@ -91,6 +91,44 @@ int main(int argc, char** argv) {
     close(fd);
   }
 
+  // Without --foreground: fork now, before anything that is bound to the
+  // process (the signalfd is), and let the parent wait until the child is
+  // fully set up, so that its exit code says whether start-up worked.
+  int ready_fd = -1;
+  if (!flags->foreground) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      return Fail(1, absl::StrCat("pipe: ", strerror(errno)));
+    }
+    pid_t pid = fork();
+    if (pid < 0) return Fail(1, absl::StrCat("fork: ", strerror(errno)));
+    if (pid > 0) {
+      close(pipe_fds[1]);
+      std::string report;
+      char buf[512];
+      ssize_t n;
+      while ((n = read(pipe_fds[0], buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        report.append(buf, static_cast<size_t>(n));
+      }
+      if (report.empty()) return Fail(1, "the daemon died during start-up");
+      int code = static_cast<unsigned char>(report[0]);
+      if (code != 0) fprintf(stderr, "%s", report.c_str() + 1);
+      _exit(code);
+    }
+    close(pipe_fds[0]);
+    ready_fd = pipe_fds[1];
+    setsid();
+  }
+  auto fail_start = [&](int code, const std::string& line) {
+    if (ready_fd < 0) return Fail(code, line);
+    std::string report(1, static_cast<char>(code));
+    absl::StrAppend(&report, "unatd: ", line, "\n");
+    (void)!write(ready_fd, report.data(), report.size());
+    return code;
+  };
+
   unat::tun::Daemon::Options options;
   options.config = *config;
   options.ignore_bad_state = flags->ignore_bad_state;
@@ -100,23 +138,14 @@ int main(int argc, char** argv) {
   if (!daemon.ok()) {
     int code =
         daemon.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-    return Fail(code, std::string(daemon.status().message()));
+    return fail_start(code, std::string(daemon.status().message()));
   }
-
-  // Ready: detach now, so that a caller who waits for us knows that
-  // everything above worked.
-  if (!flags->foreground) {
-    pid_t pid = fork();
-    if (pid < 0) return Fail(1, absl::StrCat("fork: ", strerror(errno)));
-    if (pid > 0) {
-      if (!flags->pid_file.empty() && !WritePidFile(flags->pid_file, pid)) {
-        fprintf(stderr, "unatd: cannot write pid file %s\n",
-                flags->pid_file.c_str());
-      }
-      _exit(0);
-    }
-    setsid();
-    if (chdir("/") != 0) { /* keep going: nothing depends on the cwd */
+  if (!flags->pid_file.empty() && !WritePidFile(flags->pid_file, getpid())) {
+    return fail_start(1,
+                      absl::StrCat("cannot write pid file ", flags->pid_file));
+  }
+  if (ready_fd >= 0) {
+    if (chdir("/") != 0) { /* nothing depends on the working directory */
     }
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
@@ -125,10 +154,9 @@ int main(int argc, char** argv) {
       if (flags->log_file.empty()) dup2(null, STDERR_FILENO);
       close(null);
     }
-  } else if (!flags->pid_file.empty()) {
-    if (!WritePidFile(flags->pid_file, getpid())) {
-      return Fail(1, absl::StrCat("cannot write pid file ", flags->pid_file));
-    }
+    char ok = 0;
+    (void)!write(ready_fd, &ok, 1);
+    close(ready_fd);
   }
 
   absl::Status status = (*daemon)->Run();
