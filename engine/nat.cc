@@ -1367,6 +1367,19 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
       if (fs.expires != 0 && fs.expires <= now_ms_) {
         return Drop(DropReason::kNoFlow);
       }
+      if (!fs.allowed_remotes.empty()) {
+        bool ok = false;
+        for (const RemoteFilter& r : fs.allowed_remotes) {
+          const uint32_t mask =
+              r.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - r.prefix_len);
+          if ((src & mask) == (r.addr & mask) &&
+              (r.port == 0 || r.port == sport)) {
+            ok = true;
+            break;
+          }
+        }
+        if (!ok) return Drop(DropReason::kFiltered);
+      }
       nf.ns = fs.ns;
       nf.in_addr = fs.inside_addr;
       nf.in_port = fs.inside_port;
@@ -1649,6 +1662,17 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("forward namespace: id ", spec.ns, " does not exist"));
   }
+  if (spec.allowed_remotes.size() > ForwardSpec::kMaxRemoteFilters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "forward allowed_remotes: ", spec.allowed_remotes.size(),
+        " entries, at most ", ForwardSpec::kMaxRemoteFilters));
+  }
+  for (const RemoteFilter& r : spec.allowed_remotes) {
+    if (r.prefix_len > 32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
+    }
+  }
   if (IsUnusableSource(spec.inside_addr)) {
     return absl::InvalidArgumentError(
         absl::StrCat("forward inside_address: ",
@@ -1922,6 +1946,26 @@ absl::Status Nat::RenewForward(uint32_t id, TimeMs expires) {
   if (expires != 0) impl_->forward_expiry_.emplace(expires, id);
   return absl::OkStatus();
 }
+absl::Status Nat::SetForwardFilter(uint32_t id,
+                                   std::vector<RemoteFilter> allowed_remotes) {
+  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+    return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
+  }
+  if (allowed_remotes.size() > ForwardSpec::kMaxRemoteFilters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "allowed_remotes: ", allowed_remotes.size(), " entries, at most ",
+        ForwardSpec::kMaxRemoteFilters));
+  }
+  for (const RemoteFilter& r : allowed_remotes) {
+    if (r.prefix_len > 32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
+    }
+  }
+  impl_->forwards_[id].spec.allowed_remotes = std::move(allowed_remotes);
+  return absl::OkStatus();
+}
+
 std::vector<ForwardInfo> Nat::Forwards() const {
   std::vector<ForwardInfo> out;
   for (size_t i = 0; i < impl_->forwards_.size(); ++i) {

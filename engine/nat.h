@@ -36,6 +36,14 @@ const char* TcpStateName(TcpState state);
 enum class ForwardOwner : uint8_t { kStatic = 0, kNatPmp, kPcp, kUpnp };
 const char* ForwardOwnerName(ForwardOwner owner);
 
+// A remote peer allowed through a forward (PCP FILTER): addr/prefix_len,
+// and port (0: any port).
+struct RemoteFilter {
+  uint32_t addr = 0;
+  uint8_t prefix_len = 32;
+  uint16_t port = 0;
+};
+
 // (proto, external port[, external address]) -> (namespace, inside
 // address, inside port).
 struct ForwardSpec {
@@ -49,6 +57,10 @@ struct ForwardSpec {
   uint32_t owner_client = 0;  // the inside host that asked (leases)
   TimeMs expires = 0;         // 0: never (static)
   std::string description;
+  // Empty: any remote may connect. Otherwise only these (at most
+  // kMaxRemoteFilters); others are dropped as `filtered`.
+  std::vector<RemoteFilter> allowed_remotes;
+  static constexpr size_t kMaxRemoteFilters = 16;
 };
 
 struct ForwardInfo {
@@ -141,6 +153,9 @@ class Nat {
   absl::Status RemoveForwardById(uint32_t id);
   // Extends or shortens a lease.
   absl::Status RenewForward(uint32_t id, TimeMs expires);
+  // Replaces a forward's remote filter (InvalidArgument past the maximum).
+  absl::Status SetForwardFilter(uint32_t id,
+                                std::vector<RemoteFilter> allowed_remotes);
   std::vector<ForwardInfo> Forwards() const;
 
   // Creates (or finds) the outbound flow inside endpoint -> remote endpoint,

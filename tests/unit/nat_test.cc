@@ -1233,3 +1233,30 @@ TEST_F(NatTest, EnsureFlowPinsAFlowPastItsIdleTimeout) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, ForwardRemoteFilterLetsOnlyListedPeersIn) {
+  ForwardSpec spec{kProtoUdp, 0, 9000, lan, A("10.77.0.2"), 9000};
+  spec.allowed_remotes = {{A("198.51.100.0"), 24, 0}, {A("203.0.113.2"), 32, 53}};
+  auto id = nat->AddForward(spec, now);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Out(Udp("198.51.100.77", 1, "203.0.113.1", 9000)).action,
+            Verdict::kForward);
+  EXPECT_EQ(Out(Udp("203.0.113.2", 53, "203.0.113.1", 9000)).action,
+            Verdict::kForward);
+  EXPECT_EQ(Out(Udp("203.0.113.2", 54, "203.0.113.1", 9000)).reason,
+            DropReason::kFiltered);
+  EXPECT_EQ(Out(Udp("192.0.2.1", 53, "203.0.113.1", 9000)).reason,
+            DropReason::kFiltered);
+  ASSERT_TRUE(nat->SetForwardFilter(*id, {}).ok());
+  EXPECT_EQ(Out(Udp("192.0.2.1", 53, "203.0.113.1", 9000)).action,
+            Verdict::kForward);
+  std::vector<RemoteFilter> too_many(17);
+  EXPECT_EQ(nat->SetForwardFilter(*id, too_many).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace unat
