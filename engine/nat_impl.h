@@ -1,0 +1,446 @@
+// Internals of the engine shared by its .cc files. Not part of the API:
+// embedders include engine/nat.h only.
+#pragma once
+
+#include <algorithm>
+#include <deque>
+#include <queue>
+#include <random>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/flow_index.h"
+#include "engine/nat.h"
+#include "engine/wire.h"
+
+namespace unat {
+
+namespace internal {
+
+constexpr uint32_t kNone = 0xffffffff;
+constexpr uint32_t kPortFree = 0xffffffff;
+constexpr uint32_t kPortForwardBit = 0x80000000;
+constexpr NamespaceId kOutsideKeyNs = 0xffff;
+constexpr uint32_t kWheelSlots = 4096;  // one slot per second
+constexpr uint32_t kMaxExpectationsPerMaster = 4;
+constexpr uint32_t kMaxExpectations = 4096;
+constexpr uint16_t kIcmpQuoteMax = 548;  // RFC 1812 4.3.2.3: up to 576 total
+
+enum FlowFlags : uint8_t {
+  kFlowLive = 1,
+  kFlowInboundOrigin = 2,
+  kFlowSeenInside = 4,
+  kFlowSeenOutside = 8,
+  kFlowForwarded = 16,
+};
+
+struct Flow {
+  uint32_t in_addr;
+  uint32_t ext_addr;
+  uint32_t rem_addr;
+  uint16_t in_port;
+  uint16_t ext_port;
+  uint16_t rem_port;
+  NamespaceId ns;
+  uint8_t proto;
+  uint8_t state;
+  uint8_t flags;
+  uint8_t helper;  // index + 1 into helpers_, 0: none
+  uint8_t wscale;  // low nibble: inside's, high nibble: outside's (15: none)
+  uint8_t fin_from;
+  uint16_t timer_slot;
+  uint32_t mapping;  // kNone for forwarded flows
+  uint32_t forward;  // forward index for forwarded flows, else kNone
+  uint32_t expires_s;
+  uint32_t timer_prev;
+  uint32_t timer_next;
+  uint32_t tcp_end[2];  // next sequence number expected from each side
+  uint32_t tcp_win[2];  // largest window each side advertised (scaled)
+  uint32_t packets[2];
+  uint64_t bytes[2];
+};
+
+static_assert(sizeof(Flow) == 88, "Flow grew: update docs/architecture.md");
+
+enum class MappingState : uint8_t { kFree, kLive, kHeld };
+
+struct Mapping {
+  uint32_t in_addr;
+  uint32_t ext_addr;
+  uint16_t in_port;
+  uint16_t ext_port;
+  NamespaceId ns;
+  uint8_t proto;
+  MappingState state;
+  uint8_t ext_index;
+  uint32_t refs;  // flows + expectations
+  uint32_t hold_until_s;
+  uint32_t generation;
+};
+
+struct MappingKey {
+  uint32_t addr;
+  uint16_t port;
+  NamespaceId ns;
+  uint8_t proto;
+  bool operator==(const MappingKey&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const MappingKey& k) {
+    return H::combine(std::move(h), k.addr, k.port, k.ns, k.proto);
+  }
+};
+
+struct HostState {
+  uint32_t flows = 0;
+  uint32_t ports[kNumProtos] = {0, 0, 0};
+  uint8_t ext_index = 0;
+};
+
+struct NamespaceEntry {
+  bool live = false;
+  std::string name;
+  uint32_t gateway = 0;
+  uint8_t prefix_len = 0;
+  uint32_t mask = 0;
+  uint32_t flows = 0;
+  uint64_t packets[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+};
+
+struct ForwardEntry {
+  bool live = false;
+  ForwardSpec spec;
+};
+
+struct Expectation {
+  bool live = false;
+  uint8_t proto = 0;
+  NamespaceId ns = kInvalidNamespace;
+  uint32_t rem_addr = 0;
+  uint16_t rem_port = 0;
+  uint32_t mapping = kNone;
+  FlowId master = kInvalidFlow;
+  TimeMs expires = 0;
+  uint64_t seq = 0;  // creation order, for evicting the oldest
+};
+
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+// Flow-key hash: two dependent multiplies, keyed by a per-engine secret so
+// remote peers cannot aim for collisions in the index.
+inline uint32_t KeyHash(uint64_t seed, NamespaceId ns, uint8_t proto,
+                        uint32_t addr, uint16_t port, uint32_t rem_addr,
+                        uint16_t rem_port) {
+  const uint64_t a = ((uint64_t{addr} << 32) | rem_addr) ^ seed;
+  const uint64_t b = (uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
+                     (uint64_t{ns} << 8) | proto;
+  uint64_t h = a * 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 29) ^ b) * 0xc2b2ae3d27d4eb4fULL;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+inline bool IsMulticastOrBroadcast(uint32_t a) {
+  return (a >> 28) == 0xe || a == 0xffffffff;
+}
+inline bool IsUnusableSource(uint32_t a) {
+  return a == 0 || (a >> 24) == 127 || IsMulticastOrBroadcast(a) ||
+         (a >> 28) == 0xf;
+}
+
+class SplitMix {
+ public:
+  explicit SplitMix(uint64_t seed) : s_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  uint64_t s_;
+};
+
+// Rewrites the source (or destination) address and port of a full packet,
+// with one incremental update for the L4 checksum (address in the pseudo
+// header + port). For ICMP queries the "port" is the identifier.
+inline void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto, bool source,
+                     uint32_t addr, uint16_t port) {
+  const uint32_t old_addr = source ? ip.src() : ip.dst();
+  if (proto == kProtoIcmp) {
+    if (source) {
+      ip.set_src(addr);
+    } else {
+      ip.set_dst(addr);
+    }
+    l4.SetPort(l4_field::kIcmpId, port, l4_field::kIcmpChecksum, false);
+    return;
+  }
+  const uint16_t port_off = source ? l4_field::kSrcPort : l4_field::kDstPort;
+  const uint16_t old_port = LoadBe16(l4.data() + port_off);
+  const uint16_t csum_off = l4.ChecksumOffset(proto);
+  if (source) {
+    ip.set_src(addr);
+  } else {
+    ip.set_dst(addr);
+  }
+  StoreBe16(l4.data() + port_off, port);
+  if (csum_off != 0) {
+    ChecksumDelta d;
+    d.Replace32(old_addr, addr);
+    d.Replace16(old_port, port);
+    uint16_t c = d.Apply(LoadBe16(l4.data() + csum_off));
+    if (proto == kProtoUdp && c == 0) c = 0xffff;
+    StoreBe16(l4.data() + csum_off, c);
+  }
+}
+
+// Sequence-space comparison (RFC 1982 style).
+inline bool SeqAfter(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) > 0;
+}
+
+}  // namespace internal
+
+using namespace internal;  // NOLINT: the engine's own internals
+
+class Nat::Impl : public HelperContext {
+ public:
+  explicit Impl(const NatConfig& config) : config_(config), rng_(0) {
+    uint64_t seed = config.random_seed;
+    if (seed == 0) {
+      std::random_device rd;
+      seed = (uint64_t{rd()} << 32) | rd();
+    }
+    rng_ = SplitMix(seed);
+    hash_seed_ = rng_.Next();
+    const size_t n = config_.external_addresses.size();
+    ports_.resize(n * kNumProtos);
+    for (auto& table : ports_) table.assign(65536, kPortFree);
+    wheel_.assign(kWheelSlots, kNone);
+    ext_filter_.assign(1024, 0);
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t a = config_.external_addresses[i];
+      ext_index_.emplace(a, static_cast<int>(i));
+      ext_filter_[AddrFold(a) >> 6] |= uint64_t{1} << (AddrFold(a) & 63);
+    }
+  }
+
+  // ---- HelperContext ----
+  TimeMs now() const override { return now_ms_; }
+  absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
+
+  // ---- namespaces ----
+  absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
+  absl::Status RemoveNamespace(NamespaceId ns);
+
+  // ---- packet path ----
+  Verdict ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now);
+  Verdict ProcessOutside(Packet& pkt, TimeMs now, bool hairpin);
+  template <Side kSide>
+  void ProcessBatch(NamespaceId ns, std::span<Packet> pkts, Verdict* out,
+                    TimeMs now);
+  // The flow-key hash a packet will be looked up by, from a quick read of
+  // its headers; false if it has none (the full parse decides later).
+  template <Side kSide>
+  bool PeekHash(NamespaceId ns, const Packet& pkt, uint32_t* hash) const;
+  void Advance(TimeMs now);
+
+  // ---- forwards ----
+  absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
+  absl::Status RemoveForwardIndex(uint32_t idx);
+  absl::StatusOr<ExternalEndpoint> EnsureFlow(NamespaceId ns, uint8_t proto,
+                                              uint32_t in_addr,
+                                              uint16_t in_port,
+                                              uint32_t rem_addr,
+                                              uint16_t rem_port,
+                                              uint32_t lifetime_s, TimeMs now);
+  int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
+
+  FlowInfo Info(uint32_t idx) const;
+  Stats GetStats() const;
+  size_t MemoryUsage() const;
+
+  NatConfig config_;
+  PacketSink* sink_ = nullptr;
+  std::vector<NamespaceEntry> namespaces_;
+  std::vector<PacketHelper*> helpers_;
+  absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
+  absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
+  std::vector<Flow> flows_;
+  std::vector<uint32_t> free_flows_;
+  std::vector<ForwardEntry> forwards_;
+  std::vector<uint32_t> free_forwards_;
+
+ private:
+  friend class Nat;
+
+  // Flow table.
+  uint32_t InsideHash(const Flow& f) const {
+    return KeyHash(hash_seed_, f.ns, f.proto, f.in_addr, f.in_port,
+                   f.rem_addr, f.rem_port);
+  }
+  uint32_t OutsideHash(const Flow& f) const {
+    return KeyHash(hash_seed_, kOutsideKeyNs, f.proto, f.ext_addr,
+                   f.ext_port, f.rem_addr, f.rem_port);
+  }
+  uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
+                      uint16_t port, uint32_t rem, uint16_t rport) const;
+  uint32_t FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
+                       uint32_t rem, uint16_t rport) const;
+  // Creates a flow; returns its index or kNone with *why set.
+  uint32_t NewFlow(const Flow& proto_flow, DropReason* why);
+  void DeleteFlow(uint32_t idx, bool expired);
+  void TimerInsert(uint32_t idx);
+  void TimerUnlink(uint32_t idx);
+  uint32_t Timeout(const Flow& f) const;
+  // Drops a flow found past its time before it is used.
+  bool ExpiredNow(uint32_t idx) {
+    if (flows_[idx].expires_s > now_s_) return false;
+    if (Repin(idx)) return false;
+    DeleteFlow(idx, true);
+    return true;
+  }
+  // A flow pinned (PCP PEER) past its idle expiry lives on until the pin.
+  bool Repin(uint32_t idx) {
+    auto it = pinned_.find(idx);
+    if (it == pinned_.end()) return false;
+    if (it->second <= now_s_) {
+      pinned_.erase(it);
+      return false;
+    }
+    TimerUnlink(idx);
+    flows_[idx].expires_s = it->second;
+    TimerInsert(idx);
+    return true;
+  }
+
+  // Mappings and ports.
+  // A bitmap over a 16-bit fold of the address answers "not ours" (nearly
+  // every lookup on the packet path) without touching the hash map.
+  static uint32_t AddrFold(uint32_t a) { return (a ^ (a >> 16)) & 0xffff; }
+  int ExternalIndex(uint32_t addr) const {
+    const uint32_t h = AddrFold(addr);
+    if (!(ext_filter_[h >> 6] & (uint64_t{1} << (h & 63)))) return -1;
+    auto it = ext_index_.find(addr);
+    return it == ext_index_.end() ? -1 : it->second;
+  }
+  std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) {
+    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  }
+  const std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) const {
+    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  }
+  uint32_t GetOrCreateMapping(NamespaceId ns, uint8_t proto, uint32_t addr,
+                              uint16_t port, DropReason* why);
+  void ReleaseMapping(uint32_t m);
+  void FreeMapping(uint32_t m);
+  int AllocatePort(int ext_index, uint8_t proto, uint16_t in_port);
+  HostState& Host(NamespaceId ns, uint32_t addr) {
+    return hosts_[(uint64_t{ns} << 32) | addr];
+  }
+  void MaybeDropHost(NamespaceId ns, uint32_t addr);
+
+  // ADF filtering: remote addresses each mapping has talked to.
+  void AdfAdd(uint32_t m, uint32_t rem) {
+    if (config_.filtering == FilteringMode::kAddressDependent) {
+      ++adf_[(uint64_t{m} << 32) | rem];
+    }
+  }
+  void AdfRemove(uint32_t m, uint32_t rem) {
+    if (config_.filtering != FilteringMode::kAddressDependent) return;
+    auto it = adf_.find((uint64_t{m} << 32) | rem);
+    if (it != adf_.end() && --it->second == 0) adf_.erase(it);
+  }
+
+  // Expectations.
+  uint64_t ExpectKey(uint8_t proto, uint32_t ext_addr, uint16_t port) const {
+    return (uint64_t{proto} << 48) | (uint64_t{ext_addr} << 16) | port;
+  }
+  void RemoveExpectation(uint32_t e);
+  uint32_t MatchExpectation(uint8_t proto, uint32_t ext_addr, uint16_t port,
+                            uint32_t src, uint16_t sport);
+
+  // Packet helpers.
+  bool UpdateTcp(Flow& f, Side from, const L4View& l4, uint16_t payload_len,
+                 DropReason* why);
+  bool RstAcceptable(const Flow& f, Side from, const L4View& l4) const;
+  Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
+  Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip);
+  Verdict EchoReply(Packet& pkt, Ipv4View& ip, Side side, NamespaceId ns);
+  void SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
+                     const Ipv4View& ip, uint8_t type, uint8_t code,
+                     uint32_t rest);
+  bool RunHelper(uint32_t idx, Side from, Ipv4View& ip, L4View& l4);
+  uint8_t HelperFor(uint8_t proto, uint16_t port) const {
+    auto it = helper_ports_.find((uint32_t{proto} << 16) | port);
+    return it == helper_ports_.end() ? 0 : it->second;
+  }
+  void Count(Side side, NamespaceId ns, uint32_t len) {
+    const int s = static_cast<int>(side);
+    stats_.packets[s]++;
+    stats_.bytes[s] += len;
+    if (ns < namespaces_.size()) {
+      namespaces_[ns].packets[s]++;
+      namespaces_[ns].bytes[s] += len;
+    }
+  }
+  Verdict Drop(DropReason r) {
+    stats_.drops[static_cast<int>(r)]++;
+    return Verdict::Drop(r);
+  }
+
+  SplitMix rng_;
+  uint64_t hash_seed_ = 0;
+  absl::flat_hash_map<uint32_t, uint32_t> pinned_;  // flow -> until (s)
+  std::vector<uint64_t> ext_filter_;
+  absl::flat_hash_map<uint32_t, int> ext_index_;
+  TimeMs now_ms_ = 0;
+  uint32_t now_s_ = 0;
+  uint32_t current_flow_ = kNone;  // the flow a helper is running for
+
+  FlowIndex index_;
+  std::vector<uint32_t> wheel_;
+  uint32_t wheel_tick_ = 0;  // last second processed
+
+  std::vector<Mapping> mappings_;
+  std::vector<uint32_t> free_mappings_;
+  absl::flat_hash_map<MappingKey, uint32_t> mapping_index_;
+  std::deque<std::pair<uint32_t, uint32_t>> held_;  // (mapping, generation)
+  std::vector<std::vector<uint32_t>> ports_;  // [ext][proto] -> owner
+  absl::flat_hash_map<uint64_t, HostState> hosts_;
+  absl::flat_hash_map<uint64_t, uint32_t> adf_;
+
+  std::priority_queue<std::pair<TimeMs, uint32_t>,
+                      std::vector<std::pair<TimeMs, uint32_t>>,
+                      std::greater<>>
+      forward_expiry_;
+
+  std::vector<Expectation> expectations_;
+  std::vector<uint32_t> free_expectations_;
+  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> expect_index_;
+  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> expect_by_master_;
+  std::priority_queue<std::pair<TimeMs, uint32_t>,
+                      std::vector<std::pair<TimeMs, uint32_t>>,
+                      std::greater<>>
+      expect_expiry_;
+  uint64_t expect_seq_ = 0;
+  uint32_t live_expectations_ = 0;
+
+  // ICMP error token bucket (tokens scaled by 1000).
+  uint64_t icmp_tokens_ = 0;
+  TimeMs icmp_last_ = 0;
+  bool icmp_bucket_started_ = false;
+
+  Stats stats_;
+};
+
+}  // namespace unat
