@@ -48,6 +48,10 @@ absl::Status WriteAll(int fd, const std::string& data,
 
 }  // namespace
 
+uint32_t StateCrc(const std::string& state) {
+  return Crc32(absl::StrCat("UNAT", state));
+}
+
 uint32_t Crc32(const std::string& data) {
   static const std::array<uint32_t, 256> table = MakeCrcTable();
   uint32_t c = 0xffffffffu;
@@ -62,7 +66,7 @@ absl::Status SaveState(const std::string& path, const state::State& state) {
   file.set_magic(kStateMagic);
   file.set_version(kStateVersion);
   state.SerializeToString(file.mutable_state());
-  file.set_crc32(Crc32(file.state()));
+  file.set_crc32(StateCrc(file.state()));
   std::string bytes;
   file.SerializeToString(&bytes);
 
@@ -126,7 +130,7 @@ absl::StatusOr<std::optional<state::State>> LoadState(const std::string& path) {
         absl::StrCat(path, ": state file version ", file.version(),
                      ", this build reads ", kStateVersion));
   }
-  if (Crc32(file.state()) != file.crc32()) {
+  if (StateCrc(file.state()) != file.crc32()) {
     return absl::DataLossError(
         absl::StrCat(path, ": state file is corrupt (checksum mismatch)"));
   }

@@ -21,5 +21,8 @@ absl::Status SaveState(const std::string& path, const state::State& state);
 absl::StatusOr<std::optional<state::State>> LoadState(const std::string& path);
 
 uint32_t Crc32(const std::string& data);
+// The file's checksum: CRC-32 of "UNAT" followed by the serialized State
+// (never 0 for an empty State, so a file cut before the checksum fails).
+uint32_t StateCrc(const std::string& state);
 
 }  // namespace unat::tun

@@ -1,0 +1,238 @@
+// Unit tests of unatd's pieces that need no devices: config checks, flags,
+// framing, the state file.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tun/config.h"
+#include "tun/control.pb.h"
+#include "tun/flags.h"
+#include "tun/framing.h"
+#include "tun/state_file.h"
+
+namespace unat::tun {
+namespace {
+
+constexpr char kGood[] = R"(
+inside { name: "lan" device: "unat0" netns: "unat-lan" address: "10.77.0.1/24" }
+outside { device: "unatw0" netns: "unat-wan" external_address: "203.0.113.1" }
+control { socket: "/run/unat/test.sock" }
+)";
+
+absl::StatusOr<DaemonConfig> Build(const std::string& text) {
+  auto parsed = ParseConfigText(text, "test.conf");
+  if (!parsed.ok()) return parsed.status();
+  return BuildDaemonConfig(*parsed);
+}
+
+std::string Error(const std::string& text) {
+  auto c = Build(text);
+  return c.ok() ? "ok" : std::string(c.status().message());
+}
+
+TEST(ConfigTest, GoodConfigHasDefaults) {
+  auto c = Build(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->inside.size(), 1u);
+  EXPECT_EQ(c->inside[0].gateway, 0x0a4d0001u);
+  EXPECT_EQ(c->inside[0].prefix_len, 24);
+  EXPECT_EQ(c->nat.external_addresses, std::vector<uint32_t>{0xcb007101u});
+  EXPECT_EQ(c->nat.port_min, 1024);
+  EXPECT_EQ(c->nat.port_max, 65535);
+  EXPECT_EQ(c->nat.filtering, FilteringMode::kAddressAndPortDependent);
+  EXPECT_EQ(c->ctl_mode, 0600u);
+  EXPECT_EQ(c->state_file, "/var/lib/unat/state.pb");
+}
+
+TEST(ConfigTest, ErrorsNameFieldAndValue) {
+  std::string g = kGood;
+  EXPECT_EQ(
+      Error(
+          g +
+          R"(forward { proto: TCP external_port: 70000 namespace: "lan" inside_address: "10.77.0.2" inside_port: 80 })"),
+      "forward[0].external_port: 70000 is out of range 1..65535");
+  EXPECT_EQ(
+      Error(
+          g +
+          R"(forward { proto: TCP external_port: 80 namespace: "x" inside_address: "10.77.0.2" inside_port: 80 })"),
+      "forward[0].namespace: \"x\" is not the name of an inside network");
+  EXPECT_EQ(
+      Error(
+          g +
+          R"(forward { proto: TCP external_port: 80 namespace: "lan" inside_address: "10.77.0.1" inside_port: 80 })"),
+      "forward[0].inside_address: \"10.77.0.1\" is not a host of inside "
+      "network lan (10.77.0.1/24)");
+  EXPECT_EQ(Error(g + "ports { min: 9 max: 8 }"),
+            "ports.min: 9 is above ports.max 8");
+  EXPECT_EQ(Error(g + "timeouts { icmp_s: 1 }"),
+            "timeouts.icmp_s: 1 is out of range 60..604800");
+  EXPECT_EQ(Error(g + "limits { max_flows: 0 }"),
+            "limits.max_flows: 0 is out of range 1..67108864");
+  EXPECT_EQ(Error(g + "state_file: \"relative\""),
+            "state_file: \"relative\" is not an absolute path");
+  EXPECT_EQ(Error(R"(outside { device: "w" external_address: "1.2.3.4" })"),
+            "inside: at least one is required");
+  EXPECT_EQ(Error(R"(inside { name: "a" device: "d" address: "10.0.0.0/24" }
+outside { device: "w" external_address: "1.2.3.4" })"),
+            "inside[0].address: \"10.0.0.0/24\" is the network or broadcast "
+            "address");
+  EXPECT_EQ(Error(R"(inside { name: "a" device: "w" address: "10.0.0.1/24" }
+outside { device: "w" external_address: "1.2.3.4" })"),
+            "inside[0].device: \"w\" is used twice");
+  EXPECT_EQ(
+      Error(
+          R"(inside { name: "a" device: "a_very_long_device" address: "10.0.0.1/24" }
+outside { device: "w" external_address: "1.2.3.4" })"),
+      "inside[0].device: \"a_very_long_device\" is longer than 15 "
+      "characters");
+}
+
+TEST(ConfigTest, ParseErrorsAreOneLineWithPosition) {
+  auto c = ParseConfigText("inside {\n  nam: \"x\"\n}\n", "f.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "f.conf:2:6: Message type \"unat.config.Inside\" has no field "
+            "named \"nam\".");
+  c = ParseConfigText("inside {", "f.conf");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(std::string(c.status().message()).find('\n'), std::string::npos);
+}
+
+TEST(FlagsTest, ParsesAndOverrides) {
+  const char* argv[] = {
+      "unatd",        "--config=/x.conf",   "--port-range",
+      "2000-3000",    "--filtering",        "endpoint-independent",
+      "--foreground", "--external-address", "198.51.100.1"};
+  auto f = ParseFlags(9, const_cast<char**>(argv));
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->config, "/x.conf");
+  EXPECT_TRUE(f->foreground);
+  auto parsed = ParseConfigText(kGood, "t");
+  ASSERT_TRUE(parsed.ok());
+  ApplyFlags(*f, &*parsed);
+  auto c = BuildDaemonConfig(*parsed);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->nat.port_min, 2000);
+  EXPECT_EQ(c->nat.port_max, 3000);
+  EXPECT_EQ(c->nat.filtering, FilteringMode::kEndpointIndependent);
+  EXPECT_EQ(c->nat.external_addresses, std::vector<uint32_t>{0xc6336401u});
+}
+
+TEST(FlagsTest, Errors) {
+  auto err = [](std::vector<const char*> args) {
+    args.insert(args.begin(), "unatd");
+    auto f = ParseFlags(static_cast<int>(args.size()),
+                        const_cast<char**>(args.data()));
+    return f.ok() ? std::string("ok") : std::string(f.status().message());
+  };
+  EXPECT_EQ(err({"--nope"}), "--nope: unknown flag (see --help)");
+  EXPECT_EQ(err({"--config"}), "--config: needs a value");
+  EXPECT_EQ(err({"--foreground=yes"}), "--foreground: takes no value");
+  EXPECT_EQ(err({"--port-range", "9-8"}),
+            "--port-range: \"9-8\": MIN is above MAX");
+  EXPECT_EQ(err({"--max-flows", "0"}),
+            "--max-flows: \"0\" is not a positive number");
+  EXPECT_EQ(err({"stray"}),
+            "stray: unexpected argument (flags start with --; see --help)");
+}
+
+TEST(FramingTest, RoundTripAndPartial) {
+  control::Request a, b;
+  a.mutable_list_flows()->set_ns("lan");
+  b.mutable_get_stats();
+  std::string wire;
+  AppendDelimited(a, &wire);
+  AppendDelimited(b, &wire);
+  std::string buf;
+  control::Request got;
+  // Byte by byte: nothing until the whole first message is there.
+  size_t i = 0;
+  Extract r = Extract::kNeedMore;
+  while (r == Extract::kNeedMore) {
+    buf.push_back(wire[i++]);
+    r = ExtractDelimited(&buf, &got);
+  }
+  ASSERT_EQ(r, Extract::kOk);
+  EXPECT_EQ(got.list_flows().ns(), "lan");
+  buf.append(wire.substr(i));
+  ASSERT_EQ(ExtractDelimited(&buf, &got), Extract::kOk);
+  EXPECT_TRUE(got.has_get_stats());
+  EXPECT_TRUE(buf.empty());
+}
+
+TEST(FramingTest, RefusesOversizeAndGarbage) {
+  std::string buf = "\xff\xff\xff\xff\x7f";  // 34 GB
+  control::Request got;
+  EXPECT_EQ(ExtractDelimited(&buf, &got, 1024), Extract::kBad);
+  buf = std::string("\x03\xff\xff\xff", 4);
+  EXPECT_EQ(ExtractDelimited(&buf, &got), Extract::kBad);
+}
+
+class StateFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/unat-state-test.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/state.pb";
+  }
+  void TearDown() override {
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(StateFileTest, MissingIsEmpty) {
+  auto s = LoadState(path_);
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->has_value());
+}
+
+TEST_F(StateFileTest, RoundTrip) {
+  state::State st;
+  state::Forward* f = st.add_forwards();
+  f->set_proto(6);
+  f->set_external_port(8080);
+  f->set_ns("lan");
+  f->set_expires_unix_ms(12345);
+  ASSERT_TRUE(SaveState(path_, st).ok());
+  auto s = LoadState(path_);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s->has_value());
+  ASSERT_EQ((*s)->forwards_size(), 1);
+  EXPECT_EQ((*s)->forwards(0).external_port(), 8080u);
+  EXPECT_EQ((*s)->forwards(0).expires_unix_ms(), 12345);
+}
+
+TEST_F(StateFileTest, CorruptionIsDetected) {
+  state::State st;
+  st.add_forwards()->set_ns("lan");
+  ASSERT_TRUE(SaveState(path_, st).ok());
+  std::string bytes;
+  {
+    std::ifstream in(path_, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // Every truncation and every single-byte flip is refused or harmless.
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    std::ofstream(path_, std::ios::binary | std::ios::trunc)
+        << bytes.substr(0, len);
+    EXPECT_FALSE(LoadState(path_).ok()) << "truncated to " << len;
+  }
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    std::string flipped = bytes;
+    flipped[i] ^= 0x20;
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << flipped;
+    auto s = LoadState(path_);
+    if (s.ok() && s->has_value()) {
+      EXPECT_EQ((*s)->forwards(0).ns(), "lan") << "flip at " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace unat::tun
