@@ -1,0 +1,341 @@
+#include "portmap/registry.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace unat::portmap {
+namespace {
+
+bool SameFilters(const std::vector<RemoteFilter>& a,
+                 const std::vector<RemoteFilter>& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const RemoteFilter& x, const RemoteFilter& y) {
+                      return x.addr == y.addr && x.prefix_len == y.prefix_len &&
+                             x.port == y.port;
+                    });
+}
+
+}  // namespace
+
+const char* MapStatusName(MapStatus status) {
+  switch (status) {
+    case MapStatus::kOk: return "ok";
+    case MapStatus::kNotAuthorized: return "not_authorized";
+    case MapStatus::kNonceMismatch: return "nonce_mismatch";
+    case MapStatus::kUserQuota: return "user_quota";
+    case MapStatus::kNoResources: return "no_resources";
+    case MapStatus::kCannotProvideExternal: return "cannot_provide_external";
+    case MapStatus::kNetworkFailure: return "network_failure";
+    case MapStatus::kTooManyFilters: return "too_many_filters";
+    case MapStatus::kInvalid: return "invalid";
+  }
+  return "?";
+}
+
+MappingRegistry::MappingRegistry(Nat* nat, MappingPolicy policy, uint64_t seed)
+    : nat_(nat), policy_(policy),
+      rng_(seed != 0 ? seed : std::random_device{}()) {}
+
+uint32_t MappingRegistry::ClampLifetime(uint32_t requested_s) const {
+  return std::clamp(requested_s, policy_.min_lifetime_s,
+                    std::max(policy_.min_lifetime_s, policy_.max_lifetime_s));
+}
+
+uint32_t MappingRegistry::PrimaryExternal() const {
+  const auto& ext = nat_->external_addresses();
+  return ext.empty() ? 0 : ext.front();
+}
+
+bool MappingRegistry::ForwardMatches(const Lease& l) const {
+  for (const ForwardInfo& f : nat_->Forwards()) {
+    if (f.id != l.forward_id) continue;
+    const ForwardSpec& s = f.spec;
+    return s.owner == l.owner && s.owner_client == l.client && s.ns == l.ns &&
+           s.proto == l.proto && s.inside_addr == l.inside_addr &&
+           s.inside_port == l.inside_port &&
+           s.external_addr == l.external_addr &&
+           s.external_port == l.external_port;
+  }
+  return false;
+}
+
+std::optional<uint64_t> MappingRegistry::LiveLease(const LeaseKey& key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return std::nullopt;
+  const uint64_t id = it->second;
+  if (!ForwardMatches(leases_.at(id))) {
+    stats_.vanished++;
+    Erase(id, false);
+    return std::nullopt;
+  }
+  return id;
+}
+
+size_t MappingRegistry::CountForClient(NamespaceId ns, uint32_t client) const {
+  auto it = per_client_.find({ns, client});
+  return it == per_client_.end() ? 0 : it->second;
+}
+
+void MappingRegistry::Insert(Lease lease) {
+  const uint64_t id = lease.id;
+  by_key_[KeyOf(lease)] = id;
+  per_client_[{lease.ns, lease.client}]++;
+  expiry_.emplace(lease.expires, id);
+  leases_.emplace(id, std::move(lease));
+}
+
+void MappingRegistry::Erase(uint64_t id, bool remove_forward) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return;
+  const Lease& l = it->second;
+  if (remove_forward && ForwardMatches(l)) {
+    (void)nat_->RemoveForwardById(l.forward_id);
+  }
+  by_key_.erase(KeyOf(l));
+  auto pc = per_client_.find({l.ns, l.client});
+  if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+  expiry_.erase({l.expires, id});
+  leases_.erase(it);
+}
+
+absl::StatusOr<uint32_t> MappingRegistry::AddForward(const Lease& l,
+                                                     TimeMs now) {
+  ForwardSpec spec;
+  spec.proto = l.proto;
+  spec.external_addr = l.external_addr;
+  spec.external_port = l.external_port;
+  spec.ns = l.ns;
+  spec.inside_addr = l.inside_addr;
+  spec.inside_port = l.inside_port;
+  spec.owner = l.owner;
+  spec.owner_client = l.client;
+  spec.expires = l.expires;
+  spec.description = l.description;
+  spec.allowed_remotes = l.filters;
+  return nat_->AddForward(spec, now);
+}
+
+MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
+  MapResult out;
+  auto refuse = [&](MapStatus s) {
+    stats_.refused++;
+    out.status = s;
+    return out;
+  };
+  if ((r.proto != kProtoTcp && r.proto != kProtoUdp) || r.inside_port == 0 ||
+      r.inside_addr == 0 || r.lifetime_s == 0) {
+    return refuse(MapStatus::kInvalid);
+  }
+  if (r.inside_addr != r.client && !policy_.allow_third_party) {
+    return refuse(MapStatus::kNotAuthorized);
+  }
+  if (r.filters && r.filters->size() > std::min<size_t>(
+                                           policy_.max_filters,
+                                           ForwardSpec::kMaxRemoteFilters)) {
+    return refuse(MapStatus::kTooManyFilters);
+  }
+  const TimeMs expires = now + uint64_t{ClampLifetime(r.lifetime_s)} * 1000;
+  const LeaseKey key{r.ns, r.proto, r.inside_addr, r.inside_port};
+
+  if (auto existing = LiveLease(key)) {
+    Lease& l = leases_.at(*existing);
+    if (l.owner != r.owner || l.client != r.client) {
+      return refuse(MapStatus::kNotAuthorized);
+    }
+    if (r.owner == ForwardOwner::kPcp && l.nonce != r.nonce) {
+      return refuse(MapStatus::kNonceMismatch);
+    }
+    if (r.filters && !SameFilters(*r.filters, l.filters)) {
+      if (!nat_->SetForwardFilter(l.forward_id, *r.filters).ok()) {
+        return refuse(MapStatus::kTooManyFilters);
+      }
+      l.filters = *r.filters;
+    }
+    if (!nat_->RenewForward(l.forward_id, expires).ok()) {
+      // Cannot happen after ForwardMatches(); treat as vanished.
+      stats_.vanished++;
+      Erase(l.id, false);
+      return refuse(MapStatus::kNoResources);
+    }
+    expiry_.erase({l.expires, l.id});
+    l.expires = expires;
+    expiry_.emplace(l.expires, l.id);
+    stats_.renewed++;
+    out.lease = l;
+    out.renewed = true;
+    return out;
+  }
+
+  const auto& ext = nat_->external_addresses();
+  if (ext.empty()) return refuse(MapStatus::kNetworkFailure);
+  if (leases_.size() >= policy_.max_total) {
+    Reconcile();
+    if (leases_.size() >= policy_.max_total) {
+      return refuse(MapStatus::kNoResources);
+    }
+  }
+  if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
+    Reconcile();
+    if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
+      return refuse(MapStatus::kUserQuota);
+    }
+  }
+
+  Lease l;
+  l.owner = r.owner;
+  l.ns = r.ns;
+  l.client = r.client;
+  l.proto = r.proto;
+  l.inside_addr = r.inside_addr;
+  l.inside_port = r.inside_port;
+  l.expires = expires;
+  l.nonce = r.nonce;
+  if (r.filters) l.filters = *r.filters;
+  l.description = r.description;
+
+  // The external address: the suggestion when it is one of ours.
+  const bool addr_ours =
+      r.suggested_addr != 0 &&
+      std::find(ext.begin(), ext.end(), r.suggested_addr) != ext.end();
+  if (r.suggested_addr != 0 && !addr_ours && r.require_suggested) {
+    return refuse(MapStatus::kCannotProvideExternal);
+  }
+  l.external_addr = addr_ours ? r.suggested_addr : PrimaryExternal();
+
+  auto try_port = [&](uint16_t port) -> bool {
+    if (!PortAllowed(port) || port == 0) return false;
+    if (nat_->ExternalPortInUse(l.proto, l.external_addr, port)) return false;
+    l.external_port = port;
+    auto id = AddForward(l, now);
+    if (!id.ok()) return false;
+    l.forward_id = *id;
+    return true;
+  };
+
+  bool done = r.suggested_port != 0 && try_port(r.suggested_port);
+  if (!done && r.require_suggested && r.suggested_port != 0) {
+    return refuse(MapStatus::kCannotProvideExternal);
+  }
+  if (!done) {
+    // Random start, then a linear probe over the whole range (RFC 6056
+    // algorithm 1 style); the engine's port table is the authority.
+    const uint32_t span = uint32_t{policy_.port_max} - policy_.port_min + 1;
+    const uint32_t start = static_cast<uint32_t>(rng_() % span);
+    for (uint32_t i = 0; i < span && !done; ++i) {
+      done = try_port(
+          static_cast<uint16_t>(policy_.port_min + (start + i) % span));
+    }
+  }
+  if (!done) return refuse(MapStatus::kNoResources);
+  l.id = next_id_++;
+  stats_.granted++;
+  out.lease = l;
+  Insert(std::move(l));
+  return out;
+}
+
+std::optional<Lease> MappingRegistry::Find(const LeaseKey& key) {
+  auto id = LiveLease(key);
+  if (!id) return std::nullopt;
+  return leases_.at(*id);
+}
+
+std::optional<Lease> MappingRegistry::FindByExternal(uint8_t proto,
+                                                     uint16_t external_port) {
+  for (auto& [id, l] : leases_) {
+    if (l.proto == proto && l.external_port == external_port) {
+      return Find(KeyOf(l));
+    }
+  }
+  return std::nullopt;
+}
+
+absl::Status MappingRegistry::Remove(uint64_t lease_id) {
+  if (!leases_.count(lease_id)) {
+    return absl::NotFoundError(absl::StrCat("lease ", lease_id, " not found"));
+  }
+  stats_.deleted++;
+  Erase(lease_id, true);
+  return absl::OkStatus();
+}
+
+size_t MappingRegistry::RemoveClient(NamespaceId ns, uint32_t client,
+                                     ForwardOwner owner, uint8_t proto,
+                                     const Nonce* nonce) {
+  std::vector<uint64_t> doomed;
+  for (const auto& [id, l] : leases_) {
+    if (l.ns == ns && l.client == client && l.owner == owner &&
+        (proto == 0 || l.proto == proto) && (!nonce || l.nonce == *nonce)) {
+      doomed.push_back(id);
+    }
+  }
+  for (uint64_t id : doomed) {
+    stats_.deleted++;
+    Erase(id, true);
+  }
+  return doomed.size();
+}
+
+size_t MappingRegistry::Clear() {
+  const size_t n = leases_.size();
+  while (!leases_.empty()) Erase(leases_.begin()->first, true);
+  return n;
+}
+
+void MappingRegistry::Advance(TimeMs now) {
+  while (!expiry_.empty() && expiry_.begin()->first <= now) {
+    const uint64_t id = expiry_.begin()->second;
+    stats_.expired++;
+    Erase(id, true);
+  }
+}
+
+void MappingRegistry::Reconcile() {
+  std::map<uint32_t, const ForwardInfo*> by_id;
+  const std::vector<ForwardInfo> forwards = nat_->Forwards();
+  for (const ForwardInfo& f : forwards) by_id[f.id] = &f;
+  std::vector<uint64_t> gone;
+  for (const auto& [id, l] : leases_) {
+    auto it = by_id.find(l.forward_id);
+    const bool same =
+        it != by_id.end() && it->second->spec.owner == l.owner &&
+        it->second->spec.owner_client == l.client &&
+        it->second->spec.ns == l.ns && it->second->spec.proto == l.proto &&
+        it->second->spec.external_port == l.external_port &&
+        it->second->spec.inside_addr == l.inside_addr &&
+        it->second->spec.inside_port == l.inside_port;
+    if (!same) gone.push_back(id);
+  }
+  for (uint64_t id : gone) {
+    stats_.vanished++;
+    Erase(id, false);
+  }
+}
+
+absl::StatusOr<Lease> MappingRegistry::Restore(const Lease& in, TimeMs now) {
+  if (in.expires <= now) {
+    return absl::InvalidArgumentError("lease already expired");
+  }
+  if (by_key_.count(KeyOf(in))) {
+    return absl::AlreadyExistsError("a lease for that inside endpoint exists");
+  }
+  Lease l = in;
+  auto id = AddForward(l, now);
+  if (!id.ok()) return id.status();
+  l.forward_id = *id;
+  l.id = next_id_++;
+  Lease copy = l;
+  Insert(std::move(l));
+  return copy;
+}
+
+std::vector<Lease> MappingRegistry::Leases() {
+  Reconcile();
+  std::vector<Lease> out;
+  out.reserve(leases_.size());
+  for (const auto& [id, l] : leases_) out.push_back(l);
+  return out;
+}
+
+}  // namespace unat::portmap
