@@ -34,6 +34,21 @@ struct Limits {
   uint32_t max_ports_per_host = 4096;     // mappings per inside host, per proto
 };
 
+// IPv4 fragments. Virtual reassembly translates each fragment as it passes
+// (held only until the first fragment, which carries the ports, arrives);
+// full reassembly rebuilds the datagram, translates it once and fragments it
+// again for the egress MTU. Datagrams of flows with an ALG helper are always
+// fully reassembled.
+enum class ReassemblyMode : uint8_t { kVirtual = 0, kFull = 1 };
+
+struct FragmentConfig {
+  ReassemblyMode mode = ReassemblyMode::kVirtual;
+  uint32_t max_bytes = 4u << 20;              // fragment bytes held, in all
+  uint32_t max_datagrams_per_namespace = 1024;  // the outside counts as one
+  uint32_t max_fragments_per_datagram = 64;
+  uint32_t timeout_ms = 30000;
+};
+
 struct NatConfig {
   // External (outside) IPv4 addresses, host byte order. At least one.
   std::vector<uint32_t> external_addresses;
@@ -50,6 +65,10 @@ struct NatConfig {
   FilteringMode filtering = FilteringMode::kAddressAndPortDependent;
   Timeouts timeouts;
   Limits limits;
+  FragmentConfig fragments;
+  // MTU of the outside device: longer packets are fragmented (DF clear) or
+  // answered with ICMP fragmentation needed (DF set).
+  uint16_t outside_mtu = 1500;
   // ICMP errors the NAT itself sends (time exceeded, ...): token bucket.
   uint32_t icmp_errors_per_second = 100;
   uint32_t icmp_error_burst = 50;
@@ -61,6 +80,7 @@ struct NamespaceConfig {
   std::string name;
   uint32_t gateway = 0;     // unat's own address on this inside network
   uint8_t prefix_len = 24;  // the inside network is gateway/prefix_len
+  uint16_t mtu = 1500;      // of this namespace's inside device
 };
 
 }  // namespace unat

@@ -184,6 +184,8 @@ void Nat::Impl::Advance(TimeMs now) {
     }
   }
 
+  ExpireFragments();
+
   // Expectations.
   while (!expect_expiry_.empty() && expect_expiry_.top().first <= now) {
     const uint32_t e = expect_expiry_.top().second;
@@ -743,7 +745,8 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
 // ------------------------------------------------------------------------
 // Packet path
 
-Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now) {
+Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
+                                 bool first_fragment) {
   if (now > now_ms_) {
     now_ms_ = now;
     now_s_ = static_cast<uint32_t>(now / 1000);
@@ -769,14 +772,23 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now) {
        (dst & nse.mask) == (nse.gateway & nse.mask))) {
     return Drop(DropReason::kMartian);
   }
-  if (ip->is_fragment()) return Drop(DropReason::kFragment);
   if (ip->ttl() <= 1) {
     SendIcmpError(Side::kInside, ns, nse.gateway, *ip,
                   icmp_type::kTimeExceeded, 0, 0);
     return Drop(DropReason::kTtlExpired);
   }
+  if (nse.mask != 0 && (dst & nse.mask) == (nse.gateway & nse.mask)) {
+    // Another host of the same inside network: routed back in, untranslated
+    // (a NAT never sends a tenant's private destinations to the outside).
+    ip->DecrementTtl();
+    Count(Side::kInside, ns, pkt.len);
+    return Verdict::Forward(Side::kInside, ns);
+  }
+  if (ip->is_fragment() && !first_fragment) {
+    return HandleFragment(Side::kInside, ns, pkt, *ip);
+  }
   const uint8_t proto = ip->protocol();
-  auto l4 = L4View::Parse(proto, ip->payload(), &why);
+  auto l4 = L4View::Parse(proto, ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
   uint16_t sport, dport;
@@ -833,6 +845,11 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now) {
     }
   }
   Flow& f = flows_[idx];
+  const bool to_hairpin = ExternalIndex(dst) >= 0;
+  if (TooBigWithDf(*ip, Side::kInside, ns,
+                   to_hairpin ? Side::kInside : Side::kOutside, ns)) {
+    return Drop(DropReason::kNeedFragDf);
+  }
   const uint16_t l4_payload =
       proto == kProtoTcp
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
@@ -849,15 +866,16 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now) {
     return Drop(DropReason::kHelperDrop);
   }
   Count(Side::kInside, ns, pkt.len);
-  if (ExternalIndex(dst) >= 0) {
+  if (to_hairpin) {
     // Hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8): back in from the outside,
     // with our external endpoint as the source.
-    return ProcessOutside(pkt, now, /*hairpin=*/true);
+    return ProcessOutside(pkt, now, /*hairpin=*/true, first_fragment);
   }
   return Verdict::Forward(Side::kOutside, kInvalidNamespace);
 }
 
-Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
+Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
+                                  bool first_fragment) {
   if (now > now_ms_) {
     now_ms_ = now;
     now_s_ = static_cast<uint32_t>(now / 1000);
@@ -872,14 +890,16 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
   if (!hairpin && (IsUnusableSource(src) || ExternalIndex(src) >= 0)) {
     return Drop(DropReason::kMartian);
   }
-  if (ip->is_fragment()) return Drop(DropReason::kFragment);
   if (!hairpin && ip->ttl() <= 1) {
     SendIcmpError(Side::kOutside, kInvalidNamespace, dst, *ip,
                   icmp_type::kTimeExceeded, 0, 0);
     return Drop(DropReason::kTtlExpired);
   }
+  if (ip->is_fragment() && !first_fragment) {
+    return HandleFragment(Side::kOutside, kInvalidNamespace, pkt, *ip);
+  }
   const uint8_t proto = ip->protocol();
-  auto l4 = L4View::Parse(proto, ip->payload(), &why);
+  auto l4 = L4View::Parse(proto, ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
   uint16_t sport, dport;
@@ -998,6 +1018,10 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin) {
     }
   }
   Flow& f = flows_[idx];
+  if (!hairpin &&
+      TooBigWithDf(*ip, Side::kOutside, kInvalidNamespace, Side::kInside, f.ns)) {
+    return Drop(DropReason::kNeedFragDf);
+  }
   const uint16_t l4_payload =
       proto == kProtoTcp
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
@@ -1067,9 +1091,10 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
       }
     }
     for (size_t i = 0; i < n; ++i) {
-      out[base + i] = kSide == Side::kInside
-                          ? ProcessInside(ns, pkts[base + i], now)
-                          : ProcessOutside(pkts[base + i], now, false);
+      out[base + i] = Finish(
+          pkts[base + i], kSide == Side::kInside
+                              ? ProcessInside(ns, pkts[base + i], now)
+                              : ProcessOutside(pkts[base + i], now, false));
     }
   }
 }
@@ -1142,6 +1167,10 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
         absl::StrCat("namespace ", c.name, ": prefix_len ", c.prefix_len,
                      " is out of range 0..32"));
   }
+  if (c.mtu < 68) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "namespace ", c.name, ": mtu ", c.mtu, " is below the IPv4 minimum 68"));
+  }
   if (IsUnusableSource(c.gateway)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "namespace ", c.name, ": gateway ", Ipv4ToString(c.gateway),
@@ -1166,6 +1195,7 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
   e.gateway = c.gateway;
   e.prefix_len = c.prefix_len;
   e.mask = c.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - c.prefix_len);
+  e.mtu = c.mtu;
   return static_cast<NamespaceId>(id);
 }
 
@@ -1344,6 +1374,8 @@ Stats Nat::Impl::GetStats() const {
     s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state : 0]++;
   }
   s.expectations = live_expectations_;
+  s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
+  s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
   return s;
 }
 
@@ -1388,6 +1420,17 @@ absl::StatusOr<std::unique_ptr<Nat>> Nat::Create(const NatConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         "icmp ids: range ", config.icmp_id_min, "..", config.icmp_id_max,
         " is empty"));
+  }
+  if (config.outside_mtu < 68) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "outside_mtu: ", config.outside_mtu, " is below the IPv4 minimum 68"));
+  }
+  const FragmentConfig& fc = config.fragments;
+  if (fc.max_bytes == 0 || fc.max_datagrams_per_namespace == 0 ||
+      fc.max_fragments_per_datagram == 0 || fc.timeout_ms == 0) {
+    return absl::InvalidArgumentError(
+        "fragments: max_bytes, max_datagrams_per_namespace, "
+        "max_fragments_per_datagram and timeout_ms must be > 0");
   }
   const Timeouts& t = config.timeouts;
   if (t.tcp_established_s == 0 || t.tcp_transitory_s == 0 || t.udp_s == 0 ||
@@ -1472,10 +1515,11 @@ absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,
 }
 
 Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {
-  return impl_->ProcessInside(ns, packet, now);
+  return impl_->Finish(packet, impl_->ProcessInside(ns, packet, now));
 }
 Verdict Nat::ProcessOutside(Packet& packet, TimeMs now) {
-  return impl_->ProcessOutside(packet, now, /*hairpin=*/false);
+  return impl_->Finish(packet,
+                       impl_->ProcessOutside(packet, now, /*hairpin=*/false));
 }
 void Nat::ProcessInsideBatch(NamespaceId ns, std::span<Packet> packets,
                              Verdict* verdicts, TimeMs now) {

@@ -96,6 +96,12 @@ struct Stats {
   uint64_t icmp_errors_rate_limited = 0;
   uint64_t packets[2] = {0, 0};  // forwarded, by arrival Side
   uint64_t bytes[2] = {0, 0};
+  // Fragments.
+  uint64_t fragments_forwarded = 0;     // translated one by one (virtual)
+  uint64_t datagrams_reassembled = 0;   // rebuilt whole (full)
+  uint64_t fragments_created = 0;       // made by egress fragmentation
+  uint32_t fragment_datagrams = 0;      // in reassembly now
+  uint32_t fragment_bytes_held = 0;     // held now
 };
 
 class Nat {

@@ -103,6 +103,7 @@ struct NamespaceEntry {
   uint32_t gateway = 0;
   uint8_t prefix_len = 0;
   uint32_t mask = 0;
+  uint16_t mtu = 1500;
   uint32_t flows = 0;
   uint64_t packets[2] = {0, 0};
   uint64_t bytes[2] = {0, 0};
@@ -243,8 +244,29 @@ class Nat::Impl : public HelperContext {
   absl::Status RemoveNamespace(NamespaceId ns);
 
   // ---- packet path ----
-  Verdict ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now);
-  Verdict ProcessOutside(Packet& pkt, TimeMs now, bool hairpin);
+  // The translation path. `first_fragment`: the packet is the first
+  // fragment of a datagram in virtual reassembly (called from HandleFragment).
+  Verdict ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
+                        bool first_fragment = false);
+  Verdict ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
+                         bool first_fragment = false);
+  // Egress: a forwarded packet longer than its egress MTU is fragmented
+  // through the sink (the verdict becomes kConsumed).
+  Verdict Finish(Packet& pkt, Verdict v);
+  uint16_t EgressMtu(Side side, NamespaceId ns) const {
+    if (side == Side::kOutside) return config_.outside_mtu;
+    return ns < namespaces_.size() ? namespaces_[ns].mtu : 1500;
+  }
+  // Sends a packet out of (side, ns), fragmented to the egress MTU if needed.
+  void EmitEgress(Side side, NamespaceId ns, uint8_t* data, uint16_t len);
+  // DF set and too long for the egress: ICMP fragmentation needed to the
+  // sender (from our address on its side). True when the packet must drop.
+  bool TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns,
+                    Side to, NamespaceId to_ns);
+  // Fragments (engine/fragments.cc).
+  Verdict HandleFragment(Side side, NamespaceId ns, Packet& pkt,
+                         Ipv4View& ip);
+  void ExpireFragments();
   template <Side kSide>
   void ProcessBatch(NamespaceId ns, std::span<Packet> pkts, Verdict* out,
                     TimeMs now);
@@ -439,6 +461,55 @@ class Nat::Impl : public HelperContext {
   uint64_t icmp_tokens_ = 0;
   TimeMs icmp_last_ = 0;
   bool icmp_bucket_started_ = false;
+
+  // Fragment reassembly state.
+  struct FragKey {
+    uint32_t src;
+    uint32_t dst;
+    uint16_t id;
+    NamespaceId ns;  // kOutsideKeyNs for the outside
+    uint8_t proto;
+    bool operator==(const FragKey&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const FragKey& k) {
+      return H::combine(std::move(h), k.src, k.dst, k.id, k.ns, k.proto);
+    }
+  };
+  struct HeldFragment {
+    std::vector<uint8_t> bytes;  // the whole fragment as it arrived
+    uint16_t offset;             // payload offset in the datagram
+    uint16_t length;             // payload length
+  };
+  enum class FragState : uint8_t { kWaiting, kTranslated, kDropped };
+  struct FragEntry {
+    bool live = false;
+    bool full = false;
+    FragState state = FragState::kWaiting;
+    uint32_t generation = 0;
+    FragKey key{};
+    Side side = Side::kInside;
+    NamespaceId ns = kInvalidNamespace;  // arrival namespace (inside)
+    TimeMs expires = 0;
+    Verdict verdict;                  // kTranslated: where fragments go
+    uint32_t new_src = 0, new_dst = 0;  // kTranslated: rewritten addresses
+    uint32_t total = 0;               // payload length, once the last is seen
+    uint32_t covered = 0;             // payload bytes seen (no overlaps)
+    uint32_t held_bytes = 0;
+    std::vector<std::pair<uint16_t, uint16_t>> ranges;  // [begin, end)
+    std::vector<HeldFragment> held;
+  };
+  void FreeFragEntry(uint32_t e, DropReason held_reason);
+  void PoisonFragEntry(uint32_t e, DropReason reason);
+  void ReleaseHeld(uint32_t e);
+
+  absl::flat_hash_map<FragKey, uint32_t> frag_index_;
+  std::vector<FragEntry> frags_;
+  std::vector<uint32_t> free_frags_;
+  std::deque<std::pair<uint32_t, uint32_t>> frag_fifo_;  // (entry, gen)
+  absl::flat_hash_map<NamespaceId, uint32_t> frag_per_ns_;
+  uint64_t frag_bytes_held_ = 0;
+  std::vector<uint8_t> scratch_;   // a reassembled datagram
+  std::vector<uint8_t> scratch2_;  // one egress fragment
 
   Stats stats_;
 };

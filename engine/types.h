@@ -40,7 +40,18 @@ enum class DropReason : uint8_t {
   kBadIpChecksum,      // IPv4 header checksum wrong
   kBadL4Header,        // TCP data offset < 5, UDP length wrong, ...
   kUnsupportedProto,   // not TCP, UDP or ICMP
-  kFragment,           // IPv4 fragment (reassembly not enabled)
+  kFragment,           // IPv4 fragment addressed to the NAT itself
+  kFragOverlap,        // fragment overlapping another: whole datagram dropped
+  kFragDuplicate,      // exact duplicate of a held fragment (tolerated)
+  kFragOversize,       // offset + length beyond 65535
+  kFragTinyFirst,      // first fragment too short for the full L4 header
+  kFragMalformed,      // non-last fragment not a multiple of 8 bytes, ...
+  kFragDatagramLimit,  // too many datagrams in reassembly (per namespace)
+  kFragFragmentLimit,  // too many fragments in one datagram
+  kFragMemoryLimit,    // reassembly memory cap reached
+  kFragTimeout,        // datagram incomplete at the reassembly timeout
+  kFragDatagramDropped,  // fragment of a datagram already dropped
+  kNeedFragDf,         // longer than the egress MTU with DF set (ICMP sent)
   kMartian,            // source/destination not acceptable on that side
   kTtlExpired,         // TTL reached 0 (ICMP time exceeded sent if allowed)
   kNoFlow,             // inbound, no flow, forward or expectation matches

@@ -53,7 +53,7 @@ std::optional<Ipv4View> Ipv4View::ParseQuoted(std::span<uint8_t> data,
 }
 
 std::optional<L4View> L4View::Parse(uint8_t protocol, std::span<uint8_t> data,
-                                    DropReason* why) {
+                                    DropReason* why, bool first_fragment) {
   auto fail = [why](DropReason r) -> std::optional<L4View> {
     if (why) *why = r;
     return std::nullopt;
@@ -72,10 +72,10 @@ std::optional<L4View> L4View::Parse(uint8_t protocol, std::span<uint8_t> data,
     case kProtoUdp: {
       if (n < l4_field::kUdpHeader) return fail(DropReason::kTruncated);
       const uint16_t len = LoadBe16(&data[l4_field::kUdpLength]);
-      if (len < l4_field::kUdpHeader || len > n) {
+      if (len < l4_field::kUdpHeader || (len > n && !first_fragment)) {
         return fail(DropReason::kBadL4Header);
       }
-      return L4View(data.data(), len);
+      return L4View(data.data(), first_fragment ? n : len);
     }
     case kProtoIcmp:
       if (n < l4_field::kIcmpHeader) return fail(DropReason::kTruncated);

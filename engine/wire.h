@@ -157,8 +157,11 @@ class L4View {
  public:
   // Full datagrams: TCP needs a data offset >= 5 and the whole header
   // present; UDP needs its length field to fit; ICMP needs 8 bytes.
+  // `first_fragment`: the datagram continues in later fragments, so a UDP
+  // length beyond this buffer is expected.
   static std::optional<L4View> Parse(uint8_t protocol, std::span<uint8_t> data,
-                                     DropReason* why);
+                                     DropReason* why,
+                                     bool first_fragment = false);
   // Quoted in an ICMP error: only the first 8 bytes are guaranteed (RFC 792),
   // so TCP and UDP checksums are updated only when present.
   static std::optional<L4View> ParseQuoted(uint8_t protocol,

@@ -906,7 +906,7 @@ TEST_F(NatTest, MartiansAndFragmentsAreCounted) {
   frag[6] = 0x20;  // MF
   StoreBe16(&frag[10], 0);
   StoreBe16(&frag[10], InternetChecksum({frag.data(), 20}));
-  EXPECT_EQ(In(lan, frag).reason, DropReason::kFragment);
+  EXPECT_EQ(In(lan, frag).reason, DropReason::kFragMalformed);  // 13 bytes, MF
   EXPECT_EQ(In(lan, Udp("10.77.0.2", 1, "10.77.0.1", 9)).reason,
             DropReason::kLocalNoHelper);
 }
@@ -1256,6 +1256,26 @@ TEST_F(NatTest, ForwardRemoteFilterLetsOnlyListedPeersIn) {
   std::vector<RemoteFilter> too_many(17);
   EXPECT_EQ(nat->SetForwardFilter(*id, too_many).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, SameSubnetTrafficIsRoutedBackUntranslated) {
+  std::vector<uint8_t> out;
+  Verdict v = In(lan2, Tcp("10.77.0.2", 1000, "10.77.0.3", 81), &out);
+  ASSERT_EQ(v.action, Verdict::kForward);
+  EXPECT_EQ(v.out_side, Side::kInside);
+  EXPECT_EQ(v.out_ns, lan2);
+  EXPECT_TRUE(ChecksumsValid(out));
+  Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
+  EXPECT_EQ(ip.src_addr(), Tins::IPv4Address("10.77.0.2"));
+  EXPECT_EQ(ip.dst_addr(), Tins::IPv4Address("10.77.0.3"));
+  EXPECT_TRUE(Flows().empty());
+  EXPECT_EQ(nat->GetStats().mappings, 0u);
 }
 
 }  // namespace

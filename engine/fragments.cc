@@ -1,0 +1,405 @@
+// IPv4 fragments: virtual and full reassembly, egress MTU and fragmentation.
+#include "engine/nat_impl.h"
+
+namespace unat {
+
+namespace {
+
+// Minimum bytes of L4 header a first fragment must carry (RFC 1858: the
+// whole header, so no later fragment can rewrite ports or flags).
+uint16_t MinFirstFragment(uint8_t proto, const uint8_t* l4, uint16_t n) {
+  switch (proto) {
+    case kProtoTcp: {
+      if (n < l4_field::kTcpMinHeader) return l4_field::kTcpMinHeader;
+      const uint16_t hl =
+          static_cast<uint16_t>((l4[l4_field::kTcpDataOff] >> 4) * 4);
+      return std::max<uint16_t>(hl, l4_field::kTcpMinHeader);
+    }
+    case kProtoUdp:
+      return l4_field::kUdpHeader;
+    default:
+      return l4_field::kIcmpHeader;
+  }
+}
+
+// Length of the options a non-first fragment carries: only those with the
+// "copied" bit (RFC 791), padded to a multiple of 4. Writes them to `out`.
+uint16_t CopiedOptions(const uint8_t* opts, uint16_t n, uint8_t* out) {
+  uint16_t w = 0;
+  for (uint16_t i = 0; i < n;) {
+    const uint8_t type = opts[i];
+    if (type == 0) break;  // end of options
+    if (type == 1) {       // no-op
+      ++i;
+      continue;
+    }
+    if (i + 1 >= n || opts[i + 1] < 2 || i + opts[i + 1] > n) break;
+    const uint8_t len = opts[i + 1];
+    if (type & 0x80) {
+      std::copy(opts + i, opts + i + len, out + w);
+      w = static_cast<uint16_t>(w + len);
+    }
+    i = static_cast<uint16_t>(i + len);
+  }
+  while (w % 4) out[w++] = 0;
+  return w;
+}
+
+}  // namespace
+
+bool Nat::Impl::TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns,
+                             Side to, NamespaceId to_ns) {
+  const uint16_t mtu = EgressMtu(to, to_ns);
+  if (ip.size() <= mtu || !ip.dont_fragment()) return false;
+  const uint32_t own = from == Side::kInside ? namespaces_[ns].gateway
+                                             : ip.dst();
+  SendIcmpError(from, ns, own, ip, icmp_type::kDestUnreachable, 4, mtu);
+  return true;
+}
+
+Verdict Nat::Impl::Finish(Packet& pkt, Verdict v) {
+  if (v.action != Verdict::kForward) return v;
+  const uint16_t mtu = EgressMtu(v.out_side, v.out_ns);
+  if (pkt.len <= mtu) return v;
+  // DF packets were stopped before translation; what remains may be split.
+  EmitEgress(v.out_side, v.out_ns, pkt.data, static_cast<uint16_t>(pkt.len));
+  return Verdict{Verdict::kConsumed};
+}
+
+void Nat::Impl::EmitEgress(Side side, NamespaceId ns, uint8_t* data,
+                           uint16_t len) {
+  if (sink_ == nullptr) return;
+  const uint16_t mtu = std::max<uint16_t>(EgressMtu(side, ns), 68);
+  if (len <= mtu) {
+    sink_->Emit(side, ns, {data, len});
+    return;
+  }
+  const uint16_t hl = static_cast<uint16_t>((data[0] & 0x0f) * 4);
+  const uint16_t frag = LoadBe16(data + ipv4_field::kFragOff);
+  const uint32_t base = (frag & 0x1fff) * 8u;
+  const bool last_mf = frag & 0x2000;
+  const uint16_t payload = static_cast<uint16_t>(len - hl);
+  if (scratch2_.size() < 65536) scratch2_.resize(65536);
+  uint8_t* out = scratch2_.data();
+  uint8_t later_opts[40];
+  const uint16_t later_opt_len =
+      CopiedOptions(data + ipv4_field::kMinHeader,
+                    static_cast<uint16_t>(hl - ipv4_field::kMinHeader),
+                    later_opts);
+  uint16_t off = 0;
+  bool first = true;
+  while (off < payload) {
+    const uint16_t this_hl =
+        first ? hl : static_cast<uint16_t>(ipv4_field::kMinHeader + later_opt_len);
+    uint16_t chunk = static_cast<uint16_t>(((mtu - this_hl) / 8) * 8);
+    const bool last = off + chunk >= payload;
+    if (last) chunk = static_cast<uint16_t>(payload - off);
+    std::copy(data, data + ipv4_field::kMinHeader, out);
+    if (first) {
+      std::copy(data + ipv4_field::kMinHeader, data + hl,
+                out + ipv4_field::kMinHeader);
+    } else {
+      std::copy(later_opts, later_opts + later_opt_len,
+                out + ipv4_field::kMinHeader);
+    }
+    out[0] = static_cast<uint8_t>(0x40 | (this_hl / 4));
+    const uint16_t total = static_cast<uint16_t>(this_hl + chunk);
+    StoreBe16(out + ipv4_field::kTotalLength, total);
+    const bool mf = last ? last_mf : true;
+    StoreBe16(out + ipv4_field::kFragOff,
+              static_cast<uint16_t>((mf ? 0x2000 : 0) | ((base + off) / 8)));
+    StoreBe16(out + ipv4_field::kChecksum, 0);
+    StoreBe16(out + ipv4_field::kChecksum, InternetChecksum({out, this_hl}));
+    std::copy(data + hl + off, data + hl + off + chunk, out + this_hl);
+    sink_->Emit(side, ns, {out, total});
+    stats_.fragments_created++;
+    off = static_cast<uint16_t>(off + chunk);
+    first = false;
+  }
+}
+
+void Nat::Impl::FreeFragEntry(uint32_t e, DropReason held_reason) {
+  FragEntry& x = frags_[e];
+  if (!x.live) return;
+  for (const HeldFragment& h : x.held) {
+    (void)h;
+    stats_.drops[static_cast<int>(held_reason)]++;
+  }
+  frag_bytes_held_ -= x.held_bytes;
+  auto it = frag_per_ns_.find(x.key.ns);
+  if (it != frag_per_ns_.end() && --it->second == 0) frag_per_ns_.erase(it);
+  frag_index_.erase(x.key);
+  x.held.clear();
+  x.held.shrink_to_fit();
+  x.ranges.clear();
+  x.live = false;
+  x.generation++;
+  free_frags_.push_back(e);
+}
+
+// Drops what the datagram holds and refuses its later fragments until the
+// entry times out (the whole datagram is dropped, not just one piece).
+void Nat::Impl::PoisonFragEntry(uint32_t e, DropReason reason) {
+  FragEntry& x = frags_[e];
+  stats_.drops[static_cast<int>(reason)] += x.held.size();
+  frag_bytes_held_ -= x.held_bytes;
+  x.held_bytes = 0;
+  x.held.clear();
+  x.held.shrink_to_fit();
+  x.ranges.clear();
+  x.ranges.shrink_to_fit();
+  x.full = false;
+  x.state = FragState::kDropped;
+}
+
+// Virtual mode: the first fragment was translated; send what waited for it.
+void Nat::Impl::ReleaseHeld(uint32_t e) {
+  std::vector<HeldFragment> held;
+  held.swap(frags_[e].held);
+  frag_bytes_held_ -= frags_[e].held_bytes;
+  frags_[e].held_bytes = 0;
+  const FragEntry& x = frags_[e];
+  for (HeldFragment& h : held) {
+    auto ip = Ipv4View::Parse(h.bytes, nullptr);
+    if (!ip) continue;  // checked on arrival
+    ip->set_src(x.new_src);
+    ip->set_dst(x.new_dst);
+    ip->DecrementTtl();
+    Count(x.side, x.verdict.out_side == Side::kInside ? x.verdict.out_ns
+                                                       : x.ns,
+          ip->size());
+    stats_.fragments_forwarded++;
+    EmitEgress(x.verdict.out_side, x.verdict.out_ns, h.bytes.data(),
+               ip->size());
+  }
+}
+
+void Nat::Impl::ExpireFragments() {
+  while (!frag_fifo_.empty()) {
+    auto [e, gen] = frag_fifo_.front();
+    FragEntry& x = frags_[e];
+    if (x.live && x.generation == gen) {
+      if (x.expires > now_ms_) break;
+      // RFC 792: time exceeded (reassembly) when the first fragment is held.
+      if (x.full) {
+        for (const HeldFragment& h : x.held) {
+          if (h.offset != 0) continue;
+          std::vector<uint8_t> copy = h.bytes;
+          auto ip = Ipv4View::Parse(copy, nullptr);
+          if (!ip) break;
+          const uint32_t own = x.side == Side::kInside
+                                   ? namespaces_[x.ns].gateway
+                                   : ip->dst();
+          SendIcmpError(x.side, x.ns, own, *ip, icmp_type::kTimeExceeded, 1,
+                        0);
+          break;
+        }
+      }
+      FreeFragEntry(e, DropReason::kFragTimeout);
+    }
+    frag_fifo_.pop_front();
+  }
+}
+
+Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
+                                  Ipv4View& ip) {
+  const FragmentConfig& fc = config_.fragments;
+  const uint16_t hl = ip.header_length();
+  const uint16_t len = static_cast<uint16_t>(ip.size() - hl);
+  const uint16_t offset = ip.fragment_offset_bytes();
+  const bool mf = ip.more_fragments();
+  if (uint32_t{hl} + offset + len > 65535) {
+    return Drop(DropReason::kFragOversize);
+  }
+  if (len == 0 || (mf && len % 8 != 0)) {
+    return Drop(DropReason::kFragMalformed);
+  }
+  if (offset == 0 &&
+      len < MinFirstFragment(ip.protocol(), ip.data() + hl, len)) {
+    return Drop(DropReason::kFragTinyFirst);
+  }
+  const FragKey key{ip.src(), ip.dst(), ip.id(),
+                    side == Side::kInside ? ns : kOutsideKeyNs, ip.protocol()};
+  uint32_t e;
+  if (auto it = frag_index_.find(key); it != frag_index_.end()) {
+    e = it->second;
+    if (frags_[e].expires <= now_ms_) {
+      FreeFragEntry(e, DropReason::kFragTimeout);
+      e = kNone;
+    }
+  } else {
+    e = kNone;
+  }
+  if (e == kNone) {
+    uint32_t& count = frag_per_ns_[key.ns];
+    if (count >= fc.max_datagrams_per_namespace) {
+      return Drop(DropReason::kFragDatagramLimit);
+    }
+    if (!free_frags_.empty()) {
+      e = free_frags_.back();
+      free_frags_.pop_back();
+    } else {
+      e = static_cast<uint32_t>(frags_.size());
+      frags_.emplace_back();
+    }
+    ++count;
+    FragEntry& x = frags_[e];
+    const uint32_t gen = x.generation + 1;
+    x = FragEntry{};
+    x.generation = gen;
+    x.live = true;
+    x.key = key;
+    x.side = side;
+    x.ns = ns;
+    x.full = fc.mode == ReassemblyMode::kFull;
+    x.expires = now_ms_ + fc.timeout_ms;
+    frag_index_.emplace(key, e);
+    frag_fifo_.emplace_back(e, gen);
+  }
+  FragEntry& x = frags_[e];
+  if (x.state == FragState::kDropped) {
+    return Drop(DropReason::kFragDatagramDropped);
+  }
+  // Overlaps drop the whole datagram; exact duplicates are retransmissions.
+  const uint16_t end = static_cast<uint16_t>(offset + len);
+  bool duplicate = false;
+  for (auto [b, en] : x.ranges) {
+    if (b == offset && en == end) {
+      duplicate = true;
+      break;
+    }
+    if (offset < en && b < end) {
+      PoisonFragEntry(e, DropReason::kFragOverlap);
+      return Drop(DropReason::kFragOverlap);
+    }
+  }
+  // Data past the end, or two different ends: inconsistent lengths.
+  bool inconsistent = x.total != 0 && end > x.total;
+  if (!mf && !duplicate) {
+    if (x.total != 0) inconsistent = true;
+    for (auto [b, en] : x.ranges) inconsistent |= en > end;
+  }
+  if (inconsistent) {
+    PoisonFragEntry(e, DropReason::kFragOverlap);
+    return Drop(DropReason::kFragOverlap);
+  }
+  if (duplicate) {
+    if (x.state == FragState::kTranslated && !x.full) {
+      ip.set_src(x.new_src);
+      ip.set_dst(x.new_dst);
+      ip.DecrementTtl();
+      stats_.fragments_forwarded++;
+      return x.verdict;
+    }
+    return Drop(DropReason::kFragDuplicate);
+  }
+  if (x.ranges.size() >= fc.max_fragments_per_datagram) {
+    PoisonFragEntry(e, DropReason::kFragFragmentLimit);
+    return Drop(DropReason::kFragFragmentLimit);
+  }
+  x.ranges.emplace_back(offset, end);
+  x.covered += len;
+  if (!mf) x.total = end;
+
+  if (!x.full && x.state == FragState::kWaiting && offset == 0) {
+    // The first fragment carries the ports: does the flow want payload?
+    const uint8_t* l4 = ip.data() + hl;
+    if (ip.protocol() != kProtoIcmp &&
+        (HelperFor(ip.protocol(), LoadBe16(l4 + 2)) ||
+         HelperFor(ip.protocol(), LoadBe16(l4)))) {
+      x.full = true;
+    }
+  }
+
+  if (!x.full) {
+    if (x.state == FragState::kTranslated) {
+      ip.set_src(x.new_src);
+      ip.set_dst(x.new_dst);
+      ip.DecrementTtl();
+      Count(side, x.verdict.out_side == Side::kInside ? x.verdict.out_ns : ns,
+            pkt.len);
+      stats_.fragments_forwarded++;
+      const Verdict v = x.verdict;
+      if (x.total != 0 && x.covered == x.total) {
+        FreeFragEntry(e, DropReason::kFragDatagramDropped);
+      }
+      return v;
+    }
+    if (offset == 0) {
+      const Verdict v =
+          side == Side::kInside
+              ? ProcessInside(ns, pkt, now_ms_, /*first_fragment=*/true)
+              : ProcessOutside(pkt, now_ms_, false, /*first_fragment=*/true);
+      FragEntry& y = frags_[e];  // ProcessInside may grow frags_? (no)
+      if (v.action != Verdict::kForward) {
+        PoisonFragEntry(e, DropReason::kFragDatagramDropped);
+        return v;
+      }
+      y.state = FragState::kTranslated;
+      y.verdict = v;
+      y.new_src = LoadBe32(pkt.data + ipv4_field::kSrc);
+      y.new_dst = LoadBe32(pkt.data + ipv4_field::kDst);
+      stats_.fragments_forwarded++;
+      ReleaseHeld(e);
+      if (y.total != 0 && y.covered == y.total) {
+        FreeFragEntry(e, DropReason::kFragDatagramDropped);
+      }
+      return v;
+    }
+  }
+
+  // Hold it (virtual mode before the first fragment; full mode always).
+  if (frag_bytes_held_ + ip.size() > fc.max_bytes) {
+    PoisonFragEntry(e, DropReason::kFragMemoryLimit);
+    return Drop(DropReason::kFragMemoryLimit);
+  }
+  x.held.push_back({std::vector<uint8_t>(ip.data(), ip.data() + ip.size()),
+                    offset, len});
+  x.held_bytes += ip.size();
+  frag_bytes_held_ += ip.size();
+  if (!x.full || x.total == 0 || x.covered != x.total) {
+    return Verdict{Verdict::kConsumed};
+  }
+
+  // Full reassembly: every byte is here. Rebuild, translate once, send.
+  const HeldFragment* first = nullptr;
+  for (const HeldFragment& h : x.held) {
+    if (h.offset == 0) first = &h;
+  }
+  if (first == nullptr) {  // cannot happen: covered == total
+    FreeFragEntry(e, DropReason::kFragMalformed);
+    return Drop(DropReason::kFragMalformed);
+  }
+  const uint16_t fhl = static_cast<uint16_t>((first->bytes[0] & 0x0f) * 4);
+  const uint32_t total_len = fhl + x.total;
+  if (scratch_.size() < 65536) scratch_.resize(65536);
+  uint8_t* d = scratch_.data();
+  std::copy(first->bytes.begin(), first->bytes.begin() + fhl, d);
+  for (const HeldFragment& h : x.held) {
+    const uint16_t hhl = static_cast<uint16_t>((h.bytes[0] & 0x0f) * 4);
+    std::copy(h.bytes.begin() + hhl, h.bytes.begin() + hhl + h.length,
+              d + fhl + h.offset);
+  }
+  StoreBe16(d + ipv4_field::kTotalLength, static_cast<uint16_t>(total_len));
+  StoreBe16(d + ipv4_field::kFragOff, 0);
+  StoreBe16(d + ipv4_field::kChecksum, 0);
+  StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, fhl}));
+  // Held fragments become one datagram: not drops.
+  frag_bytes_held_ -= x.held_bytes;
+  x.held_bytes = 0;
+  x.held.clear();
+  FreeFragEntry(e, DropReason::kFragDatagramDropped);
+  stats_.datagrams_reassembled++;
+  Packet whole{d, total_len, static_cast<uint32_t>(scratch_.size())};
+  const Verdict v = side == Side::kInside
+                        ? ProcessInside(ns, whole, now_ms_)
+                        : ProcessOutside(whole, now_ms_, false);
+  if (v.action == Verdict::kForward) {
+    EmitEgress(v.out_side, v.out_ns, whole.data,
+               static_cast<uint16_t>(whole.len));
+    return Verdict{Verdict::kConsumed};
+  }
+  return v;
+}
+
+}  // namespace unat
