@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine (run as root):
 #   1. installs the dependencies (scripts/install-deps.sh),
-#   2. builds Release (build/) and an ASan+UBSan build (build-asan/),
-#   3. runs the unit tests under ASan+UBSan,
-#   4. runs the end-to-end tests (tests/e2e/run_all.sh) against the Release
-#      unatd in network namespaces.
+#   2. builds Release (build/: what the demo and benchmarks use) and an
+#      ASan+UBSan build (build-asan/),
+#   3. runs every unit test (engine, daemon, portmap) under ASan+UBSan,
+#   4. runs the end-to-end tests (tests/e2e/run_all.sh) in network
+#      namespaces against the ASan+UBSan unatd, so a memory error on the
+#      real packet path fails the run.
 # Ends with one line "all: N passed, N failed"; exits non-zero on any failure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,10 +19,10 @@ echo "== build: Release"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 
-echo "== build: Debug with ASan+UBSan (unit tests)"
+echo "== build: Debug with ASan+UBSan"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUNAT_SANITIZE=ON \
   -DUNAT_BUILD_BENCH=OFF >/dev/null
-cmake --build build-asan -j"$jobs" --target unat_unit_tests
+cmake --build build-asan -j"$jobs"
 
 unit_log="$(mktemp)"
 e2e_log="$(mktemp)"
@@ -45,7 +47,8 @@ unit_passed=$((unit_total - unit_failed))
 
 echo "== end-to-end tests (network namespaces, real programs)"
 set +e
-UNAT_BUILD_DIR="$root/build" "$root/tests/e2e/run_all.sh" 2>&1 | tee "$e2e_log"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  UNAT_BUILD_DIR="$root/build-asan" "$root/tests/e2e/run_all.sh" 2>&1 | tee "$e2e_log"
 e2e_rc=${PIPESTATUS[0]}
 set -e
 e2e_passed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$e2e_log" | tail -n 1)

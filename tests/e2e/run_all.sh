@@ -20,8 +20,11 @@ for t in "$here"/test_*.sh; do
     echo "PASS $name (${secs}s)"
     passed=$((passed + 1))
   elif [ "$rc" -eq 77 ]; then
-    echo "SKIP $name: $(tail -n 1 "/tmp/unat-e2e-$name.log")"
+    # A test that cannot run here is a failure, not a pass.
+    echo "SKIP $name (counted as failed): $(tail -n 1 "/tmp/unat-e2e-$name.log")"
     skipped=$((skipped + 1))
+    failed=$((failed + 1))
+    failures+=("$name")
   else
     echo "FAIL $name (rc $rc, ${secs}s); output:"
     sed 's/^/    /' "/tmp/unat-e2e-$name.log" | tail -n 40
