@@ -16,11 +16,11 @@ jobs="$(nproc)"
 "$root/scripts/install-deps.sh"
 
 echo "== build: Release"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DUNAT_BUILD_TESTS=ON -DUNAT_BUILD_BENCH=ON >/dev/null
 cmake --build build -j"$jobs"
 
 echo "== build: Debug with ASan+UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUNAT_SANITIZE=ON \
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DUNAT_SANITIZE=ON -DUNAT_BUILD_TESTS=ON \
   -DUNAT_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 

@@ -19,10 +19,13 @@ lan ping -n -c 1 -W 2 203.0.113.2 >/dev/null || fail "no NAT through the detache
 ok "detached daemon (pid $pid) runs and translates"
 
 kill -TERM "$pid"
-for i in $(seq 50); do
-  [ -e "$SOCK" ] || break
+# Wait for the process itself to be gone (it removes the socket, then the
+# pid file, on its way out).
+for i in $(seq 100); do
+  [ -d "/proc/$pid" ] || break
   sleep 0.1
 done
+[ ! -d "/proc/$pid" ] || fail "unatd still running 10 s after SIGTERM"
 [ ! -e "$SOCK" ] || fail "control socket still there after SIGTERM"
 [ ! -e "$PIDF" ] || fail "pid file still there after SIGTERM"
 grep -q "signal 15: shutting down" "$LOG" || fail "no shutdown in the log: $(cat "$LOG")"
