@@ -8,6 +8,7 @@ pkgs=(
   libtinyxml2-dev libbenchmark-dev libgtest-dev libgmock-dev
   iproute2 iputils-ping iputils-tracepath curl netcat-openbsd socat python3
   procps psmisc
+  natpmpc
 )
 missing=()
 for p in "${pkgs[@]}"; do
