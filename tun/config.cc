@@ -365,16 +365,65 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.nat.icmp_error_burst = ie.burst();
   d.nat.random_seed = c.random_seed();
 
-  // Helpers: none is built in yet.
+  // Helpers: NAT-PMP and PCP are built in; the others are not yet.
   const google::protobuf::Reflection* refl = c.helpers().GetReflection();
   std::vector<const google::protobuf::FieldDescriptor*> set_fields;
   refl->ListFields(c.helpers(), &set_fields);
   for (const google::protobuf::FieldDescriptor* f : set_fields) {
+    if (f->name() == "natpmp" || f->name() == "pcp") continue;
     if (refl->GetBool(c.helpers(), f)) {
       return Bad(absl::StrCat("helpers.", f->name()),
                  "true is not available: this build has no such helper yet");
     }
   }
+  d.natpmp = c.helpers().natpmp();
+  d.pcp = c.helpers().pcp();
+
+  // Port-mapping policy.
+  const config::Portmap& pm = c.portmap();
+  struct {
+    const char* field;
+    uint64_t value, lo, hi;
+  } const pm_ranges[] = {
+      {"portmap.port_min", pm.port_min(), 1, 65535},
+      {"portmap.port_max", pm.port_max(), 1, 65535},
+      {"portmap.max_per_client", pm.max_per_client(), 0, 65536},
+      {"portmap.max_total", pm.max_total(), 0, 1u << 20},
+      {"portmap.min_lifetime_s", pm.min_lifetime_s(), 1, 1u << 30},
+      {"portmap.max_lifetime_s", pm.max_lifetime_s(), 1, 1u << 30},
+      {"portmap.max_filters", pm.max_filters(), 0,
+       ForwardSpec::kMaxRemoteFilters},
+      {"portmap.requests_per_second", pm.requests_per_second(), 1, 100000},
+      {"portmap.request_burst", pm.request_burst(), 1, 100000},
+      {"portmap.max_clients", pm.max_clients(), 1, 1u << 20},
+  };
+  for (const auto& r : pm_ranges) {
+    if (absl::Status s = CheckRange(r.field, r.value, r.lo, r.hi); !s.ok()) {
+      return s;
+    }
+  }
+  if (pm.port_min() > pm.port_max()) {
+    return Bad("portmap.port_min",
+               absl::StrCat(pm.port_min(), " is above portmap.port_max ",
+                            pm.port_max()));
+  }
+  if (pm.min_lifetime_s() > pm.max_lifetime_s()) {
+    return Bad("portmap.min_lifetime_s",
+               absl::StrCat(pm.min_lifetime_s(),
+                            " is above portmap.max_lifetime_s ",
+                            pm.max_lifetime_s()));
+  }
+  d.portmap_policy.port_min = static_cast<uint16_t>(pm.port_min());
+  d.portmap_policy.port_max = static_cast<uint16_t>(pm.port_max());
+  d.portmap_policy.max_per_client = pm.max_per_client();
+  d.portmap_policy.max_total = pm.max_total();
+  d.portmap_policy.min_lifetime_s = pm.min_lifetime_s();
+  d.portmap_policy.max_lifetime_s = pm.max_lifetime_s();
+  d.portmap_policy.allow_third_party = pm.allow_third_party();
+  d.portmap_policy.max_filters = pm.max_filters();
+  d.portmap_rate.per_second = pm.requests_per_second();
+  d.portmap_rate.burst = pm.request_burst();
+  d.portmap_rate.max_clients = pm.max_clients();
 
   // Forwards.
   std::set<std::tuple<uint32_t, uint32_t, uint32_t>> forward_keys;

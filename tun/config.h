@@ -15,6 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "engine/config.h"
 #include "engine/nat.h"
+#include "portmap/rate_limiter.h"
+#include "portmap/registry.h"
 #include "tun/config.pb.h"
 
 namespace unat::tun {
@@ -57,6 +59,11 @@ struct DaemonConfig {
   std::string state_file;  // empty: none
   uint32_t tick_ms = 100;
   uint32_t batch = 32;
+  // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
+  bool natpmp = true;
+  bool pcp = true;
+  portmap::MappingPolicy portmap_policy;
+  portmap::RateLimit portmap_rate;
 };
 
 // Parses text format. Errors: "FILE:LINE:COLUMN: message" (1-based).

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -139,10 +140,29 @@ absl::Status Daemon::Init() {
     devices_.push_back({std::move(*tun), false, *ns, in.name});
   }
 
+  registry_ = std::make_unique<portmap::MappingRegistry>(
+      nat_.get(), config_.portmap_policy, config_.nat.random_seed);
+  {
+    portmap::PortMapConfig pc;
+    pc.natpmp = config_.natpmp;
+    pc.pcp = config_.pcp;
+    pc.rate = config_.portmap_rate;
+    portmap_ = std::make_unique<portmap::PortMapServer>(
+        nat_.get(), registry_.get(), pc, NowMs());
+    if (config_.natpmp || config_.pcp) {
+      if (absl::Status s = portmap_->Register(); !s.ok()) return s;
+    }
+  }
+
   if (absl::Status s = ApplyConfigForwards(config_.forwards, true); !s.ok()) {
     return s;
   }
   if (absl::Status s = RestoreState(); !s.ok()) return s;
+  if (config_.natpmp || config_.pcp) {
+    // NAT-PMP announces its address at every start; PCP announces only when
+    // the mappings were lost (no state kept).
+    portmap_->Start(NowMs(), portmap_state_restored_);
+  }
 
   buffers_.assign(size_t{config_.batch} * kBufferCapacity, 0);
   lengths_.assign(config_.batch, 0);
@@ -295,10 +315,47 @@ absl::Status Daemon::RestoreState() {
     spec.owner = static_cast<ForwardOwner>(f.owner());
     spec.owner_client = f.owner_client();
     spec.description = f.description();
+    for (const state::RemoteFilter& rf : f.allowed_remotes()) {
+      if (spec.allowed_remotes.size() >= ForwardSpec::kMaxRemoteFilters) break;
+      spec.allowed_remotes.push_back(
+          {rf.address(), static_cast<uint8_t>(std::min(rf.prefix_len(), 32u)),
+           static_cast<uint16_t>(rf.port())});
+    }
     if (f.expires_unix_ms() != 0) {
       int64_t left = f.expires_unix_ms() - wall;
       if (left <= 0) continue;  // the lease ran out while we were down
       spec.expires = now + static_cast<TimeMs>(left);
+    }
+    if (spec.expires != 0 && (spec.owner == ForwardOwner::kNatPmp ||
+                              spec.owner == ForwardOwner::kPcp)) {
+      // A NAT-PMP/PCP lease: back into the registry, which owns its
+      // lifetime, with the same external endpoint and nonce.
+      portmap::Lease lease;
+      lease.owner = spec.owner;
+      lease.ns = spec.ns;
+      lease.client = spec.owner_client;
+      lease.proto = spec.proto;
+      lease.inside_addr = spec.inside_addr;
+      lease.inside_port = spec.inside_port;
+      lease.external_addr = spec.external_addr;
+      lease.external_port = spec.external_port;
+      lease.expires = spec.expires;
+      if (f.nonce().size() == lease.nonce.size()) {
+        std::copy(f.nonce().begin(), f.nonce().end(), lease.nonce.begin());
+      }
+      lease.filters = spec.allowed_remotes;
+      lease.description = spec.description;
+      auto restored_lease = registry_->Restore(lease, now);
+      if (!restored_lease.ok()) {
+        Log("state: skipping %s lease %s %d: %s",
+            std::string(ForwardOwnerName(spec.owner)),
+            std::string(ProtoName(spec.proto)), spec.external_port,
+            std::string(restored_lease.status().message()));
+        ++skipped;
+        continue;
+      }
+      ++restored;
+      continue;
     }
     auto id = nat_->AddForward(spec, now);
     if (!id.ok()) {
@@ -311,6 +368,15 @@ absl::Status Daemon::RestoreState() {
     origins_[key] = Origin::kRuntime;
     ++restored;
   }
+  if (st.has_portmap_epoch()) {
+    // State kept: the epoch goes on as if we had never stopped (RFC 6887
+    // 8.5, RFC 6886 3.6), so clients see no loss and need not re-map.
+    const int64_t down_s =
+        std::max<int64_t>(0, (wall - st.saved_unix_ms()) / 1000);
+    portmap_->SetEpoch(
+        static_cast<uint32_t>(st.portmap_epoch_s() + down_s), now);
+    portmap_state_restored_ = true;
+  }
   Log("state: restored %d forward(s) from %s, skipped %d", restored,
       config_.state_file, skipped);
   return absl::OkStatus();
@@ -321,6 +387,16 @@ state::State Daemon::CollectState() const {
   TimeMs now = NowMs();
   int64_t wall = WallMs();
   st.set_saved_unix_ms(wall);
+  if (portmap_) {
+    st.set_has_portmap_epoch(true);
+    st.set_portmap_epoch_s(portmap_->EpochSeconds(now));
+  }
+  std::map<uint32_t, portmap::Nonce> nonces;  // forward id -> PCP nonce
+  if (registry_) {
+    for (const portmap::Lease& l : registry_->Leases()) {
+      if (l.owner == ForwardOwner::kPcp) nonces[l.forward_id] = l.nonce;
+    }
+  }
   for (const ForwardInfo& info : nat_->Forwards()) {
     const ForwardSpec& s = info.spec;
     state::Forward* f = st.add_forwards();
@@ -338,6 +414,15 @@ state::State Daemon::CollectState() const {
       f->set_expires_unix_ms(wall + left);
     }
     f->set_description(s.description);
+    for (const RemoteFilter& rf : s.allowed_remotes) {
+      state::RemoteFilter* out = f->add_allowed_remotes();
+      out->set_address(rf.addr);
+      out->set_prefix_len(rf.prefix_len);
+      out->set_port(rf.port);
+    }
+    if (auto n = nonces.find(info.id); n != nonces.end()) {
+      f->set_nonce(std::string(n->second.begin(), n->second.end()));
+    }
     auto it = origins_.find({s.proto, s.external_addr, s.external_port});
     f->set_from_config(it != origins_.end() && it->second == Origin::kConfig);
   }
@@ -458,6 +543,9 @@ void Daemon::OnTimer() {
          errno == EINTR) {
   }
   TimeMs now = NowMs();
+  // Leases first: the registry removes its own due forwards, then the
+  // engine expires the rest.
+  portmap_->Tick(now, this);
   nat_->Advance(now);
   if (now - last_state_check_ms_ >= 1000) {
     last_state_check_ms_ = now;
@@ -526,6 +614,18 @@ void Daemon::Reload() {
     restart.push_back("control");
   }
   if (next->state_file != config_.state_file) restart.push_back("state_file");
+  if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
+    restart.push_back("helpers.natpmp/pcp");
+  }
+  const portmap::RateLimit& ra = config_.portmap_rate;
+  const portmap::RateLimit& rb = next->portmap_rate;
+  if (ra.per_second != rb.per_second || ra.burst != rb.burst ||
+      ra.max_clients != rb.max_clients) {
+    restart.push_back("portmap rate limits");
+  }
+  // The mapping policy applies now, to new requests and renewals.
+  registry_->set_policy(next->portmap_policy);
+  config_.portmap_policy = next->portmap_policy;
 
   // Forwards apply now (flows of forwards that stay are untouched).
   (void)ApplyConfigForwards(next->forwards, false);

@@ -13,6 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "engine/nat.h"
+#include "portmap/registry.h"
+#include "portmap/server.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
@@ -86,6 +88,10 @@ class Daemon : public PacketSink {
   Options options_;
   DaemonConfig& config_;
   std::unique_ptr<Nat> nat_;
+  // NAT-PMP / PCP leases (the registry exists even with both off, so leases
+  // from the state file keep their lifetimes) and the UDP 5351 server.
+  std::unique_ptr<portmap::MappingRegistry> registry_;
+  std::unique_ptr<portmap::PortMapServer> portmap_;
   std::vector<Device> devices_;           // [0] outside, then inside
   std::vector<TunDevice*> by_ns_;         // NamespaceId -> inside device
   std::map<ForwardKey, Origin> origins_;  // forwards we know where from
@@ -100,6 +106,7 @@ class Daemon : public PacketSink {
   TimeMs started_ms_ = 0;
   TimeMs last_state_check_ms_ = 0;
   std::string saved_signature_;
+  bool portmap_state_restored_ = false;
   uint64_t no_device_drops_ = 0;
   uint64_t reloads_ = 0;
   uint64_t state_saves_ = 0;

@@ -171,10 +171,11 @@ void PrintForwards(const Response& r) {
          absl::StrCat(f.external_address().empty() ? "*" : f.external_address(),
                       ":", f.external_port()),
          f.ns(), absl::StrCat(f.inside_address(), ":", f.inside_port()),
-         f.owner(), f.origin(), Expiry(f.expires_in_ms()), f.description()});
+         f.owner(), f.origin(), Expiry(f.expires_in_ms()),
+         f.owner_client().empty() ? "-" : f.owner_client(), f.description()});
   }
   PrintTable({"PROTO", "EXTERNAL", "NAMESPACE", "INSIDE", "OWNER", "ORIGIN",
-              "EXPIRES", "DESCRIPTION"},
+              "EXPIRES", "CLIENT", "DESCRIPTION"},
              rows);
 }
 
