@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -75,6 +76,23 @@ class HelperContext {
   // Registers an expectation tied to the current flow.
   virtual absl::StatusOr<ExternalEndpoint> Expect(
       const ExpectationSpec& spec) = 0;
+  // The current packet's L4 payload (after the TCP/UDP header). Valid until
+  // the next ReplacePayload().
+  virtual std::span<uint8_t> Payload() = 0;
+  // Replaces payload bytes [offset, offset + length) with `bytes`. The
+  // engine moves the rest of the packet, fixes the IP total length, the UDP
+  // length and the L4 checksum, and for TCP records the sequence delta so
+  // that every later segment of the flow, both ways, has SEQ, ACK and SACK
+  // blocks shifted (retransmissions of earlier data keep the old offset).
+  // Fails (and changes nothing) when the L4 checksum was already wrong, the
+  // range is outside the payload, or the packet would outgrow its buffer or
+  // 65535 bytes. After a replace, the ip/l4 views the helper got have stale
+  // sizes: read Payload() again.
+  virtual absl::Status ReplacePayload(size_t offset, size_t length,
+                                      std::string_view bytes) = 0;
+  // Scratch state the helper keeps with the flow (e.g. an incomplete line);
+  // freed with the flow. Keep it bounded.
+  virtual std::string& FlowState() = 0;
 };
 
 class PacketHelper {

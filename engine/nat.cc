@@ -96,6 +96,10 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   index_.Erase(OutsideHash(f), (idx << 1) | 1);
   TimerUnlink(idx);
   pinned_.erase(idx);
+  if (f.helper) {
+    seqadj_.erase(idx);
+    helper_state_.erase(idx);
+  }
   if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
     const std::vector<uint32_t> list = it->second;
     for (uint32_t e : list) RemoveExpectation(e);
@@ -712,17 +716,6 @@ Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
 // ------------------------------------------------------------------------
 // Helpers
 
-bool Nat::Impl::RunHelper(uint32_t idx, Side from, Ipv4View& ip, L4View& l4) {
-  const Flow& f = flows_[idx];
-  if (f.helper == 0) return true;
-  PacketHelper* h = helpers_[f.helper - 1];
-  const FlowInfo info = Info(idx);
-  current_flow_ = idx;
-  const bool ok = h->OnPacket(*this, info, from, ip, l4);
-  current_flow_ = kNone;
-  return ok;
-}
-
 Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
   DropReason why = DropReason::kNone;
   auto l4 = L4View::Parse(ip.protocol(), ip.payload(), &why);
@@ -862,7 +855,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   f.bytes[0] += pkt.len;
   RewriteEndpoint(*ip, *l4, proto, /*source=*/true, f.ext_addr, f.ext_port);
   ip->DecrementTtl();
-  if (!RunHelper(idx, Side::kInside, *ip, *l4)) {
+  if (!RunHelper(idx, Side::kInside, pkt, *ip, *l4)) {
     return Drop(DropReason::kHelperDrop);
   }
   Count(Side::kInside, ns, pkt.len);
@@ -1035,7 +1028,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
   f.bytes[1] += pkt.len;
   RewriteEndpoint(*ip, *l4, proto, /*source=*/false, f.in_addr, f.in_port);
   if (!hairpin) ip->DecrementTtl();
-  if (!RunHelper(idx, Side::kOutside, *ip, *l4)) {
+  if (!RunHelper(idx, Side::kOutside, pkt, *ip, *l4)) {
     return Drop(DropReason::kHelperDrop);
   }
   Count(Side::kOutside, f.ns, pkt.len);

@@ -238,6 +238,10 @@ class Nat::Impl : public HelperContext {
   // ---- HelperContext ----
   TimeMs now() const override { return now_ms_; }
   absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
+  std::span<uint8_t> Payload() override;
+  absl::Status ReplacePayload(size_t offset, size_t length,
+                              std::string_view bytes) override;
+  std::string& FlowState() override;
 
   // ---- namespaces ----
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
@@ -401,7 +405,11 @@ class Nat::Impl : public HelperContext {
   void SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
                      const Ipv4View& ip, uint8_t type, uint8_t code,
                      uint32_t rest);
-  bool RunHelper(uint32_t idx, Side from, Ipv4View& ip, L4View& l4);
+  bool RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
+                 L4View& l4);
+  // Shifts SEQ/ACK/SACK of a TCP segment of a flow whose payload an ALG
+  // resized (engine/alg.cc).
+  void ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp, uint16_t tcp_len);
   uint8_t HelperFor(uint8_t proto, uint16_t port) const {
     auto it = helper_ports_.find((uint32_t{proto} << 16) | port);
     return it == helper_ports_.end() ? 0 : it->second;
@@ -510,6 +518,31 @@ class Nat::Impl : public HelperContext {
   uint64_t frag_bytes_held_ = 0;
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
+
+  // ALG support (engine/alg.cc).
+ public:
+  struct SeqAdjDir {
+    uint32_t correction_pos = 0;
+    int32_t offset_before = 0;
+    int32_t offset_after = 0;
+    bool set = false;
+  };
+  struct SeqAdj {
+    SeqAdjDir dir[2];  // by the side the data comes from
+  };
+  absl::flat_hash_map<uint32_t, SeqAdj> seqadj_;
+  absl::flat_hash_map<uint32_t, std::string> helper_state_;
+  // The packet a helper is working on.
+  struct HelperPacket {
+    Packet* pkt = nullptr;
+    Side from = Side::kInside;
+    uint8_t proto = 0;
+    uint16_t hl = 0;      // IP header length
+    uint16_t l4_hl = 0;   // TCP/UDP header length
+    bool checksum_checked = false;
+    bool edited = false;
+    bool seq_recorded = false;
+  } hp_;
 
   Stats stats_;
 };

@@ -1,0 +1,200 @@
+// ALG support: running a flow's PacketHelper, payload replacement with
+// length changes, and TCP sequence adjustment (the userspace equivalent of
+// netfilter's nf_nat_helper + nf_conntrack_seqadj).
+#include <cstring>
+
+#include "engine/nat_impl.h"
+
+namespace unat {
+
+namespace {
+
+// Delta for a sequence number in the sender's space.
+int32_t SeqOffset(const Nat::Impl::SeqAdjDir& d, uint32_t seq) {
+  return SeqAfter(seq, d.correction_pos) ? d.offset_after : d.offset_before;
+}
+// Delta for an acknowledgement (or SACK edge) of data the other side sent,
+// given in the adjusted space.
+int32_t AckOffset(const Nat::Impl::SeqAdjDir& d, uint32_t ack) {
+  return SeqAfter(ack - static_cast<uint32_t>(d.offset_before),
+                  d.correction_pos)
+             ? d.offset_after
+             : d.offset_before;
+}
+
+uint16_t TcpUdpChecksum(const uint8_t* ip, const uint8_t* l4, uint16_t len,
+                        uint8_t proto) {
+  const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
+  const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
+  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
+                          (dst & 0xffff) + proto + len;
+  return InternetChecksum({l4, len}, pseudo);
+}
+
+}  // namespace
+
+bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
+                          L4View& l4) {
+  const Flow& f = flows_[idx];
+  if (f.helper == 0) return true;
+  PacketHelper* h = helpers_[f.helper - 1];
+  const FlowInfo info = Info(idx);
+  current_flow_ = idx;
+  hp_ = HelperPacket{};
+  hp_.pkt = &pkt;
+  hp_.from = from;
+  hp_.proto = f.proto;
+  hp_.hl = ip.header_length();
+  hp_.l4_hl = f.proto == kProtoTcp ? l4.tcp_header_length()
+                                   : l4_field::kUdpHeader;
+  const bool ok = h->OnPacket(*this, info, from, ip, l4);
+  if (ok && f.proto == kProtoTcp) {
+    uint8_t* tcp = pkt.data + hp_.hl;
+    const uint16_t tcp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
+    ApplySeqAdj(idx, from, tcp, tcp_len);
+    if (hp_.edited) {
+      StoreBe16(tcp + l4_field::kTcpChecksum, 0);
+      StoreBe16(tcp + l4_field::kTcpChecksum,
+                TcpUdpChecksum(pkt.data, tcp, tcp_len, kProtoTcp));
+    }
+  } else if (ok && hp_.edited && f.proto == kProtoUdp) {
+    uint8_t* udp = pkt.data + hp_.hl;
+    if (LoadBe16(udp + l4_field::kUdpChecksum) != 0) {
+      const uint16_t udp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
+      StoreBe16(udp + l4_field::kUdpChecksum, 0);
+      uint16_t c = TcpUdpChecksum(pkt.data, udp, udp_len, kProtoUdp);
+      StoreBe16(udp + l4_field::kUdpChecksum, c == 0 ? 0xffff : c);
+    }
+  }
+  current_flow_ = kNone;
+  hp_ = HelperPacket{};
+  return ok;
+}
+
+std::span<uint8_t> Nat::Impl::Payload() {
+  if (hp_.pkt == nullptr) return {};
+  const size_t start = size_t{hp_.hl} + hp_.l4_hl;
+  if (start > hp_.pkt->len) return {};
+  return {hp_.pkt->data + start, hp_.pkt->len - start};
+}
+
+std::string& Nat::Impl::FlowState() {
+  static std::string none;
+  if (current_flow_ == kNone) return none;
+  return helper_state_[current_flow_];
+}
+
+absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
+                                       std::string_view bytes) {
+  if (hp_.pkt == nullptr) {
+    return absl::FailedPreconditionError("ReplacePayload outside a helper");
+  }
+  Packet& pkt = *hp_.pkt;
+  uint8_t* ip = pkt.data;
+  uint8_t* l4 = pkt.data + hp_.hl;
+  const uint16_t l4_len = static_cast<uint16_t>(pkt.len - hp_.hl);
+  if (!hp_.checksum_checked) {
+    // Never vouch for a segment that arrived corrupt: its checksum is
+    // recomputed after the edit.
+    const bool has_csum = hp_.proto == kProtoTcp ||
+                          LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
+    if (has_csum && TcpUdpChecksum(ip, l4, l4_len, hp_.proto) != 0) {
+      return absl::DataLossError("L4 checksum wrong: payload left alone");
+    }
+    hp_.checksum_checked = true;
+  }
+  const size_t payload_start = size_t{hp_.hl} + hp_.l4_hl;
+  const size_t payload_len = pkt.len - payload_start;
+  if (offset > payload_len || length > payload_len - offset) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "replace [", offset, ", +", length, ") beyond payload of ",
+        payload_len));
+  }
+  const size_t new_len = pkt.len - length + bytes.size();
+  if (new_len > 65535 || new_len > pkt.capacity) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("packet would grow to ", new_len, " bytes"));
+  }
+  uint8_t* at = pkt.data + payload_start + offset;
+  const size_t tail = pkt.len - (payload_start + offset + length);
+  std::memmove(at + bytes.size(), at + length, tail);
+  std::memcpy(at, bytes.data(), bytes.size());
+  const int32_t delta =
+      static_cast<int32_t>(bytes.size()) - static_cast<int32_t>(length);
+  pkt.len = static_cast<uint32_t>(new_len);
+  const uint16_t old_total = LoadBe16(ip + ipv4_field::kTotalLength);
+  StoreBe16(ip + ipv4_field::kTotalLength, static_cast<uint16_t>(new_len));
+  StoreBe16(ip + ipv4_field::kChecksum,
+            ChecksumUpdate16(LoadBe16(ip + ipv4_field::kChecksum), old_total,
+                             static_cast<uint16_t>(new_len)));
+  if (hp_.proto == kProtoUdp) {
+    StoreBe16(l4 + l4_field::kUdpLength,
+              static_cast<uint16_t>(new_len - hp_.hl));
+  }
+  hp_.edited = true;
+  if (hp_.proto == kProtoTcp && delta != 0) {
+    SeqAdjDir& d = seqadj_[current_flow_].dir[static_cast<int>(hp_.from)];
+    const uint32_t seq = LoadBe32(l4 + l4_field::kTcpSeq);
+    if (hp_.seq_recorded) {
+      d.offset_after += delta;  // a second edit in the same new segment
+    } else if (!d.set || SeqAfter(seq, d.correction_pos)) {
+      d.offset_before = d.offset_after;
+      d.offset_after += delta;
+      d.correction_pos = seq;
+      d.set = true;
+      hp_.seq_recorded = true;
+    }
+    // Otherwise this is a retransmission of a segment already edited (or of
+    // older data): its shift is already recorded and must not grow.
+  }
+  return absl::OkStatus();
+}
+
+void Nat::Impl::ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp,
+                            uint16_t tcp_len) {
+  auto it = seqadj_.find(idx);
+  if (it == seqadj_.end()) return;
+  const SeqAdjDir& mine = it->second.dir[static_cast<int>(from)];
+  const SeqAdjDir& other = it->second.dir[1 - static_cast<int>(from)];
+  ChecksumDelta d;
+  if (mine.set) {
+    const uint32_t seq = LoadBe32(tcp + l4_field::kTcpSeq);
+    const uint32_t nseq = seq + static_cast<uint32_t>(SeqOffset(mine, seq));
+    d.Replace32(seq, nseq);
+    StoreBe32(tcp + l4_field::kTcpSeq, nseq);
+  }
+  if (other.set) {
+    if (tcp[l4_field::kTcpFlags] & tcp_flags::kAck) {
+      const uint32_t ack = LoadBe32(tcp + l4_field::kTcpAck);
+      const uint32_t nack = ack - static_cast<uint32_t>(AckOffset(other, ack));
+      d.Replace32(ack, nack);
+      StoreBe32(tcp + l4_field::kTcpAck, nack);
+    }
+    // SACK blocks (RFC 2018): kind 5, edges in acknowledgement space.
+    const uint16_t hl = static_cast<uint16_t>((tcp[l4_field::kTcpDataOff] >> 4) * 4);
+    for (uint16_t i = l4_field::kTcpMinHeader; i < hl && i < tcp_len;) {
+      const uint8_t kind = tcp[i];
+      if (kind == 0) break;
+      if (kind == 1) {
+        ++i;
+        continue;
+      }
+      if (i + 1 >= hl || tcp[i + 1] < 2 || i + tcp[i + 1] > hl) break;
+      const uint8_t len = tcp[i + 1];
+      if (kind == 5) {
+        for (uint16_t e = static_cast<uint16_t>(i + 2); e + 4 <= i + len;
+             e = static_cast<uint16_t>(e + 4)) {
+          const uint32_t v = LoadBe32(tcp + e);
+          const uint32_t nv = v - static_cast<uint32_t>(AckOffset(other, v));
+          d.Replace32(v, nv);
+          StoreBe32(tcp + e, nv);
+        }
+      }
+      i = static_cast<uint16_t>(i + len);
+    }
+  }
+  StoreBe16(tcp + l4_field::kTcpChecksum,
+            d.Apply(LoadBe16(tcp + l4_field::kTcpChecksum)));
+}
+
+}  // namespace unat

@@ -1,0 +1,160 @@
+// Payload replacement by a helper and TCP sequence adjustment.
+#include <gtest/gtest.h>
+
+#include "engine/nat.h"
+#include "engine/wire.h"
+#include "tests/unit/test_util.h"
+
+namespace unat {
+namespace {
+
+using testing::A;
+using testing::Buf;
+using testing::ChecksumsValid;
+using testing::Tcp;
+
+// Replaces every "<short>" with "<a much longer text>" in inside->outside
+// data, and "BIG" with "b" in outside->inside data.
+class RewritingHelper : public PacketHelper {
+ public:
+  std::string_view name() const override { return "rewrite"; }
+  bool OnPacket(HelperContext& ctx, const FlowInfo&, Side from, Ipv4View&,
+                L4View&) override {
+    const std::string from_text = from == Side::kInside ? "<short>" : "BIG";
+    const std::string to_text =
+        from == Side::kInside ? "<a much longer text>" : "b";
+    for (;;) {
+      auto p = ctx.Payload();
+      std::string_view sv(reinterpret_cast<const char*>(p.data()), p.size());
+      const size_t at = sv.find(from_text);
+      if (at == std::string_view::npos) break;
+      last = ctx.ReplacePayload(at, from_text.size(), to_text);
+      if (!last.ok()) break;
+      ++edits;
+    }
+    ctx.FlowState() += "x";
+    return true;
+  }
+  int edits = 0;
+  absl::Status last;
+};
+
+class AlgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    NatConfig c;
+    c.external_addresses = {A("203.0.113.1")};
+    c.random_seed = 3;
+    nat = *Nat::Create(c);
+    lan = *nat->AddNamespace({"lan", A("10.77.0.1"), 24});
+    ASSERT_TRUE(nat->RegisterPacketHelper(kProtoTcp, 21, &helper).ok());
+  }
+  Tins::IP In(const std::vector<uint8_t>& b) {
+    Buf buf(b);
+    Verdict v = nat->ProcessInside(lan, buf.pkt, 1000);
+    EXPECT_EQ(v.action, Verdict::kForward) << DropReasonName(v.reason);
+    auto out = buf.out();
+    EXPECT_TRUE(ChecksumsValid(out));
+    return Tins::IP(out.data(), static_cast<uint32_t>(out.size()));
+  }
+  Tins::IP Out(const std::vector<uint8_t>& b) {
+    Buf buf(b);
+    Verdict v = nat->ProcessOutside(buf.pkt, 1000);
+    EXPECT_EQ(v.action, Verdict::kForward) << DropReasonName(v.reason);
+    auto out = buf.out();
+    EXPECT_TRUE(ChecksumsValid(out));
+    return Tins::IP(out.data(), static_cast<uint32_t>(out.size()));
+  }
+  static std::string Data(const Tins::IP& ip) {
+    auto* raw = ip.find_pdu<Tins::RawPDU>();
+    if (!raw) return "";
+    return std::string(raw->payload().begin(), raw->payload().end());
+  }
+  std::unique_ptr<Nat> nat;
+  NamespaceId lan = 0;
+  RewritingHelper helper;
+};
+
+TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
+  using Tins::TCP;
+  auto syn = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::SYN, 1000));
+  const uint16_t ext = syn.rfind_pdu<TCP>().sport();
+  Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 9000,
+          1001));
+  In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, 1001, 9001));
+
+  // Untouched data: no shift.
+  auto a = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  1001, 9001, "USER x\r\n"));
+  EXPECT_EQ(a.rfind_pdu<TCP>().seq(), 1001u);
+  // The edited segment: same start, longer payload.
+  const std::string cmd = "CMD <short> and <short>\r\n";  // 2 edits, +26
+  auto b = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  1009, 9001, cmd));
+  EXPECT_EQ(b.rfind_pdu<TCP>().seq(), 1009u);
+  EXPECT_EQ(Data(b), "CMD <a much longer text> and <a much longer text>\r\n");
+  EXPECT_EQ(b.tot_len(), 20 + 20 + cmd.size() + 26);
+  EXPECT_EQ(helper.edits, 2);
+  // Later data is shifted by +26.
+  const uint32_t next = 1009 + static_cast<uint32_t>(cmd.size());
+  auto c = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  next, 9001, "QUIT\r\n"));
+  EXPECT_EQ(c.rfind_pdu<TCP>().seq(), next + 26);
+  // The server acknowledges in its (shifted) space; the client sees its own.
+  Tins::IP ack_ip("203.0.113.1", "203.0.113.2");
+  TCP ack(ext, 21);
+  ack.flags(TCP::ACK);
+  ack.seq(9001);
+  ack.ack_seq(next + 26 + 6);
+  // A SACK block for the QUIT segment, too.
+  ack.sack({next + 26, next + 26 + 6});
+  ack_ip /= ack;
+  auto d = Out(ack_ip.serialize());
+  EXPECT_EQ(d.rfind_pdu<TCP>().ack_seq(), next + 6);
+  const auto sack = d.rfind_pdu<TCP>().sack();
+  ASSERT_EQ(sack.size(), 2u);
+  EXPECT_EQ(sack[0], next);
+  EXPECT_EQ(sack[1], next + 6);
+  // An ACK of data before the edit is not shifted.
+  auto e = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK, 9001, 1009));
+  EXPECT_EQ(e.rfind_pdu<TCP>().ack_seq(), 1009u);
+
+  // A retransmission of the edited segment comes out exactly as before.
+  auto r = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  1009, 9001, cmd));
+  EXPECT_EQ(r.rfind_pdu<TCP>().seq(), 1009u);
+  EXPECT_EQ(Data(r), Data(b));
+  // And a retransmission of earlier data too.
+  auto r2 = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                   1001, 9001, "USER x\r\n"));
+  EXPECT_EQ(r2.rfind_pdu<TCP>().seq(), 1001u);
+
+  // The other direction shrinks: server data "BIG" -> "b" (-2).
+  auto s1 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext,
+                    TCP::ACK | TCP::PSH, 9001, next + 26 + 6, "200 BIG\r\n"));
+  EXPECT_EQ(Data(s1), "200 b\r\n");
+  EXPECT_EQ(s1.rfind_pdu<TCP>().ack_seq(), next + 6);
+  auto s2 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext,
+                    TCP::ACK | TCP::PSH, 9010, next + 26 + 6, "221\r\n"));
+  EXPECT_EQ(s2.rfind_pdu<TCP>().seq(), 9008u);
+  // The client's ACK of the server's data is shifted back up.
+  auto ca = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK,
+                   next + 6, 9013));
+  EXPECT_EQ(ca.rfind_pdu<TCP>().seq(), next + 6 + 26);
+  EXPECT_EQ(ca.rfind_pdu<TCP>().ack_seq(), 9015u);
+}
+
+TEST_F(AlgTest, CorruptSegmentIsNotEdited) {
+  using Tins::TCP;
+  auto syn = In(Tcp("10.77.0.2", 40001, "203.0.113.2", 21, TCP::SYN, 1000));
+  auto bad = Tcp("10.77.0.2", 40001, "203.0.113.2", 21, TCP::ACK, 1001, 1,
+                 "X <short>\r\n");
+  bad[40] ^= 0x20;  // corrupt the payload ('X'), not the checksum
+  Buf b(bad);
+  ASSERT_EQ(nat->ProcessInside(lan, b.pkt, 1000).action, Verdict::kForward);
+  EXPECT_EQ(helper.last.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(b.pkt.len, bad.size());
+}
+
+}  // namespace
+}  // namespace unat
