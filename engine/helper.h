@@ -61,6 +61,11 @@ struct ExpectationSpec {
   uint32_t inside_addr = 0;
   uint16_t inside_port = 0;
   uint32_t timeout_s = 300;
+  // Only for protocols that do not say who will connect (IRC DCC: the peer
+  // is another user): remote_addr 0 then matches any remote, once. The
+  // timeout is capped at kMaxAnyRemoteTimeoutS.
+  bool allow_any_remote = false;
+  static constexpr uint32_t kMaxAnyRemoteTimeoutS = 120;
 };
 
 struct ExternalEndpoint {

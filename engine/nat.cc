@@ -351,10 +351,14 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
     return absl::InvalidArgumentError(
         absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
   }
-  if (spec.remote_addr == 0) {
+  if (spec.remote_addr == 0 && !spec.allow_any_remote) {
     return absl::InvalidArgumentError(
         "expectation needs the remote address (no opening to any remote)");
   }
+  const uint32_t timeout_s =
+      spec.remote_addr == 0
+          ? std::min(spec.timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS)
+          : spec.timeout_s;
   const FlowId master = current_flow_;
   const NamespaceId ns = flows_[master].ns;
   if (auto it = expect_by_master_.find(master);
@@ -394,7 +398,7 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
                   spec.remote_port,
                   m,
                   master,
-                  now_ms_ + uint64_t{spec.timeout_s} * 1000,
+                  now_ms_ + uint64_t{timeout_s} * 1000,
                   ++expect_seq_};
   const Mapping& mp = mappings_[m];
   expect_index_[ExpectKey(spec.proto, mp.ext_addr, mp.ext_port)].push_back(e);
@@ -434,7 +438,7 @@ uint32_t Nat::Impl::MatchExpectation(uint8_t proto, uint32_t ext_addr,
   if (it == expect_index_.end()) return kNone;
   for (uint32_t e : it->second) {
     const Expectation& x = expectations_[e];
-    if (x.live && x.expires > now_ms_ && x.rem_addr == src &&
+    if (x.live && x.expires > now_ms_ && (x.rem_addr == src || x.rem_addr == 0) &&
         (x.rem_port == 0 || x.rem_port == sport)) {
       return e;
     }

@@ -1280,3 +1280,53 @@ TEST_F(NatTest, SameSubnetTrafficIsRoutedBackUntranslated) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+class AnyRemoteHelper : public PacketHelper {
+ public:
+  std::string_view name() const override { return "dcc"; }
+  bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
+                Ipv4View&, L4View&) override {
+    if (from != Side::kInside || done) return true;
+    done = true;
+    ExpectationSpec spec;
+    spec.proto = kProtoTcp;
+    spec.remote_addr = 0;
+    spec.inside_addr = flow.inside_addr;
+    spec.inside_port = 5000;
+    spec.timeout_s = 600;  // capped to 120
+    refused = ctx.Expect(spec).status();
+    spec.allow_any_remote = true;
+    auto ep = ctx.Expect(spec);
+    if (ep.ok()) port = ep->port;
+    return true;
+  }
+  bool done = false;
+  absl::Status refused;
+  uint16_t port = 0;
+};
+
+TEST_F(NatTest, AnyRemoteExpectationOnlyWhenAskedForOnceAndShortLived) {
+  AnyRemoteHelper h;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoTcp, 6667, &h).ok());
+  In(lan, Tcp("10.77.0.2", 40000, "203.0.113.2", 6667));
+  EXPECT_EQ(h.refused.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_NE(h.port, 0);
+  // Any peer may connect, once.
+  Verdict v = Out(Tcp("198.51.100.50", 3333, "203.0.113.1", h.port));
+  EXPECT_EQ(v.action, Verdict::kForward) << DropReasonName(v.reason);
+  EXPECT_EQ(Out(Tcp("198.51.100.51", 3333, "203.0.113.1", h.port)).reason,
+            DropReason::kFiltered);
+  // A second one expires after 120 s, not 600.
+  h.done = false;
+  In(lan, Tcp("10.77.0.2", 40001, "203.0.113.2", 6667));
+  EXPECT_EQ(nat->GetStats().expectations, 1u);
+  now += 121'000;
+  nat->Advance(now);
+  EXPECT_EQ(nat->GetStats().expectations, 0u);
+}
+
+}  // namespace
+}  // namespace unat
