@@ -855,6 +855,42 @@ void Daemon::FillStats(control::Response* out) {
   st->set_reloads(reloads_);
   st->set_state_saves(state_saves_);
   st->set_state_save_errors(state_save_errors_);
+  if (portmap_) {
+    const portmap::PortMapStats& ps = portmap_->stats();
+    const portmap::RegistryStats& rs = registry_->stats();
+    auto add = [st](std::string name, uint64_t value) {
+      control::Counter* c = st->add_portmap();
+      c->set_name(std::move(name));
+      c->set_value(value);
+    };
+    add("portmap/leases", registry_->size());
+    add("portmap/peers", portmap_->peers().size());
+    add("portmap/natpmp_requests", ps.natpmp_requests);
+    add("portmap/pcp_requests", ps.pcp_requests);
+    add("portmap/answers", ps.answers);
+    add("portmap/announcements", ps.announcements);
+    add("portmap/epoch_s", portmap_->EpochSeconds(NowMs()));
+    add("portmap/granted", rs.granted);
+    add("portmap/renewed", rs.renewed);
+    add("portmap/refused", rs.refused);
+    add("portmap/deleted", rs.deleted);
+    add("portmap/expired", rs.expired);
+    add("portmap/vanished", rs.vanished);
+    for (int d = 0; d < portmap::kNumPortMapDrops; ++d) {
+      add(absl::StrCat("portmap/drop/",
+                       portmap::PortMapDropName(
+                           static_cast<portmap::PortMapDrop>(d))),
+          ps.drops[d]);
+    }
+    for (size_t r = 0; r < ps.natpmp_results.size(); ++r) {
+      add(absl::StrCat("natpmp/result/", r), ps.natpmp_results[r]);
+    }
+    for (size_t r = 0; r < ps.pcp_results.size(); ++r) {
+      add(absl::StrCat("pcp/", portmap::pcp::ResultName(
+                                   static_cast<uint8_t>(r))),
+          ps.pcp_results[r]);
+    }
+  }
 }
 
 absl::Status Daemon::AddForward(const control::Forward& r) {

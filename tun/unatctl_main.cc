@@ -212,6 +212,14 @@ void PrintStats(const Response& r) {
   }
   PrintTable({"DROP REASON", "COUNT"}, rows);
   puts("");
+  if (s.portmap_size() > 0) {
+    rows.clear();
+    for (const auto& c : s.portmap()) {
+      rows.push_back({c.name(), absl::StrCat(c.value())});
+    }
+    PrintTable({"NAT-PMP / PCP", "COUNT"}, rows);
+    puts("");
+  }
   rows.clear();
   for (const auto& d : s.devices()) {
     rows.push_back(

@@ -137,4 +137,8 @@ f=$(pcp flood 200)
 n=$(json 'd["answered"]' <<<"$f")
 [ "$n" -le 40 ] || fail "flood: $f"
 expect "$(pcp2 announce)" result_name SUCCESS
-ok "flood of 200: $n answered; lan2 still served"
+ctl --json stats >"$TMP/stats.json"
+limited=$(json '[c["value"] for c in d["stats"]["portmap"] if c["name"] == "portmap/drop/rate_limited"][0]' <"$TMP/stats.json")
+[ "$limited" -ge $((200 - n)) ] || fail "rate-limited drops not counted: $limited"
+ctl stats | grep -Eq '^portmap/drop/rate_limited +[0-9]+' || fail "stats table: $(ctl stats)"
+ok "flood of 200: $n answered, $limited counted as rate_limited; lan2 still served"
