@@ -1392,7 +1392,9 @@ size_t Nat::Impl::MemoryUsage() const {
 Nat::Nat(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Nat::~Nat() = default;
 
-absl::StatusOr<std::unique_ptr<Nat>> Nat::Create(const NatConfig& config) {
+namespace {
+
+absl::Status ValidateConfig(const NatConfig& config) {
   if (config.external_addresses.empty()) {
     return absl::InvalidArgumentError(
         "external_addresses: at least one external address is required");
@@ -1439,10 +1441,34 @@ absl::StatusOr<std::unique_ptr<Nat>> Nat::Create(const NatConfig& config) {
         "limits.max_flows: ", config.limits.max_flows,
         " is out of range 1..", 1u << 30));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Nat>> Nat::Create(const NatConfig& config) {
+  if (absl::Status st = ValidateConfig(config); !st.ok()) return st;
   return std::unique_ptr<Nat>(new Nat(std::make_unique<Impl>(config)));
 }
 
 const NatConfig& Nat::config() const { return impl_->config_; }
+
+absl::Status Nat::UpdatePolicy(const NatConfig& config) {
+  if (absl::Status st = ValidateConfig(config); !st.ok()) return st;
+  if (config.external_addresses != impl_->config_.external_addresses) {
+    return absl::FailedPreconditionError(
+        "external_addresses: changing them needs a restart (live mappings "
+        "use the current ones)");
+  }
+  const bool to_adf =
+      config.filtering == FilteringMode::kAddressDependent &&
+      impl_->config_.filtering != FilteringMode::kAddressDependent;
+  const uint64_t seed = impl_->config_.random_seed;
+  impl_->config_ = config;
+  impl_->config_.random_seed = seed;
+  impl_->RebuildFilterState(to_adf);
+  return absl::OkStatus();
+}
 
 absl::StatusOr<NamespaceId> Nat::AddNamespace(const NamespaceConfig& config) {
   return impl_->AddNamespace(config);

@@ -113,6 +113,13 @@ class Nat {
 
   const NatConfig& config() const;
 
+  // Applies a new policy to a running engine without dropping anything:
+  // timeouts, limits, filtering, port ranges and preferences (for new
+  // mappings), ICMP error rate, fragment settings, outside MTU. The external
+  // addresses cannot change this way (FailedPrecondition). Same validation
+  // as Create().
+  absl::Status UpdatePolicy(const NatConfig& config);
+
   // Tenants. Removing one removes all its flows, mappings, forwards and
   // expectations.
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& config);

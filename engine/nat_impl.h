@@ -292,6 +292,21 @@ class Nat::Impl : public HelperContext {
   int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
 
   FlowInfo Info(uint32_t idx) const;
+  // After a filtering change: address-dependent filtering needs the
+  // remote-address set of every mapping; the others need none.
+  void RebuildFilterState(bool to_adf) {
+    if (!to_adf) {
+      if (config_.filtering != FilteringMode::kAddressDependent) adf_.clear();
+      return;
+    }
+    adf_.clear();
+    for (uint32_t i = 0; i < flows_.size(); ++i) {
+      const Flow& f = flows_[i];
+      if ((f.flags & kFlowLive) && f.mapping != kNone) {
+        AdfAdd(f.mapping, f.rem_addr);
+      }
+    }
+  }
   Stats GetStats() const;
   size_t MemoryUsage() const;
 

@@ -1330,3 +1330,29 @@ TEST_F(NatTest, AnyRemoteExpectationOnlyWhenAskedForOnceAndShortLived) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, UpdatePolicyKeepsFlowsAndAppliesNewRules) {
+  const uint16_t ext = UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 53);
+  NatConfig c = nat->config();
+  c.filtering = FilteringMode::kAddressDependent;
+  c.timeouts.udp_s = 600;
+  ASSERT_TRUE(nat->UpdatePolicy(c).ok());
+  EXPECT_EQ(Flows().size(), 1u);
+  // Address-dependent now: the same remote on another port gets in.
+  EXPECT_EQ(Out(Udp("203.0.113.2", 99, "203.0.113.1", ext)).action,
+            Verdict::kForward);
+  EXPECT_EQ(Out(Udp("198.51.100.1", 53, "203.0.113.1", ext)).reason,
+            DropReason::kFiltered);
+  c.external_addresses = {A("203.0.113.9")};
+  EXPECT_EQ(nat->UpdatePolicy(c).code(), absl::StatusCode::kFailedPrecondition);
+  c = nat->config();
+  c.port_min = 0;
+  EXPECT_EQ(nat->UpdatePolicy(c).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(nat->config().port_min, 1024);
+}
+
+}  // namespace
+}  // namespace unat
