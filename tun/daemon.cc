@@ -368,7 +368,10 @@ absl::Status Daemon::RestoreState() {
     origins_[key] = Origin::kRuntime;
     ++restored;
   }
-  if (st.has_portmap_epoch()) {
+  const uint32_t primary = config_.nat.external_addresses.empty()
+                               ? 0
+                               : config_.nat.external_addresses.front();
+  if (st.has_portmap_epoch() && st.portmap_external_address() == primary) {
     // State kept: the epoch goes on as if we had never stopped (RFC 6887
     // 8.5, RFC 6886 3.6), so clients see no loss and need not re-map.
     const int64_t down_s =
@@ -390,6 +393,9 @@ state::State Daemon::CollectState() const {
   if (portmap_) {
     st.set_has_portmap_epoch(true);
     st.set_portmap_epoch_s(portmap_->EpochSeconds(now));
+    if (!config_.nat.external_addresses.empty()) {
+      st.set_portmap_external_address(config_.nat.external_addresses.front());
+    }
   }
   std::map<uint32_t, portmap::Nonce> nonces;  // forward id -> PCP nonce
   if (registry_) {
