@@ -14,15 +14,19 @@ namespace {
 
 uint16_t NatPmpResult(MapStatus s) {
   switch (s) {
-    case MapStatus::kOk: return natpmp::kSuccess;
+    case MapStatus::kOk:
+      return natpmp::kSuccess;
     case MapStatus::kNotAuthorized:
     case MapStatus::kNonceMismatch:
     case MapStatus::kInvalid:
-    case MapStatus::kTooManyFilters: return natpmp::kNotAuthorized;
-    case MapStatus::kNetworkFailure: return natpmp::kNetworkFailure;
+    case MapStatus::kTooManyFilters:
+      return natpmp::kNotAuthorized;
+    case MapStatus::kNetworkFailure:
+      return natpmp::kNetworkFailure;
     case MapStatus::kUserQuota:
     case MapStatus::kNoResources:
-    case MapStatus::kCannotProvideExternal: return natpmp::kOutOfResources;
+    case MapStatus::kCannotProvideExternal:
+      return natpmp::kOutOfResources;
   }
   return natpmp::kOutOfResources;
 }
@@ -59,8 +63,7 @@ std::vector<uint8_t> PortMapServer::HandleNatPmp(NamespaceId ns,
 
   if (op == 0) {
     const uint32_t ext = PrimaryExternal();
-    auto out =
-        header(12, ext ? natpmp::kSuccess : natpmp::kNetworkFailure);
+    auto out = header(12, ext ? natpmp::kSuccess : natpmp::kNetworkFailure);
     StoreBe32(&out[8], ext);
     return out;
   }

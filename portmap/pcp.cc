@@ -20,21 +20,36 @@ namespace pcp {
 
 const char* ResultName(uint8_t r) {
   switch (r) {
-    case kSuccess: return "SUCCESS";
-    case kUnsuppVersion: return "UNSUPP_VERSION";
-    case kNotAuthorized: return "NOT_AUTHORIZED";
-    case kMalformedRequest: return "MALFORMED_REQUEST";
-    case kUnsuppOpcode: return "UNSUPP_OPCODE";
-    case kUnsuppOption: return "UNSUPP_OPTION";
-    case kMalformedOption: return "MALFORMED_OPTION";
-    case kNetworkFailure: return "NETWORK_FAILURE";
-    case kNoResources: return "NO_RESOURCES";
-    case kUnsuppProtocol: return "UNSUPP_PROTOCOL";
-    case kUserExQuota: return "USER_EX_QUOTA";
-    case kCannotProvideExternal: return "CANNOT_PROVIDE_EXTERNAL";
-    case kAddressMismatch: return "ADDRESS_MISMATCH";
-    case kExcessiveRemotePeers: return "EXCESSIVE_REMOTE_PEERS";
-    default: return "?";
+    case kSuccess:
+      return "SUCCESS";
+    case kUnsuppVersion:
+      return "UNSUPP_VERSION";
+    case kNotAuthorized:
+      return "NOT_AUTHORIZED";
+    case kMalformedRequest:
+      return "MALFORMED_REQUEST";
+    case kUnsuppOpcode:
+      return "UNSUPP_OPCODE";
+    case kUnsuppOption:
+      return "UNSUPP_OPTION";
+    case kMalformedOption:
+      return "MALFORMED_OPTION";
+    case kNetworkFailure:
+      return "NETWORK_FAILURE";
+    case kNoResources:
+      return "NO_RESOURCES";
+    case kUnsuppProtocol:
+      return "UNSUPP_PROTOCOL";
+    case kUserExQuota:
+      return "USER_EX_QUOTA";
+    case kCannotProvideExternal:
+      return "CANNOT_PROVIDE_EXTERNAL";
+    case kAddressMismatch:
+      return "ADDRESS_MISMATCH";
+    case kExcessiveRemotePeers:
+      return "EXCESSIVE_REMOTE_PEERS";
+    default:
+      return "?";
   }
 }
 
@@ -69,16 +84,23 @@ void StoreV4Mapped(uint8_t* a, uint32_t v4) {
 
 uint8_t PcpResult(MapStatus s) {
   switch (s) {
-    case MapStatus::kOk: return pcp::kSuccess;
+    case MapStatus::kOk:
+      return pcp::kSuccess;
     case MapStatus::kNotAuthorized:
-    case MapStatus::kNonceMismatch: return pcp::kNotAuthorized;
-    case MapStatus::kUserQuota: return pcp::kUserExQuota;
-    case MapStatus::kNoResources: return pcp::kNoResources;
+    case MapStatus::kNonceMismatch:
+      return pcp::kNotAuthorized;
+    case MapStatus::kUserQuota:
+      return pcp::kUserExQuota;
+    case MapStatus::kNoResources:
+      return pcp::kNoResources;
     case MapStatus::kCannotProvideExternal:
       return pcp::kCannotProvideExternal;
-    case MapStatus::kNetworkFailure: return pcp::kNetworkFailure;
-    case MapStatus::kTooManyFilters: return pcp::kExcessiveRemotePeers;
-    case MapStatus::kInvalid: return pcp::kMalformedRequest;
+    case MapStatus::kNetworkFailure:
+      return pcp::kNetworkFailure;
+    case MapStatus::kTooManyFilters:
+      return pcp::kExcessiveRemotePeers;
+    case MapStatus::kInvalid:
+      return pcp::kMalformedRequest;
   }
   return pcp::kNoResources;
 }
@@ -96,8 +118,8 @@ struct Options {
 };
 
 // RFC 6887 7.3, 13. Returns kSuccess or the error result.
-uint8_t ParseOptions(uint8_t opcode, std::span<const uint8_t> p,
-                     size_t offset, Options* o) {
+uint8_t ParseOptions(uint8_t opcode, std::span<const uint8_t> p, size_t offset,
+                     Options* o) {
   while (offset < p.size()) {
     if (p.size() - offset < 4) return pcp::kMalformedOption;
     const uint8_t code = p[offset];
@@ -166,8 +188,7 @@ std::vector<uint8_t> PortMapServer::PcpError(std::span<const uint8_t> p,
   // match it and see the offending option), at most 1100 octets, padded to
   // a multiple of 4, with the response header over the request header.
   size_t n = std::min(p.size(), pcp::kMaxSize);
-  std::vector<uint8_t> out(
-      std::max(pcp::kHeaderSize, (n + 3) & ~size_t{3}), 0);
+  std::vector<uint8_t> out(std::max(pcp::kHeaderSize, (n + 3) & ~size_t{3}), 0);
   std::copy(p.begin(), p.begin() + n, out.begin());
   out[0] = pcp::kVersion;
   out[1] = static_cast<uint8_t>(0x80 | (p.size() > 1 ? p[1] & 0x7f : 0));
@@ -193,10 +214,17 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
   const uint8_t opcode = p[1] & 0x7f;
   size_t data_size;
   switch (opcode) {
-    case pcp::kOpAnnounce: data_size = 0; break;
-    case pcp::kOpMap: data_size = pcp::kMapSize; break;
-    case pcp::kOpPeer: data_size = pcp::kPeerSize; break;
-    default: return PcpError(p, pcp::kUnsuppOpcode, now);
+    case pcp::kOpAnnounce:
+      data_size = 0;
+      break;
+    case pcp::kOpMap:
+      data_size = pcp::kMapSize;
+      break;
+    case pcp::kOpPeer:
+      data_size = pcp::kPeerSize;
+      break;
+    default:
+      return PcpError(p, pcp::kUnsuppOpcode, now);
   }
   if (p.size() < pcp::kHeaderSize + data_size) {
     return PcpError(p, pcp::kMalformedRequest, now);
@@ -320,7 +348,8 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
     }
     if (it == peers_.end()) {
       size_t mine = 0;
-      for (const auto& [k, v] : peers_) mine += v.ns == ns && v.client == client;
+      for (const auto& [k, v] : peers_)
+        mine += v.ns == ns && v.client == client;
       if (mine >= registry_->policy().max_per_client) {
         return PcpError(p, pcp::kUserExQuota, now);
       }
@@ -342,8 +371,9 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
                       now);
     }
     PeerLease& pl = peers_[key];
-    pl = PeerLease{ns,     client,      protocol, inside, internal_port,
-                   remote, remote_port, nonce,    now + uint64_t{lifetime} * 1000};
+    pl = PeerLease{ns,          client,        protocol,
+                   inside,      internal_port, remote,
+                   remote_port, nonce,         now + uint64_t{lifetime} * 1000};
     return success(lifetime, ep->addr, ep->port);
   }
 
@@ -355,8 +385,7 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
     // Delete one mapping, or all of this client's (this nonce's) mappings
     // for the protocol (internal port 0) or for every protocol (protocol 0).
     if (internal_port == 0) {
-      registry_->RemoveClient(ns, client, ForwardOwner::kPcp, protocol,
-                              &nonce);
+      registry_->RemoveClient(ns, client, ForwardOwner::kPcp, protocol, &nonce);
       return success(0, 0, 0);
     }
     auto lease = registry_->Find({ns, protocol, inside, internal_port});

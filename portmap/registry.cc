@@ -20,21 +20,31 @@ bool SameFilters(const std::vector<RemoteFilter>& a,
 
 const char* MapStatusName(MapStatus status) {
   switch (status) {
-    case MapStatus::kOk: return "ok";
-    case MapStatus::kNotAuthorized: return "not_authorized";
-    case MapStatus::kNonceMismatch: return "nonce_mismatch";
-    case MapStatus::kUserQuota: return "user_quota";
-    case MapStatus::kNoResources: return "no_resources";
-    case MapStatus::kCannotProvideExternal: return "cannot_provide_external";
-    case MapStatus::kNetworkFailure: return "network_failure";
-    case MapStatus::kTooManyFilters: return "too_many_filters";
-    case MapStatus::kInvalid: return "invalid";
+    case MapStatus::kOk:
+      return "ok";
+    case MapStatus::kNotAuthorized:
+      return "not_authorized";
+    case MapStatus::kNonceMismatch:
+      return "nonce_mismatch";
+    case MapStatus::kUserQuota:
+      return "user_quota";
+    case MapStatus::kNoResources:
+      return "no_resources";
+    case MapStatus::kCannotProvideExternal:
+      return "cannot_provide_external";
+    case MapStatus::kNetworkFailure:
+      return "network_failure";
+    case MapStatus::kTooManyFilters:
+      return "too_many_filters";
+    case MapStatus::kInvalid:
+      return "invalid";
   }
   return "?";
 }
 
 MappingRegistry::MappingRegistry(Nat* nat, MappingPolicy policy, uint64_t seed)
-    : nat_(nat), policy_(policy),
+    : nat_(nat),
+      policy_(policy),
       rng_(seed != 0 ? seed : std::random_device{}()) {}
 
 uint32_t MappingRegistry::ClampLifetime(uint32_t requested_s) const {
@@ -130,8 +140,8 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   if (r.inside_addr != r.client && !policy_.allow_third_party) {
     return refuse(MapStatus::kNotAuthorized);
   }
-  if (r.filters && r.filters->size() > std::min<size_t>(
-                                           policy_.max_filters,
+  if (r.filters &&
+      r.filters->size() > std::min<size_t>(policy_.max_filters,
                                            ForwardSpec::kMaxRemoteFilters)) {
     return refuse(MapStatus::kTooManyFilters);
   }
@@ -298,13 +308,13 @@ void MappingRegistry::Reconcile() {
   std::vector<uint64_t> gone;
   for (const auto& [id, l] : leases_) {
     auto it = by_id.find(l.forward_id);
-    const bool same =
-        it != by_id.end() && it->second->spec.owner == l.owner &&
-        it->second->spec.owner_client == l.client &&
-        it->second->spec.ns == l.ns && it->second->spec.proto == l.proto &&
-        it->second->spec.external_port == l.external_port &&
-        it->second->spec.inside_addr == l.inside_addr &&
-        it->second->spec.inside_port == l.inside_port;
+    const bool same = it != by_id.end() && it->second->spec.owner == l.owner &&
+                      it->second->spec.owner_client == l.client &&
+                      it->second->spec.ns == l.ns &&
+                      it->second->spec.proto == l.proto &&
+                      it->second->spec.external_port == l.external_port &&
+                      it->second->spec.inside_addr == l.inside_addr &&
+                      it->second->spec.inside_port == l.inside_port;
     if (!same) gone.push_back(id);
   }
   for (uint64_t id : gone) {

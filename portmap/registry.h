@@ -95,13 +95,13 @@ enum class MapStatus : uint8_t {
   kCannotProvideExternal,  // the suggestion is taken and it insisted
   kNetworkFailure,         // no external address
   kTooManyFilters,
-  kInvalid,                // bad protocol, port 0, ...
+  kInvalid,  // bad protocol, port 0, ...
 };
 const char* MapStatusName(MapStatus status);
 
 struct MapResult {
   MapStatus status = MapStatus::kOk;
-  Lease lease;         // on kOk: the lease as granted
+  Lease lease;           // on kOk: the lease as granted
   bool renewed = false;  // an existing lease was refreshed
 };
 

@@ -8,20 +8,29 @@ namespace unat::portmap {
 
 const char* PortMapDropName(PortMapDrop reason) {
   switch (reason) {
-    case PortMapDrop::kTruncated: return "truncated";
-    case PortMapDrop::kResponse: return "response";
-    case PortMapDrop::kRateLimited: return "rate_limited";
-    case PortMapDrop::kNoSink: return "no_sink";
-    case PortMapDrop::kNotUdp: return "not_udp";
-    case PortMapDrop::kCount: break;
+    case PortMapDrop::kTruncated:
+      return "truncated";
+    case PortMapDrop::kResponse:
+      return "response";
+    case PortMapDrop::kRateLimited:
+      return "rate_limited";
+    case PortMapDrop::kNoSink:
+      return "no_sink";
+    case PortMapDrop::kNotUdp:
+      return "not_udp";
+    case PortMapDrop::kCount:
+      break;
   }
   return "?";
 }
 
 PortMapServer::PortMapServer(Nat* nat, MappingRegistry* registry,
                              PortMapConfig config, TimeMs now)
-    : nat_(nat), registry_(registry), config_(config),
-      limiter_(config.rate), epoch_ref_ms_(now),
+    : nat_(nat),
+      registry_(registry),
+      config_(config),
+      limiter_(config.rate),
+      epoch_ref_ms_(now),
       last_external_(PrimaryExternal()) {}
 
 absl::Status PortMapServer::Register() {
@@ -54,8 +63,8 @@ void PortMapServer::ResetEpoch(TimeMs now) {
 
 void PortMapServer::Start(TimeMs now, bool state_restored) {
   if (!state_restored) SetEpoch(0, now);
-  announce_left_ = config_.natpmp || !state_restored ? config_.announce_count
-                                                     : 0;
+  announce_left_ =
+      config_.natpmp || !state_restored ? config_.announce_count : 0;
   announce_sent_ = 0;
   announce_pcp_ = config_.pcp && !state_restored;
   announce_next_ = now;
@@ -87,8 +96,8 @@ void PortMapServer::SendAnnouncements(TimeMs now, PacketSink* sink) {
   const uint32_t epoch = EpochSeconds(now);
   std::vector<uint8_t> natpmp_msg(12, 0);
   natpmp_msg[1] = 128;
-  StoreBe16(&natpmp_msg[2], PrimaryExternal() ? natpmp::kSuccess
-                                              : natpmp::kNetworkFailure);
+  StoreBe16(&natpmp_msg[2],
+            PrimaryExternal() ? natpmp::kSuccess : natpmp::kNetworkFailure);
   StoreBe32(&natpmp_msg[4], epoch);
   StoreBe32(&natpmp_msg[8], PrimaryExternal());
   std::vector<uint8_t> pcp_msg(pcp::kHeaderSize, 0);

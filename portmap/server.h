@@ -80,11 +80,11 @@ bool IsShortLifetimeError(uint8_t result);
 
 // Requests the server drops without an answer, each counted.
 enum class PortMapDrop : uint8_t {
-  kTruncated = 0,   // too short to tell what it is (RFC 6887 8.3, 6886 3)
-  kResponse,        // R bit / opcode >= 128: a response, not a request
-  kRateLimited,     // the client's bucket is empty
-  kNoSink,          // nowhere to send the answer
-  kNotUdp,          // not a UDP datagram (cannot happen when registered)
+  kTruncated = 0,  // too short to tell what it is (RFC 6887 8.3, 6886 3)
+  kResponse,       // R bit / opcode >= 128: a response, not a request
+  kRateLimited,    // the client's bucket is empty
+  kNoSink,         // nowhere to send the answer
+  kNotUdp,         // not a UDP datagram (cannot happen when registered)
   kCount
 };
 const char* PortMapDropName(PortMapDrop reason);
@@ -162,9 +162,9 @@ class PortMapServer : public LocalHelper {
   void ResetEpoch(TimeMs now);
 
   const PortMapStats& stats() const { return stats_; }
-  const std::map<std::tuple<NamespaceId, uint8_t, uint32_t, uint16_t,
-                            uint32_t, uint16_t>,
-                 PeerLease>&
+  const std::map<
+      std::tuple<NamespaceId, uint8_t, uint32_t, uint16_t, uint32_t, uint16_t>,
+      PeerLease>&
   peers() const {
     return peers_;
   }

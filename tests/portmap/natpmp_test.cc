@@ -33,8 +33,8 @@ TEST_F(NatPmpTest, MapUdpExactBytesAndForwards) {
   auto r = Ask(req);
   ASSERT_TRUE(r);
   // 60 s is below the policy minimum (120 s): the granted lifetime says so.
-  const Bytes want = {0, 129, 0, 0, 0, 0, 0, 0, 0x04, 0xD2, 0x16, 0x2E,
-                      0, 0, 0, 120};
+  const Bytes want = {0,    129,  0,    0,    0, 0, 0, 0,
+                      0x04, 0xD2, 0x16, 0x2E, 0, 0, 0, 120};
   EXPECT_EQ(*r, want);
   EXPECT_TRUE(Reaches(kProtoUdp, 5678, kHost, 1234, lan));
   EXPECT_FALSE(Reaches(kProtoTcp, 5678, kHost, 1234, lan));
@@ -348,7 +348,7 @@ TEST_F(NatPmpTest, FloodFromOneClientIsBoundedOthersServed) {
   EXPECT_EQ(server->stats().drops[int(PortMapDrop::kRateLimited)], 80u);
   EXPECT_TRUE(Ask({0, 0}, "10.77.0.6"));
   EXPECT_TRUE(Ask({0, 0}, kHost, 40001, lan2));  // same address, other tenant
-  now += 1'000;  // 10 more tokens
+  now += 1'000;                                  // 10 more tokens
   answered = 0;
   for (int i = 0; i < 20; ++i) answered += Ask({0, 0}).has_value();
   EXPECT_EQ(answered, 10);
@@ -378,8 +378,8 @@ TEST_F(NatPmpTest, AnnouncementsAtStartFollowRfcTiming) {
     if (sink.packets.size() != before) sent_at.push_back(t - t0);
   }
   // 10 rounds: at 0, then 250 ms doubling (RFC 6886 3.2.1).
-  const std::vector<TimeMs> want = {0,     250,   750,    1750,   3750,
-                                    7750,  15750, 31750,  63750,  127750};
+  const std::vector<TimeMs> want = {0,    250,   750,   1750,  3750,
+                                    7750, 15750, 31750, 63750, 127750};
   EXPECT_EQ(sent_at, want);
   // Each round: NAT-PMP and PCP ANNOUNCE in both tenants.
   ASSERT_EQ(sink.packets.size(), 40u);

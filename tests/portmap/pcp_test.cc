@@ -259,8 +259,8 @@ TEST_F(PcpTest, PreferFailure) {
   ASSERT_EQ(r3->size(), 64u);
   EXPECT_EQ(r3->at(60), pcp::kOptPreferFailure);
   // An address that is not ours, insisted on.
-  auto r4 = Ask(Map(600, kProtoTcp, 82, 8282, A("192.0.2.1")) +
-                PreferFailure());
+  auto r4 =
+      Ask(Map(600, kProtoTcp, 82, 8282, A("192.0.2.1")) + PreferFailure());
   EXPECT_EQ(Result(*r4), pcp::kCannotProvideExternal);
   // Nothing suggested at all: the option makes no sense.
   EXPECT_EQ(Result(*Ask(Map(600, kProtoTcp, 83) + PreferFailure())),
@@ -287,8 +287,8 @@ TEST_F(PcpTest, FilterLimitsRemotePeers) {
   EXPECT_EQ(r->at(60), pcp::kOptFilter);
   EXPECT_TRUE(Reaches(kProtoTcp, 8080, kHost, 80, lan, kRemote, 45000));
   Bytes out;
-  EXPECT_EQ(Inbound(unat::testing::Tcp("198.51.100.8", 45000, kExt, 8080),
-                    &out).reason,
+  EXPECT_EQ(Inbound(unat::testing::Tcp("198.51.100.8", 45000, kExt, 8080), &out)
+                .reason,
             DropReason::kFiltered);
   ASSERT_EQ(nat->Forwards()[0].spec.allowed_remotes.size(), 1u);
   // A refresh with prefix length 0 removes every filter.
@@ -430,8 +430,7 @@ TEST_F(PcpTest, Announce) {
   PutZero(want, 12);
   EXPECT_EQ(*r, want);
   // The client address is checked for ANNOUNCE too.
-  EXPECT_EQ(Result(*Ask(Header(0, 0, A("10.77.0.99")))),
-            pcp::kAddressMismatch);
+  EXPECT_EQ(Result(*Ask(Header(0, 0, A("10.77.0.99")))), pcp::kAddressMismatch);
 }
 
 TEST_F(PcpTest, PeerCreatesAndPinsTheFlow) {
@@ -454,9 +453,9 @@ TEST_F(PcpTest, PeerCreatesAndPinsTheFlow) {
   AdvanceTo(now + 500'000);
   EXPECT_TRUE(Reaches(kProtoUdp, ext_port, kHost, 5000, lan, kRemote, 3478));
   // Refresh with another nonce: refused. Same nonce: fine, same port.
-  EXPECT_EQ(Result(*Ask(Peer(600, kProtoUdp, 5000, A(kRemote), 3478,
-                             kOtherNonce))),
-            pcp::kNotAuthorized);
+  EXPECT_EQ(
+      Result(*Ask(Peer(600, kProtoUdp, 5000, A(kRemote), 3478, kOtherNonce))),
+      pcp::kNotAuthorized);
   auto r2 = Ask(Peer(600, kProtoUdp, 5000, A(kRemote), 3478));
   EXPECT_EQ(Result(*r2), pcp::kSuccess);
   EXPECT_EQ(ExtPort(*r2), ext_port);
@@ -499,8 +498,8 @@ TEST_F(PcpTest, NoResourcesWhenTheTableIsFull) {
   ASSERT_TRUE(r);
   // (that request carries 10.77.0.5 as its client address)
   EXPECT_EQ(Result(*r), pcp::kAddressMismatch);
-  auto r2 = Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A("10.77.0.6")),
-                "10.77.0.6");
+  auto r2 =
+      Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A("10.77.0.6")), "10.77.0.6");
   EXPECT_EQ(Result(*r2), pcp::kNoResources);
   EXPECT_EQ(Lifetime(*r2), 30u);
 }
@@ -521,14 +520,14 @@ TEST_F(PcpTest, ExpiryWithInjectedClock) {
 TEST_F(PcpTest, FloodIsBoundedOtherClientsServed) {
   int answered = 0;
   for (int i = 0; i < 50; ++i) {
-    answered += Ask(Map(600, kProtoTcp, static_cast<uint16_t>(1000 + i)))
-                    .has_value();
+    answered +=
+        Ask(Map(600, kProtoTcp, static_cast<uint16_t>(1000 + i))).has_value();
   }
   EXPECT_EQ(answered, 20);
   EXPECT_EQ(server->stats().drops[int(PortMapDrop::kRateLimited)], 30u);
   EXPECT_EQ(registry->size(), 20u);
-  auto r = Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A("10.77.0.6")),
-               "10.77.0.6");
+  auto r =
+      Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A("10.77.0.6")), "10.77.0.6");
   ASSERT_TRUE(r);
   EXPECT_EQ(Result(*r), pcp::kSuccess);
 }

@@ -75,8 +75,8 @@ class PortmapTest : public ::testing::Test {
     lan = *nat->AddNamespace({"lan", A(kGw), 24});
     lan2 = *nat->AddNamespace({"lan2", A(kGw), 24});
     registry = std::make_unique<MappingRegistry>(nat.get(), policy, 7);
-    server = std::make_unique<PortMapServer>(nat.get(), registry.get(), config,
-                                             now);
+    server =
+        std::make_unique<PortMapServer>(nat.get(), registry.get(), config, now);
     ASSERT_TRUE(server->Register().ok());
   }
 
@@ -123,8 +123,8 @@ class PortmapTest : public ::testing::Test {
   // True if a TCP SYN (or UDP datagram) from remote to kExt:ext_port
   // reaches inside:in_port in `ns`.
   bool Reaches(uint8_t proto, uint16_t ext_port, const char* inside,
-               uint16_t in_port, NamespaceId ns,
-               const char* remote = kRemote, uint16_t rport = 45000) {
+               uint16_t in_port, NamespaceId ns, const char* remote = kRemote,
+               uint16_t rport = 45000) {
     Bytes pkt = proto == kProtoTcp
                     ? unat::testing::Tcp(remote, rport, kExt, ext_port)
                     : unat::testing::Udp(remote, rport, kExt, ext_port);
