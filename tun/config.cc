@@ -2,6 +2,7 @@
 
 #include <grp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -365,12 +366,20 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.nat.icmp_error_burst = ie.burst();
   d.nat.random_seed = c.random_seed();
 
-  // Helpers: NAT-PMP and PCP are built in; the others are not yet.
+  // Helpers: NAT-PMP, PCP, FTP, TFTP and IRC are built in; the others are
+  // not yet.
   const google::protobuf::Reflection* refl = c.helpers().GetReflection();
   std::vector<const google::protobuf::FieldDescriptor*> set_fields;
   refl->ListFields(c.helpers(), &set_fields);
   for (const google::protobuf::FieldDescriptor* f : set_fields) {
-    if (f->name() == "natpmp" || f->name() == "pcp") continue;
+    if (f->is_repeated() ||
+        f->type() != google::protobuf::FieldDescriptor::TYPE_BOOL) {
+      continue;
+    }
+    if (f->name() == "natpmp" || f->name() == "pcp" || f->name() == "ftp" ||
+        f->name() == "tftp" || f->name() == "irc") {
+      continue;
+    }
     if (refl->GetBool(c.helpers(), f)) {
       return Bad(absl::StrCat("helpers.", f->name()),
                  "true is not available: this build has no such helper yet");
@@ -378,6 +387,42 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   }
   d.natpmp = c.helpers().natpmp();
   d.pcp = c.helpers().pcp();
+  {
+    const config::Helpers& h = c.helpers();
+    d.alg.ftp = h.ftp();
+    d.alg.tftp = h.tftp();
+    d.alg.irc = h.irc();
+    struct {
+      const char* field;
+      const google::protobuf::RepeatedField<uint32_t>& ports;
+      std::vector<uint16_t>* out;
+    } const lists[] = {
+        {"helpers.ftp_ports", h.ftp_ports(), &d.alg.ftp_ports},
+        {"helpers.tftp_ports", h.tftp_ports(), &d.alg.tftp_ports},
+        {"helpers.irc_ports", h.irc_ports(), &d.alg.irc_ports},
+    };
+    for (const auto& l : lists) {
+      if (l.ports.empty()) continue;
+      l.out->clear();
+      for (uint32_t p : l.ports) {
+        if (p == 0 || p > 65535) {
+          return Bad(l.field, absl::StrCat(p, " is not a port (1..65535)"));
+        }
+        if (std::find(l.out->begin(), l.out->end(), p) != l.out->end()) {
+          return Bad(l.field, absl::StrCat("port ", p, " listed twice"));
+        }
+        l.out->push_back(static_cast<uint16_t>(p));
+      }
+    }
+    for (uint16_t p : d.alg.ftp_ports) {
+      if (d.alg.ftp && d.alg.irc &&
+          std::find(d.alg.irc_ports.begin(), d.alg.irc_ports.end(), p) !=
+              d.alg.irc_ports.end()) {
+        return Bad("helpers.irc_ports",
+                   absl::StrCat("TCP port ", p, " is also an FTP port"));
+      }
+    }
+  }
 
   // Port-mapping policy.
   const config::Portmap& pm = c.portmap();
@@ -408,10 +453,10 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
                             pm.port_max()));
   }
   if (pm.min_lifetime_s() > pm.max_lifetime_s()) {
-    return Bad("portmap.min_lifetime_s",
-               absl::StrCat(pm.min_lifetime_s(),
-                            " is above portmap.max_lifetime_s ",
-                            pm.max_lifetime_s()));
+    return Bad(
+        "portmap.min_lifetime_s",
+        absl::StrCat(pm.min_lifetime_s(), " is above portmap.max_lifetime_s ",
+                     pm.max_lifetime_s()));
   }
   d.portmap_policy.port_min = static_cast<uint16_t>(pm.port_min());
   d.portmap_policy.port_max = static_cast<uint16_t>(pm.port_max());

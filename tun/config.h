@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "engine/config.h"
 #include "engine/nat.h"
+#include "helpers/helper_set.h"
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
 #include "tun/config.pb.h"
@@ -62,6 +63,8 @@ struct DaemonConfig {
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
   bool natpmp = true;
   bool pcp = true;
+  // ALGs (FTP, TFTP, IRC DCC) and their server ports.
+  helpers::HelperSetConfig alg;
   portmap::MappingPolicy portmap_policy;
   portmap::RateLimit portmap_rate;
 };

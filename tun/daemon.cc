@@ -7,9 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -152,6 +152,11 @@ absl::Status Daemon::Init() {
     if (config_.natpmp || config_.pcp) {
       if (absl::Status s = portmap_->Register(); !s.ok()) return s;
     }
+  }
+
+  algs_ = std::make_unique<helpers::HelperSet>(config_.alg);
+  if (absl::Status s = algs_->Register(*nat_); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("helpers: ", s.message()));
   }
 
   if (absl::Status s = ApplyConfigForwards(config_.forwards, true); !s.ok()) {
@@ -376,8 +381,8 @@ absl::Status Daemon::RestoreState() {
     // 8.5, RFC 6886 3.6), so clients see no loss and need not re-map.
     const int64_t down_s =
         std::max<int64_t>(0, (wall - st.saved_unix_ms()) / 1000);
-    portmap_->SetEpoch(
-        static_cast<uint32_t>(st.portmap_epoch_s() + down_s), now);
+    portmap_->SetEpoch(static_cast<uint32_t>(st.portmap_epoch_s() + down_s),
+                       now);
     portmap_state_restored_ = true;
   }
   Log("state: restored %d forward(s) from %s, skipped %d", restored,
@@ -623,6 +628,15 @@ void Daemon::Reload() {
   if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
     restart.push_back("helpers.natpmp/pcp");
   }
+  {
+    const helpers::HelperSetConfig& a = next->alg;
+    const helpers::HelperSetConfig& b = config_.alg;
+    if (a.ftp != b.ftp || a.tftp != b.tftp || a.irc != b.irc ||
+        a.ftp_ports != b.ftp_ports || a.tftp_ports != b.tftp_ports ||
+        a.irc_ports != b.irc_ports) {
+      restart.push_back("helpers.ftp/tftp/irc");
+    }
+  }
   const portmap::RateLimit& ra = config_.portmap_rate;
   const portmap::RateLimit& rb = next->portmap_rate;
   if (ra.per_second != rb.per_second || ra.burst != rb.burst ||
@@ -749,6 +763,7 @@ void Daemon::ListFlows(const control::FlowFilter& filter,
     flow->set_bytes_out(f.bytes[0]);
     flow->set_bytes_in(f.bytes[1]);
     flow->set_helper(std::string(f.helper));
+    flow->set_expectations(f.expectations);
   });
   out->set_flows_matched(matched);
 }
@@ -861,6 +876,13 @@ void Daemon::FillStats(control::Response* out) {
   st->set_reloads(reloads_);
   st->set_state_saves(state_saves_);
   st->set_state_save_errors(state_save_errors_);
+  if (algs_) {
+    algs_->ForEachCounter([st](std::string_view name, uint64_t value) {
+      control::Counter* c = st->add_helpers();
+      c->set_name(std::string(name));
+      c->set_value(value);
+    });
+  }
   if (portmap_) {
     const portmap::PortMapStats& ps = portmap_->stats();
     const portmap::RegistryStats& rs = registry_->stats();
@@ -883,17 +905,17 @@ void Daemon::FillStats(control::Response* out) {
     add("portmap/expired", rs.expired);
     add("portmap/vanished", rs.vanished);
     for (int d = 0; d < portmap::kNumPortMapDrops; ++d) {
-      add(absl::StrCat("portmap/drop/",
-                       portmap::PortMapDropName(
-                           static_cast<portmap::PortMapDrop>(d))),
+      add(absl::StrCat(
+              "portmap/drop/",
+              portmap::PortMapDropName(static_cast<portmap::PortMapDrop>(d))),
           ps.drops[d]);
     }
     for (size_t r = 0; r < ps.natpmp_results.size(); ++r) {
       add(absl::StrCat("natpmp/result/", r), ps.natpmp_results[r]);
     }
     for (size_t r = 0; r < ps.pcp_results.size(); ++r) {
-      add(absl::StrCat("pcp/", portmap::pcp::ResultName(
-                                   static_cast<uint8_t>(r))),
+      add(absl::StrCat("pcp/",
+                       portmap::pcp::ResultName(static_cast<uint8_t>(r))),
           ps.pcp_results[r]);
     }
   }

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/nat.h"
+#include "helpers/helper_set.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "tun/config.h"
@@ -92,9 +93,10 @@ class Daemon : public PacketSink {
   // from the state file keep their lifetimes) and the UDP 5351 server.
   std::unique_ptr<portmap::MappingRegistry> registry_;
   std::unique_ptr<portmap::PortMapServer> portmap_;
-  std::vector<Device> devices_;           // [0] outside, then inside
-  std::vector<TunDevice*> by_ns_;         // NamespaceId -> inside device
-  std::map<ForwardKey, Origin> origins_;  // forwards we know where from
+  std::unique_ptr<helpers::HelperSet> algs_;  // FTP, TFTP, IRC DCC
+  std::vector<Device> devices_;               // [0] outside, then inside
+  std::vector<TunDevice*> by_ns_;             // NamespaceId -> inside device
+  std::map<ForwardKey, Origin> origins_;      // forwards we know where from
   std::map<ForwardKey, ForwardEntry> config_forwards_;
   int epoll_fd_ = -1;
   int timer_fd_ = -1;

@@ -90,6 +90,30 @@ outside { device: "w" external_address: "1.2.3.4" })"),
       "characters");
 }
 
+TEST(ConfigTest, AlgHelpersAndTheirPorts) {
+  std::string g = kGood;
+  auto off = Build(g);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->alg.ftp || off->alg.tftp || off->alg.irc);
+  auto on = Build(g +
+                  "helpers { ftp: true tftp: true irc: true "
+                  "ftp_ports: [21, 2121] irc_ports: 6697 }");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->alg.ftp && on->alg.tftp && on->alg.irc);
+  EXPECT_EQ(on->alg.ftp_ports, (std::vector<uint16_t>{21, 2121}));
+  EXPECT_EQ(on->alg.tftp_ports, std::vector<uint16_t>{69});
+  EXPECT_EQ(on->alg.irc_ports, std::vector<uint16_t>{6697});
+  EXPECT_EQ(Error(g + "helpers { ftp: true ftp_ports: 0 }"),
+            "helpers.ftp_ports: 0 is not a port (1..65535)");
+  EXPECT_EQ(Error(g + "helpers { tftp_ports: [69, 69] }"),
+            "helpers.tftp_ports: port 69 listed twice");
+  EXPECT_EQ(Error(g + "helpers { ftp: true irc: true irc_ports: 21 }"),
+            "helpers.irc_ports: TCP port 21 is also an FTP port");
+  EXPECT_EQ(Error(g + "helpers { sip: true }"),
+            "helpers.sip: true is not available: this build has no such "
+            "helper yet");
+}
+
 TEST(ConfigTest, ParseErrorsAreOneLineWithPosition) {
   auto c = ParseConfigText("inside {\n  nam: \"x\"\n}\n", "f.conf");
   ASSERT_FALSE(c.ok());

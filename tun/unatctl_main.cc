@@ -220,6 +220,14 @@ void PrintStats(const Response& r) {
     PrintTable({"NAT-PMP / PCP", "COUNT"}, rows);
     puts("");
   }
+  if (s.helpers_size() > 0) {
+    rows.clear();
+    for (const auto& c : s.helpers()) {
+      rows.push_back({c.name(), absl::StrCat(c.value())});
+    }
+    PrintTable({"ALG HELPERS", "COUNT"}, rows);
+    puts("");
+  }
   rows.clear();
   for (const auto& d : s.devices()) {
     rows.push_back(
@@ -369,12 +377,16 @@ int main(int argc, char** argv) {
   if (cmd == "flows") {
     std::vector<std::vector<std::string>> rows;
     for (const auto& f : response.flows()) {
-      rows.push_back({f.ns(), f.proto(), f.inside(), f.external(), f.remote(),
-                      f.state(), Expiry(f.expires_in_ms()),
-                      absl::StrCat(f.packets_out(), "/", f.packets_in())});
+      rows.push_back(
+          {f.ns(), f.proto(), f.inside(), f.external(), f.remote(), f.state(),
+           Expiry(f.expires_in_ms()),
+           absl::StrCat(f.packets_out(), "/", f.packets_in()),
+           f.helper().empty()
+               ? std::string("-")
+               : absl::StrCat(f.helper(), " (", f.expectations(), " exp)")});
     }
     PrintTable({"NAMESPACE", "PROTO", "INSIDE", "EXTERNAL", "REMOTE", "STATE",
-                "EXPIRES", "PKTS OUT/IN"},
+                "EXPIRES", "PKTS OUT/IN", "HELPER"},
                rows);
     if (static_cast<uint32_t>(response.flows_size()) <
         response.flows_matched()) {
