@@ -9,6 +9,7 @@ pkgs=(
   iproute2 iputils-ping iputils-tracepath curl netcat-openbsd socat python3
   procps psmisc
   natpmpc
+  vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
 )
 missing=()
 for p in "${pkgs[@]}"; do
