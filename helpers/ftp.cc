@@ -264,6 +264,7 @@ std::optional<std::string> FtpHelper::Commit(HelperContext& ctx,
       stats_.eprt_rewrites++;
       return absl::StrCat(Dotted(ext->addr, '.'), sep, ext->port);
     case kEpsv:
+      if (ext->addr != flow.external_addr) stats_.epsv_other_address++;
       stats_.epsv_rewrites++;
       return absl::StrCat(ext->port);
   }

@@ -31,6 +31,10 @@ struct FtpStats {
   uint64_t other_family = 0;     // EPRT |2| (IPv6): not ours
   uint64_t expect_failed = 0;
   uint64_t passive_outside = 0;  // 227/229 from an outside server (no-op)
+  // 229 names no address: the client uses the control connection's. When
+  // the engine maps the server on another external address (several
+  // external addresses, paired pooling), the data connection cannot match.
+  uint64_t epsv_other_address = 0;
 };
 
 class FtpHelper : public TcpLineHelper {

@@ -60,6 +60,7 @@ void HelperSet::ForEachCounter(
     fn("ftp/other_family", f.other_family);
     fn("ftp/expect_failed", f.expect_failed);
     fn("ftp/passive_outside", f.passive_outside);
+    fn("ftp/epsv_other_address", f.epsv_other_address);
     StreamCounters("ftp", ftp_.stream_stats(), fn);
   }
   if (config_.tftp) {

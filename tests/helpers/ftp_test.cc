@@ -64,6 +64,24 @@ TEST_F(FtpTest, PortRewrittenGrowsAndDataConnectionIsAdmitted) {
   auto next =
       Send(40000, 1001 + static_cast<uint32_t>(cmd.size()), "RETR f\r\n");
   EXPECT_EQ(next.seq(), 1001u + cmd.size() + delta);
+  // A SACK block for the RETR segment (server's space) comes back in the
+  // client's space; the ACK of the command itself too.
+  {
+    Tins::IP ip("203.0.113.1", kServer);
+    TCP t(ext, 21);
+    t.flags(TCP::ACK);
+    t.seq(9001);
+    const uint32_t s = 1001 + static_cast<uint32_t>(want.size());
+    t.ack_seq(s);
+    t.sack({s, s + 8});
+    ip /= t;
+    auto r2 = Out(ip.serialize());
+    const auto sack = r2.ip().rfind_pdu<TCP>().sack();
+    ASSERT_EQ(sack.size(), 2u);
+    EXPECT_EQ(sack[0], 1001u + cmd.size());
+    EXPECT_EQ(sack[1], 1001u + cmd.size() + 8);
+    EXPECT_EQ(r2.ack(), 1001u + cmd.size());
+  }
 
   // The server's data connection from port 20 reaches the client.
   auto data = Out(Tcp(kServer, 20, "203.0.113.1", ext, TCP::SYN, 5000));

@@ -153,6 +153,16 @@ TEST_F(IrcTest, SplitOfferHeldUntilWhole) {
   EXPECT_EQ(irc.stream_stats().split_drops, 1u);
 }
 
+TEST_F(IrcTest, AnyRemoteExpectationIsShortLived) {
+  Say("PRIVMSG bob :\x01"
+      "DCC SEND f " +
+      kClientDec + " 5006 1\x01\r\n");
+  EXPECT_EQ(Expectations(), 1u);
+  now += 121 * 1000;  // the engine caps any-remote expectations at 120 s
+  nat->Advance(now);
+  EXPECT_EQ(Expectations(), 0u);
+}
+
 TEST_F(IrcTest, ReverseDccRewritesTheAddressOnly) {
   auto r =
       Say("PRIVMSG bob :\x01"
