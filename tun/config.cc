@@ -325,6 +325,37 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       break;
   }
 
+  const config::Fragments& fr = c.fragments();
+  d.nat.fragments.mode = fr.mode() == config::Fragments::FULL
+                             ? ReassemblyMode::kFull
+                             : ReassemblyMode::kVirtual;
+  {
+    struct FragField {
+      const char* name;
+      uint32_t value;
+      uint32_t min, max;
+      uint32_t* out;
+    } frag_fields[] = {
+        {"fragments.max_bytes", fr.max_bytes(), 65536, 1u << 30,
+         &d.nat.fragments.max_bytes},
+        {"fragments.max_datagrams_per_namespace",
+         fr.max_datagrams_per_namespace(), 1, 1u << 20,
+         &d.nat.fragments.max_datagrams_per_namespace},
+        {"fragments.max_fragments_per_datagram",
+         fr.max_fragments_per_datagram(), 2, 8192,
+         &d.nat.fragments.max_fragments_per_datagram},
+        {"fragments.timeout_ms", fr.timeout_ms(), 1000, 120000,
+         &d.nat.fragments.timeout_ms},
+    };
+    for (const FragField& f : frag_fields) {
+      if (absl::Status s = CheckRange(f.name, f.value, f.min, f.max);
+          !s.ok()) {
+        return s;
+      }
+      *f.out = f.value;
+    }
+  }
+
   const config::Limits& l = c.limits();
   if (absl::Status s =
           CheckRange("limits.max_flows", l.max_flows(), 1, uint32_t{1} << 26);

@@ -104,15 +104,8 @@ absl::Status Daemon::Init() {
   timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (timer_fd_ < 0) return Errno("timerfd_create");
 
-  auto nat = Nat::Create(config_.nat);
-  if (!nat.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("engine refused the config: ", nat.status().message()));
-  }
-  nat_ = std::move(*nat);
-  nat_->SetSink(this);
-
-  // Devices: outside first, then one per inside network.
+  // Devices: outside first, then one per inside network. Their MTUs (as
+  // configured, or as the devices have them) are the engine's egress MTUs.
   {
     TunDevice::Options o;
     o.name = config_.outside.device;
@@ -120,21 +113,32 @@ absl::Status Daemon::Init() {
     o.mtu = config_.outside.mtu;
     auto tun = TunDevice::Open(o);
     if (!tun.ok()) return tun.status();
+    config_.nat.outside_mtu =
+        static_cast<uint16_t>(std::clamp<uint32_t>((*tun)->mtu(), 68, 65535));
     devices_.push_back({std::move(*tun), true, kInvalidNamespace, "outside"});
   }
+  auto nat = Nat::Create(config_.nat);
+  if (!nat.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine refused the config: ", nat.status().message()));
+  }
+  nat_ = std::move(*nat);
+  nat_->SetSink(this);
   for (const InsideSpec& in : config_.inside) {
-    auto ns = nat_->AddNamespace({in.name, in.gateway, in.prefix_len});
-    if (!ns.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("engine refused inside network ", in.name, ": ",
-                       ns.status().message()));
-    }
     TunDevice::Options o;
     o.name = in.device;
     o.netns = in.netns;
     o.mtu = in.mtu;
     auto tun = TunDevice::Open(o);
     if (!tun.ok()) return tun.status();
+    const uint16_t mtu =
+        static_cast<uint16_t>(std::clamp<uint32_t>((*tun)->mtu(), 68, 65535));
+    auto ns = nat_->AddNamespace({in.name, in.gateway, in.prefix_len, mtu});
+    if (!ns.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("engine refused inside network ", in.name, ": ",
+                       ns.status().message()));
+    }
     if (by_ns_.size() <= *ns) by_ns_.resize(*ns + 1u, nullptr);
     by_ns_[*ns] = tun->get();
     devices_.push_back({std::move(*tun), false, *ns, in.name});
@@ -584,29 +588,25 @@ void Daemon::Reload() {
         std::string(next.status().message()));
     return;
   }
-  // What the engine cannot change while it runs needs a restart; say so.
+  // The engine takes the new policy live (timeouts, limits, filtering,
+  // ports, ICMP error rate, fragments); only its external addresses, and
+  // what follows below, need a restart.
   std::vector<std::string> restart;
-  const NatConfig& a = config_.nat;
-  const NatConfig& b = next->nat;
-  if (a.external_addresses != b.external_addresses) {
-    restart.push_back("outside.external_address");
-  }
-  if (a.port_min != b.port_min || a.port_max != b.port_max ||
-      a.icmp_id_min != b.icmp_id_min || a.icmp_id_max != b.icmp_id_max ||
-      a.port_preservation != b.port_preservation ||
-      a.port_parity != b.port_parity) {
-    restart.push_back("ports");
-  }
-  if (a.filtering != b.filtering) restart.push_back("filtering");
-  if (memcmp(&a.timeouts, &b.timeouts, sizeof(a.timeouts)) != 0) {
-    restart.push_back("timeouts");
-  }
-  if (memcmp(&a.limits, &b.limits, sizeof(a.limits)) != 0) {
-    restart.push_back("limits");
-  }
-  if (a.icmp_errors_per_second != b.icmp_errors_per_second ||
-      a.icmp_error_burst != b.icmp_error_burst) {
-    restart.push_back("icmp_errors");
+  {
+    NatConfig policy = next->nat;
+    policy.outside_mtu = config_.nat.outside_mtu;  // the device's, as opened
+    if (policy.external_addresses != config_.nat.external_addresses) {
+      restart.push_back("outside.external_address");
+      policy.external_addresses = config_.nat.external_addresses;
+    }
+    if (absl::Status s = nat_->UpdatePolicy(policy); !s.ok()) {
+      Log("reload: engine refused the policy: %s; keeping the running one",
+          std::string(s.message()));
+    } else {
+      const std::vector<uint32_t> ext = config_.nat.external_addresses;
+      config_.nat = policy;
+      config_.nat.external_addresses = ext;
+    }
   }
   bool devices_same = next->inside.size() == config_.inside.size() &&
                       next->outside.device == config_.outside.device &&
@@ -660,8 +660,8 @@ void Daemon::Reload() {
     for (const std::string& f : restart) {
       absl::StrAppend(&fields, fields.empty() ? "" : ", ", f);
     }
-    Log("reload: forwards applied; changes to %s take effect at the next "
-        "restart (the engine cannot change them live)",
+    Log("reload: policy and forwards applied; changes to %s take effect at "
+        "the next restart",
         fields);
   }
 }
@@ -856,6 +856,11 @@ void Daemon::FillStats(control::Response* out) {
   st->set_packets_in(s.packets[1]);
   st->set_bytes_out(s.bytes[0]);
   st->set_bytes_in(s.bytes[1]);
+  st->set_fragments_forwarded(s.fragments_forwarded);
+  st->set_datagrams_reassembled(s.datagrams_reassembled);
+  st->set_fragments_created(s.fragments_created);
+  st->set_fragment_datagrams(s.fragment_datagrams);
+  st->set_fragment_bytes_held(s.fragment_bytes_held);
   for (size_t i = 0; i < devices_.size(); ++i) {
     const Device& d = devices_[i];
     const DeviceCounters& c = d.tun->counters();

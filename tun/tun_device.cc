@@ -24,7 +24,7 @@ absl::Status Errno(const std::string& what) {
 // Sets the MTU and the up flag through an AF_INET socket of the current
 // network namespace.
 absl::Status ConfigureLink(const std::string& name, uint32_t mtu,
-                           bool bring_up) {
+                           bool bring_up, uint32_t* effective_mtu) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Errno("socket");
   absl::Status status;
@@ -35,6 +35,13 @@ absl::Status ConfigureLink(const std::string& name, uint32_t mtu,
     ifr.ifr_mtu = static_cast<int>(mtu);
     if (ioctl(sock, SIOCSIFMTU, &ifr) != 0) {
       status = Errno(absl::StrCat("setting MTU ", mtu, " on ", name));
+    }
+  }
+  if (status.ok()) {
+    if (ioctl(sock, SIOCGIFMTU, &ifr) != 0) {
+      status = Errno(absl::StrCat("reading the MTU of ", name));
+    } else {
+      *effective_mtu = static_cast<uint32_t>(ifr.ifr_mtu);
     }
   }
   if (status.ok() && bring_up) {
@@ -61,6 +68,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
                      IFNAMSIZ - 1, " characters"));
   }
   int fd = -1;
+  uint32_t mtu = 0;
   absl::Status status = RunInNetns(options.netns, [&]() -> absl::Status {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return Errno("/dev/net/tun");
@@ -73,7 +81,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
                                 " (is it a TUN device without pi, "
                                 "vnet_hdr and multi_queue?)"));
     }
-    return ConfigureLink(options.name, options.mtu, options.bring_up);
+    return ConfigureLink(options.name, options.mtu, options.bring_up, &mtu);
   });
   if (!status.ok()) {
     if (fd >= 0) close(fd);
@@ -83,7 +91,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
         status.code(),
         absl::StrCat("device ", options.name, where, ": ", status.message()));
   }
-  return std::unique_ptr<TunDevice>(new TunDevice(fd, options));
+  return std::unique_ptr<TunDevice>(new TunDevice(fd, options, mtu));
 }
 
 TunDevice::~TunDevice() {

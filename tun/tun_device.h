@@ -42,6 +42,8 @@ class TunDevice {
   int fd() const { return fd_; }
   const std::string& name() const { return options_.name; }
   const std::string& netns() const { return options_.netns; }
+  // The device's MTU once opened (the configured one, or what it had).
+  uint32_t mtu() const { return mtu_; }
 
   // One packet into `buf`. Returns its length, 0 when nothing is waiting,
   // -1 on an error (counted; errno says which).
@@ -53,10 +55,12 @@ class TunDevice {
   const DeviceCounters& counters() const { return counters_; }
 
  private:
-  TunDevice(int fd, Options options) : fd_(fd), options_(std::move(options)) {}
+  TunDevice(int fd, Options options, uint32_t mtu)
+      : fd_(fd), options_(std::move(options)), mtu_(mtu) {}
 
   int fd_;
   Options options_;
+  uint32_t mtu_ = 0;
   DeviceCounters counters_;
 };
 

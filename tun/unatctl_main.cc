@@ -197,9 +197,16 @@ void PrintStats(const Response& r) {
          static_cast<unsigned long long>(s.bytes_out()),
          static_cast<unsigned long long>(s.packets_in()),
          static_cast<unsigned long long>(s.bytes_in()));
-  printf("icmp errors sent %llu, rate-limited %llu\n\n",
+  printf("icmp errors sent %llu, rate-limited %llu\n",
          static_cast<unsigned long long>(s.icmp_errors_sent()),
          static_cast<unsigned long long>(s.icmp_errors_rate_limited()));
+  printf(
+      "fragments: forwarded %llu, datagrams reassembled %llu, created %llu; "
+      "in reassembly %u datagrams, %u bytes\n\n",
+      static_cast<unsigned long long>(s.fragments_forwarded()),
+      static_cast<unsigned long long>(s.datagrams_reassembled()),
+      static_cast<unsigned long long>(s.fragments_created()),
+      s.fragment_datagrams(), s.fragment_bytes_held());
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : s.flows()) {
     rows.push_back({c.name(), absl::StrCat(c.value())});

@@ -24,6 +24,8 @@
 # Runtime files live in ${UNAT_LAB_DIR:-/run/unat-lab}. Binaries come from
 # ${UNAT_BUILD_DIR:-build}/tun/ relative to the repository root.
 # UNAT_LAB_CONFIG_EXTRA: text-format lines appended to the generated config.
+# UNAT_LAB_LAN_MTU / UNAT_LAB_WAN_MTU: MTU of the lan (both tenants) / wan
+# TUN devices (default: the kernel's 1500); unatd uses them as egress MTUs.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -93,10 +95,11 @@ make_ns() {
     net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1 || true
 }
 
-# make_tun NS DEV ADDR/LEN
+# make_tun NS DEV ADDR/LEN [MTU]
 make_tun() {
   ip -n "$1" tuntap add dev "$2" mode tun
   ip -n "$1" addr add "$3" dev "$2"
+  if [ -n "${4:-}" ]; then ip -n "$1" link set "$2" mtu "$4"; fi
   ip -n "$1" link set "$2" up
 }
 
@@ -104,12 +107,12 @@ build_namespaces() {
   make_ns "$NS_NAT"
   for ns in "$NS_LAN" "$NS_LAN2"; do
     make_ns "$ns"
-    make_tun "$ns" unat0 10.77.0.2/24
+    make_tun "$ns" unat0 10.77.0.2/24 "${UNAT_LAB_LAN_MTU:-}"
     ip -n "$ns" route add default via 10.77.0.1 dev unat0 onlink
   done
   make_ns "$NS_WAN"
   # 203.0.113.1 (unat) is reached through the device; it is not assigned.
-  make_tun "$NS_WAN" unatw0 203.0.113.2/24
+  make_tun "$NS_WAN" unatw0 203.0.113.2/24 "${UNAT_LAB_WAN_MTU:-}"
 }
 
 start_unatd() {

@@ -10,6 +10,14 @@ PY=/usr/bin/python3
 TMP="$(mktemp -d "/tmp/unat-e2e-$TEST_NAME.XXXXXX")"
 BIN="$("$LAB" bin)"
 
+# One lab at a time on a machine (its namespace names are fixed): hold a
+# lock for the whole test. Waits up to 10 minutes for another test to end.
+exec 9>/run/unat-e2e.lock
+flock -w 600 9 || {
+  echo "$TEST_NAME: the lab stayed busy (lock /run/unat-e2e.lock)" >&2
+  exit 1
+}
+
 _cleanup() {
   local rc=$?
   trap - EXIT
@@ -48,7 +56,7 @@ ctl() { "$LAB" ctl "$@"; }
 bg() {
   local ns=$1
   shift
-  ip netns exec "$ns" "$@" </dev/null >>"$TMP/bg.log" 2>&1 &
+  ip netns exec "$ns" "$@" </dev/null >>"$TMP/bg.log" 2>&1 9>&- &
 }
 
 # wait_tcp NS ADDR PORT: until something listens there (5 s).

@@ -64,18 +64,55 @@ done
 [ "$(wan curl -sS -m 5 http://203.0.113.1:9090/who.txt)" = lan2 ] || fail "9090 lost"
 ok "bad config on reload refused, running config kept"
 
-# A policy change is reported as needing a restart.
+# A policy change applies live: endpoint-independent filtering lets a
+# second WAN port reach a mapping that was opened towards another port.
 cp "$TMP/good.conf" "$CONF"
 echo 'filtering: ENDPOINT_INDEPENDENT' >>"$CONF"
+"$LAB" hup
+for i in $(seq 50); do
+  "$LAB" log | grep -q "reload: done" && [ "$("$LAB" log | grep -c "reload: done")" -ge 2 ] && break
+  sleep 0.1
+done
+cat >"$TMP/eif_wan.py" <<'PY'
+import socket
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.bind(("203.0.113.2", 7001))
+a.settimeout(5)
+data, (host, port) = a.recvfrom(100)
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.bind(("203.0.113.2", 7002))
+b.sendto(b"from-another-port", (host, port))
+PY
+cat >"$TMP/eif_lan.py" <<'PY'
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.77.0.2", 7000))
+s.settimeout(5)
+time.sleep(0.3)
+s.sendto(b"hi", ("203.0.113.2", 7001))
+print(s.recvfrom(100)[0].decode())
+PY
+wan "$PY" "$TMP/eif_wan.py" &
+wpid=$!
+got=$(lan "$PY" "$TMP/eif_lan.py" 2>&1) || true
+wait "$wpid" || true
+[ "$got" = from-another-port ] || fail "filtering change not live: got '$got'"
+ok "filtering changed to endpoint-independent by SIGHUP, live"
+
+# What the engine cannot change live is reported as needing a restart.
+cp "$TMP/good.conf" "$CONF"
+sed -i 's/external_address: "203.0.113.1"/external_address: "203.0.113.9"/' "$CONF"
+grep -q 203.0.113.9 "$CONF" || fail "test setup: no external_address line to change"
 "$LAB" hup
 for i in $(seq 50); do
   "$LAB" log | grep -q "next restart" && break
   sleep 0.1
 done
-"$LAB" log | grep -q "changes to filtering take effect at the next restart" ||
-  fail "policy change not reported: $("$LAB" log | tail -3)"
-[ "$(ctl --json stats | json 'int(d["stats"]["reloads"])')" -ge 2 ] || fail "reload counter"
-ok "policy change reported as needing a restart"
+"$LAB" log | grep -q "changes to outside.external_address take effect at the next restart" ||
+  fail "address change not reported: $("$LAB" log | tail -3)"
+[ "$(ctl --json stats | json 'int(d["stats"]["reloads"])')" -ge 3 ] || fail "reload counter"
+ok "external address change reported as needing a restart"
+cp "$TMP/good.conf" "$CONF"
 
 # The config forward is not written twice after a restart.
 "$LAB" restart

@@ -2,6 +2,7 @@
 // fields and checksums are checked by an implementation independent of ours.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <tins/tins.h>
 
 #include <cstdint>
