@@ -127,7 +127,10 @@ void Nat::Impl::FreeFragEntry(uint32_t e, DropReason held_reason) {
   }
   frag_bytes_held_ -= x.held_bytes;
   auto it = frag_per_ns_.find(x.key.ns);
-  if (it != frag_per_ns_.end() && --it->second == 0) frag_per_ns_.erase(it);
+  if (it != frag_per_ns_.end() && --it->second == 0) {
+    frag_per_ns_.erase(it);
+    frag_ns_fifo_.erase(x.key.ns);  // nothing live left in it
+  }
   frag_index_.erase(x.key);
   x.held.clear();
   x.held.shrink_to_fit();
@@ -172,6 +175,34 @@ void Nat::Impl::ReleaseHeld(uint32_t e) {
     EmitEgress(x.verdict.out_side, x.verdict.out_ns, h.bytes.data(),
                ip->size());
   }
+}
+
+// Frees the oldest datagram in reassembly (of namespace `ns`, or of any
+// namespace holding bytes when ns == kInvalidNamespace), other than `keep`.
+bool Nat::Impl::EvictOldestFragEntry(NamespaceId ns, uint32_t keep,
+                                     DropReason why) {
+  if (ns != kInvalidNamespace) {
+    auto it = frag_ns_fifo_.find(ns);
+    if (it == frag_ns_fifo_.end()) return false;
+    auto& q = it->second;
+    while (!q.empty()) {
+      auto [e, gen] = q.front();
+      q.pop_front();
+      if (frags_[e].live && frags_[e].generation == gen && e != keep) {
+        FreeFragEntry(e, why);
+        return true;
+      }
+    }
+    return false;
+  }
+  for (auto [e, gen] : frag_fifo_) {
+    const FragEntry& x = frags_[e];
+    if (x.live && x.generation == gen && e != keep && x.held_bytes > 0) {
+      FreeFragEntry(e, why);
+      return true;
+    }
+  }
+  return false;
 }
 
 void Nat::Impl::ExpireFragments() {
@@ -231,10 +262,11 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     e = kNone;
   }
   if (e == kNone) {
-    uint32_t& count = frag_per_ns_[key.ns];
-    if (count >= fc.max_datagrams_per_namespace) {
+    if (frag_per_ns_[key.ns] >= fc.max_datagrams_per_namespace &&
+        !EvictOldestFragEntry(key.ns, kNone, DropReason::kFragDatagramLimit)) {
       return Drop(DropReason::kFragDatagramLimit);
     }
+    uint32_t& count = frag_per_ns_[key.ns];
     if (!free_frags_.empty()) {
       e = free_frags_.back();
       free_frags_.pop_back();
@@ -255,6 +287,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     x.expires = now_ms_ + fc.timeout_ms;
     frag_index_.emplace(key, e);
     frag_fifo_.emplace_back(e, gen);
+    frag_ns_fifo_[key.ns].emplace_back(e, gen);
   }
   FragEntry& x = frags_[e];
   if (x.state == FragState::kDropped) {
@@ -349,6 +382,11 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   }
 
   // Hold it (virtual mode before the first fragment; full mode always).
+  // Over the memory cap, older datagrams give way first.
+  while (frag_bytes_held_ + ip.size() > fc.max_bytes &&
+         EvictOldestFragEntry(kInvalidNamespace, e,
+                              DropReason::kFragMemoryLimit)) {
+  }
   if (frag_bytes_held_ + ip.size() > fc.max_bytes) {
     PoisonFragEntry(e, DropReason::kFragMemoryLimit);
     return Drop(DropReason::kFragMemoryLimit);

@@ -530,6 +530,12 @@ class Nat::Impl : public HelperContext {
   std::vector<uint32_t> free_frags_;
   std::deque<std::pair<uint32_t, uint32_t>> frag_fifo_;  // (entry, gen)
   absl::flat_hash_map<NamespaceId, uint32_t> frag_per_ns_;
+  // Per namespace, entries in creation order: the oldest is evicted when a
+  // namespace is at its datagram limit (a flood cannot lock out new
+  // datagrams for a whole timeout).
+  absl::flat_hash_map<NamespaceId, std::deque<std::pair<uint32_t, uint32_t>>>
+      frag_ns_fifo_;
+  bool EvictOldestFragEntry(NamespaceId ns, uint32_t keep, DropReason why);
   uint64_t frag_bytes_held_ = 0;
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment

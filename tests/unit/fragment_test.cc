@@ -277,7 +277,11 @@ TEST_F(FragTest, EachLimitIsEnforcedAndCounted) {
     auto f = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, id), 1000);
     Run(lan, true, {f[1]}, &v);
   }
-  EXPECT_EQ(v[2].reason, DropReason::kFragDatagramLimit);
+  // At the limit the oldest datagram gives way (a flood cannot lock new
+  // datagrams out for a whole timeout); its fragment is a counted drop.
+  EXPECT_EQ(v[2].action, Verdict::kConsumed);
+  EXPECT_EQ(Drops(DropReason::kFragDatagramLimit), 1u);
+  EXPECT_EQ(nat->GetStats().fragment_datagrams, 2u);
   // Other namespaces have their own budget.
   v.clear();
   auto other = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, 3), 1000);
@@ -290,7 +294,18 @@ TEST_F(FragTest, EachLimitIsEnforcedAndCounted) {
   auto many = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 1000, 9), 200);
   Run(lan, true, {many[1], many[2], many[3], many[4]}, &v);
   EXPECT_EQ(v[3].reason, DropReason::kFragFragmentLimit);
-  // Memory.
+  // Memory: older datagrams are evicted first...
+  now += 31'000;
+  nat->Advance(now);
+  v.clear();
+  auto old1 = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 4000, 20), 1480);
+  Run(lan, true, {old1[1], old1[2]}, &v);
+  auto new1 = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 21), 1480);
+  Run(lan, true, {new1[1]}, &v);
+  EXPECT_EQ(v[2].action, Verdict::kConsumed);
+  EXPECT_GE(Drops(DropReason::kFragMemoryLimit), 1u);
+  EXPECT_LE(nat->GetStats().fragment_bytes_held, 4000u);
+  // ... and one datagram alone over the cap is dropped.
   now += 31'000;
   nat->Advance(now);
   v.clear();
