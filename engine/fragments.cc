@@ -428,7 +428,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   x.held.clear();
   FreeFragEntry(e, DropReason::kFragDatagramDropped);
   stats_.datagrams_reassembled++;
-  Packet whole{d, total_len, static_cast<uint32_t>(scratch_.size())};
+  Packet whole{d, total_len, static_cast<uint32_t>(scratch_.size()), {}};
   const Verdict v = side == Side::kInside
                         ? ProcessInside(ns, whole, now_ms_)
                         : ProcessOutside(whole, now_ms_, false);

@@ -104,6 +104,8 @@ class Daemon : public PacketSink {
   std::unique_ptr<ControlServer> control_;
   std::vector<uint8_t> buffers_;  // batch x kBufferCapacity
   std::vector<uint32_t> lengths_;
+  std::vector<Packet> packets_;
+  std::vector<Verdict> verdicts_;
   bool stop_ = false;
   TimeMs started_ms_ = 0;
   TimeMs last_state_check_ms_ = 0;
