@@ -8,6 +8,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 secs="${1:-5}"
 lab="$root/tests/e2e/lab.sh"
+# One lab at a time on a machine (the e2e tests take the same lock).
+exec 9>/run/unat-e2e.lock
+flock -w 600 9 || { echo "the lab is busy (/run/unat-e2e.lock)" >&2; exit 1; }
 command -v iperf3 >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
 }

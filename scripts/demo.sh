@@ -12,6 +12,9 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 
 lab="$root/tests/e2e/lab.sh"
+# One lab at a time on a machine (the e2e tests take the same lock).
+exec 9>/run/unat-e2e.lock
+flock -w 600 9 || { echo "the lab is busy (/run/unat-e2e.lock)" >&2; exit 1; }
 www="$(mktemp -d /tmp/unat-demo.XXXXXX)"
 cleanup() {
   "$lab" down >/dev/null 2>&1 || true
