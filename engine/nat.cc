@@ -4,6 +4,26 @@
 
 namespace unat {
 
+namespace {
+
+absl::Status ValidateRemoteFilters(const std::vector<RemoteFilter>& filters) {
+  if (filters.size() > ForwardSpec::kMaxRemoteFilters) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "forward allowed_remotes: ", filters.size(), " entries, at most ",
+        ForwardSpec::kMaxRemoteFilters));
+  }
+  for (const RemoteFilter& r : filters) {
+    if (r.prefix_len > 32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+
 
 // ------------------------------------------------------------------------
 // Flow table
@@ -86,6 +106,30 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
   index_.Insert(OutsideHash(f), (idx << 1) | 1);
   if (f.mapping != kNone) AdfAdd(f.mapping, f.rem_addr);
   TimerInsert(idx);
+  return idx;
+}
+
+uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
+                                    uint32_t in_addr, uint16_t in_port,
+                                    uint32_t rem_addr, uint16_t rem_port,
+                                    DropReason* why) {
+  const uint32_t m = GetOrCreateMapping(ns, proto, in_addr, in_port, why);
+  if (m == kNone) return kNone;
+  Flow nf{};
+  nf.in_addr = in_addr;
+  nf.in_port = in_port;
+  nf.ext_addr = mappings_[m].ext_addr;
+  nf.ext_port = mappings_[m].ext_port;
+  nf.rem_addr = rem_addr;
+  nf.rem_port = rem_port;
+  nf.ns = ns;
+  nf.proto = proto;
+  nf.state = static_cast<uint8_t>(TcpState::kSynSent);
+  nf.mapping = m;
+  nf.forward = kNone;
+  nf.helper = proto == kProtoIcmp ? 0 : HelperFor(proto, rem_port);
+  const uint32_t idx = NewFlow(nf, why);
+  if (idx == kNone) ReleaseMapping(m);
   return idx;
 }
 
@@ -819,27 +863,8 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
         return Drop(DropReason::kTcpNotSyn);
       }
     }
-    const uint32_t m = GetOrCreateMapping(ns, proto, src, sport, &why);
-    if (m == kNone) return Drop(why);
-    const Mapping& mp = mappings_[m];
-    Flow nf{};
-    nf.in_addr = src;
-    nf.in_port = sport;
-    nf.ext_addr = mp.ext_addr;
-    nf.ext_port = mp.ext_port;
-    nf.rem_addr = dst;
-    nf.rem_port = dport;
-    nf.ns = ns;
-    nf.proto = proto;
-    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
-    nf.mapping = m;
-    nf.forward = kNone;
-    nf.helper = proto == kProtoIcmp ? 0 : HelperFor(proto, dport);
-    idx = NewFlow(nf, &why);
-    if (idx == kNone) {
-      ReleaseMapping(m);
-      return Drop(why);
-    }
+    idx = NewOutboundFlow(ns, proto, src, sport, dst, dport, &why);
+    if (idx == kNone) return Drop(why);
   }
   Flow& f = flows_[idx];
   const bool to_hairpin = ExternalIndex(dst) >= 0;
@@ -1119,27 +1144,9 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
     DropReason why = DropReason::kNone;
-    const uint32_t m = GetOrCreateMapping(ns, proto, in_addr, in_port, &why);
-    if (m == kNone) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("no mapping: ", DropReasonName(why)));
-    }
-    Flow nf{};
-    nf.in_addr = in_addr;
-    nf.in_port = in_port;
-    nf.ext_addr = mappings_[m].ext_addr;
-    nf.ext_port = mappings_[m].ext_port;
-    nf.rem_addr = rem_addr;
-    nf.rem_port = rem_port;
-    nf.ns = ns;
-    nf.proto = proto;
-    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
-    nf.mapping = m;
-    nf.forward = kNone;
-    nf.helper = HelperFor(proto, rem_port);
-    idx = NewFlow(nf, &why);
+    idx = NewOutboundFlow(ns, proto, in_addr, in_port, rem_addr, rem_port,
+                          &why);
     if (idx == kNone) {
-      ReleaseMapping(m);
       return absl::ResourceExhaustedError(
           absl::StrCat("no flow: ", DropReasonName(why)));
     }
@@ -1256,16 +1263,9 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("forward namespace: id ", spec.ns, " does not exist"));
   }
-  if (spec.allowed_remotes.size() > ForwardSpec::kMaxRemoteFilters) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "forward allowed_remotes: ", spec.allowed_remotes.size(),
-        " entries, at most ", ForwardSpec::kMaxRemoteFilters));
-  }
-  for (const RemoteFilter& r : spec.allowed_remotes) {
-    if (r.prefix_len > 32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "forward allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
-    }
+  if (absl::Status st = ValidateRemoteFilters(spec.allowed_remotes);
+      !st.ok()) {
+    return st;
   }
   if (IsUnusableSource(spec.inside_addr)) {
     return absl::InvalidArgumentError(
@@ -1585,16 +1585,8 @@ absl::Status Nat::SetForwardFilter(uint32_t id,
   if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
     return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
   }
-  if (allowed_remotes.size() > ForwardSpec::kMaxRemoteFilters) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "allowed_remotes: ", allowed_remotes.size(), " entries, at most ",
-        ForwardSpec::kMaxRemoteFilters));
-  }
-  for (const RemoteFilter& r : allowed_remotes) {
-    if (r.prefix_len > 32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
-    }
+  if (absl::Status st = ValidateRemoteFilters(allowed_remotes); !st.ok()) {
+    return st;
   }
   impl_->forwards_[id].spec.allowed_remotes = std::move(allowed_remotes);
   return absl::OkStatus();

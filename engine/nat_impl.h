@@ -339,6 +339,11 @@ class Nat::Impl : public HelperContext {
                        uint32_t rem, uint16_t rport) const;
   // Creates a flow; returns its index or kNone with *why set.
   uint32_t NewFlow(const Flow& proto_flow, DropReason* why);
+  // A new flow inside endpoint -> remote on the endpoint's (new or shared)
+  // mapping, as the first outbound packet creates it.
+  uint32_t NewOutboundFlow(NamespaceId ns, uint8_t proto, uint32_t in_addr,
+                           uint16_t in_port, uint32_t rem_addr,
+                           uint16_t rem_port, DropReason* why);
   void DeleteFlow(uint32_t idx, bool expired);
   void TimerInsert(uint32_t idx);
   void TimerUnlink(uint32_t idx);
