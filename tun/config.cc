@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "tun/privileges.h"
 
 namespace unat::tun {
 namespace {
@@ -348,8 +349,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
          &d.nat.fragments.timeout_ms},
     };
     for (const FragField& f : frag_fields) {
-      if (absl::Status s = CheckRange(f.name, f.value, f.min, f.max);
-          !s.ok()) {
+      if (absl::Status s = CheckRange(f.name, f.value, f.min, f.max); !s.ok()) {
         return s;
       }
       *f.out = f.value;
@@ -615,6 +615,11 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
     return s;
   }
   d.batch = c.batch();
+
+  // Who to become after start-up (when started as root).
+  auto run_as = ResolveRunAs(c.user(), c.group());
+  if (!run_as.ok()) return run_as.status();
+  d.run_as = *run_as;
   return d;
 }
 

@@ -19,6 +19,7 @@
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
 #include "tun/config.pb.h"
+#include "tun/privileges.h"
 
 namespace unat::tun {
 
@@ -67,6 +68,9 @@ struct DaemonConfig {
   helpers::HelperSetConfig alg;
   portmap::MappingPolicy portmap_policy;
   portmap::RateLimit portmap_rate;
+  // The user and group to drop to after start-up when started as root
+  // (run_as.user empty: stay as started). See docs/unprivileged.md.
+  RunAs run_as;
 };
 
 // Parses text format. Errors: "FILE:LINE:COLUMN: message" (1-based).

@@ -458,6 +458,18 @@ void Daemon::SaveStateNow(const char* why) {
   }
 }
 
+absl::Status Daemon::SaveStateChecked() {
+  saved_signature_ = ForwardSignature(nat_->Forwards());
+  if (config_.state_file.empty()) return absl::OkStatus();
+  absl::Status s = SaveState(config_.state_file, CollectState());
+  if (s.ok()) {
+    ++state_saves_;
+  } else {
+    ++state_save_errors_;
+  }
+  return s;
+}
+
 void Daemon::MaybeSaveState() {
   if (ForwardSignature(nat_->Forwards()) != saved_signature_) {
     SaveStateNow("forwards changed");
@@ -636,6 +648,10 @@ void Daemon::Reload() {
     restart.push_back("control");
   }
   if (next->state_file != config_.state_file) restart.push_back("state_file");
+  if (next->run_as.user != config_.run_as.user ||
+      next->run_as.gid != config_.run_as.gid) {
+    restart.push_back("user/group");
+  }
   if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
     restart.push_back("helpers.natpmp/pcp");
   }

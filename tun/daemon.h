@@ -42,6 +42,10 @@ class Daemon : public PacketSink {
   // Runs until SIGINT or SIGTERM; then saves the state.
   absl::Status Run();
 
+  // Saves the state file now and says whether that worked (start-up checks
+  // it after dropping privileges: the new user must be able to save).
+  absl::Status SaveStateChecked();
+
   // PacketSink: packets the engine makes itself.
   void Emit(Side side, NamespaceId ns,
             std::span<const uint8_t> packet) override;

@@ -46,6 +46,11 @@ std::string FlagsHelp() {
                            address-and-port-dependent
   --max-flows N            overrides limits.max_flows
   --random-seed N          overrides random_seed
+  --user NAME              when started as root: become NAME once the
+                           devices, socket and state file are open, with no
+                           capabilities left (overrides user)
+  --group NAME             the group to run with (overrides group; default:
+                           the user's primary group)
   --foreground             stay in the foreground (default: detach once
                            ready)
   --pid-file PATH          write the daemon's pid there
@@ -134,6 +139,10 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
         return Bad(name, absl::StrCat(Quote(v), " is not a number"));
       }
       f.random_seed = n;
+    } else if (name == "--user" || name == "--group") {
+      UNAT_VALUE(v);
+      if (v.empty()) return Bad(name, "\"\" is not a name");
+      (name == "--user" ? f.user : f.group) = v;
     } else if (name == "--pid-file") {
       UNAT_VALUE(v);
       f.pid_file = v;
@@ -175,6 +184,8 @@ void ApplyFlags(const Flags& f, config::Config* c) {
   if (f.filtering) c->set_filtering(*f.filtering);
   if (f.max_flows) c->mutable_limits()->set_max_flows(*f.max_flows);
   if (f.random_seed) c->set_random_seed(*f.random_seed);
+  if (f.user) c->set_user(*f.user);
+  if (f.group) c->set_group(*f.group);
 }
 
 }  // namespace unat::tun

@@ -48,8 +48,13 @@ absl::Status RunInNetns(const std::string& netns,
         absl::StrCat("/proc/thread-self/ns/net: ", strerror(errno)));
   }
   if (setns(target.get(), CLONE_NEWNET) != 0) {
+    const bool eperm = errno == EPERM;
     return absl::PermissionDeniedError(absl::StrCat(
-        "cannot enter network namespace ", netns, ": ", strerror(errno)));
+        "cannot enter network namespace ", netns, ": ", strerror(errno),
+        eperm ? " (that needs CAP_SYS_ADMIN: start unatd as root with user "
+                "set, or run it inside that namespace on devices made for "
+                "its user; see docs/unprivileged.md)"
+              : ""));
   }
   absl::Status status = fn();
   if (setns(original.get(), CLONE_NEWNET) != 0) {

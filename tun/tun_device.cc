@@ -1,6 +1,7 @@
 #include "tun/tun_device.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
@@ -9,10 +10,14 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "tun/log.h"
 #include "tun/netns.h"
+#include "tun/privileges.h"
 
 namespace unat::tun {
 namespace {
@@ -21,41 +26,125 @@ absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
+// Whether the process may configure network devices (CAP_NET_ADMIN in its
+// effective set), from /proc/self/status.
+bool HasNetAdmin() {
+  auto caps = ReadCapabilitySets();
+  return caps.ok() && (caps->effective & (uint64_t{1} << CAP_NET_ADMIN)) != 0;
+}
+
 // Sets the MTU and the up flag through an AF_INET socket of the current
-// network namespace.
-absl::Status ConfigureLink(const std::string& name, uint32_t mtu,
-                           bool bring_up, uint32_t* effective_mtu) {
+// network namespace. Only what differs is changed, so that an unprivileged
+// unatd (no CAP_NET_ADMIN) attaches to a device an administrator already
+// configured: a different MTU it cannot set is an error naming the command
+// to run instead; a device it cannot bring up is logged and left down.
+absl::Status ConfigureLink(const std::string& name, uint32_t mtu, bool bring_up,
+                           uint32_t* effective_mtu) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Errno("socket");
   absl::Status status;
   struct ifreq ifr;
   memset(&ifr, 0, sizeof(ifr));
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (mtu != 0) {
+  if (ioctl(sock, SIOCGIFMTU, &ifr) != 0) {
+    status = Errno(absl::StrCat("reading the MTU of ", name));
+  } else if (mtu != 0 && static_cast<uint32_t>(ifr.ifr_mtu) != mtu) {
+    const int had = ifr.ifr_mtu;
     ifr.ifr_mtu = static_cast<int>(mtu);
     if (ioctl(sock, SIOCSIFMTU, &ifr) != 0) {
-      status = Errno(absl::StrCat("setting MTU ", mtu, " on ", name));
-    }
-  }
-  if (status.ok()) {
-    if (ioctl(sock, SIOCGIFMTU, &ifr) != 0) {
+      if (errno == EPERM) {
+        status = absl::PermissionDeniedError(absl::StrCat(
+            "its MTU is ", had, ", the config says ", mtu,
+            ", and unatd may not change it (no CAP_NET_ADMIN); set it "
+            "beforehand with: ip link set dev ",
+            name, " mtu ", mtu));
+      } else {
+        status = Errno(absl::StrCat("setting MTU ", mtu, " on ", name));
+      }
+    } else if (ioctl(sock, SIOCGIFMTU, &ifr) != 0) {
       status = Errno(absl::StrCat("reading the MTU of ", name));
-    } else {
-      *effective_mtu = static_cast<uint32_t>(ifr.ifr_mtu);
     }
   }
+  if (status.ok()) *effective_mtu = static_cast<uint32_t>(ifr.ifr_mtu);
   if (status.ok() && bring_up) {
     if (ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) {
       status = Errno(absl::StrCat("reading flags of ", name));
     } else if ((ifr.ifr_flags & IFF_UP) == 0) {
       ifr.ifr_flags |= IFF_UP;
       if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) {
-        status = Errno(absl::StrCat("bringing ", name, " up"));
+        if (errno == EPERM) {
+          Log("device %s is down and unatd may not bring it up (no "
+              "CAP_NET_ADMIN); it carries nothing until: ip link set dev %s "
+              "up",
+              name, name);
+        } else {
+          status = Errno(absl::StrCat("bringing ", name, " up"));
+        }
       }
     }
   }
   close(sock);
   return status;
+}
+
+// The index of device `name` in the current network namespace; 0: none.
+unsigned IfIndex(const std::string& name) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return 0;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof(ifr));
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  unsigned index = 0;
+  if (ioctl(sock, SIOCGIFINDEX, &ifr) == 0) {
+    index = static_cast<unsigned>(ifr.ifr_ifindex);
+  }
+  close(sock);
+  return index;
+}
+
+// /sys/class/net/NAME/FILE as a number, when that sysfs view shows the
+// device with index `ifindex` (sysfs shows the network namespace it was
+// mounted in, which need not be ours).
+std::optional<long> SysfsNumber(const std::string& name, unsigned ifindex,
+                                const char* file) {
+  auto read = [&](const char* what) -> std::optional<long> {
+    std::ifstream in(absl::StrCat("/sys/class/net/", name, "/", what));
+    long v = 0;
+    if (!(in >> v)) return std::nullopt;
+    return v;
+  };
+  std::optional<long> index = read("ifindex");
+  if (!index || *index != static_cast<long>(ifindex)) return std::nullopt;
+  return read(file);
+}
+
+// Why TUNSETIFF said EPERM, in one line: the device is missing (and only
+// CAP_NET_ADMIN may create one) or it belongs to another user or group.
+absl::Status AttachRefused(const std::string& name, const std::string& netns) {
+  const uid_t uid = geteuid();
+  const std::string user = UserName(uid);
+  const std::string create =
+      absl::StrCat("ip ", netns.empty() ? "" : absl::StrCat("-n ", netns, " "),
+                   "tuntap add dev ", name, " mode tun user ", user);
+  unsigned ifindex = IfIndex(name);
+  if (ifindex == 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "does not exist, and unatd, ", DescribeUid(uid),
+        ", may not create it (no CAP_NET_ADMIN); create it with: ", create));
+  }
+  std::string owner = "another user";
+  std::optional<long> o = SysfsNumber(name, ifindex, "owner");
+  std::optional<long> g = SysfsNumber(name, ifindex, "group");
+  if (o && *o >= 0) {
+    owner = DescribeUid(static_cast<uid_t>(*o));
+  } else if (g && *g >= 0) {
+    owner = absl::StrCat("group ", *g);
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("belongs to ", owner, ", not to unatd's ", DescribeUid(uid),
+                   "; make one for this user with: ip ",
+                   netns.empty() ? "" : absl::StrCat("-n ", netns, " "),
+                   "tuntap del dev ", name, " mode tun && ", create));
 }
 
 }  // namespace
@@ -71,12 +160,26 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
   uint32_t mtu = 0;
   absl::Status status = RunInNetns(options.netns, [&]() -> absl::Status {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+      const std::string why = strerror(errno);
+      return absl::PermissionDeniedError(absl::StrCat(
+          "/dev/net/tun: ", why, " (unatd runs as ", DescribeUid(geteuid()),
+          "; the node must be readable and writable by it, as udev makes it: "
+          "mode 0666)"));
+    }
     if (fd < 0) return Errno("/dev/net/tun");
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
     strncpy(ifr.ifr_name, options.name.c_str(), IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
+      if (errno == EPERM && !HasNetAdmin()) {
+        return AttachRefused(options.name, options.netns);
+      }
+      if (errno == EBUSY) {
+        return absl::UnavailableError(
+            "TUNSETIFF: busy (another process has it open)");
+      }
       return Errno(absl::StrCat("TUNSETIFF ", options.name,
                                 " (is it a TUN device without pi, "
                                 "vnet_hdr and multi_queue?)"));

@@ -16,6 +16,7 @@
 #include "tun/daemon.h"
 #include "tun/flags.h"
 #include "tun/log.h"
+#include "tun/privileges.h"
 
 namespace {
 
@@ -41,6 +42,62 @@ bool WritePidFile(const std::string& path, pid_t pid) {
   fprintf(f, "%d\n", static_cast<int>(pid));
   bool ok = fclose(f) == 0;
   return ok && rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Everything privileged is open now. Started as root with a user set:
+// become that user with no capabilities left, and check that the state can
+// still be saved. Started as root without one: stay (and say so). Started as
+// an ordinary user: shed whatever capabilities the process has.
+absl::Status SettlePrivileges(unat::tun::Daemon& daemon,
+                              const DaemonConfig& config,
+                              const std::string& state_dir,
+                              bool state_dir_existed) {
+  const unat::tun::RunAs& who = config.run_as;
+  if (geteuid() == 0 && who.user.empty()) {
+    unat::tun::Log(
+        "privileges: running as root (set user to drop privileges after "
+        "start-up; see docs/unprivileged.md)");
+    return absl::OkStatus();
+  }
+  if (geteuid() == 0) {
+    if (!state_dir_existed && !state_dir.empty() &&
+        chown(state_dir.c_str(), who.uid, who.gid) != 0) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "chown ", state_dir, " to user ", who.user, ": ", strerror(errno)));
+    }
+    // The socket is the daemon's: its user owns it (the group stays the
+    // configured control.group).
+    if (chown(config.ctl_socket.c_str(), who.uid, static_cast<gid_t>(-1)) !=
+        0) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("chown ", config.ctl_socket, " to user ", who.user, ": ",
+                       strerror(errno)));
+    }
+    if (absl::Status s = unat::tun::DropPrivileges(who); !s.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "dropping privileges to user ", who.user, ": ", s.message()));
+    }
+    if (absl::Status s = daemon.SaveStateChecked(); !s.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "as user ", who.user, " the state file cannot be saved: ",
+          s.message(), " (make ", state_dir, " writable by ", who.user, ")"));
+    }
+    unat::tun::Log(
+        "privileges: dropped to user %s (uid %d), group %s (gid %d); no "
+        "capabilities, empty bounding set, no_new_privs",
+        who.user, static_cast<int>(who.uid), who.group,
+        static_cast<int>(who.gid));
+    return absl::OkStatus();
+  }
+  auto note = unat::tun::ShedCapabilities();
+  if (!note.ok()) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("shedding capabilities: ", note.status().message()));
+  }
+  unat::tun::Log("privileges: running as %s; no capabilities, no_new_privs",
+                 unat::tun::DescribeUid(geteuid()));
+  if (!note->empty()) unat::tun::Log("privileges: %s", *note);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -79,6 +136,13 @@ int main(int argc, char** argv) {
            config->inside.size(), config->forwards.size(),
            config->ctl_socket.c_str());
     return 0;
+  }
+  const unat::tun::RunAs& run_as = config->run_as;
+  if (!run_as.user.empty() && geteuid() != 0 && geteuid() != run_as.uid) {
+    return Fail(
+        1,
+        absl::StrCat("user: unatd runs as ", unat::tun::DescribeUid(geteuid()),
+                     ", not root, and cannot become \"", run_as.user, "\""));
   }
   if (!flags->log_file.empty()) {
     int fd = open(flags->log_file.c_str(),
@@ -129,6 +193,16 @@ int main(int argc, char** argv) {
     return code;
   };
 
+  // A state directory unatd makes itself (as root) goes to the user it
+  // drops to, who must save the state from then on.
+  std::string state_dir;
+  bool state_dir_existed = true;
+  if (!config->state_file.empty()) {
+    state_dir = config->state_file.substr(0, config->state_file.rfind('/'));
+    struct stat st;
+    state_dir_existed = state_dir.empty() || stat(state_dir.c_str(), &st) == 0;
+  }
+
   unat::tun::Daemon::Options options;
   options.config = *config;
   options.ignore_bad_state = flags->ignore_bad_state;
@@ -143,6 +217,11 @@ int main(int argc, char** argv) {
   if (!flags->pid_file.empty() && !WritePidFile(flags->pid_file, getpid())) {
     return fail_start(1,
                       absl::StrCat("cannot write pid file ", flags->pid_file));
+  }
+  if (absl::Status s =
+          SettlePrivileges(**daemon, *config, state_dir, state_dir_existed);
+      !s.ok()) {
+    return fail_start(1, std::string(s.message()));
   }
   if (ready_fd >= 0) {
     if (chdir("/") != 0) { /* nothing depends on the working directory */
