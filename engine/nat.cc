@@ -6,6 +6,10 @@ namespace unat {
 
 namespace {
 
+// SSDP (UPnP discovery): the only multicast group a local helper may take.
+constexpr uint32_t kSsdpGroup = 0xeffffffa;  // 239.255.255.250
+constexpr uint16_t kSsdpPort = 1900;
+
 absl::Status ValidateRemoteFilters(const std::vector<RemoteFilter>& filters) {
   if (filters.size() > ForwardSpec::kMaxRemoteFilters) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -806,6 +810,14 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   }
   if (dst == nse.gateway) {
     if (ip->is_fragment()) return Drop(DropReason::kFragment);
+    return LocalInside(ns, pkt, *ip);
+  }
+  // SSDP M-SEARCH to 239.255.255.250:1900 goes to the UPnP helper when one
+  // is registered for UDP 1900; it is never forwarded (else: martian).
+  if (dst == kSsdpGroup && ip->protocol() == kProtoUdp &&
+      !ip->is_fragment() && ip->payload().size() >= l4_field::kUdpHeader &&
+      LoadBe16(ip->payload().data() + l4_field::kDstPort) == kSsdpPort &&
+      local_helpers_.count((uint32_t{kProtoUdp} << 16) | kSsdpPort)) {
     return LocalInside(ns, pkt, *ip);
   }
   if (IsMulticastOrBroadcast(dst) || dst == 0 ||

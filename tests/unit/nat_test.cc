@@ -911,6 +911,47 @@ TEST_F(NatTest, MartiansAndFragmentsAreCounted) {
             DropReason::kLocalNoHelper);
 }
 
+// An SSDP M-SEARCH to 239.255.255.250:1900 is the one multicast datagram a
+// local helper may take: consumed by the UDP 1900 helper (with the tenant
+// and its gateway), never forwarded; without that helper a counted martian.
+TEST_F(NatTest, SsdpMulticastGoesToItsLocalHelperOnly) {
+  const std::string search =
+      "M-SEARCH * HTTP/1.1\r\nMAN: \"ssdp:discover\"\r\nST: ssdp:all\r\n\r\n";
+  auto msearch = [&](uint16_t dport = 1900) {
+    return Udp("10.77.0.2", 50000, "239.255.255.250", dport, search);
+  };
+  const uint64_t martians = Drops(DropReason::kMartian);
+  Verdict v = In(lan, msearch());
+  EXPECT_EQ(v.action, Verdict::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kMartian);
+  EXPECT_EQ(Drops(DropReason::kMartian), martians + 1);
+
+  struct Recorder : LocalHelper {
+    std::string_view name() const override { return "rec"; }
+    void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
+                  const L4View& l4) override {
+      seen.push_back({ctx.ns, ctx.gateway, ip.dst(), l4.dst_port()});
+    }
+    std::vector<std::array<uint32_t, 4>> seen;
+  } rec;
+  ASSERT_TRUE(nat->RegisterLocalHelper(kProtoUdp, 1900, &rec).ok());
+  v = In(lan2, msearch());
+  EXPECT_EQ(v.action, Verdict::kConsumed);
+  ASSERT_EQ(rec.seen.size(), 1u);
+  EXPECT_EQ(rec.seen[0][0], lan2);
+  EXPECT_EQ(rec.seen[0][1], A("10.77.0.1"));
+  EXPECT_EQ(rec.seen[0][2], A("239.255.255.250"));
+  EXPECT_EQ(rec.seen[0][3], 1900u);
+  EXPECT_TRUE(Flows().empty());
+  // Another port of the group, or another group: still martian.
+  EXPECT_EQ(In(lan, msearch(1901)).reason, DropReason::kMartian);
+  EXPECT_EQ(In(lan, Udp("10.77.0.2", 50000, "239.255.255.251", 1900, search))
+                .reason,
+            DropReason::kMartian);
+  EXPECT_EQ(rec.seen.size(), 1u);
+  EXPECT_EQ(nat->GetStats().packets[0], 1u);  // the consumed one only
+}
+
 // -------------------------------------------------------------------- expiry
 
 TEST_F(NatTest, ExpiryWithInjectedClockAndPortHold) {
