@@ -8,7 +8,7 @@ pkgs=(
   libtinyxml2-dev libbenchmark-dev libgtest-dev libgmock-dev
   iproute2 iputils-ping iputils-tracepath curl netcat-openbsd socat python3
   procps psmisc
-  natpmpc
+  natpmpc miniupnpc python3-miniupnpc
   vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
 )
 missing=()

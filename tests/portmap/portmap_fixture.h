@@ -104,7 +104,7 @@ class PortmapTest : public ::testing::Test {
     EXPECT_EQ(out.src_addr(), Tins::IPv4Address(kGw));
     EXPECT_EQ(out.dst_addr(), Tins::IPv4Address(src));
     const auto& udp = out.rfind_pdu<Tins::UDP>();
-    EXPECT_EQ(udp.sport(), kServerPort);
+    EXPECT_EQ(udp.sport(), dport);
     EXPECT_EQ(udp.dport(), sport);
     const auto* raw = out.find_pdu<Tins::RawPDU>();
     if (raw == nullptr) return Bytes{};

@@ -1,0 +1,490 @@
+#include "portmap/tcp_endpoint.h"
+
+#include <algorithm>
+#include <random>
+
+#include "engine/checksum.h"
+#include "engine/wire.h"
+
+namespace unat::portmap {
+namespace {
+
+// Wrapping sequence comparisons (RFC 9293 3.4).
+bool SeqLt(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+bool SeqLe(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) <= 0; }
+
+uint16_t TcpChecksum(uint32_t src, uint32_t dst,
+                     std::span<const uint8_t> segment) {
+  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
+                          (dst & 0xffff) + kProtoTcp +
+                          static_cast<uint32_t>(segment.size());
+  return InternetChecksum(segment, pseudo);
+}
+
+// The peer's MSS option, if any.
+uint16_t ParseMss(std::span<const uint8_t> opts) {
+  size_t i = 0;
+  while (i < opts.size()) {
+    const uint8_t kind = opts[i];
+    if (kind == 0) break;
+    if (kind == 1) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= opts.size()) break;
+    const uint8_t len = opts[i + 1];
+    if (len < 2 || i + len > opts.size()) break;
+    if (kind == 2 && len == 4) return LoadBe16(&opts[i + 2]);
+    i += len;
+  }
+  return 536;  // RFC 9293 3.7.1 default
+}
+
+}  // namespace
+
+const char* TcpEndpointDropName(TcpEndpointDrop d) {
+  switch (d) {
+    case TcpEndpointDrop::kBadChecksum:
+      return "bad_checksum";
+    case TcpEndpointDrop::kNoSink:
+      return "no_sink";
+    case TcpEndpointDrop::kLimitTotal:
+      return "limit_total";
+    case TcpEndpointDrop::kLimitClient:
+      return "limit_client";
+    case TcpEndpointDrop::kReceiveLimit:
+      return "receive_limit";
+    case TcpEndpointDrop::kRetries:
+      return "retries";
+    case TcpEndpointDrop::kIdle:
+      return "idle";
+    case TcpEndpointDrop::kOutOfWindow:
+      return "out_of_window";
+    case TcpEndpointDrop::kCount:
+      break;
+  }
+  return "?";
+}
+
+std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint16_t sport, uint32_t dst,
+                                     uint16_t dport, uint32_t seq, uint32_t ack,
+                                     uint8_t flags, uint16_t window,
+                                     std::span<const uint8_t> options,
+                                     std::span<const uint8_t> payload) {
+  constexpr size_t kIp = ipv4_field::kMinHeader;
+  const size_t tcp_header = l4_field::kTcpMinHeader + (options.size() & ~3u);
+  const size_t total = kIp + tcp_header + payload.size();
+  std::vector<uint8_t> b(total, 0);
+  uint8_t* ip = b.data();
+  ip[ipv4_field::kVerIhl] = 0x45;
+  StoreBe16(ip + ipv4_field::kTotalLength, static_cast<uint16_t>(total));
+  StoreBe16(ip + ipv4_field::kFragOff, 0x4000);  // DF
+  ip[ipv4_field::kTtl] = 64;
+  ip[ipv4_field::kProtocol] = kProtoTcp;
+  StoreBe32(ip + ipv4_field::kSrc, src);
+  StoreBe32(ip + ipv4_field::kDst, dst);
+  StoreBe16(ip + ipv4_field::kChecksum,
+            InternetChecksum(std::span<const uint8_t>(ip, kIp)));
+  uint8_t* tcp = ip + kIp;
+  StoreBe16(tcp + l4_field::kSrcPort, sport);
+  StoreBe16(tcp + l4_field::kDstPort, dport);
+  StoreBe32(tcp + l4_field::kTcpSeq, seq);
+  StoreBe32(tcp + l4_field::kTcpAck, ack);
+  tcp[l4_field::kTcpDataOff] = static_cast<uint8_t>((tcp_header / 4) << 4);
+  tcp[l4_field::kTcpFlags] = flags;
+  StoreBe16(tcp + l4_field::kTcpWindow, window);
+  std::copy(options.begin(), options.begin() + (options.size() & ~3u),
+            tcp + l4_field::kTcpMinHeader);
+  std::copy(payload.begin(), payload.end(), tcp + tcp_header);
+  StoreBe16(
+      tcp + l4_field::kTcpChecksum,
+      TcpChecksum(src, dst,
+                  std::span<const uint8_t>(tcp, tcp_header + payload.size())));
+  return b;
+}
+
+TcpEndpoint::TcpEndpoint(TcpEndpointConfig config, TcpApp app, uint64_t seed)
+    : config_(config),
+      app_(std::move(app)),
+      rng_state_(seed != 0 ? seed : std::random_device{}() | 1) {}
+
+uint32_t TcpEndpoint::RandomIss() {
+  // splitmix64
+  uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return static_cast<uint32_t>(z ^ (z >> 31));
+}
+
+size_t TcpEndpoint::CountClient(NamespaceId ns, uint32_t peer) const {
+  size_t n = 0;
+  for (auto it = conns_.lower_bound({ns, peer, 0, 0});
+       it != conns_.end() && std::get<0>(it->first) == ns &&
+       std::get<1>(it->first) == peer;
+       ++it) {
+    if (it->second.time_wait_until == 0) ++n;
+  }
+  return n;
+}
+
+void TcpEndpoint::Finish(std::map<Key, Conn>::iterator it, TimeMs now) {
+  stats_.closed++;
+  if (config_.time_wait_ms == 0 || time_wait_ >= config_.max_connections) {
+    conns_.erase(it);
+    return;
+  }
+  it->second.time_wait_until = now + config_.time_wait_ms;
+  it->second.rto_deadline = 0;
+  it->second.tx.clear();
+  it->second.rx.clear();
+  time_wait_++;
+}
+
+void TcpEndpoint::Send(PacketSink* sink, const Conn& c, uint32_t seq,
+                       uint8_t flags, std::span<const uint8_t> payload) {
+  if (sink == nullptr) return;
+  auto seg = BuildTcpSegment(
+      c.info.local_addr, c.info.local_port, c.info.peer_addr, c.info.peer_port,
+      seq, c.rcv_nxt, flags | tcp_flags::kAck, config_.window, {}, payload);
+  stats_.segments_out++;
+  sink->Emit(Side::kInside, c.info.ns, seg);
+}
+
+void TcpEndpoint::SendSynAck(PacketSink* sink, Conn& c) {
+  if (sink == nullptr) return;
+  uint8_t opts[4] = {2, 4, 0, 0};
+  StoreBe16(opts + 2, config_.mss);
+  auto seg = BuildTcpSegment(c.info.local_addr, c.info.local_port,
+                             c.info.peer_addr, c.info.peer_port, c.iss,
+                             c.rcv_nxt, tcp_flags::kSyn | tcp_flags::kAck,
+                             config_.window, opts, {});
+  stats_.segments_out++;
+  sink->Emit(Side::kInside, c.info.ns, seg);
+}
+
+void TcpEndpoint::SendReset(PacketSink* sink, NamespaceId ns,
+                            const Ipv4View& ip, const L4View& l4,
+                            uint32_t payload_len) {
+  if (sink == nullptr) return;
+  const uint8_t flags = l4.tcp_flags();
+  if (flags & tcp_flags::kRst) return;  // never answer a RST
+  std::vector<uint8_t> seg;
+  if (flags & tcp_flags::kAck) {
+    seg = BuildTcpSegment(ip.dst(), l4.dst_port(), ip.src(), l4.src_port(),
+                          l4.tcp_ack(), 0, tcp_flags::kRst, 0, {}, {});
+  } else {
+    const uint32_t len = payload_len + ((flags & tcp_flags::kSyn) ? 1 : 0) +
+                         ((flags & tcp_flags::kFin) ? 1 : 0);
+    seg = BuildTcpSegment(ip.dst(), l4.dst_port(), ip.src(), l4.src_port(), 0,
+                          l4.tcp_seq() + len, tcp_flags::kRst | tcp_flags::kAck,
+                          0, {}, {});
+  }
+  stats_.resets_sent++;
+  stats_.segments_out++;
+  sink->Emit(Side::kInside, ns, seg);
+}
+
+void TcpEndpoint::Abort(PacketSink* sink, std::map<Key, Conn>::iterator it) {
+  const Conn& c = it->second;
+  if (c.time_wait_until != 0) time_wait_--;
+  if (sink != nullptr) {
+    auto seg =
+        BuildTcpSegment(c.info.local_addr, c.info.local_port, c.info.peer_addr,
+                        c.info.peer_port, c.snd_nxt, c.rcv_nxt,
+                        tcp_flags::kRst | tcp_flags::kAck, 0, {}, {});
+    stats_.resets_sent++;
+    stats_.segments_out++;
+    sink->Emit(Side::kInside, c.info.ns, seg);
+  }
+  conns_.erase(it);
+}
+
+void TcpEndpoint::Output(PacketSink* sink, Conn& c, TimeMs now) {
+  if (c.state != State::kEstablished) return;
+  const uint16_t mss =
+      std::max<uint16_t>(64, std::min<uint16_t>(config_.mss, c.peer_mss));
+  const uint32_t window = std::max<uint32_t>(c.peer_window, 1);
+  bool sent = false;
+  while (true) {
+    const uint32_t offset = c.snd_nxt - c.snd_una;  // into tx
+    const uint32_t in_flight = offset;
+    if (offset < c.tx.size()) {
+      if (in_flight >= window) break;
+      const uint32_t room = window - in_flight;
+      const uint32_t len = std::min<uint32_t>(
+          {static_cast<uint32_t>(c.tx.size()) - offset, mss, room});
+      const bool last = offset + len == c.tx.size();
+      uint8_t flags = tcp_flags::kPsh;
+      if (last && c.fin_queued) flags |= tcp_flags::kFin;
+      Send(sink, c, c.snd_nxt, flags,
+           std::span<const uint8_t>(
+               reinterpret_cast<const uint8_t*>(c.tx.data()) + offset, len));
+      c.snd_nxt += len;
+      if (flags & tcp_flags::kFin) {
+        c.snd_nxt++;
+        c.fin_sent = true;
+        c.fin_ever_sent = true;
+      }
+      sent = true;
+      if (SeqLt(c.snd_max, c.snd_nxt)) c.snd_max = c.snd_nxt;
+      continue;
+    }
+    if (c.fin_queued && offset == c.tx.size() && !c.fin_sent) {
+      Send(sink, c, c.snd_nxt, tcp_flags::kFin);
+      c.snd_nxt++;
+      c.fin_sent = true;
+      c.fin_ever_sent = true;
+      sent = true;
+      if (SeqLt(c.snd_max, c.snd_nxt)) c.snd_max = c.snd_nxt;
+    }
+    break;
+  }
+  if (sent && c.rto_deadline == 0) {
+    c.rto_ms = config_.rto_ms;
+    c.rto_deadline = now + c.rto_ms;
+  }
+}
+
+void TcpEndpoint::RunApp(PacketSink* sink, Conn& c, bool timed_out,
+                         TimeMs now) {
+  if (c.app_done) return;
+  TcpAppAction a = app_(c.info, c.rx, c.peer_fin, timed_out, now);
+  if (a.abort) {
+    c.app_done = true;
+    c.fin_queued = false;
+    c.tx.clear();
+    c.rx.clear();
+    return;  // the caller resets
+  }
+  const size_t room =
+      config_.max_send > c.tx.size() ? config_.max_send - c.tx.size() : 0;
+  if (a.send.size() > room) a.send.resize(room);
+  c.tx += a.send;
+  if (a.close || c.peer_fin) {
+    c.app_done = true;
+    c.fin_queued = true;
+    c.rx.clear();
+  }
+  Output(sink, c, now);
+}
+
+void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
+                            const L4View& l4) {
+  stats_.segments_in++;
+  PacketSink* sink = ctx.sink;
+  if (sink == nullptr) {
+    stats_.drops[static_cast<int>(TcpEndpointDrop::kNoSink)]++;
+    return;
+  }
+  const std::span<const uint8_t> seg = ip.payload();
+  if (TcpChecksum(ip.src(), ip.dst(), seg) != 0) {
+    stats_.drops[static_cast<int>(TcpEndpointDrop::kBadChecksum)]++;
+    return;
+  }
+  const uint16_t hl = l4.tcp_header_length();
+  if (hl < l4_field::kTcpMinHeader || hl > seg.size()) return;
+  const std::span<const uint8_t> payload = seg.subspan(hl);
+  const std::span<const uint8_t> opts =
+      seg.subspan(l4_field::kTcpMinHeader, hl - l4_field::kTcpMinHeader);
+  const uint8_t flags = l4.tcp_flags();
+  const uint32_t seq = l4.tcp_seq();
+  const Key key{ctx.ns, ip.src(), l4.src_port(), l4.dst_port()};
+  auto it = conns_.find(key);
+  if (it != conns_.end() && it->second.time_wait_until != 0) {
+    Conn& c = it->second;
+    if ((flags & tcp_flags::kSyn) && !(flags & tcp_flags::kAck)) {
+      // A new connection on the same port pair (RFC 9293 3.10.7.4).
+      time_wait_--;
+      conns_.erase(it);
+      it = conns_.end();
+    } else {
+      if ((flags & tcp_flags::kFin) && !(flags & tcp_flags::kRst)) {
+        Send(sink, c, c.snd_nxt, 0);  // our ACK of its FIN was lost
+      }
+      if (flags & tcp_flags::kRst) {
+        time_wait_--;
+        conns_.erase(it);
+      }
+      return;
+    }
+  }
+
+  if (it == conns_.end()) {
+    if (flags & tcp_flags::kRst) return;
+    const bool syn =
+        (flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn;
+    if (!syn) {
+      SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+      return;
+    }
+    if (conns_.size() - time_wait_ >= config_.max_connections) {
+      stats_.drops[static_cast<int>(TcpEndpointDrop::kLimitTotal)]++;
+      SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+      return;
+    }
+    if (CountClient(ctx.ns, ip.src()) >= config_.max_per_client) {
+      stats_.drops[static_cast<int>(TcpEndpointDrop::kLimitClient)]++;
+      SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+      return;
+    }
+    Conn c;
+    c.info = {ctx.ns, ctx.gateway, l4.dst_port(), ip.src(), l4.src_port()};
+    c.iss = RandomIss();
+    c.snd_una = c.iss;
+    c.snd_nxt = c.iss + 1;
+    c.rcv_nxt = seq + 1;  // data on a SYN is ignored (no TFO)
+    c.peer_window = l4.tcp_window();
+    c.peer_mss = ParseMss(opts);
+    c.created = c.last_heard = ctx.now;
+    c.rto_ms = config_.rto_ms;
+    c.rto_deadline = ctx.now + c.rto_ms;
+    stats_.accepted++;
+    auto [ins, ok] = conns_.emplace(key, std::move(c));
+    SendSynAck(sink, ins->second);
+    return;
+  }
+
+  Conn& c = it->second;
+  if (flags & tcp_flags::kRst) {
+    // RFC 5961 3.2: only an in-window RST is believed.
+    if (seq == c.rcv_nxt ||
+        (SeqLe(c.rcv_nxt, seq) && SeqLt(seq, c.rcv_nxt + config_.window))) {
+      stats_.resets_received++;
+      conns_.erase(it);
+    }
+    return;
+  }
+  c.last_heard = ctx.now;
+  if (flags & tcp_flags::kSyn) {
+    if (c.state == State::kSynReceived && seq + 1 == c.rcv_nxt) {
+      SendSynAck(sink, c);  // our SYN-ACK was lost
+    } else {
+      Send(sink, c, c.snd_nxt, 0);  // challenge ACK (RFC 5961 4)
+    }
+    return;
+  }
+  if (!(flags & tcp_flags::kAck)) return;
+  const uint32_t ack = l4.tcp_ack();
+  if (c.state == State::kSynReceived) {
+    if (ack != c.iss + 1) {
+      SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+      return;
+    }
+    c.state = State::kEstablished;
+    c.snd_una = c.iss + 1;
+    c.snd_nxt = c.snd_una;
+    c.snd_max = c.snd_una;
+    c.rto_deadline = 0;
+    c.retries = 0;
+  }
+  // Acknowledgement of our data.
+  if (SeqLt(c.snd_una, ack) && SeqLe(ack, c.snd_max)) {
+    const uint32_t acked = ack - c.snd_una;
+    const uint32_t data_acked =
+        std::min<uint32_t>(acked, static_cast<uint32_t>(c.tx.size()));
+    c.tx.erase(0, data_acked);
+    c.snd_una = ack;
+    if (SeqLt(c.snd_nxt, ack)) c.snd_nxt = ack;  // acked past a go-back-N
+    if (c.fin_ever_sent && ack == c.snd_max) c.fin_sent = true;
+    c.retries = 0;
+    c.rto_ms = config_.rto_ms;
+    c.rto_deadline = c.snd_una == c.snd_max ? 0 : ctx.now + c.rto_ms;
+  } else if (SeqLt(c.snd_max, ack)) {
+    Send(sink, c, c.snd_nxt, 0);  // acks what we never sent
+    return;
+  }
+  c.peer_window = l4.tcp_window();
+
+  // Incoming data and FIN, in order only.
+  bool new_data = false;
+  bool fin = (flags & tcp_flags::kFin) != 0;
+  const uint32_t len = static_cast<uint32_t>(payload.size());
+  if (len > 0 || fin) {
+    if (SeqLe(seq, c.rcv_nxt) && SeqLt(c.rcv_nxt, seq + len + (fin ? 1 : 0))) {
+      const uint32_t skip = c.rcv_nxt - seq;
+      if (skip < len) {
+        if (!c.app_done) {
+          if (c.rx.size() + (len - skip) > config_.max_receive) {
+            stats_.drops[static_cast<int>(TcpEndpointDrop::kReceiveLimit)]++;
+            Abort(sink, it);
+            return;
+          }
+          c.rx.append(reinterpret_cast<const char*>(payload.data()) + skip,
+                      len - skip);
+          new_data = true;
+        }
+        c.rcv_nxt += len - skip;
+      }
+      if (fin && c.rcv_nxt == seq + len && !c.peer_fin) {
+        c.peer_fin = true;
+        c.rcv_nxt++;
+        new_data = true;
+      }
+    } else {
+      stats_.drops[static_cast<int>(TcpEndpointDrop::kOutOfWindow)]++;
+    }
+    // Every data segment is acknowledged (duplicates and gaps too, so the
+    // peer retransmits what is missing).
+    if (new_data) RunApp(sink, c, false, ctx.now);
+    if (c.app_done && c.tx.empty() && !c.fin_queued) {  // aborted by the app
+      Abort(sink, it);
+      return;
+    }
+    Send(sink, c, c.snd_nxt, 0);
+  }
+  Output(sink, c, ctx.now);
+  // Done: both FINs exchanged and ours acknowledged.
+  if (c.fin_sent && c.snd_una == c.snd_max && c.peer_fin) Finish(it, ctx.now);
+}
+
+void TcpEndpoint::Tick(TimeMs now, PacketSink* sink) {
+  for (auto it = conns_.begin(); it != conns_.end();) {
+    Conn& c = it->second;
+    auto cur = it++;
+    if (c.time_wait_until != 0) {
+      if (now >= c.time_wait_until) {
+        time_wait_--;
+        conns_.erase(cur);
+      }
+      continue;
+    }
+    if (now >= c.last_heard + config_.idle_timeout_ms) {
+      stats_.drops[static_cast<int>(TcpEndpointDrop::kIdle)]++;
+      Abort(sink, cur);
+      continue;
+    }
+    if (c.fin_sent && c.snd_una == c.snd_max) {
+      // Our FIN was acknowledged but the peer keeps its side open: wait for
+      // it until the idle timeout (FIN-WAIT-2), nothing to retransmit.
+      continue;
+    }
+    if (c.state == State::kEstablished && !c.app_done &&
+        now >= c.created + config_.request_timeout_ms) {
+      RunApp(sink, c, true, now);
+      if (c.app_done && c.tx.empty() && !c.fin_queued) {
+        Abort(sink, cur);
+        continue;
+      }
+    }
+    if (c.rto_deadline != 0 && now >= c.rto_deadline) {
+      if (++c.retries > config_.max_retries) {
+        stats_.drops[static_cast<int>(TcpEndpointDrop::kRetries)]++;
+        Abort(sink, cur);
+        continue;
+      }
+      stats_.retransmissions++;
+      c.rto_ms = std::min(c.rto_ms * 2, config_.max_rto_ms);
+      c.rto_deadline = now + c.rto_ms;
+      if (c.state == State::kSynReceived) {
+        SendSynAck(sink, c);
+      } else {
+        // Go back N: resend from the oldest unacknowledged byte.
+        c.snd_nxt = c.snd_una;
+        c.fin_sent = false;
+        Output(sink, c, now);
+      }
+    }
+  }
+}
+
+}  // namespace unat::portmap

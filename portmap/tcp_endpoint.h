@@ -1,0 +1,171 @@
+// A minimal TCP endpoint terminated by unat itself on a gateway address (the
+// UPnP control port): no kernel socket. It answers SYNs on the ports it
+// owns, keeps a small bounded table of connections, delivers the in-order
+// byte stream to an application callback, sends the application's answer in
+// MSS-sized segments within the peer's window, retransmits (go-back-N from
+// the oldest unacknowledged byte, exponential back-off) from Tick(), and
+// closes with FIN. Segments for unknown connections get a RST (RFC 9293
+// 3.10.7.1), as do SYNs over the connection limits.
+//
+// Bounded: connections in total and per client, received bytes per
+// connection, bytes queued to send, idle time, request time, retries.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/helper.h"
+#include "engine/types.h"
+
+namespace unat::portmap {
+
+struct TcpEndpointConfig {
+  uint32_t max_connections = 64;
+  uint32_t max_per_client = 8;
+  // In-order bytes buffered for the application (beyond: RST).
+  uint32_t max_receive = 72 * 1024;
+  // Bytes the application may queue on one connection.
+  uint32_t max_send = 256 * 1024;
+  uint16_t mss = 1360;
+  uint16_t window = 65535;  // advertised receive window
+  uint32_t rto_ms = 400;    // first retransmission timeout, doubles
+  uint32_t max_rto_ms = 4000;
+  uint32_t max_retries = 7;
+  // No segment from the peer for this long: RST and forget.
+  uint32_t idle_timeout_ms = 30'000;
+  // After both FINs, when unat closed first (kept short: nothing but FIN
+  // retransmissions is answered).
+  uint32_t time_wait_ms = 2'000;
+  // The application must have answered within this (it is then asked with
+  // timed_out = true and typically answers 408).
+  uint32_t request_timeout_ms = 10'000;
+};
+
+struct TcpConnInfo {
+  NamespaceId ns = kInvalidNamespace;
+  uint32_t local_addr = 0;
+  uint16_t local_port = 0;
+  uint32_t peer_addr = 0;
+  uint16_t peer_port = 0;
+};
+
+// What the application wants after seeing the received bytes.
+struct TcpAppAction {
+  std::string send;    // bytes to queue
+  bool close = false;  // FIN after `send` (no more data will be read)
+  bool abort = false;  // RST now
+};
+
+// Called when new in-order bytes arrived (`rx` holds every unconsumed byte:
+// the application erases what it used), when the peer closed its side
+// (peer_fin), or when the request timeout passed (timed_out). Not called
+// again once the application asked to close.
+using TcpApp =
+    std::function<TcpAppAction(const TcpConnInfo& info, std::string& rx,
+                               bool peer_fin, bool timed_out, TimeMs now)>;
+
+enum class TcpEndpointDrop : uint8_t {
+  kBadChecksum = 0,
+  kNoSink,
+  kLimitTotal,    // SYN refused (RST): too many connections
+  kLimitClient,   // SYN refused (RST): too many for this client
+  kReceiveLimit,  // connection reset: the peer sent too much
+  kRetries,       // connection reset: the peer stopped acknowledging
+  kIdle,          // connection reset: idle
+  kOutOfWindow,   // segment outside the window (answered with an ACK)
+  kCount
+};
+const char* TcpEndpointDropName(TcpEndpointDrop d);
+
+struct TcpEndpointStats {
+  uint64_t accepted = 0;
+  uint64_t closed = 0;  // gracefully (FIN both ways, or FIN acked)
+  uint64_t resets_sent = 0;
+  uint64_t resets_received = 0;
+  uint64_t segments_in = 0;
+  uint64_t segments_out = 0;
+  uint64_t retransmissions = 0;
+  uint64_t drops[static_cast<int>(TcpEndpointDrop::kCount)] = {};
+};
+
+// Builds an IPv4 + TCP segment with both checksums (options: raw bytes, a
+// multiple of 4 long).
+std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint16_t sport, uint32_t dst,
+                                     uint16_t dport, uint32_t seq, uint32_t ack,
+                                     uint8_t flags, uint16_t window,
+                                     std::span<const uint8_t> options,
+                                     std::span<const uint8_t> payload);
+
+class TcpEndpoint {
+ public:
+  TcpEndpoint(TcpEndpointConfig config, TcpApp app, uint64_t seed = 0);
+
+  // A TCP segment addressed to ctx.gateway on a port this endpoint owns.
+  void OnSegment(const LocalContext& ctx, const Ipv4View& ip, const L4View& l4);
+  // Retransmissions and timeouts.
+  void Tick(TimeMs now, PacketSink* sink);
+
+  // Connections (TIME-WAIT excluded).
+  size_t size() const { return conns_.size() - time_wait_; }
+  const TcpEndpointStats& stats() const { return stats_; }
+  const TcpEndpointConfig& config() const { return config_; }
+
+ private:
+  enum class State : uint8_t { kSynReceived, kEstablished };
+  using Key = std::tuple<NamespaceId, uint32_t, uint16_t, uint16_t>;
+  struct Conn {
+    TcpConnInfo info;
+    State state = State::kSynReceived;
+    uint32_t iss = 0;
+    uint32_t snd_una = 0;  // oldest unacknowledged
+    uint32_t snd_nxt = 0;  // next to send
+    uint32_t snd_max = 0;  // highest sequence sent so far
+    bool fin_ever_sent = false;
+    uint32_t rcv_nxt = 0;
+    uint32_t peer_window = 0;
+    uint16_t peer_mss = 536;
+    // Bytes from snd_una (SYN excluded) not yet acknowledged or not sent.
+    std::string tx;
+    bool fin_queued = false;  // FIN after tx
+    bool fin_sent = false;
+    bool peer_fin = false;
+    bool app_done = false;  // the application asked to close
+    std::string rx;
+    TimeMs created = 0;
+    TimeMs last_heard = 0;
+    TimeMs rto_deadline = 0;  // 0: no timer
+    uint32_t rto_ms = 0;
+    uint32_t retries = 0;
+    // TIME-WAIT (we closed first): re-acknowledge a retransmitted FIN until
+    // then; does not count against the limits.
+    TimeMs time_wait_until = 0;
+  };
+
+  void Send(PacketSink* sink, const Conn& c, uint32_t seq, uint8_t flags,
+            std::span<const uint8_t> payload = {});
+  void SendReset(PacketSink* sink, NamespaceId ns, const Ipv4View& ip,
+                 const L4View& l4, uint32_t payload_len);
+  void SendSynAck(PacketSink* sink, Conn& c);
+  // Sends what the window allows from snd_nxt (data, then FIN).
+  void Output(PacketSink* sink, Conn& c, TimeMs now);
+  void RunApp(PacketSink* sink, Conn& c, bool timed_out, TimeMs now);
+  void Abort(PacketSink* sink, std::map<Key, Conn>::iterator it);
+  size_t CountClient(NamespaceId ns, uint32_t peer) const;
+  // Both FINs done: TIME-WAIT, or forget.
+  void Finish(std::map<Key, Conn>::iterator it, TimeMs now);
+  uint32_t RandomIss();
+
+  TcpEndpointConfig config_;
+  TcpApp app_;
+  uint64_t rng_state_;
+  std::map<Key, Conn> conns_;
+  size_t time_wait_ = 0;  // entries of conns_ in TIME-WAIT
+  TcpEndpointStats stats_;
+};
+
+}  // namespace unat::portmap

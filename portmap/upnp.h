@@ -1,0 +1,182 @@
+// UPnP IGD (v1 and v2) on every inside gateway address, as engine
+// LocalHelpers: SSDP on UDP 1900 (M-SEARCH to 239.255.255.250 or unicast,
+// NOTIFY ssdp:alive announcements), and the description, SCPDs and SOAP
+// control on a TCP port (default 5000) terminated by unat itself
+// (TcpEndpoint, no kernel socket). Mappings go into the MappingRegistry
+// shared with NAT-PMP and PCP (owner kUpnp), so the three protocols never
+// hand out the same external port.
+//
+// The IGD version a control point uses is the one in its SOAPAction
+// (WANIPConnection:1 or :2); it decides lease 0 semantics (see
+// docs/upnp.md). /rootDesc.xml describes an IGD:2, /rootDesc1.xml an IGD:1;
+// SSDP points searches for a :1 type at the latter.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "engine/helper.h"
+#include "engine/nat.h"
+#include "portmap/http.h"
+#include "portmap/rate_limiter.h"
+#include "portmap/registry.h"
+#include "portmap/tcp_endpoint.h"
+
+namespace unat::portmap {
+
+inline constexpr uint16_t kSsdpPort = 1900;
+inline constexpr uint32_t kSsdpGroup = 0xeffffffa;  // 239.255.255.250
+inline constexpr uint16_t kUpnpDefaultHttpPort = 5000;
+
+// UPnP error codes (UDA 1.1 3.2.2, WANIPConnection:2 2.5).
+namespace upnp_error {
+inline constexpr int kInvalidAction = 401;
+inline constexpr int kInvalidArgs = 402;
+inline constexpr int kActionFailed = 501;
+inline constexpr int kNotAuthorized = 606;
+inline constexpr int kArrayIndexInvalid = 713;
+inline constexpr int kNoSuchEntry = 714;
+inline constexpr int kWildCardNotPermittedInSrcIp = 715;
+inline constexpr int kWildCardNotPermittedInExtPort = 716;
+inline constexpr int kConflictInMappingEntry = 718;
+inline constexpr int kSamePortValuesRequired = 724;
+inline constexpr int kOnlyPermanentLeasesSupported = 725;
+inline constexpr int kRemoteHostOnlySupportsWildcard = 726;
+inline constexpr int kExternalPortOnlySupportsWildcard = 727;
+inline constexpr int kNoPortMapsAvailable = 728;
+inline constexpr int kConflictWithOtherMechanisms = 729;
+inline constexpr int kPortMappingNotFound = 730;
+inline constexpr int kInconsistentParameters = 733;
+const char* Name(int code);
+}  // namespace upnp_error
+
+struct UpnpConfig {
+  uint16_t http_port = kUpnpDefaultHttpPort;
+  // uuid of the root device (without "uuid:"); empty: made from `seed`.
+  std::string uuid;
+  std::string friendly_name = "unat IGD";
+  uint32_t ssdp_max_age_s = 1800;
+  // NOTIFY ssdp:alive into every inside network; 0: never.
+  uint32_t notify_interval_s = 900;
+  TcpEndpointConfig tcp;
+  HttpLimits http;
+  RateLimit ssdp_rate;  // M-SEARCH per client
+  uint64_t seed = 0;
+};
+
+struct UpnpStats {
+  uint64_t http_requests = 0;
+  uint64_t http_errors = 0;  // answered 4xx/5xx outside SOAP faults
+  uint64_t descriptions = 0;
+  uint64_t soap_requests = 0;
+  uint64_t soap_faults = 0;
+  uint64_t ssdp_searches = 0;
+  uint64_t ssdp_answers = 0;   // datagrams
+  uint64_t ssdp_notifies = 0;  // datagrams
+  uint64_t ssdp_ignored = 0;   // NOTIFY from others, responses
+  uint64_t ssdp_malformed = 0;
+  uint64_t ssdp_rate_limited = 0;
+  uint64_t timeouts = 0;           // 408 sent
+  std::map<int, uint64_t> faults;  // by UPnP error code
+};
+
+// A parsed SOAP action.
+struct SoapCall {
+  std::string service;  // "WANIPConnection", "WANCommonInterfaceConfig"
+  int version = 1;
+  std::string action;
+  std::map<std::string, std::string> args;
+};
+
+class UpnpServer : public LocalHelper {
+ public:
+  // `registry` is shared with NAT-PMP/PCP and must outlive the server.
+  UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
+             TimeMs now);
+
+  std::string_view name() const override { return "upnp"; }
+  // TCP http_port and UDP 1900 on every gateway address.
+  absl::Status Register();
+  void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
+                const L4View& l4) override;
+  // Lease expiry is the registry's (PortMapServer::Tick advances it); this
+  // runs the TCP timers and the NOTIFY announcements.
+  void Tick(TimeMs now, PacketSink* sink);
+  // Schedules the first NOTIFY (now).
+  void Start(TimeMs now);
+
+  // One whole HTTP request from `client` in `ns` to `gateway`: the
+  // response bytes.
+  std::string HandleHttp(NamespaceId ns, uint32_t client, uint32_t gateway,
+                         const HttpRequest& request, TimeMs now);
+  // One SSDP datagram's payload: the answers' payloads (empty: none).
+  std::vector<std::string> HandleSsdp(NamespaceId ns, uint32_t client,
+                                      uint32_t gateway,
+                                      std::string_view payload, TimeMs now);
+
+  // Documents (for tests): the root description for IGD version 1 or 2 at
+  // `gateway`, and the SCPDs.
+  std::string Description(int version, uint32_t gateway) const;
+  std::string WanIpScpd(int version) const;
+  std::string WanCommonScpd() const;
+
+  const UpnpStats& stats() const { return stats_; }
+  const TcpEndpoint& tcp() const { return tcp_; }
+  const UpnpConfig& config() const { return config_; }
+  const std::string& uuid() const { return uuid_[0]; }
+
+ private:
+  struct Fault {
+    int code;
+  };
+  using Args = std::vector<std::pair<std::string, std::string>>;
+
+  TcpAppAction OnHttpBytes(const TcpConnInfo& info, std::string& rx,
+                           bool peer_fin, bool timed_out, TimeMs now);
+  std::string HandleSoap(NamespaceId ns, uint32_t client,
+                         const HttpRequest& request, TimeMs now);
+  // Runs one action: its output arguments, or a fault code.
+  std::variant<Args, int> RunAction(NamespaceId ns, uint32_t client,
+                                    const SoapCall& call, TimeMs now);
+  std::variant<Args, int> AddMapping(NamespaceId ns, uint32_t client,
+                                     const SoapCall& call, bool any,
+                                     TimeMs now);
+  std::variant<Args, int> DeleteMapping(NamespaceId ns, uint32_t client,
+                                        const SoapCall& call);
+  std::variant<Args, int> DeleteRange(NamespaceId ns, uint32_t client,
+                                      const SoapCall& call);
+  std::variant<Args, int> ListMappings(NamespaceId ns, uint32_t client,
+                                       const SoapCall& call, TimeMs now);
+  // Leases of `ns`, ordered by (protocol, external port).
+  std::vector<Lease> LeasesOf(NamespaceId ns);
+  uint32_t PrimaryExternal() const;
+  std::string Location(int version, uint32_t gateway) const;
+  std::string SsdpMessage(bool notify, int version, const std::string& type,
+                          uint32_t gateway) const;
+  void SendNotifies(TimeMs now, PacketSink* sink);
+
+  Nat* nat_;
+  MappingRegistry* registry_;
+  UpnpConfig config_;
+  TcpEndpoint tcp_;
+  RateLimiter ssdp_limiter_;
+  // Root device, WANDevice, WANConnectionDevice.
+  std::array<std::string, 3> uuid_;
+  TimeMs started_ = 0;
+  TimeMs next_notify_ = 0;
+  bool notify_scheduled_ = false;
+  UpnpStats stats_;
+};
+
+// Parses a SOAP request (SOAPAction header value and body). DOCTYPE and
+// entity declarations are refused. nullopt: not a well-formed action.
+std::optional<SoapCall> ParseSoap(std::string_view soap_action,
+                                  std::string_view body);
+
+}  // namespace unat::portmap
