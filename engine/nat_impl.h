@@ -135,16 +135,19 @@ inline uint64_t Mix64(uint64_t x) {
   return x;
 }
 
-// Flow-key hash: two dependent multiplies, keyed by a per-engine secret so
-// remote peers cannot aim for collisions in the index.
+// Flow-key hash: one 64x64->128 multiply of the two key words, each mixed
+// with a per-engine secret, folded high into low ("mum", as in wyhash), so
+// every key bit reaches the low bits the index uses and remote peers cannot
+// aim for collisions.
 inline uint32_t KeyHash(uint64_t seed, NamespaceId ns, uint8_t proto,
                         uint32_t addr, uint16_t port, uint32_t rem_addr,
                         uint16_t rem_port) {
   const uint64_t a = ((uint64_t{addr} << 32) | rem_addr) ^ seed;
-  const uint64_t b = (uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
-                     (uint64_t{ns} << 8) | proto;
-  uint64_t h = a * 0x9e3779b97f4a7c15ULL;
-  h = (h ^ (h >> 29) ^ b) * 0xc2b2ae3d27d4eb4fULL;
+  const uint64_t b = ((uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
+                      (uint64_t{ns} << 8) | proto) ^
+                     (seed * 0x9e3779b97f4a7c15ULL) ^ 0xa0761d6478bd642fULL;
+  const unsigned __int128 m = static_cast<unsigned __int128>(a) * b;
+  const uint64_t h = static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
