@@ -408,7 +408,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       continue;
     }
     if (f->name() == "natpmp" || f->name() == "pcp" || f->name() == "ftp" ||
-        f->name() == "tftp" || f->name() == "irc") {
+        f->name() == "tftp" || f->name() == "irc" || f->name() == "upnp") {
       continue;
     }
     if (refl->GetBool(c.helpers(), f)) {
@@ -418,6 +418,12 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   }
   d.natpmp = c.helpers().natpmp();
   d.pcp = c.helpers().pcp();
+  d.upnp = c.helpers().upnp();
+  if (c.helpers().upnp_port() == 0 || c.helpers().upnp_port() > 65535) {
+    return Bad("helpers.upnp_port",
+               absl::StrCat(c.helpers().upnp_port(), " is not a port (1..65535)"));
+  }
+  d.upnp_port = static_cast<uint16_t>(c.helpers().upnp_port());
   {
     const config::Helpers& h = c.helpers();
     d.alg.ftp = h.ftp();

@@ -64,6 +64,10 @@ struct DaemonConfig {
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
   bool natpmp = true;
   bool pcp = true;
+  // UPnP IGD: SSDP on UDP 1900 and HTTP/SOAP on TCP upnp_port of every
+  // inside gateway address.
+  bool upnp = false;
+  uint16_t upnp_port = 5000;
   // ALGs (FTP, TFTP, IRC DCC) and their server ports.
   helpers::HelperSetConfig alg;
   portmap::MappingPolicy portmap_policy;

@@ -158,6 +158,18 @@ absl::Status Daemon::Init() {
     }
   }
 
+  if (config_.upnp) {
+    portmap::UpnpConfig uc;
+    uc.http_port = config_.upnp_port;
+    uc.ssdp_rate = config_.portmap_rate;
+    upnp_ = std::make_unique<portmap::UpnpServer>(nat_.get(), registry_.get(),
+                                                  uc, NowMs());
+    if (absl::Status s = upnp_->Register(); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("helpers.upnp: ", s.message()));
+    }
+  }
+
   algs_ = std::make_unique<helpers::HelperSet>(config_.alg);
   if (absl::Status s = algs_->Register(*nat_); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("helpers: ", s.message()));
@@ -172,6 +184,7 @@ absl::Status Daemon::Init() {
     // the mappings were lost (no state kept).
     portmap_->Start(NowMs(), portmap_state_restored_);
   }
+  if (upnp_) upnp_->Start(NowMs());
 
   buffers_.assign(size_t{config_.batch} * kBufferCapacity, 0);
   lengths_.assign(config_.batch, 0);
@@ -338,8 +351,9 @@ absl::Status Daemon::RestoreState() {
       spec.expires = now + static_cast<TimeMs>(left);
     }
     if (spec.expires != 0 && (spec.owner == ForwardOwner::kNatPmp ||
-                              spec.owner == ForwardOwner::kPcp)) {
-      // A NAT-PMP/PCP lease: back into the registry, which owns its
+                              spec.owner == ForwardOwner::kPcp ||
+                              spec.owner == ForwardOwner::kUpnp)) {
+      // A NAT-PMP/PCP/UPnP lease: back into the registry, which owns its
       // lifetime, with the same external endpoint and nonce.
       portmap::Lease lease;
       lease.owner = spec.owner;
@@ -584,6 +598,7 @@ void Daemon::OnTimer() {
   // Leases first: the registry removes its own due forwards, then the
   // engine expires the rest.
   portmap_->Tick(now, this);
+  if (upnp_) upnp_->Tick(now, this);
   nat_->Advance(now);
   if (now - last_state_check_ms_ >= 1000) {
     last_state_check_ms_ = now;
@@ -654,6 +669,9 @@ void Daemon::Reload() {
   }
   if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
     restart.push_back("helpers.natpmp/pcp");
+  }
+  if (next->upnp != config_.upnp || next->upnp_port != config_.upnp_port) {
+    restart.push_back("helpers.upnp/upnp_port");
   }
   {
     const helpers::HelperSetConfig& a = next->alg;
@@ -936,6 +954,36 @@ void Daemon::FillStats(control::Response* out) {
     add("portmap/deleted", rs.deleted);
     add("portmap/expired", rs.expired);
     add("portmap/vanished", rs.vanished);
+    if (upnp_) {
+      const portmap::UpnpStats& us = upnp_->stats();
+      const portmap::TcpEndpointStats& ts = upnp_->tcp().stats();
+      add("upnp/http_requests", us.http_requests);
+      add("upnp/http_errors", us.http_errors);
+      add("upnp/descriptions", us.descriptions);
+      add("upnp/soap_requests", us.soap_requests);
+      add("upnp/soap_faults", us.soap_faults);
+      for (const auto& [code, n] : us.faults) {
+        add(absl::StrCat("upnp/fault/", code), n);
+      }
+      add("upnp/ssdp_searches", us.ssdp_searches);
+      add("upnp/ssdp_answers", us.ssdp_answers);
+      add("upnp/ssdp_notifies", us.ssdp_notifies);
+      add("upnp/ssdp_malformed", us.ssdp_malformed);
+      add("upnp/ssdp_rate_limited", us.ssdp_rate_limited);
+      add("upnp/timeouts", us.timeouts);
+      add("upnp/tcp/connections", upnp_->tcp().size());
+      add("upnp/tcp/accepted", ts.accepted);
+      add("upnp/tcp/closed", ts.closed);
+      add("upnp/tcp/resets_sent", ts.resets_sent);
+      add("upnp/tcp/retransmissions", ts.retransmissions);
+      for (int d = 0; d < static_cast<int>(portmap::TcpEndpointDrop::kCount);
+           ++d) {
+        add(absl::StrCat("upnp/tcp/drop/",
+                         portmap::TcpEndpointDropName(
+                             static_cast<portmap::TcpEndpointDrop>(d))),
+            ts.drops[d]);
+      }
+    }
     for (int d = 0; d < portmap::kNumPortMapDrops; ++d) {
       add(absl::StrCat(
               "portmap/drop/",

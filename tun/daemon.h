@@ -16,6 +16,7 @@
 #include "helpers/helper_set.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
+#include "portmap/upnp.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
@@ -97,6 +98,7 @@ class Daemon : public PacketSink {
   // from the state file keep their lifetimes) and the UDP 5351 server.
   std::unique_ptr<portmap::MappingRegistry> registry_;
   std::unique_ptr<portmap::PortMapServer> portmap_;
+  std::unique_ptr<portmap::UpnpServer> upnp_;  // null: UPnP off
   std::unique_ptr<helpers::HelperSet> algs_;  // FTP, TFTP, IRC DCC
   std::vector<Device> devices_;               // [0] outside, then inside
   std::vector<TunDevice*> by_ns_;             // NamespaceId -> inside device
