@@ -623,9 +623,11 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
   }
   if (auto tv = SplitVersion(st)) {
     for (const auto& [t, v] : kTypes) {
-      // A search for an older version is answered with that version.
+      // A search for an older version is answered with that version in ST
+      // and the IGD:2 description, which is backward compatible (UDA 1.1
+      // 1.3.2; miniupnpc searches for IGD:1 only).
       if (tv->first == t && tv->second <= v) {
-        out.push_back(SsdpMessage(false, tv->second, st, gateway));
+        out.push_back(SsdpMessage(false, 2, st, gateway));
       }
     }
   }
@@ -833,7 +835,17 @@ std::string UpnpServer::HandleSoap(NamespaceId ns, uint32_t client,
     const std::string el = absl::StrCat("u:", call->action, "Response");
     p.OpenElement(el.c_str(), true);
     p.PushAttribute("xmlns:u", type.c_str());
-    for (const auto& [k, v] : args) Leaf(p, k.c_str(), v);
+    for (const auto& [k, v] : args) {
+      if (k == "NewPortListing") {
+        // An XML document as a value: in CDATA, as miniupnpd sends it and
+        // miniupnpc expects it (its own text is escaped, so no "]]>").
+        p.OpenElement(k.c_str(), true);
+        p.PushText(v.c_str(), true);
+        p.CloseElement(true);
+      } else {
+        Leaf(p, k.c_str(), v);
+      }
+    }
     p.CloseElement(true);
   });
   return HttpResponse(200, kXml, body);

@@ -8,8 +8,9 @@
 //
 // The IGD version a control point uses is the one in its SOAPAction
 // (WANIPConnection:1 or :2); it decides lease 0 semantics (see
-// docs/upnp.md). /rootDesc.xml describes an IGD:2, /rootDesc1.xml an IGD:1;
-// SSDP points searches for a :1 type at the latter.
+// docs/upnp.md). /rootDesc.xml describes an IGD:2 (SSDP answers every
+// search, :1 types too, with it); /rootDesc1.xml an IGD:1 for control points
+// that only speak version 1.
 #pragma once
 
 #include <array>

@@ -674,7 +674,7 @@ TEST_F(UpnpTest, SsdpMulticastSearchIsAnsweredAndNeverForwarded) {
   const auto& raw = ip.rfind_pdu<Tins::RawPDU>().payload();
   const std::string s(raw.begin(), raw.end());
   EXPECT_EQ(s.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
-  EXPECT_NE(s.find("LOCATION: http://10.77.0.1:5000/rootDesc1.xml\r\n"),
+  EXPECT_NE(s.find("LOCATION: http://10.77.0.1:5000/rootDesc.xml\r\n"),
             std::string::npos)
       << s;
   EXPECT_NE(
