@@ -47,20 +47,16 @@ uint16_t CopiedOptions(const uint8_t* opts, uint16_t n, uint8_t* out) {
 
 }  // namespace
 
-bool Nat::Impl::TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns,
+bool Nat::Impl::AnswerTooBig(const Ipv4View& ip, Side from, NamespaceId ns,
                              Side to, NamespaceId to_ns) {
   const uint16_t mtu = EgressMtu(to, to_ns);
-  if (ip.size() <= mtu || !ip.dont_fragment()) return false;
   const uint32_t own = from == Side::kInside ? namespaces_[ns].gateway
                                              : ip.dst();
   SendIcmpError(from, ns, own, ip, icmp_type::kDestUnreachable, 4, mtu);
   return true;
 }
 
-Verdict Nat::Impl::Finish(Packet& pkt, Verdict v) {
-  if (v.action != Verdict::kForward) return v;
-  const uint16_t mtu = EgressMtu(v.out_side, v.out_ns);
-  if (pkt.len <= mtu) return v;
+Verdict Nat::Impl::FinishOversize(Packet& pkt, Verdict v) {
   // DF packets were stopped before translation; what remains may be split.
   EmitEgress(v.out_side, v.out_ns, pkt.data, static_cast<uint16_t>(pkt.len));
   return Verdict{Verdict::kConsumed};

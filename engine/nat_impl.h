@@ -259,7 +259,14 @@ class Nat::Impl : public HelperContext {
                          bool first_fragment = false);
   // Egress: a forwarded packet longer than its egress MTU is fragmented
   // through the sink (the verdict becomes kConsumed).
-  Verdict Finish(Packet& pkt, Verdict v);
+  Verdict Finish(Packet& pkt, Verdict v) {
+    if (v.action != Verdict::kForward ||
+        pkt.len <= EgressMtu(v.out_side, v.out_ns)) {
+      return v;
+    }
+    return FinishOversize(pkt, v);
+  }
+  Verdict FinishOversize(Packet& pkt, Verdict v);
   uint16_t EgressMtu(Side side, NamespaceId ns) const {
     if (side == Side::kOutside) return config_.outside_mtu;
     return ns < namespaces_.size() ? namespaces_[ns].mtu : 1500;
@@ -269,7 +276,12 @@ class Nat::Impl : public HelperContext {
   // DF set and too long for the egress: ICMP fragmentation needed to the
   // sender (from our address on its side). True when the packet must drop.
   bool TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns,
-                    Side to, NamespaceId to_ns);
+                    Side to, NamespaceId to_ns) {
+    if (ip.size() <= EgressMtu(to, to_ns) || !ip.dont_fragment()) return false;
+    return AnswerTooBig(ip, from, ns, to, to_ns);
+  }
+  bool AnswerTooBig(const Ipv4View& ip, Side from, NamespaceId ns, Side to,
+                    NamespaceId to_ns);
   // Fragments (engine/fragments.cc).
   Verdict HandleFragment(Side side, NamespaceId ns, Packet& pkt,
                          Ipv4View& ip);

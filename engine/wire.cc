@@ -1,5 +1,7 @@
 #include "engine/wire.h"
 
+#include <cstring>
+
 namespace unat {
 
 namespace {
@@ -26,9 +28,17 @@ std::optional<Ipv4View> Ipv4View::Parse(std::span<uint8_t> data,
   if (total < hl || total > data.size()) {
     return Fail(why, DropReason::kBadTotalLength);
   }
-  if (InternetChecksum(data.first(hl)) != 0) {
-    return Fail(why, DropReason::kBadIpChecksum);
+  bool checksum_ok;
+  if (hl == ipv4_field::kMinHeader) {
+    // The common header: five 32-bit words, summed in native order.
+    uint32_t w[5];
+    std::memcpy(w, data.data(), sizeof(w));
+    const uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+    checksum_ok = Fold(sum) == 0xffff;
+  } else {
+    checksum_ok = InternetChecksum(data.first(hl)) == 0;
   }
+  if (!checksum_ok) return Fail(why, DropReason::kBadIpChecksum);
   return Ipv4View(data.data(), total, hl, static_cast<uint16_t>(total - hl));
 }
 
