@@ -24,8 +24,7 @@ constexpr int kExternalCount = 64;
 
 using Template = std::array<uint8_t, kPacketSize>;
 
-Template UdpPacket(uint32_t src, uint16_t sport, uint32_t dst,
-                   uint16_t dport) {
+Template UdpPacket(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport) {
   Template p{};
   p[0] = 0x45;
   StoreBe16(&p[2], kPacketSize);
@@ -39,7 +38,8 @@ Template UdpPacket(uint32_t src, uint16_t sport, uint32_t dst,
   StoreBe16(&p[24], kPacketSize - 20);
   uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
                     (dst & 0xffff) + kProtoUdp + (kPacketSize - 20);
-  StoreBe16(&p[26], InternetChecksum({p.data() + 20, kPacketSize - 20}, pseudo));
+  StoreBe16(&p[26],
+            InternetChecksum({p.data() + 20, kPacketSize - 20}, pseudo));
   return p;
 }
 
@@ -142,8 +142,8 @@ void BM_Established(benchmark::State& state) {
   for (auto _ : state) {
     const uint32_t k = stream[i & (stream.size() - 1)];
     const bool outbound = (i & 1) == 0;
-    std::memcpy(buf, outbound ? w.out_templates[k].data()
-                              : w.in_templates[k].data(),
+    std::memcpy(buf,
+                outbound ? w.out_templates[k].data() : w.in_templates[k].data(),
                 kPacketSize);
     Packet pkt{buf, kPacketSize, sizeof(buf)};
     Verdict v = outbound ? w.nat->ProcessInside(w.ns, pkt, 2000)
@@ -155,9 +155,9 @@ void BM_Established(benchmark::State& state) {
     state.SkipWithError("a packet was dropped");
   }
   state.SetItemsProcessed(state.iterations());
-  state.counters["Mpps"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) / 1e6,
-      benchmark::Counter::kIsRate);
+  state.counters["Mpps"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) / 1e6,
+                         benchmark::Counter::kIsRate);
   state.counters["bytes_per_flow"] = static_cast<double>(w.bytes_per_flow);
 }
 BENCHMARK(BM_Established)
@@ -181,9 +181,10 @@ void BM_EstablishedBatch(benchmark::State& state) {
     const bool outbound = ((i / kBatch) & 1) == 0;
     for (size_t j = 0; j < kBatch; ++j, ++i) {
       const uint32_t k = stream[i & (stream.size() - 1)];
-      std::memcpy(bufs[j], outbound ? w.out_templates[k].data()
-                                    : w.in_templates[k].data(),
-                  kPacketSize);
+      std::memcpy(
+          bufs[j],
+          outbound ? w.out_templates[k].data() : w.in_templates[k].data(),
+          kPacketSize);
       pkts[j] = Packet{bufs[j], kPacketSize, sizeof(bufs[j])};
     }
     if (outbound) {
@@ -222,7 +223,8 @@ void BM_NewFlows(benchmark::State& state) {
   const NamespaceId ns = *nat->AddNamespace({"bench", 0x0a000001, 8});
   const uint32_t ports = c.port_max - c.port_min + 1;
   const double live_target = 0.9 * ports;
-  const double lifetime_ms = (c.timeouts.udp_s + c.timeouts.port_hold_s) * 1000.0;
+  const double lifetime_ms =
+      (c.timeouts.udp_s + c.timeouts.port_hold_s) * 1000.0;
   const double step_ms = lifetime_ms / live_target;
   double now = 1'000'000;
   alignas(64) uint8_t buf[2048];
@@ -245,9 +247,9 @@ void BM_NewFlows(benchmark::State& state) {
   const Stats before = nat->GetStats();
   for (auto _ : state) one(true);
   const Stats after = nat->GetStats();
-  state.counters["Mflows_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) / 1e6,
-      benchmark::Counter::kIsRate);
+  state.counters["Mflows_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) / 1e6,
+                         benchmark::Counter::kIsRate);
   state.counters["pool_full_pct"] = 100.0 * after.mappings / ports;
   state.counters["expired"] =
       static_cast<double>(after.flows_expired - before.flows_expired);
@@ -317,7 +319,8 @@ void BM_Fragments(benchmark::State& state) {
       std::memcpy(buf + 20, w.data() + 20 + off, n);
       StoreBe16(buf + 2, static_cast<uint16_t>(20 + n));
       StoreBe16(buf + 4, id);
-      StoreBe16(buf + 6, static_cast<uint16_t>((f < 2 ? 0x2000 : 0) | (off / 8)));
+      StoreBe16(buf + 6,
+                static_cast<uint16_t>((f < 2 ? 0x2000 : 0) | (off / 8)));
       StoreBe16(buf + 10, 0);
       StoreBe16(buf + 10, InternetChecksum({buf, 20}));
       Packet pkt{buf, static_cast<uint32_t>(20 + n), sizeof(buf)};
@@ -329,8 +332,8 @@ void BM_Fragments(benchmark::State& state) {
   const Stats s = nat->GetStats();
   state.counters["Mfrag_per_s"] = benchmark::Counter(
       static_cast<double>(fragments) / 1e6, benchmark::Counter::kIsRate);
-  state.counters["forwarded"] = static_cast<double>(
-      s.fragments_forwarded + s.fragments_created);
+  state.counters["forwarded"] =
+      static_cast<double>(s.fragments_forwarded + s.fragments_created);
   state.counters["dropped"] = static_cast<double>([&] {
     uint64_t d = 0;
     for (uint64_t x : s.drops) d += x;
@@ -349,9 +352,9 @@ void BM_Copy64(benchmark::State& state) {
     std::memcpy(buf, t[i++ & 0xffff].data(), kPacketSize);
     benchmark::DoNotOptimize(buf);
   }
-  state.counters["Mpps"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) / 1e6,
-      benchmark::Counter::kIsRate);
+  state.counters["Mpps"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) / 1e6,
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Copy64);
 
@@ -375,9 +378,9 @@ void BM_ParseOnly(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(ok);
   }
-  state.counters["Mpps"] = benchmark::Counter(
-      static_cast<double>(state.iterations()) / 1e6,
-      benchmark::Counter::kIsRate);
+  state.counters["Mpps"] =
+      benchmark::Counter(static_cast<double>(state.iterations()) / 1e6,
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_ParseOnly);
 

@@ -26,8 +26,8 @@ uint16_t TcpUdpChecksum(const uint8_t* ip, const uint8_t* l4, uint16_t len,
                         uint8_t proto) {
   const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
   const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
-  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
-                          (dst & 0xffff) + proto + len;
+  const uint32_t pseudo =
+      (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
   return InternetChecksum({l4, len}, pseudo);
 }
 
@@ -45,8 +45,8 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
   hp_.from = from;
   hp_.proto = f.proto;
   hp_.hl = ip.header_length();
-  hp_.l4_hl = f.proto == kProtoTcp ? l4.tcp_header_length()
-                                   : l4_field::kUdpHeader;
+  hp_.l4_hl =
+      f.proto == kProtoTcp ? l4.tcp_header_length() : l4_field::kUdpHeader;
   const bool ok = h->OnPacket(*this, info, from, ip, l4);
   if (ok && f.proto == kProtoTcp) {
     uint8_t* tcp = pkt.data + hp_.hl;
@@ -96,8 +96,8 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
   if (!hp_.checksum_checked) {
     // Never vouch for a segment that arrived corrupt: its checksum is
     // recomputed after the edit.
-    const bool has_csum = hp_.proto == kProtoTcp ||
-                          LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
+    const bool has_csum =
+        hp_.proto == kProtoTcp || LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
     if (has_csum && TcpUdpChecksum(ip, l4, l4_len, hp_.proto) != 0) {
       return absl::DataLossError("L4 checksum wrong: payload left alone");
     }
@@ -106,9 +106,9 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
   const size_t payload_start = size_t{hp_.hl} + hp_.l4_hl;
   const size_t payload_len = pkt.len - payload_start;
   if (offset > payload_len || length > payload_len - offset) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "replace [", offset, ", +", length, ") beyond payload of ",
-        payload_len));
+    return absl::OutOfRangeError(absl::StrCat("replace [", offset, ", +",
+                                              length, ") beyond payload of ",
+                                              payload_len));
   }
   const size_t new_len = pkt.len - length + bytes.size();
   if (new_len > 65535 || new_len > pkt.capacity) {
@@ -171,7 +171,8 @@ void Nat::Impl::ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp,
       StoreBe32(tcp + l4_field::kTcpAck, nack);
     }
     // SACK blocks (RFC 2018): kind 5, edges in acknowledgement space.
-    const uint16_t hl = static_cast<uint16_t>((tcp[l4_field::kTcpDataOff] >> 4) * 4);
+    const uint16_t hl =
+        static_cast<uint16_t>((tcp[l4_field::kTcpDataOff] >> 4) * 4);
     for (uint16_t i = l4_field::kTcpMinHeader; i < hl && i < tcp_len;) {
       const uint8_t kind = tcp[i];
       if (kind == 0) break;

@@ -1,9 +1,9 @@
 // Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <bit>
 #include <cstring>
 #include <span>
 

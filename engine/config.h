@@ -28,10 +28,10 @@ struct Timeouts {
 };
 
 struct Limits {
-  uint32_t max_flows = 1u << 20;          // whole engine
-  uint32_t max_flows_per_namespace = 0;   // 0: no limit of its own
-  uint32_t max_flows_per_host = 8192;     // per (namespace, inside address)
-  uint32_t max_ports_per_host = 4096;     // mappings per inside host, per proto
+  uint32_t max_flows = 1u << 20;         // whole engine
+  uint32_t max_flows_per_namespace = 0;  // 0: no limit of its own
+  uint32_t max_flows_per_host = 8192;    // per (namespace, inside address)
+  uint32_t max_ports_per_host = 4096;    // mappings per inside host, per proto
 };
 
 // IPv4 fragments. Virtual reassembly translates each fragment as it passes
@@ -43,7 +43,7 @@ enum class ReassemblyMode : uint8_t { kVirtual = 0, kFull = 1 };
 
 struct FragmentConfig {
   ReassemblyMode mode = ReassemblyMode::kVirtual;
-  uint32_t max_bytes = 4u << 20;              // fragment bytes held, in all
+  uint32_t max_bytes = 4u << 20;                // fragment bytes held, in all
   uint32_t max_datagrams_per_namespace = 1024;  // the outside counts as one
   uint32_t max_fragments_per_datagram = 64;
   uint32_t timeout_ms = 30000;

@@ -48,7 +48,8 @@ class FlowIndex {
     for (int n = 0; n < 4; ++n) {
       const uint64_t s = slots_[i];
       if (s == kEmpty) return kNotFound;
-      if (static_cast<uint32_t>(s >> 32) == hash) return static_cast<uint32_t>(s);
+      if (static_cast<uint32_t>(s >> 32) == hash)
+        return static_cast<uint32_t>(s);
       i = (i + 1) & mask_;
     }
     return kNotFound;
@@ -84,8 +85,8 @@ class FlowIndex {
       if (s == kEmpty) break;
       const uint32_t home = static_cast<uint32_t>(s >> 32) & mask_;
       // Move s into the hole unless its home lies cyclically in (hole, j].
-      const bool home_between = (hole <= j) ? (home > hole && home <= j)
-                                            : (home > hole || home <= j);
+      const bool home_between =
+          (hole <= j) ? (home > hole && home <= j) : (home > hole || home <= j);
       if (!home_between) {
         slots_[hole] = s;
         hole = j;
@@ -112,7 +113,8 @@ class FlowIndex {
     slots_.assign(old.size() * 2, kEmpty);
     mask_ = static_cast<uint32_t>(slots_.size() - 1);
     for (uint64_t s : old) {
-      if (s != kEmpty) Place(static_cast<uint32_t>(s >> 32), static_cast<uint32_t>(s));
+      if (s != kEmpty)
+        Place(static_cast<uint32_t>(s >> 32), static_cast<uint32_t>(s));
     }
   }
 

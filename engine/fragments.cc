@@ -50,8 +50,8 @@ uint16_t CopiedOptions(const uint8_t* opts, uint16_t n, uint8_t* out) {
 bool Nat::Impl::AnswerTooBig(const Ipv4View& ip, Side from, NamespaceId ns,
                              Side to, NamespaceId to_ns) {
   const uint16_t mtu = EgressMtu(to, to_ns);
-  const uint32_t own = from == Side::kInside ? namespaces_[ns].gateway
-                                             : ip.dst();
+  const uint32_t own =
+      from == Side::kInside ? namespaces_[ns].gateway : ip.dst();
   SendIcmpError(from, ns, own, ip, icmp_type::kDestUnreachable, 4, mtu);
   return true;
 }
@@ -78,15 +78,15 @@ void Nat::Impl::EmitEgress(Side side, NamespaceId ns, uint8_t* data,
   if (scratch2_.size() < 65536) scratch2_.resize(65536);
   uint8_t* out = scratch2_.data();
   uint8_t later_opts[40];
-  const uint16_t later_opt_len =
-      CopiedOptions(data + ipv4_field::kMinHeader,
-                    static_cast<uint16_t>(hl - ipv4_field::kMinHeader),
-                    later_opts);
+  const uint16_t later_opt_len = CopiedOptions(
+      data + ipv4_field::kMinHeader,
+      static_cast<uint16_t>(hl - ipv4_field::kMinHeader), later_opts);
   uint16_t off = 0;
   bool first = true;
   while (off < payload) {
     const uint16_t this_hl =
-        first ? hl : static_cast<uint16_t>(ipv4_field::kMinHeader + later_opt_len);
+        first ? hl
+              : static_cast<uint16_t>(ipv4_field::kMinHeader + later_opt_len);
     uint16_t chunk = static_cast<uint16_t>(((mtu - this_hl) / 8) * 8);
     const bool last = off + chunk >= payload;
     if (last) chunk = static_cast<uint16_t>(payload - off);
@@ -164,8 +164,7 @@ void Nat::Impl::ReleaseHeld(uint32_t e) {
     ip->set_src(x.new_src);
     ip->set_dst(x.new_dst);
     ip->DecrementTtl();
-    Count(x.side, x.verdict.out_side == Side::kInside ? x.verdict.out_ns
-                                                       : x.ns,
+    Count(x.side, x.verdict.out_side == Side::kInside ? x.verdict.out_ns : x.ns,
           ip->size());
     stats_.fragments_forwarded++;
     EmitEgress(x.verdict.out_side, x.verdict.out_ns, h.bytes.data(),
@@ -214,11 +213,9 @@ void Nat::Impl::ExpireFragments() {
           std::vector<uint8_t> copy = h.bytes;
           auto ip = Ipv4View::Parse(copy, nullptr);
           if (!ip) break;
-          const uint32_t own = x.side == Side::kInside
-                                   ? namespaces_[x.ns].gateway
-                                   : ip->dst();
-          SendIcmpError(x.side, x.ns, own, *ip, icmp_type::kTimeExceeded, 1,
-                        0);
+          const uint32_t own =
+              x.side == Side::kInside ? namespaces_[x.ns].gateway : ip->dst();
+          SendIcmpError(x.side, x.ns, own, *ip, icmp_type::kTimeExceeded, 1, 0);
           break;
         }
       }
@@ -387,8 +384,8 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     PoisonFragEntry(e, DropReason::kFragMemoryLimit);
     return Drop(DropReason::kFragMemoryLimit);
   }
-  x.held.push_back({std::vector<uint8_t>(ip.data(), ip.data() + ip.size()),
-                    offset, len});
+  x.held.push_back(
+      {std::vector<uint8_t>(ip.data(), ip.data() + ip.size()), offset, len});
   x.held_bytes += ip.size();
   frag_bytes_held_ += ip.size();
   if (!x.full || x.total == 0 || x.covered != x.total) {

@@ -12,9 +12,9 @@ constexpr uint16_t kSsdpPort = 1900;
 
 absl::Status ValidateRemoteFilters(const std::vector<RemoteFilter>& filters) {
   if (filters.size() > ForwardSpec::kMaxRemoteFilters) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "forward allowed_remotes: ", filters.size(), " entries, at most ",
-        ForwardSpec::kMaxRemoteFilters));
+    return absl::InvalidArgumentError(
+        absl::StrCat("forward allowed_remotes: ", filters.size(),
+                     " entries, at most ", ForwardSpec::kMaxRemoteFilters));
   }
   for (const RemoteFilter& r : filters) {
     if (r.prefix_len > 32) {
@@ -26,8 +26,6 @@ absl::Status ValidateRemoteFilters(const std::vector<RemoteFilter>& filters) {
 }
 
 }  // namespace
-
-
 
 // ------------------------------------------------------------------------
 // Flow table
@@ -308,13 +306,12 @@ uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
     *why = DropReason::kNoExternalAddress;
     return kNone;
   }
-  const bool new_host =
-      !hosts_.contains((uint64_t{ns} << 32) | addr);
+  const bool new_host = !hosts_.contains((uint64_t{ns} << 32) | addr);
   HostState& host = Host(ns, addr);
   if (new_host) {
     // Paired pooling (RFC 4787 REQ-2): one external address per host.
-    host.ext_index = static_cast<uint8_t>(
-        Mix64((uint64_t{ns} << 32) | addr) % config_.external_addresses.size());
+    host.ext_index = static_cast<uint8_t>(Mix64((uint64_t{ns} << 32) | addr) %
+                                          config_.external_addresses.size());
   }
   if (config_.limits.max_ports_per_host != 0 &&
       host.ports[ProtoIndex(proto)] >= config_.limits.max_ports_per_host) {
@@ -423,9 +420,8 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
     return absl::ResourceExhaustedError("too many expectations");
   }
   DropReason why = DropReason::kNone;
-  const uint32_t m =
-      GetOrCreateMapping(ns, spec.proto, spec.inside_addr, spec.inside_port,
-                         &why);
+  const uint32_t m = GetOrCreateMapping(ns, spec.proto, spec.inside_addr,
+                                        spec.inside_port, &why);
   if (m == kNone) {
     return absl::ResourceExhaustedError(
         absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
@@ -486,7 +482,8 @@ uint32_t Nat::Impl::MatchExpectation(uint8_t proto, uint32_t ext_addr,
   if (it == expect_index_.end()) return kNone;
   for (uint32_t e : it->second) {
     const Expectation& x = expectations_[e];
-    if (x.live && x.expires > now_ms_ && (x.rem_addr == src || x.rem_addr == 0) &&
+    if (x.live && x.expires > now_ms_ &&
+        (x.rem_addr == src || x.rem_addr == 0) &&
         (x.rem_port == 0 || x.rem_port == sport)) {
       return e;
     }
@@ -506,7 +503,8 @@ bool Nat::Impl::RstAcceptable(const Flow& f, Side from,
   if (!(f.flags & seen_from)) {
     // Nothing seen from this side yet: only an answer to the other side's
     // SYN is believable: it must acknowledge exactly what was sent.
-    return (l4.tcp_flags() & tcp_flags::kAck) && l4.tcp_ack() == f.tcp_end[other];
+    return (l4.tcp_flags() & tcp_flags::kAck) &&
+           l4.tcp_ack() == f.tcp_end[other];
   }
   const uint32_t win = std::max<uint32_t>(f.tcp_win[other], 1);
   const uint32_t seq = l4.tcp_seq();
@@ -527,8 +525,8 @@ bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
     f.state = static_cast<uint8_t>(TcpState::kClosed);
     return true;
   }
-  const bool originator_side =
-      (from == Side::kOutside) == static_cast<bool>(f.flags & kFlowInboundOrigin);
+  const bool originator_side = (from == Side::kOutside) ==
+                               static_cast<bool>(f.flags & kFlowInboundOrigin);
   // Window scale from SYN options (RFC 7323): kind 3, length 3.
   if (fl & tcp_flags::kSyn) {
     uint8_t scale = 15;
@@ -546,8 +544,8 @@ bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
       i += o[i + 1];
     }
     const uint8_t shift = s == 0 ? 0 : 4;
-    f.wscale = static_cast<uint8_t>((f.wscale & ~(0xf << shift)) |
-                                    (scale << shift));
+    f.wscale =
+        static_cast<uint8_t>((f.wscale & ~(0xf << shift)) | (scale << shift));
   }
   // Track the highest sequence end and window per side.
   const uint32_t end = l4.tcp_seq() + payload_len +
@@ -629,7 +627,8 @@ void Nat::Impl::SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
     icmp_bucket_started_ = true;
   }
   icmp_tokens_ = std::min<uint64_t>(
-      cap, icmp_tokens_ + (now_ms_ - icmp_last_) * config_.icmp_errors_per_second);
+      cap,
+      icmp_tokens_ + (now_ms_ - icmp_last_) * config_.icmp_errors_per_second);
   icmp_last_ = now_ms_;
   if (icmp_tokens_ < 1000) {
     stats_.icmp_errors_rate_limited++;
@@ -651,7 +650,8 @@ void Nat::Impl::SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
   buf[21] = code;
   StoreBe32(buf + 24, rest);
   std::copy(ip.data(), ip.data() + quote, buf + 28);
-  StoreBe16(buf + 22, InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
+  StoreBe16(buf + 22,
+            InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
   stats_.icmp_errors_sent++;
   sink_->Emit(side, ns, {buf, total});
 }
@@ -665,8 +665,8 @@ Verdict Nat::Impl::EchoReply(Packet& pkt, Ipv4View& ip, Side side,
   // Type 8 -> 0: the type/code word changes by 0x0800.
   const uint16_t old_word = LoadBe16(icmp);
   icmp[0] = icmp_type::kEchoReply;
-  StoreBe16(icmp + 2, ChecksumUpdate16(LoadBe16(icmp + 2), old_word,
-                                       LoadBe16(icmp)));
+  StoreBe16(icmp + 2,
+            ChecksumUpdate16(LoadBe16(icmp + 2), old_word, LoadBe16(icmp)));
   // Fresh TTL for our own answer.
   const uint16_t old_ttl = LoadBe16(ip.data() + ipv4_field::kTtl);
   ip.data()[ipv4_field::kTtl] = 64;
@@ -779,7 +779,8 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
     }
     return Drop(DropReason::kLocalNoHelper);
   }
-  auto it = local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
+  auto it =
+      local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
   if (it == local_helpers_.end()) return Drop(DropReason::kLocalNoHelper);
   Count(Side::kInside, ns, pkt.len);
   LocalContext ctx{now_ms_, ns, namespaces_[ns].gateway, sink_};
@@ -814,8 +815,8 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   }
   // SSDP M-SEARCH to 239.255.255.250:1900 goes to the UPnP helper when one
   // is registered for UDP 1900; it is never forwarded (else: martian).
-  if (dst == kSsdpGroup && ip->protocol() == kProtoUdp &&
-      !ip->is_fragment() && ip->payload().size() >= l4_field::kUdpHeader &&
+  if (dst == kSsdpGroup && ip->protocol() == kProtoUdp && !ip->is_fragment() &&
+      ip->payload().size() >= l4_field::kUdpHeader &&
       LoadBe16(ip->payload().data() + l4_field::kDstPort) == kSsdpPort &&
       local_helpers_.count((uint32_t{kProtoUdp} << 16) | kSsdpPort)) {
     return LocalInside(ns, pkt, *ip);
@@ -826,8 +827,8 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
     return Drop(DropReason::kMartian);
   }
   if (ip->ttl() <= 1) {
-    SendIcmpError(Side::kInside, ns, nse.gateway, *ip,
-                  icmp_type::kTimeExceeded, 0, 0);
+    SendIcmpError(Side::kInside, ns, nse.gateway, *ip, icmp_type::kTimeExceeded,
+                  0, 0);
     return Drop(DropReason::kTtlExpired);
   }
   if (nse.mask != 0 && (dst & nse.mask) == (nse.gateway & nse.mask)) {
@@ -888,7 +889,8 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
       proto == kProtoTcp
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
           : 0;
-  if (proto == kProtoTcp && !UpdateTcp(f, Side::kInside, *l4, l4_payload, &why)) {
+  if (proto == kProtoTcp &&
+      !UpdateTcp(f, Side::kInside, *l4, l4_payload, &why)) {
     return Drop(why);
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -941,7 +943,8 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     const uint8_t type = l4->icmp_type();
     if (IsIcmpError(type)) {
       Verdict v = HandleIcmpError(Side::kOutside, kInvalidNamespace, *ip, *l4);
-      if (v.action == Verdict::kForward) Count(Side::kOutside, v.out_ns, pkt.len);
+      if (v.action == Verdict::kForward)
+        Count(Side::kOutside, v.out_ns, pkt.len);
       return v;
     }
     if (type == icmp_type::kEchoRequest) {
@@ -1040,8 +1043,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     }
     // An inside key clash (the host already talks to that remote from that
     // port) would corrupt the table: refuse instead.
-    if (FindInside(nf.ns, proto, nf.in_addr, nf.in_port, src, sport) !=
-        kNone) {
+    if (FindInside(nf.ns, proto, nf.in_addr, nf.in_port, src, sport) != kNone) {
       if (nf.mapping != kNone) ReleaseMapping(nf.mapping);
       return Drop(DropReason::kFiltered);
     }
@@ -1052,8 +1054,8 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     }
   }
   Flow& f = flows_[idx];
-  if (!hairpin &&
-      TooBigWithDf(*ip, Side::kOutside, kInvalidNamespace, Side::kInside, f.ns)) {
+  if (!hairpin && TooBigWithDf(*ip, Side::kOutside, kInvalidNamespace,
+                               Side::kInside, f.ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
   const uint16_t l4_payload =
@@ -1098,10 +1100,10 @@ bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
   } else {
     return false;
   }
-  *hash = kSide == Side::kInside
-              ? KeyHash(hash_seed_, ns, proto, src, sport, dst, dport)
-              : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src,
-                        sport);
+  *hash =
+      kSide == Side::kInside
+          ? KeyHash(hash_seed_, ns, proto, src, sport, dst, dport)
+          : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src, sport);
   return true;
 }
 
@@ -1125,10 +1127,10 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
       }
     }
     for (size_t i = 0; i < n; ++i) {
-      out[base + i] = Finish(
-          pkts[base + i], kSide == Side::kInside
-                              ? ProcessInside(ns, pkts[base + i], now)
-                              : ProcessOutside(pkts[base + i], now, false));
+      out[base + i] = Finish(pkts[base + i],
+                             kSide == Side::kInside
+                                 ? ProcessInside(ns, pkts[base + i], now)
+                                 : ProcessOutside(pkts[base + i], now, false));
     }
   }
 }
@@ -1148,16 +1150,16 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
     return absl::InvalidArgumentError(
         absl::StrCat("protocol ", proto, " is not tcp or udp"));
   }
-  if (IsUnusableSource(in_addr) || IsUnusableSource(rem_addr) ||
-      in_port == 0 || rem_port == 0) {
+  if (IsUnusableSource(in_addr) || IsUnusableSource(rem_addr) || in_port == 0 ||
+      rem_port == 0) {
     return absl::InvalidArgumentError("endpoint address or port not usable");
   }
   uint32_t idx = FindInside(ns, proto, in_addr, in_port, rem_addr, rem_port);
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
     DropReason why = DropReason::kNone;
-    idx = NewOutboundFlow(ns, proto, in_addr, in_port, rem_addr, rem_port,
-                          &why);
+    idx =
+        NewOutboundFlow(ns, proto, in_addr, in_port, rem_addr, rem_port, &why);
     if (idx == kNone) {
       return absl::ResourceExhaustedError(
           absl::StrCat("no flow: ", DropReasonName(why)));
@@ -1184,8 +1186,9 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
                      " is out of range 0..32"));
   }
   if (c.mtu < 68) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "namespace ", c.name, ": mtu ", c.mtu, " is below the IPv4 minimum 68"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("namespace ", c.name, ": mtu ", c.mtu,
+                     " is below the IPv4 minimum 68"));
   }
   if (IsUnusableSource(c.gateway)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1275,14 +1278,13 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("forward namespace: id ", spec.ns, " does not exist"));
   }
-  if (absl::Status st = ValidateRemoteFilters(spec.allowed_remotes);
-      !st.ok()) {
+  if (absl::Status st = ValidateRemoteFilters(spec.allowed_remotes); !st.ok()) {
     return st;
   }
   if (IsUnusableSource(spec.inside_addr)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("forward inside_address: ",
-                     Ipv4ToString(spec.inside_addr), " is not usable"));
+        absl::StrCat("forward inside_address: ", Ipv4ToString(spec.inside_addr),
+                     " is not usable"));
   }
   std::vector<int> targets;
   if (spec.external_addr == 0) {
@@ -1292,10 +1294,9 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
   } else {
     const int i = ExternalIndex(spec.external_addr);
     if (i < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("forward external_address: ",
-                       Ipv4ToString(spec.external_addr),
-                       " is not one of the NAT's external addresses"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "forward external_address: ", Ipv4ToString(spec.external_addr),
+          " is not one of the NAT's external addresses"));
     }
     targets.push_back(i);
   }
@@ -1412,25 +1413,26 @@ absl::Status ValidateConfig(const NatConfig& config) {
         "external_addresses: at least one external address is required");
   }
   if (config.external_addresses.size() > 255) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "external_addresses: ", config.external_addresses.size(),
-        " addresses, at most 255"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("external_addresses: ", config.external_addresses.size(),
+                     " addresses, at most 255"));
   }
   for (uint32_t a : config.external_addresses) {
     if (IsUnusableSource(a)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "external_addresses: ", Ipv4ToString(a), " is not a unicast address"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("external_addresses: ", Ipv4ToString(a),
+                       " is not a unicast address"));
     }
   }
   if (config.port_min == 0 || config.port_min > config.port_max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "ports: range ", config.port_min, "..", config.port_max,
-        " is empty or starts at 0"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("ports: range ", config.port_min, "..", config.port_max,
+                     " is empty or starts at 0"));
   }
   if (config.icmp_id_min > config.icmp_id_max) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "icmp ids: range ", config.icmp_id_min, "..", config.icmp_id_max,
-        " is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("icmp ids: range ", config.icmp_id_min, "..",
+                     config.icmp_id_max, " is empty"));
   }
   if (config.outside_mtu < 68) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1449,9 +1451,9 @@ absl::Status ValidateConfig(const NatConfig& config) {
     return absl::InvalidArgumentError("timeouts: every timeout must be > 0");
   }
   if (config.limits.max_flows == 0 || config.limits.max_flows > (1u << 30)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "limits.max_flows: ", config.limits.max_flows,
-        " is out of range 1..", 1u << 30));
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_flows: ", config.limits.max_flows,
+                     " is out of range 1..", 1u << 30));
   }
   return absl::OkStatus();
 }
@@ -1514,7 +1516,8 @@ absl::StatusOr<NamespaceId> Nat::FindNamespace(std::string_view name) const {
     const auto& e = impl_->namespaces_[i];
     if (e.live && e.name == name) return static_cast<NamespaceId>(i);
   }
-  return absl::NotFoundError(absl::StrCat("namespace ", std::string(name), " not found"));
+  return absl::NotFoundError(
+      absl::StrCat("namespace ", std::string(name), " not found"));
 }
 
 void Nat::SetSink(PacketSink* sink) { impl_->sink_ = sink; }
@@ -1523,14 +1526,15 @@ absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
                                        PacketHelper* helper) {
   const uint32_t key = (uint32_t{proto} << 16) | server_port;
   if (impl_->helper_ports_.contains(key)) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "a helper is already registered for ", ProtoName(proto), "/",
-        server_port));
+    return absl::AlreadyExistsError(
+        absl::StrCat("a helper is already registered for ", ProtoName(proto),
+                     "/", server_port));
   }
   auto& hs = impl_->helpers_;
   auto it = std::find(hs.begin(), hs.end(), helper);
   if (it == hs.end()) {
-    if (hs.size() >= 254) return absl::ResourceExhaustedError("too many helpers");
+    if (hs.size() >= 254)
+      return absl::ResourceExhaustedError("too many helpers");
     hs.push_back(helper);
     it = hs.end() - 1;
   }
@@ -1542,9 +1546,9 @@ absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,
                                       LocalHelper* helper) {
   const uint32_t key = (uint32_t{proto} << 16) | port;
   if (!impl_->local_helpers_.emplace(key, helper).second) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        "a local helper is already registered for ", ProtoName(proto), "/",
-        port));
+    return absl::AlreadyExistsError(
+        absl::StrCat("a local helper is already registered for ",
+                     ProtoName(proto), "/", port));
   }
   return absl::OkStatus();
 }
@@ -1642,22 +1646,33 @@ size_t Nat::MemoryUsage() const { return impl_->MemoryUsage(); }
 
 const char* TcpStateName(TcpState state) {
   switch (state) {
-    case TcpState::kSynSent: return "SYN_SENT";
-    case TcpState::kSynReceived: return "SYN_RECV";
-    case TcpState::kEstablished: return "ESTABLISHED";
-    case TcpState::kFinWait: return "FIN_WAIT";
-    case TcpState::kClosing: return "CLOSING";
-    case TcpState::kClosed: return "CLOSED";
-    default: return "?";
+    case TcpState::kSynSent:
+      return "SYN_SENT";
+    case TcpState::kSynReceived:
+      return "SYN_RECV";
+    case TcpState::kEstablished:
+      return "ESTABLISHED";
+    case TcpState::kFinWait:
+      return "FIN_WAIT";
+    case TcpState::kClosing:
+      return "CLOSING";
+    case TcpState::kClosed:
+      return "CLOSED";
+    default:
+      return "?";
   }
 }
 
 const char* ForwardOwnerName(ForwardOwner owner) {
   switch (owner) {
-    case ForwardOwner::kStatic: return "static";
-    case ForwardOwner::kNatPmp: return "natpmp";
-    case ForwardOwner::kPcp: return "pcp";
-    case ForwardOwner::kUpnp: return "upnp";
+    case ForwardOwner::kStatic:
+      return "static";
+    case ForwardOwner::kNatPmp:
+      return "natpmp";
+    case ForwardOwner::kPcp:
+      return "pcp";
+    case ForwardOwner::kUpnp:
+      return "upnp";
   }
   return "?";
 }

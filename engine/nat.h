@@ -23,12 +23,12 @@
 namespace unat {
 
 enum class TcpState : uint8_t {
-  kSynSent = 0,     // SYN seen from the originator only
-  kSynReceived,     // SYN seen from both sides
-  kEstablished,     // handshake completed
-  kFinWait,         // FIN seen in one direction
-  kClosing,         // FIN seen in both directions
-  kClosed,          // valid RST seen
+  kSynSent = 0,  // SYN seen from the originator only
+  kSynReceived,  // SYN seen from both sides
+  kEstablished,  // handshake completed
+  kFinWait,      // FIN seen in one direction
+  kClosing,      // FIN seen in both directions
+  kClosed,       // valid RST seen
   kCount
 };
 const char* TcpStateName(TcpState state);
@@ -97,11 +97,11 @@ struct Stats {
   uint64_t packets[2] = {0, 0};  // forwarded, by arrival Side
   uint64_t bytes[2] = {0, 0};
   // Fragments.
-  uint64_t fragments_forwarded = 0;     // translated one by one (virtual)
-  uint64_t datagrams_reassembled = 0;   // rebuilt whole (full)
-  uint64_t fragments_created = 0;       // made by egress fragmentation
-  uint32_t fragment_datagrams = 0;      // in reassembly now
-  uint32_t fragment_bytes_held = 0;     // held now
+  uint64_t fragments_forwarded = 0;    // translated one by one (virtual)
+  uint64_t datagrams_reassembled = 0;  // rebuilt whole (full)
+  uint64_t fragments_created = 0;      // made by egress fragmentation
+  uint32_t fragment_datagrams = 0;     // in reassembly now
+  uint32_t fragment_bytes_held = 0;    // held now
 };
 
 class Nat {

@@ -176,8 +176,8 @@ class SplitMix {
 // Rewrites the source (or destination) address and port of a full packet,
 // with one incremental update for the L4 checksum (address in the pseudo
 // header + port). For ICMP queries the "port" is the identifier.
-inline void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto, bool source,
-                     uint32_t addr, uint16_t port) {
+inline void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto,
+                            bool source, uint32_t addr, uint16_t port) {
   const uint32_t old_addr = source ? ip.src() : ip.dst();
   if (proto == kProtoIcmp) {
     if (source) {
@@ -275,16 +275,15 @@ class Nat::Impl : public HelperContext {
   void EmitEgress(Side side, NamespaceId ns, uint8_t* data, uint16_t len);
   // DF set and too long for the egress: ICMP fragmentation needed to the
   // sender (from our address on its side). True when the packet must drop.
-  bool TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns,
-                    Side to, NamespaceId to_ns) {
+  bool TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns, Side to,
+                    NamespaceId to_ns) {
     if (ip.size() <= EgressMtu(to, to_ns) || !ip.dont_fragment()) return false;
     return AnswerTooBig(ip, from, ns, to, to_ns);
   }
   bool AnswerTooBig(const Ipv4View& ip, Side from, NamespaceId ns, Side to,
                     NamespaceId to_ns);
   // Fragments (engine/fragments.cc).
-  Verdict HandleFragment(Side side, NamespaceId ns, Packet& pkt,
-                         Ipv4View& ip);
+  Verdict HandleFragment(Side side, NamespaceId ns, Packet& pkt, Ipv4View& ip);
   void ExpireFragments();
   template <Side kSide>
   void ProcessBatch(NamespaceId ns, std::span<Packet> pkts, Verdict* out,
@@ -298,12 +297,9 @@ class Nat::Impl : public HelperContext {
   // ---- forwards ----
   absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
   absl::Status RemoveForwardIndex(uint32_t idx);
-  absl::StatusOr<ExternalEndpoint> EnsureFlow(NamespaceId ns, uint8_t proto,
-                                              uint32_t in_addr,
-                                              uint16_t in_port,
-                                              uint32_t rem_addr,
-                                              uint16_t rem_port,
-                                              uint32_t lifetime_s, TimeMs now);
+  absl::StatusOr<ExternalEndpoint> EnsureFlow(
+      NamespaceId ns, uint8_t proto, uint32_t in_addr, uint16_t in_port,
+      uint32_t rem_addr, uint16_t rem_port, uint32_t lifetime_s, TimeMs now);
   int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
 
   FlowInfo Info(uint32_t idx) const;
@@ -341,12 +337,12 @@ class Nat::Impl : public HelperContext {
 
   // Flow table.
   uint32_t InsideHash(const Flow& f) const {
-    return KeyHash(hash_seed_, f.ns, f.proto, f.in_addr, f.in_port,
-                   f.rem_addr, f.rem_port);
+    return KeyHash(hash_seed_, f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
+                   f.rem_port);
   }
   uint32_t OutsideHash(const Flow& f) const {
-    return KeyHash(hash_seed_, kOutsideKeyNs, f.proto, f.ext_addr,
-                   f.ext_port, f.rem_addr, f.rem_port);
+    return KeyHash(hash_seed_, kOutsideKeyNs, f.proto, f.ext_addr, f.ext_port,
+                   f.rem_addr, f.rem_port);
   }
   uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
                       uint16_t port, uint32_t rem, uint16_t rport) const;
@@ -480,13 +476,12 @@ class Nat::Impl : public HelperContext {
   std::vector<uint32_t> free_mappings_;
   absl::flat_hash_map<MappingKey, uint32_t> mapping_index_;
   std::deque<std::pair<uint32_t, uint32_t>> held_;  // (mapping, generation)
-  std::vector<std::vector<uint32_t>> ports_;  // [ext][proto] -> owner
+  std::vector<std::vector<uint32_t>> ports_;        // [ext][proto] -> owner
   absl::flat_hash_map<uint64_t, HostState> hosts_;
   absl::flat_hash_map<uint64_t, uint32_t> adf_;
 
   std::priority_queue<std::pair<TimeMs, uint32_t>,
-                      std::vector<std::pair<TimeMs, uint32_t>>,
-                      std::greater<>>
+                      std::vector<std::pair<TimeMs, uint32_t>>, std::greater<>>
       forward_expiry_;
 
   std::vector<Expectation> expectations_;
@@ -494,8 +489,7 @@ class Nat::Impl : public HelperContext {
   absl::flat_hash_map<uint64_t, std::vector<uint32_t>> expect_index_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> expect_by_master_;
   std::priority_queue<std::pair<TimeMs, uint32_t>,
-                      std::vector<std::pair<TimeMs, uint32_t>>,
-                      std::greater<>>
+                      std::vector<std::pair<TimeMs, uint32_t>>, std::greater<>>
       expect_expiry_;
   uint64_t expect_seq_ = 0;
   uint32_t live_expectations_ = 0;
@@ -533,10 +527,10 @@ class Nat::Impl : public HelperContext {
     Side side = Side::kInside;
     NamespaceId ns = kInvalidNamespace;  // arrival namespace (inside)
     TimeMs expires = 0;
-    Verdict verdict;                  // kTranslated: where fragments go
+    Verdict verdict;                    // kTranslated: where fragments go
     uint32_t new_src = 0, new_dst = 0;  // kTranslated: rewritten addresses
-    uint32_t total = 0;               // payload length, once the last is seen
-    uint32_t covered = 0;             // payload bytes seen (no overlaps)
+    uint32_t total = 0;                 // payload length, once the last is seen
+    uint32_t covered = 0;               // payload bytes seen (no overlaps)
     uint32_t held_bytes = 0;
     std::vector<std::pair<uint16_t, uint16_t>> ranges;  // [begin, end)
     std::vector<HeldFragment> held;
@@ -578,8 +572,8 @@ class Nat::Impl : public HelperContext {
     Packet* pkt = nullptr;
     Side from = Side::kInside;
     uint8_t proto = 0;
-    uint16_t hl = 0;      // IP header length
-    uint16_t l4_hl = 0;   // TCP/UDP header length
+    uint16_t hl = 0;     // IP header length
+    uint16_t l4_hl = 0;  // TCP/UDP header length
     bool checksum_checked = false;
     bool edited = false;
     bool seq_recorded = false;

@@ -33,44 +33,44 @@ const char* ProtoName(uint8_t proto);
 // counter. Keep DropReasonName() in step.
 enum class DropReason : uint8_t {
   kNone = 0,
-  kTruncated,          // shorter than the headers it claims
-  kBadVersion,         // IP version is not 4
-  kBadIhl,             // IHL < 5 or beyond the buffer
-  kBadTotalLength,     // total length < header or > buffer
-  kBadIpChecksum,      // IPv4 header checksum wrong
-  kBadL4Header,        // TCP data offset < 5, UDP length wrong, ...
-  kUnsupportedProto,   // not TCP, UDP or ICMP
-  kFragment,           // IPv4 fragment addressed to the NAT itself
-  kFragOverlap,        // fragment overlapping another: whole datagram dropped
-  kFragDuplicate,      // exact duplicate of a held fragment (tolerated)
-  kFragOversize,       // offset + length beyond 65535
-  kFragTinyFirst,      // first fragment too short for the full L4 header
-  kFragMalformed,      // non-last fragment not a multiple of 8 bytes, ...
-  kFragDatagramLimit,  // too many datagrams in reassembly (per namespace)
-  kFragFragmentLimit,  // too many fragments in one datagram
-  kFragMemoryLimit,    // reassembly memory cap reached
-  kFragTimeout,        // datagram incomplete at the reassembly timeout
+  kTruncated,            // shorter than the headers it claims
+  kBadVersion,           // IP version is not 4
+  kBadIhl,               // IHL < 5 or beyond the buffer
+  kBadTotalLength,       // total length < header or > buffer
+  kBadIpChecksum,        // IPv4 header checksum wrong
+  kBadL4Header,          // TCP data offset < 5, UDP length wrong, ...
+  kUnsupportedProto,     // not TCP, UDP or ICMP
+  kFragment,             // IPv4 fragment addressed to the NAT itself
+  kFragOverlap,          // fragment overlapping another: whole datagram dropped
+  kFragDuplicate,        // exact duplicate of a held fragment (tolerated)
+  kFragOversize,         // offset + length beyond 65535
+  kFragTinyFirst,        // first fragment too short for the full L4 header
+  kFragMalformed,        // non-last fragment not a multiple of 8 bytes, ...
+  kFragDatagramLimit,    // too many datagrams in reassembly (per namespace)
+  kFragFragmentLimit,    // too many fragments in one datagram
+  kFragMemoryLimit,      // reassembly memory cap reached
+  kFragTimeout,          // datagram incomplete at the reassembly timeout
   kFragDatagramDropped,  // fragment of a datagram already dropped
-  kNeedFragDf,         // longer than the egress MTU with DF set (ICMP sent)
-  kMartian,            // source/destination not acceptable on that side
-  kTtlExpired,         // TTL reached 0 (ICMP time exceeded sent if allowed)
-  kNoFlow,             // inbound, no flow, forward or expectation matches
-  kFiltered,           // inbound, mapping exists but filtering refused it
-  kIcmpNoFlow,         // ICMP error quoting a packet that matches no flow
-  kIcmpUnsupported,    // ICMP type the NAT does not translate
-  kIcmpBadQuote,       // ICMP error with an unparsable quoted datagram
-  kTcpNotSyn,          // new outbound TCP flow without SYN
-  kTcpInvalidRst,      // RST outside the window: ignored, flow kept
-  kNoPorts,            // port pool exhausted
-  kFlowLimit,          // total flow limit reached
-  kNamespaceFlowLimit, // per-namespace flow limit reached
-  kHostFlowLimit,      // per-inside-host flow limit reached
-  kHostPortLimit,      // per-inside-host port (mapping) limit reached
-  kUnknownNamespace,   // inside packet for a namespace that does not exist
-  kLocalNoHelper,      // addressed to the NAT, nothing answers it
-  kHelperDrop,         // an ALG or local helper refused the packet
-  kHairpinLoop,        // hairpin that would loop
-  kNoExternalAddress,  // no external address configured
+  kNeedFragDf,           // longer than the egress MTU with DF set (ICMP sent)
+  kMartian,              // source/destination not acceptable on that side
+  kTtlExpired,           // TTL reached 0 (ICMP time exceeded sent if allowed)
+  kNoFlow,               // inbound, no flow, forward or expectation matches
+  kFiltered,             // inbound, mapping exists but filtering refused it
+  kIcmpNoFlow,           // ICMP error quoting a packet that matches no flow
+  kIcmpUnsupported,      // ICMP type the NAT does not translate
+  kIcmpBadQuote,         // ICMP error with an unparsable quoted datagram
+  kTcpNotSyn,            // new outbound TCP flow without SYN
+  kTcpInvalidRst,        // RST outside the window: ignored, flow kept
+  kNoPorts,              // port pool exhausted
+  kFlowLimit,            // total flow limit reached
+  kNamespaceFlowLimit,   // per-namespace flow limit reached
+  kHostFlowLimit,        // per-inside-host flow limit reached
+  kHostPortLimit,        // per-inside-host port (mapping) limit reached
+  kUnknownNamespace,     // inside packet for a namespace that does not exist
+  kLocalNoHelper,        // addressed to the NAT, nothing answers it
+  kHelperDrop,           // an ALG or local helper refused the packet
+  kHairpinLoop,          // hairpin that would loop
+  kNoExternalAddress,    // no external address configured
   kCount
 };
 const char* DropReasonName(DropReason reason);

@@ -49,8 +49,7 @@ std::optional<Ipv4View> Ipv4View::ParseQuoted(std::span<uint8_t> data,
   }
   const uint8_t ver_ihl = data[ipv4_field::kVerIhl];
   const uint16_t hl = static_cast<uint16_t>((ver_ihl & 0x0f) * 4);
-  if ((ver_ihl >> 4) != 4 || hl < ipv4_field::kMinHeader ||
-      hl > data.size()) {
+  if ((ver_ihl >> 4) != 4 || hl < ipv4_field::kMinHeader || hl > data.size()) {
     return Fail(why, DropReason::kIcmpBadQuote);
   }
   const uint16_t total = LoadBe16(&data[ipv4_field::kTotalLength]);

@@ -136,7 +136,9 @@ class Ipv4View {
 
  private:
   Ipv4View(uint8_t* data, uint16_t total, uint16_t hl, uint16_t l4)
-      : data_(data), total_length_(total), header_length_(hl),
+      : data_(data),
+        total_length_(total),
+        header_length_(hl),
         l4_available_(l4) {}
   void SetAddr(uint16_t off, uint32_t v) {
     const uint32_t old_value = LoadBe32(data_ + off);

@@ -116,7 +116,8 @@ TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
   EXPECT_EQ(sack[0], next);
   EXPECT_EQ(sack[1], next + 6);
   // An ACK of data before the edit is not shifted.
-  auto e = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK, 9001, 1009));
+  auto e =
+      Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK, 9001, 1009));
   EXPECT_EQ(e.rfind_pdu<TCP>().ack_seq(), 1009u);
 
   // A retransmission of the edited segment comes out exactly as before.
@@ -130,16 +131,16 @@ TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
   EXPECT_EQ(r2.rfind_pdu<TCP>().seq(), 1001u);
 
   // The other direction shrinks: server data "BIG" -> "b" (-2).
-  auto s1 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext,
-                    TCP::ACK | TCP::PSH, 9001, next + 26 + 6, "200 BIG\r\n"));
+  auto s1 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
+                    9001, next + 26 + 6, "200 BIG\r\n"));
   EXPECT_EQ(Data(s1), "200 b\r\n");
   EXPECT_EQ(s1.rfind_pdu<TCP>().ack_seq(), next + 6);
-  auto s2 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext,
-                    TCP::ACK | TCP::PSH, 9010, next + 26 + 6, "221\r\n"));
+  auto s2 = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
+                    9010, next + 26 + 6, "221\r\n"));
   EXPECT_EQ(s2.rfind_pdu<TCP>().seq(), 9008u);
   // The client's ACK of the server's data is shifted back up.
-  auto ca = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK,
-                   next + 6, 9013));
+  auto ca =
+      In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, next + 6, 9013));
   EXPECT_EQ(ca.rfind_pdu<TCP>().seq(), next + 6 + 26);
   EXPECT_EQ(ca.rfind_pdu<TCP>().ack_seq(), 9015u);
 }

@@ -34,12 +34,13 @@ TEST(FlowIndex, RandomInsertEraseAgreesWithStdMap) {
   }
   EXPECT_EQ(index.size(), model.size());
   EXPECT_FALSE(index.Erase(3, 12345678));
-  EXPECT_EQ(index.Find(5, [](uint32_t) { return true; }) ==
-                FlowIndex::kNotFound,
-            [&] {
-              for (auto [v, h] : model) if (h == 5) return false;
-              return true;
-            }());
+  EXPECT_EQ(
+      index.Find(5, [](uint32_t) { return true; }) == FlowIndex::kNotFound,
+      [&] {
+        for (auto [v, h] : model)
+          if (h == 5) return false;
+        return true;
+      }());
 }
 
 }  // namespace

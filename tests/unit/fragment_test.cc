@@ -118,8 +118,8 @@ class FragTest : public ::testing::Test {
 };
 
 void ExpectTranslatedUdp(const std::vector<uint8_t>& whole,
-                         const std::vector<uint8_t>& original,
-                         const char* src, const char* dst) {
+                         const std::vector<uint8_t>& original, const char* src,
+                         const char* dst) {
   ASSERT_TRUE(ChecksumsValid(whole));
   Tins::IP ip(whole.data(), static_cast<uint32_t>(whole.size()));
   EXPECT_EQ(ip.src_addr(), Tins::IPv4Address(src));
@@ -192,7 +192,8 @@ TEST_F(FragTest, TenantsWithSameAddressesAndIpIdDoNotMix) {
   ASSERT_TRUE(rb);
   Tins::IP ia(ra->data(), static_cast<uint32_t>(ra->size()));
   Tins::IP ib(rb->data(), static_cast<uint32_t>(rb->size()));
-  EXPECT_NE(ia.rfind_pdu<Tins::UDP>().sport(), ib.rfind_pdu<Tins::UDP>().sport());
+  EXPECT_NE(ia.rfind_pdu<Tins::UDP>().sport(),
+            ib.rfind_pdu<Tins::UDP>().sport());
   EXPECT_TRUE(ChecksumsValid(*ra));
   EXPECT_TRUE(ChecksumsValid(*rb));
 }
@@ -224,8 +225,8 @@ TEST_F(FragTest, DuplicatesAreToleratedOverlapsDropTheDatagram) {
 
 TEST_F(FragTest, HostileFragments) {
   // A first fragment with 8 bytes of TCP header.
-  auto tcp = testing::Tcp("10.77.0.2", 1000, "203.0.113.2", 80,
-                          Tins::TCP::SYN, 1, 0, std::string(100, 'x'));
+  auto tcp = testing::Tcp("10.77.0.2", 1000, "203.0.113.2", 80, Tins::TCP::SYN,
+                          1, 0, std::string(100, 'x'));
   auto tiny = Fragment(tcp, 8);
   std::vector<Verdict> v;
   Run(lan, true, {tiny[0]}, &v);
@@ -274,7 +275,8 @@ TEST_F(FragTest, EachLimitIsEnforcedAndCounted) {
   });
   std::vector<Verdict> v;
   for (uint16_t id = 1; id <= 3; ++id) {
-    auto f = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, id), 1000);
+    auto f =
+        Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, id), 1000);
     Run(lan, true, {f[1]}, &v);
   }
   // At the limit the oldest datagram gives way (a flood cannot lock new
@@ -284,23 +286,27 @@ TEST_F(FragTest, EachLimitIsEnforcedAndCounted) {
   EXPECT_EQ(nat->GetStats().fragment_datagrams, 2u);
   // Other namespaces have their own budget.
   v.clear();
-  auto other = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, 3), 1000);
+  auto other =
+      Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 2000, 3), 1000);
   Run(lan2, true, {other[1]}, &v);
   EXPECT_EQ(v[0].action, Verdict::kConsumed);
   // Fragments per datagram.
   now += 31'000;
   nat->Advance(now);
   v.clear();
-  auto many = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 1000, 9), 200);
+  auto many =
+      Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 1000, 9), 200);
   Run(lan, true, {many[1], many[2], many[3], many[4]}, &v);
   EXPECT_EQ(v[3].reason, DropReason::kFragFragmentLimit);
   // Memory: older datagrams are evicted first...
   now += 31'000;
   nat->Advance(now);
   v.clear();
-  auto old1 = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 4000, 20), 1480);
+  auto old1 =
+      Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 4000, 20), 1480);
   Run(lan, true, {old1[1], old1[2]}, &v);
-  auto new1 = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 21), 1480);
+  auto new1 =
+      Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 21), 1480);
   Run(lan, true, {new1[1]}, &v);
   EXPECT_EQ(v[2].action, Verdict::kConsumed);
   EXPECT_GE(Drops(DropReason::kFragMemoryLimit), 1u);
@@ -309,7 +315,8 @@ TEST_F(FragTest, EachLimitIsEnforcedAndCounted) {
   now += 31'000;
   nat->Advance(now);
   v.clear();
-  auto m1 = Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 6000, 10), 1480);
+  auto m1 =
+      Fragment(BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 6000, 10), 1480);
   Run(lan, true, {m1[1], m1[2], m1[3]}, &v);
   EXPECT_EQ(v[2].reason, DropReason::kFragMemoryLimit);
   EXPECT_LE(nat->GetStats().fragment_bytes_held, 4000u);
@@ -404,7 +411,8 @@ TEST_F(FragTest, EgressMtuFragmentsOrAnswersFragmentationNeeded) {
 TEST_F(FragTest, InboundTooBigWithDfGetsIcmpFromTheExternalAddress) {
   Make({}, /*lan_mtu=*/1000);
   std::vector<uint8_t> t;
-  auto first = Run(lan, true, {testing::Udp("10.77.0.2", 5000, "203.0.113.2", 9)});
+  auto first =
+      Run(lan, true, {testing::Udp("10.77.0.2", 5000, "203.0.113.2", 9)});
   Tins::IP ti(first[0].data(), static_cast<uint32_t>(first[0].size()));
   const uint16_t ext = ti.rfind_pdu<Tins::UDP>().sport();
   Tins::IP big("203.0.113.1", "203.0.113.2");

@@ -151,8 +151,9 @@ TEST_F(NatTest, TcpRoundTripAndStates) {
   EXPECT_EQ(synack.dst_addr(), Tins::IPv4Address("10.77.0.2"));
   EXPECT_EQ(synack.rfind_pdu<Tins::TCP>().dport(), 40000);
 
-  ASSERT_EQ(In(lan, Tcp("10.77.0.2", 40000, "203.0.113.2", 80, Tins::TCP::ACK,
-                        1001, 5001, "GET / HTTP/1.0\r\n\r\n"),
+  ASSERT_EQ(In(lan,
+               Tcp("10.77.0.2", 40000, "203.0.113.2", 80, Tins::TCP::ACK, 1001,
+                   5001, "GET / HTTP/1.0\r\n\r\n"),
                &out)
                 .action,
             Verdict::kForward);
@@ -189,9 +190,9 @@ TEST_F(NatTest, IcmpEchoRoundTripTranslatesIdentifier) {
   EXPECT_EQ(icmp.sequence(), 3);
   EXPECT_EQ(ip.src_addr(), Tins::IPv4Address("203.0.113.1"));
 
-  ASSERT_EQ(Out(Echo("203.0.113.2", "203.0.113.1", ext_id, 3, true), &out)
-                .action,
-            Verdict::kForward);
+  ASSERT_EQ(
+      Out(Echo("203.0.113.2", "203.0.113.1", ext_id, 3, true), &out).action,
+      Verdict::kForward);
   EXPECT_TRUE(ChecksumsValid(out));
   Tins::IP back(out.data(), static_cast<uint32_t>(out.size()));
   EXPECT_EQ(back.dst_addr(), Tins::IPv4Address("10.77.0.2"));
@@ -271,8 +272,9 @@ TEST_F(NatTest, PairedPoolingKeepsOneExternalAddressPerHost) {
     std::set<uint32_t> per_host;
     for (int i = 0; i < 5; ++i) {
       std::vector<uint8_t> out;
-      ASSERT_EQ(In(lan, Udp(host.c_str(), static_cast<uint16_t>(2000 + i),
-                            "198.51.100.1", 53),
+      ASSERT_EQ(In(lan,
+                   Udp(host.c_str(), static_cast<uint16_t>(2000 + i),
+                       "198.51.100.1", 53),
                    &out)
                     .action,
                 Verdict::kForward);
@@ -309,9 +311,7 @@ TEST_F(NatTest, FilteringAddressDependent) {
 }
 
 TEST_F(NatTest, FilteringEndpointIndependent) {
-  Make([](NatConfig& c) {
-    c.filtering = FilteringMode::kEndpointIndependent;
-  });
+  Make([](NatConfig& c) { c.filtering = FilteringMode::kEndpointIndependent; });
   const uint16_t ext = UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 53);
   std::vector<uint8_t> out;
   Verdict v = Out(Udp("198.51.100.9", 7, "203.0.113.1", ext), &out);
@@ -332,11 +332,10 @@ struct ErrorKind {
   uint16_t mtu;
 };
 const ErrorKind kErrorKinds[] = {
-    {Tins::ICMP::DEST_UNREACHABLE, 3, 0},   // port unreachable
-    {Tins::ICMP::DEST_UNREACHABLE, 1, 0},   // host unreachable
+    {Tins::ICMP::DEST_UNREACHABLE, 3, 0},     // port unreachable
+    {Tins::ICMP::DEST_UNREACHABLE, 1, 0},     // host unreachable
     {Tins::ICMP::DEST_UNREACHABLE, 4, 1400},  // fragmentation needed
-    {Tins::ICMP::TIME_EXCEEDED, 0, 0},
-    {Tins::ICMP::PARAM_PROBLEM, 0, 0},
+    {Tins::ICMP::TIME_EXCEEDED, 0, 0},       {Tins::ICMP::PARAM_PROBLEM, 0, 0},
 };
 
 enum class L4 { kTcp, kUdp, kIcmp };
@@ -408,10 +407,9 @@ TEST_F(NatTest, IcmpErrorsFromInsideAreTranslatedWithTheirQuote) {
       const uint16_t ext = l4 == L4::kTcp ? tip.rfind_pdu<Tins::TCP>().sport()
                                           : tip.rfind_pdu<Tins::UDP>().sport();
       const auto inbound =
-          l4 == L4::kTcp
-              ? Tcp("203.0.113.2", 80, "203.0.113.1", ext,
-                    Tins::TCP::SYN | Tins::TCP::ACK, 5000, 1001)
-              : Udp("203.0.113.2", 53, "203.0.113.1", ext, "reply");
+          l4 == L4::kTcp ? Tcp("203.0.113.2", 80, "203.0.113.1", ext,
+                               Tins::TCP::SYN | Tins::TCP::ACK, 5000, 1001)
+                         : Udp("203.0.113.2", 53, "203.0.113.1", ext, "reply");
       std::vector<uint8_t> delivered;
       ASSERT_EQ(Out(inbound, &delivered).action, Verdict::kForward);
       auto err = IcmpError("10.77.0.2", "203.0.113.2", k.type, k.code,
@@ -437,13 +435,12 @@ TEST_F(NatTest, IcmpErrorsFromInsideAreTranslatedWithTheirQuote) {
   ASSERT_EQ(In(lan, Echo("10.77.0.2", "203.0.113.2", 55), &t).action,
             Verdict::kForward);
   Tins::IP tip(t.data(), static_cast<uint32_t>(t.size()));
-  const auto reply =
-      Echo("203.0.113.2", "203.0.113.1", tip.rfind_pdu<Tins::ICMP>().id(), 1,
-           true);
+  const auto reply = Echo("203.0.113.2", "203.0.113.1",
+                          tip.rfind_pdu<Tins::ICMP>().id(), 1, true);
   std::vector<uint8_t> delivered, out;
   ASSERT_EQ(Out(reply, &delivered).action, Verdict::kForward);
-  auto err = IcmpError("10.77.0.2", "203.0.113.2", Tins::ICMP::PARAM_PROBLEM,
-                       0, delivered);
+  auto err = IcmpError("10.77.0.2", "203.0.113.2", Tins::ICMP::PARAM_PROBLEM, 0,
+                       delivered);
   ASSERT_EQ(In(lan, err, &out).action, Verdict::kForward);
   EXPECT_TRUE(ChecksumsValid(out));
   auto expected = reply;
@@ -504,8 +501,8 @@ TEST_F(NatTest, TtlExpiryAnsweredWithTimeExceededFromGateway) {
 
 TEST_F(NatTest, NoIcmpErrorAboutAnIcmpErrorAndRateLimited) {
   auto inner = Udp("203.0.113.2", 53, "10.77.0.2", 5000);
-  auto err = IcmpError("10.77.0.2", "203.0.113.2",
-                       Tins::ICMP::DEST_UNREACHABLE, 3, inner);
+  auto err = IcmpError("10.77.0.2", "203.0.113.2", Tins::ICMP::DEST_UNREACHABLE,
+                       3, inner);
   err[8] = 1;
   StoreBe16(&err[10], 0);
   StoreBe16(&err[10], InternetChecksum({err.data(), 20}));
@@ -528,9 +525,8 @@ TEST_F(NatTest, NoIcmpErrorAboutAnIcmpErrorAndRateLimited) {
 // ------------------------------------------------------------------- hairpin
 
 TEST_F(NatTest, HairpinToOwnForwardedService) {
-  ASSERT_TRUE(nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.3"), 80},
-                              now)
-                  .ok());
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.3"), 80}, now).ok());
   // 10.77.0.2 connects to 203.0.113.1:8080 and must reach 10.77.0.3:80
   // with its own source translated to the external endpoint.
   std::vector<uint8_t> out;
@@ -563,9 +559,7 @@ TEST_F(NatTest, HairpinToOwnForwardedService) {
 }
 
 TEST_F(NatTest, HairpinUdpBetweenTwoMappings) {
-  Make([](NatConfig& c) {
-    c.filtering = FilteringMode::kEndpointIndependent;
-  });
+  Make([](NatConfig& c) { c.filtering = FilteringMode::kEndpointIndependent; });
   const uint16_t b = UdpOut(lan, "10.77.0.3", 6000, "203.0.113.2", 53);
   std::vector<uint8_t> out;
   Verdict v = In(lan, Udp("10.77.0.2", 5000, "203.0.113.1", b), &out);
@@ -608,9 +602,8 @@ TEST_F(NatTest, TenantsWithIdenticalAddressesStayApart) {
 // ----------------------------------------------------------------- forwards
 
 TEST_F(NatTest, ForwardDeliversToItsTenantOnly) {
-  ASSERT_TRUE(nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80},
-                              now)
-                  .ok());
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
   std::vector<uint8_t> out;
   Verdict v = Out(Tcp("203.0.113.2", 33000, "203.0.113.1", 8080), &out);
   ASSERT_EQ(v.action, Verdict::kForward);
@@ -634,20 +627,20 @@ TEST_F(NatTest, ForwardDeliversToItsTenantOnly) {
 }
 
 TEST_F(NatTest, ForwardConflicts) {
-  ASSERT_TRUE(nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80},
-                              now)
-                  .ok());
-  auto dup = nat->AddForward({kProtoTcp, 0, 8080, lan2, A("10.77.0.9"), 80}, now);
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
+  auto dup =
+      nat->AddForward({kProtoTcp, 0, 8080, lan2, A("10.77.0.9"), 80}, now);
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   // UDP 8080 is a different port.
-  EXPECT_TRUE(nat->AddForward({kProtoUdp, 0, 8080, lan, A("10.77.0.2"), 80},
-                              now)
-                  .ok());
+  EXPECT_TRUE(
+      nat->AddForward({kProtoUdp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
   const uint16_t mapped = UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 53);
   auto clash =
       nat->AddForward({kProtoUdp, 0, mapped, lan, A("10.77.0.2"), 1}, now);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kAlreadyExists);
-  auto bad = nat->AddForward({kProtoTcp, A("192.0.2.1"), 1, lan, A("10.77.0.2"), 1}, now);
+  auto bad = nat->AddForward(
+      {kProtoTcp, A("192.0.2.1"), 1, lan, A("10.77.0.2"), 1}, now);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(nat->AddForward({kProtoTcp, 0, 0, lan, A("10.77.0.2"), 1}, now)
                 .status()
@@ -661,9 +654,8 @@ TEST_F(NatTest, DynamicAllocationNeverTakesAForwardedPort) {
     c.port_max = 2003;
     c.port_parity = false;
   });
-  ASSERT_TRUE(nat->AddForward({kProtoUdp, 0, 2001, lan, A("10.77.0.2"), 9},
-                              now)
-                  .ok());
+  ASSERT_TRUE(
+      nat->AddForward({kProtoUdp, 0, 2001, lan, A("10.77.0.2"), 9}, now).ok());
   std::set<uint16_t> got;
   for (int i = 0; i < 3; ++i) {
     got.insert(UdpOut(lan, "10.77.0.2", static_cast<uint16_t>(100 + i),
@@ -675,10 +667,10 @@ TEST_F(NatTest, DynamicAllocationNeverTakesAForwardedPort) {
 }
 
 TEST_F(NatTest, LeasedForwardExpiresAndRemovalEndsItsFlows) {
-  auto id = nat->AddForward({kProtoUdp, 0, 7000, lan, A("10.77.0.2"), 7000,
-                             ForwardOwner::kNatPmp, A("10.77.0.2"),
-                             now + 60'000},
-                            now);
+  auto id =
+      nat->AddForward({kProtoUdp, 0, 7000, lan, A("10.77.0.2"), 7000,
+                       ForwardOwner::kNatPmp, A("10.77.0.2"), now + 60'000},
+                      now);
   ASSERT_TRUE(id.ok());
   EXPECT_EQ(Out(Udp("203.0.113.2", 1, "203.0.113.1", 7000)).action,
             Verdict::kForward);
@@ -690,9 +682,8 @@ TEST_F(NatTest, LeasedForwardExpiresAndRemovalEndsItsFlows) {
   EXPECT_EQ(Out(Udp("203.0.113.2", 1, "203.0.113.1", 7000)).reason,
             DropReason::kNoFlow);
 
-  ASSERT_TRUE(nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80},
-                              now)
-                  .ok());
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
   EXPECT_EQ(Out(Tcp("203.0.113.2", 1, "203.0.113.1", 8080)).action,
             Verdict::kForward);
   EXPECT_EQ(Flows().size(), 1u);
@@ -945,9 +936,9 @@ TEST_F(NatTest, SsdpMulticastGoesToItsLocalHelperOnly) {
   EXPECT_TRUE(Flows().empty());
   // Another port of the group, or another group: still martian.
   EXPECT_EQ(In(lan, msearch(1901)).reason, DropReason::kMartian);
-  EXPECT_EQ(In(lan, Udp("10.77.0.2", 50000, "239.255.255.251", 1900, search))
-                .reason,
-            DropReason::kMartian);
+  EXPECT_EQ(
+      In(lan, Udp("10.77.0.2", 50000, "239.255.255.251", 1900, search)).reason,
+      DropReason::kMartian);
   EXPECT_EQ(rec.seen.size(), 1u);
   EXPECT_EQ(nat->GetStats().packets[0], 1u);  // the consumed one only
 }
@@ -1009,8 +1000,7 @@ TEST_F(NatTest, ExpiryCostIsProportionalToWhatExpires) {
               Verdict::kForward);
   }
   for (int i = 0; i < 10; ++i) {
-    UdpOut(lan, "10.77.0.2", static_cast<uint16_t>(100 + i), "203.0.113.2",
-           53);
+    UdpOut(lan, "10.77.0.2", static_cast<uint16_t>(100 + i), "203.0.113.2", 53);
   }
   const uint64_t visits_before = nat->GetStats().expiry_visits;
   now += 300'001 + 1000;
@@ -1037,22 +1027,20 @@ TEST_F(NatTest, OutOfWindowRstFromOutsideDoesNotKillTheFlow) {
                     Tins::TCP::SYN | Tins::TCP::ACK, 5000, 1001))
                 .action,
             Verdict::kForward);
-  In(lan, Tcp("10.77.0.2", 40000, "203.0.113.2", 80, Tins::TCP::ACK, 1001,
-              5001));
-  ASSERT_EQ(Flows()[0].tcp_state,
-            static_cast<uint8_t>(TcpState::kEstablished));
+  In(lan,
+     Tcp("10.77.0.2", 40000, "203.0.113.2", 80, Tins::TCP::ACK, 1001, 5001));
+  ASSERT_EQ(Flows()[0].tcp_state, static_cast<uint8_t>(TcpState::kEstablished));
   // Far outside the window: ignored, counted.
   EXPECT_EQ(Out(Tcp("203.0.113.2", 80, "203.0.113.1", ext, Tins::TCP::RST,
                     5001 + 0x40000000))
                 .reason,
             DropReason::kTcpInvalidRst);
-  EXPECT_EQ(Flows()[0].tcp_state,
-            static_cast<uint8_t>(TcpState::kEstablished));
+  EXPECT_EQ(Flows()[0].tcp_state, static_cast<uint8_t>(TcpState::kEstablished));
   // In window: passes, the flow goes transitory (not deleted).
-  EXPECT_EQ(Out(Tcp("203.0.113.2", 80, "203.0.113.1", ext, Tins::TCP::RST,
-                    5001))
-                .action,
-            Verdict::kForward);
+  EXPECT_EQ(
+      Out(Tcp("203.0.113.2", 80, "203.0.113.1", ext, Tins::TCP::RST, 5001))
+          .action,
+      Verdict::kForward);
   ASSERT_EQ(Flows().size(), 1u);
   EXPECT_EQ(Flows()[0].tcp_state, static_cast<uint8_t>(TcpState::kClosed));
   EXPECT_EQ(Flows()[0].expires, (now / 1000 + 240) * 1000);
@@ -1095,7 +1083,8 @@ TEST_F(NatTest, RandomTranslateThenUntranslateRestoresThePacket) {
     r.ttl(64);
     if (kind == 0) {
       const auto& u = t.rfind_pdu<Tins::UDP>();
-      r /= Tins::UDP(u.sport(), u.dport()) / Tins::RawPDU(payload.empty() ? std::string("z") : payload);
+      r /= Tins::UDP(u.sport(), u.dport()) /
+           Tins::RawPDU(payload.empty() ? std::string("z") : payload);
     } else if (kind == 1) {
       const auto& s = t.rfind_pdu<Tins::TCP>();
       Tins::TCP tcp(s.sport(), s.dport());
@@ -1119,11 +1108,15 @@ TEST_F(NatTest, RandomTranslateThenUntranslateRestoresThePacket) {
     ASSERT_EQ(b.dst_addr(), o.src_addr());
     ASSERT_EQ(b.src_addr(), o.dst_addr());
     if (kind == 0) {
-      ASSERT_EQ(b.rfind_pdu<Tins::UDP>().dport(), o.rfind_pdu<Tins::UDP>().sport());
-      ASSERT_EQ(b.rfind_pdu<Tins::UDP>().sport(), o.rfind_pdu<Tins::UDP>().dport());
+      ASSERT_EQ(b.rfind_pdu<Tins::UDP>().dport(),
+                o.rfind_pdu<Tins::UDP>().sport());
+      ASSERT_EQ(b.rfind_pdu<Tins::UDP>().sport(),
+                o.rfind_pdu<Tins::UDP>().dport());
     } else if (kind == 1) {
-      ASSERT_EQ(b.rfind_pdu<Tins::TCP>().dport(), o.rfind_pdu<Tins::TCP>().sport());
-      ASSERT_EQ(b.rfind_pdu<Tins::TCP>().sport(), o.rfind_pdu<Tins::TCP>().dport());
+      ASSERT_EQ(b.rfind_pdu<Tins::TCP>().dport(),
+                o.rfind_pdu<Tins::TCP>().sport());
+      ASSERT_EQ(b.rfind_pdu<Tins::TCP>().sport(),
+                o.rfind_pdu<Tins::TCP>().dport());
     } else {
       ASSERT_EQ(b.rfind_pdu<Tins::ICMP>().id(), o.rfind_pdu<Tins::ICMP>().id());
     }
@@ -1157,11 +1150,11 @@ TEST_F(NatTest, BatchGivesTheSameResultsAsOneByOne) {
   std::vector<std::vector<uint8_t>> in;
   for (int i = 0; i < 40; ++i) {
     const std::string h = "10.77.0." + std::to_string(2 + i % 7);
-    in.push_back(Udp(h.c_str(), static_cast<uint16_t>(1000 + i % 5),
-                     "203.0.113.2", 53));
+    in.push_back(
+        Udp(h.c_str(), static_cast<uint16_t>(1000 + i % 5), "203.0.113.2", 53));
   }
   in.push_back(Tcp("10.77.0.2", 1, "203.0.113.2", 2, Tins::TCP::ACK));  // drop
-  in.push_back({1, 2, 3});                                             // junk
+  in.push_back({1, 2, 3});                                              // junk
   std::vector<Buf> a, b;
   for (auto& p : in) {
     a.emplace_back(p);
@@ -1184,8 +1177,8 @@ TEST_F(NatTest, BatchGivesTheSameResultsAsOneByOne) {
     if (x.pkt.len < 28) continue;
     Tins::IP t(x.pkt.data, x.pkt.len);
     if (!t.find_pdu<Tins::UDP>()) continue;
-    auto r = Udp("203.0.113.2", 53, "203.0.113.1",
-                 t.rfind_pdu<Tins::UDP>().sport());
+    auto r =
+        Udp("203.0.113.2", 53, "203.0.113.1", t.rfind_pdu<Tins::UDP>().sport());
     ra.emplace_back(r);
     rb.emplace_back(r);
   }
@@ -1228,9 +1221,9 @@ TEST_F(NatTest, UdpChecksumThatComputesToZeroIsSentAsFfff) {
   }
   ASSERT_TRUE(found);
   std::vector<uint8_t> out;
-  ASSERT_EQ(In(lan, Udp("10.77.0.2", 5000, "203.0.113.2", 53, payload), &out)
-                .action,
-            Verdict::kForward);
+  ASSERT_EQ(
+      In(lan, Udp("10.77.0.2", 5000, "203.0.113.2", 53, payload), &out).action,
+      Verdict::kForward);
   ASSERT_EQ(LoadBe16(&out[20]), 5000);
   EXPECT_EQ(LoadBe16(&out[26]), 0xffff);
 }
@@ -1253,8 +1246,7 @@ TEST_F(NatTest, EnsureFlowPinsAFlowPastItsIdleTimeout) {
   nat->Advance(now);
   ASSERT_EQ(Flows().size(), 1u);
   std::vector<uint8_t> out;
-  EXPECT_EQ(Out(Udp("203.0.113.2", 7000, "203.0.113.1", ep->port), &out)
-                .action,
+  EXPECT_EQ(Out(Udp("203.0.113.2", 7000, "203.0.113.1", ep->port), &out).action,
             Verdict::kForward);
   // A refresh returns the same endpoint.
   auto again = nat->EnsureFlow(lan, kProtoUdp, A("10.77.0.2"), 6000,
@@ -1280,7 +1272,8 @@ namespace {
 
 TEST_F(NatTest, ForwardRemoteFilterLetsOnlyListedPeersIn) {
   ForwardSpec spec{kProtoUdp, 0, 9000, lan, A("10.77.0.2"), 9000};
-  spec.allowed_remotes = {{A("198.51.100.0"), 24, 0}, {A("203.0.113.2"), 32, 53}};
+  spec.allowed_remotes = {{A("198.51.100.0"), 24, 0},
+                          {A("203.0.113.2"), 32, 53}};
   auto id = nat->AddForward(spec, now);
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(Out(Udp("198.51.100.77", 1, "203.0.113.1", 9000)).action,
@@ -1328,8 +1321,8 @@ namespace {
 class AnyRemoteHelper : public PacketHelper {
  public:
   std::string_view name() const override { return "dcc"; }
-  bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
-                Ipv4View&, L4View&) override {
+  bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from, Ipv4View&,
+                L4View&) override {
     if (from != Side::kInside || done) return true;
     done = true;
     ExpectationSpec spec;

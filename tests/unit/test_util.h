@@ -52,8 +52,8 @@ inline ::testing::AssertionResult ChecksumsValid(
     }
   }
   return ::testing::AssertionFailure()
-         << "libtins recomputes different bytes:" << diff
-         << " (sizes " << bytes.size() << "/" << again.size() << ")";
+         << "libtins recomputes different bytes:" << diff << " (sizes "
+         << bytes.size() << "/" << again.size() << ")";
 }
 
 inline std::vector<uint8_t> Tcp(const char* src, uint16_t sport,
@@ -84,9 +84,9 @@ inline std::vector<uint8_t> Udp(const char* src, uint16_t sport,
   return ip.serialize();
 }
 
-inline std::vector<uint8_t> Echo(const char* src, const char* dst,
-                                 uint16_t id, uint16_t seq = 1,
-                                 bool reply = false, uint8_t ttl = 64) {
+inline std::vector<uint8_t> Echo(const char* src, const char* dst, uint16_t id,
+                                 uint16_t seq = 1, bool reply = false,
+                                 uint8_t ttl = 64) {
   Tins::IP ip(dst, src);
   ip.ttl(ttl);
   Tins::ICMP icmp(reply ? Tins::ICMP::ECHO_REPLY : Tins::ICMP::ECHO_REQUEST);

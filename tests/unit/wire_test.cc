@@ -33,7 +33,11 @@ TEST(Ipv4View, RejectsEachMalformation) {
       {"truncated", [](auto& b) { b.resize(19); }, DropReason::kTruncated},
       {"version 6", [](auto& b) { b[0] = 0x65; }, DropReason::kBadVersion},
       {"ihl 4", [](auto& b) { b[0] = 0x44; }, DropReason::kBadIhl},
-      {"ihl beyond buffer", [](auto& b) { b[0] = 0x4f; b.resize(40); },
+      {"ihl beyond buffer",
+       [](auto& b) {
+         b[0] = 0x4f;
+         b.resize(40);
+       },
        DropReason::kBadIhl},
       {"total length > buffer",
        [](auto& b) { StoreBe16(&b[2], static_cast<uint16_t>(b.size() + 1)); },
