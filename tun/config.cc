@@ -420,8 +420,8 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.pcp = c.helpers().pcp();
   d.upnp = c.helpers().upnp();
   if (c.helpers().upnp_port() == 0 || c.helpers().upnp_port() > 65535) {
-    return Bad("helpers.upnp_port",
-               absl::StrCat(c.helpers().upnp_port(), " is not a port (1..65535)"));
+    return Bad("helpers.upnp_port", absl::StrCat(c.helpers().upnp_port(),
+                                                 " is not a port (1..65535)"));
   }
   d.upnp_port = static_cast<uint16_t>(c.helpers().upnp_port());
   {

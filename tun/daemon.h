@@ -99,10 +99,10 @@ class Daemon : public PacketSink {
   std::unique_ptr<portmap::MappingRegistry> registry_;
   std::unique_ptr<portmap::PortMapServer> portmap_;
   std::unique_ptr<portmap::UpnpServer> upnp_;  // null: UPnP off
-  std::unique_ptr<helpers::HelperSet> algs_;  // FTP, TFTP, IRC DCC
-  std::vector<Device> devices_;               // [0] outside, then inside
-  std::vector<TunDevice*> by_ns_;             // NamespaceId -> inside device
-  std::map<ForwardKey, Origin> origins_;      // forwards we know where from
+  std::unique_ptr<helpers::HelperSet> algs_;   // FTP, TFTP, IRC DCC
+  std::vector<Device> devices_;                // [0] outside, then inside
+  std::vector<TunDevice*> by_ns_;              // NamespaceId -> inside device
+  std::map<ForwardKey, Origin> origins_;       // forwards we know where from
   std::map<ForwardKey, ForwardEntry> config_forwards_;
   int epoll_fd_ = -1;
   int timer_fd_ = -1;
