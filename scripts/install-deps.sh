@@ -3,7 +3,7 @@
 # Idempotent: packages already present are left as they are.
 set -euo pipefail
 pkgs=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libtins-dev libpcap-dev libabsl-dev libprotobuf-dev protobuf-compiler
   libtinyxml2-dev libbenchmark-dev libgtest-dev libgmock-dev
   iproute2 iputils-ping iputils-tracepath curl netcat-openbsd socat python3

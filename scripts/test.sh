@@ -45,6 +45,22 @@ if [ "$unit_total" -eq 0 ]; then
 fi
 unit_passed=$((unit_total - unit_failed))
 
+echo "== fuzz smoke: libFuzzer over the whole packet path, 60 s (clang)"
+fuzz_passed=0
+fuzz_failed=0
+if CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DUNAT_FUZZ=ON \
+    -DUNAT_BUILD_BENCH=OFF -DUNAT_BUILD_TESTS=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+  cmake --build build-fuzz -j"$jobs" --target unat_packet_fuzz &&
+  fuzz_dir="$(mktemp -d)" &&
+  build-fuzz/tests/fuzz/unat_packet_fuzz -max_total_time=60 \
+    -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ "$fuzz_dir" 2>&1 | tail -n 4; then
+  fuzz_passed=1
+else
+  fuzz_failed=1
+fi
+rm -rf "${fuzz_dir:-/nonexistent}"
+
 echo "== end-to-end tests (network namespaces, real programs)"
 set +e
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -56,9 +72,10 @@ e2e_failed=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$e2e_log" |
 e2e_passed=${e2e_passed:-0}
 e2e_failed=${e2e_failed:-1}
 
-passed=$((unit_passed + e2e_passed))
-failed=$((unit_failed + e2e_failed))
+passed=$((unit_passed + e2e_passed + fuzz_passed))
+failed=$((unit_failed + e2e_failed + fuzz_failed))
 echo "unit: $unit_passed passed, $unit_failed failed (ctest rc $unit_rc)"
+echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "e2e: $e2e_passed passed, $e2e_failed failed (rc $e2e_rc)"
 echo "all: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$unit_rc" -eq 0 ] && [ "$e2e_rc" -eq 0 ]
