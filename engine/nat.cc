@@ -768,6 +768,44 @@ Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
 // ------------------------------------------------------------------------
 // Helpers
 
+Verdict Nat::Impl::ResetFromGateway(Packet& pkt, const Ipv4View& ip,
+                                    const L4View& l4, NamespaceId ns) {
+  // RFC 793 "Reset Generation": answer with the peer's ACK as our SEQ, or
+  // acknowledge what it sent when it had no ACK.
+  const uint8_t fl = l4.tcp_flags();
+  const uint32_t seg_len =
+      static_cast<uint32_t>(ip.size() - ip.header_length() -
+                            l4.tcp_header_length()) +
+      ((fl & tcp_flags::kSyn) ? 1 : 0) + ((fl & tcp_flags::kFin) ? 1 : 0);
+  const bool had_ack = fl & tcp_flags::kAck;
+  const uint32_t seq = had_ack ? l4.tcp_ack() : 0;
+  const uint32_t ack = had_ack ? 0 : l4.tcp_seq() + seg_len;
+  const uint16_t sport = l4.dst_port(), dport = l4.src_port();
+  const uint32_t src = namespaces_[ns].gateway, dst = ip.src();
+  uint8_t* d = pkt.data;
+  std::fill(d, d + 40, 0);
+  d[0] = 0x45;
+  StoreBe16(d + ipv4_field::kTotalLength, 40);
+  d[ipv4_field::kTtl] = 64;
+  d[ipv4_field::kProtocol] = kProtoTcp;
+  StoreBe32(d + ipv4_field::kSrc, src);
+  StoreBe32(d + ipv4_field::kDst, dst);
+  StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, 20}));
+  uint8_t* t = d + 20;
+  StoreBe16(t + l4_field::kSrcPort, sport);
+  StoreBe16(t + l4_field::kDstPort, dport);
+  StoreBe32(t + l4_field::kTcpSeq, seq);
+  StoreBe32(t + l4_field::kTcpAck, ack);
+  t[l4_field::kTcpDataOff] = 5 << 4;
+  t[l4_field::kTcpFlags] =
+      had_ack ? tcp_flags::kRst : (tcp_flags::kRst | tcp_flags::kAck);
+  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
+                          (dst & 0xffff) + kProtoTcp + 20;
+  StoreBe16(t + l4_field::kTcpChecksum, InternetChecksum({t, 20}, pseudo));
+  pkt.len = 40;
+  return Verdict::Forward(Side::kInside, ns);
+}
+
 Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
   DropReason why = DropReason::kNone;
   auto l4 = L4View::Parse(ip.protocol(), ip.payload(), &why);
@@ -781,7 +819,18 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
   }
   auto it =
       local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
-  if (it == local_helpers_.end()) return Drop(DropReason::kLocalNoHelper);
+  if (it == local_helpers_.end()) {
+    // Nothing listens there: say so, as a host would (never about a RST).
+    if (ip.protocol() == kProtoTcp && !(l4->tcp_flags() & tcp_flags::kRst)) {
+      Count(Side::kInside, ns, pkt.len);
+      return ResetFromGateway(pkt, ip, *l4, ns);
+    }
+    if (ip.protocol() == kProtoUdp) {
+      SendIcmpError(Side::kInside, ns, namespaces_[ns].gateway, ip,
+                    icmp_type::kDestUnreachable, 3, 0);
+    }
+    return Drop(DropReason::kLocalNoHelper);
+  }
   Count(Side::kInside, ns, pkt.len);
   LocalContext ctx{now_ms_, ns, namespaces_[ns].gateway, sink_};
   it->second->OnPacket(ctx, ip, *l4);

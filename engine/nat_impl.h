@@ -432,6 +432,9 @@ class Nat::Impl : public HelperContext {
   bool RstAcceptable(const Flow& f, Side from, const L4View& l4) const;
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
   Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip);
+  // Rewrites `pkt` into the RST the gateway answers a TCP segment with.
+  Verdict ResetFromGateway(Packet& pkt, const Ipv4View& ip, const L4View& l4,
+                           NamespaceId ns);
   Verdict EchoReply(Packet& pkt, Ipv4View& ip, Side side, NamespaceId ns);
   void SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
                      const Ipv4View& ip, uint8_t type, uint8_t code,

@@ -900,6 +900,12 @@ TEST_F(NatTest, MartiansAndFragmentsAreCounted) {
   EXPECT_EQ(In(lan, frag).reason, DropReason::kFragMalformed);  // 13 bytes, MF
   EXPECT_EQ(In(lan, Udp("10.77.0.2", 1, "10.77.0.1", 9)).reason,
             DropReason::kLocalNoHelper);
+  // ... answered with port unreachable from the gateway.
+  ASSERT_FALSE(sink.packets.empty());
+  Tins::IP unreach(sink.packets.back().bytes.data(),
+                   static_cast<uint32_t>(sink.packets.back().bytes.size()));
+  EXPECT_EQ(unreach.src_addr(), Tins::IPv4Address("10.77.0.1"));
+  EXPECT_EQ(unreach.rfind_pdu<Tins::ICMP>().code(), 3);
 }
 
 // An SSDP M-SEARCH to 239.255.255.250:1900 is the one multicast datagram a
@@ -1386,6 +1392,40 @@ TEST_F(NatTest, UpdatePolicyKeepsFlowsAndAppliesNewRules) {
   c.port_min = 0;
   EXPECT_EQ(nat->UpdatePolicy(c).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(nat->config().port_min, 1024);
+}
+
+}  // namespace
+}  // namespace unat
+
+namespace unat {
+namespace {
+
+TEST_F(NatTest, TcpToAnUnservedGatewayPortGetsARst) {
+  std::vector<uint8_t> out;
+  Verdict v = In(
+      lan, Tcp("10.77.0.2", 40000, "10.77.0.1", 22, Tins::TCP::SYN, 777), &out);
+  ASSERT_EQ(v.action, Verdict::kForward);
+  EXPECT_EQ(v.out_side, Side::kInside);
+  EXPECT_TRUE(ChecksumsValid(out));
+  Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
+  EXPECT_EQ(ip.src_addr(), Tins::IPv4Address("10.77.0.1"));
+  EXPECT_EQ(ip.dst_addr(), Tins::IPv4Address("10.77.0.2"));
+  const auto& tcp = ip.rfind_pdu<Tins::TCP>();
+  EXPECT_EQ(tcp.sport(), 22);
+  EXPECT_EQ(tcp.dport(), 40000);
+  EXPECT_EQ(tcp.flags(), Tins::TCP::RST | Tins::TCP::ACK);
+  EXPECT_EQ(tcp.ack_seq(), 778u);
+  // With an ACK: RST carrying that ACK as its sequence number.
+  v = In(lan, Tcp("10.77.0.2", 40000, "10.77.0.1", 22, Tins::TCP::ACK, 1, 5555),
+         &out);
+  ASSERT_EQ(v.action, Verdict::kForward);
+  Tins::IP ip2(out.data(), static_cast<uint32_t>(out.size()));
+  EXPECT_EQ(ip2.rfind_pdu<Tins::TCP>().flags(), Tins::TCP::RST);
+  EXPECT_EQ(ip2.rfind_pdu<Tins::TCP>().seq(), 5555u);
+  // Never a RST for a RST.
+  EXPECT_EQ(
+      In(lan, Tcp("10.77.0.2", 40000, "10.77.0.1", 22, Tins::TCP::RST)).reason,
+      DropReason::kLocalNoHelper);
 }
 
 }  // namespace
