@@ -167,6 +167,19 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00
 s.close()  # RST: the endpoint forgets the connection
 print("ok")
 ' 2>&1) || fail "connect/close/abort on 5000: $out"
+# Another gateway port: refused at once (the engine's RST), not a timeout.
+out=$(lan "$PY" -c '
+import socket
+s = socket.socket(); s.settimeout(3)
+try:
+    s.connect(("10.77.0.1", 5001)); print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except OSError as e:
+    print("other", e)
+' 2>&1)
+[ "$out" = refused ] || fail "10.77.0.1:5001: $out"
+ok "control port: close and abort handled; 10.77.0.1:5001 refused (RST)"
 start=$(date +%s)
 out=$(lan bash -c 'exec 3<>/dev/tcp/10.77.0.1/5000; printf "GET / HTTP/1.1\r\n" >&3; cat <&3' 2>&1) || true
 grep -q '^HTTP/1.1 408' <<<"$out" || fail "slow request: $out"
