@@ -11,6 +11,7 @@
 #include "tun/control.pb.h"
 #include "tun/flags.h"
 #include "tun/framing.h"
+#include "tun/privileges.h"
 #include "tun/state_file.h"
 
 namespace unat::tun {
@@ -161,6 +162,55 @@ TEST(FlagsTest, Errors) {
             "--max-flows: \"0\" is not a positive number");
   EXPECT_EQ(err({"stray"}),
             "stray: unexpected argument (flags start with --; see --help)");
+}
+
+TEST(PrivilegesTest, UserAndGroupAreCheckedAndResolved) {
+  std::string g = kGood;
+  EXPECT_EQ(Error(g + R"(user: "unat-no-such-user")"),
+            "user: \"unat-no-such-user\" is not a user");
+  EXPECT_EQ(Error(g + R"(user: "root")"),
+            "user: \"root\" is uid 0; name an unprivileged user to drop to");
+  EXPECT_EQ(Error(g + R"(group: "nogroup")"),
+            "group: \"nogroup\" needs user (the user unatd drops to when "
+            "started as root)");
+  EXPECT_EQ(Error(g + R"(user: "nobody" group: "unat-no-such-group")"),
+            "group: \"unat-no-such-group\" is not a group");
+  EXPECT_EQ(Error(g + R"(user: "nobody" group: "root")"),
+            "group: \"root\" is gid 0; name an unprivileged group");
+  auto c = Build(g + R"(user: "nobody")");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->run_as.user, "nobody");
+  EXPECT_EQ(c->run_as.uid, 65534u);
+  EXPECT_NE(c->run_as.gid, 0u);
+  EXPECT_FALSE(c->run_as.group.empty());
+  auto none = Build(g);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->run_as.user.empty());
+}
+
+TEST(PrivilegesTest, FlagsOverrideUserAndGroup) {
+  const char* argv[] = {"unatd", "--user", "nobody", "--group=nogroup"};
+  auto f = ParseFlags(4, const_cast<char**>(argv));
+  ASSERT_TRUE(f.ok()) << f.status();
+  auto parsed = ParseConfigText(std::string(kGood) + R"(user: "root")", "t");
+  ASSERT_TRUE(parsed.ok());
+  ApplyFlags(*f, &*parsed);
+  auto c = BuildDaemonConfig(*parsed);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->run_as.user, "nobody");
+  EXPECT_EQ(c->run_as.group, "nogroup");
+  const char* bad[] = {"unatd", "--user="};
+  EXPECT_EQ(ParseFlags(2, const_cast<char**>(bad)).status().message(),
+            "--user: \"\" is not a name");
+}
+
+TEST(PrivilegesTest, ReadsCapabilitySets) {
+  auto caps = ReadCapabilitySets();
+  ASSERT_TRUE(caps.ok()) << caps.status();
+  // Whoever runs this: the effective set is part of the permitted one.
+  EXPECT_EQ(caps->effective & ~caps->permitted, 0u);
+  EXPECT_EQ(DescribeUid(0), "uid 0 (root)");
+  EXPECT_EQ(UserName(65534), "nobody");
 }
 
 TEST(FramingTest, RoundTripAndPartial) {
