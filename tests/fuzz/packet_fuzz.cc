@@ -1,10 +1,11 @@
 // libFuzzer target: arbitrary bytes as packets into a full engine — both
 // directions, two tenants, a forward, the FTP/TFTP/IRC helpers and the
-// NAT-PMP/PCP server registered — so every parser that reads bytes from the
-// network is reached (IPv4, L4, ICMP quotes, fragments, ALG payloads,
-// NAT-PMP, PCP). Invariants beyond "no crash, no sanitizer report": the
-// engine never writes past the buffer, and whatever it forwards is a valid
-// IPv4 datagram (right length fields, right header checksum).
+// NAT-PMP/PCP and UPnP servers registered — so every parser that reads bytes
+// from the network is reached (IPv4, L4, ICMP quotes, fragments, ALG payloads,
+// NAT-PMP, PCP, and UPnP: its TCP endpoint, HTTP, SOAP/XML and SSDP).
+// Invariants beyond "no crash, no sanitizer report": the engine never writes
+// past the buffer, and whatever it forwards is a valid IPv4 datagram (right
+// length fields, right header checksum).
 //
 // Build: CC=clang CXX=clang++ cmake -S . -B build-fuzz -DUNAT_FUZZ=ON ...
 // Run:   build-fuzz/tests/fuzz/unat_packet_fuzz -max_total_time=60
@@ -20,6 +21,7 @@
 #include "helpers/helper_set.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
+#include "portmap/upnp.h"
 
 namespace {
 
@@ -40,6 +42,7 @@ struct World {
   std::unique_ptr<helpers::HelperSet> helpers;
   std::unique_ptr<portmap::MappingRegistry> registry;
   std::unique_ptr<portmap::PortMapServer> portmap;
+  std::unique_ptr<portmap::UpnpServer> upnp;
   NamespaceId ns[2] = {0, 0};
   TimeMs now = 1'000'000;
   uint64_t inputs = 0;
@@ -64,6 +67,10 @@ struct World {
     portmap = std::make_unique<portmap::PortMapServer>(
         nat.get(), registry.get(), portmap::PortMapConfig{}, now);
     (void)portmap->Register();
+    upnp = std::make_unique<portmap::UpnpServer>(nat.get(), registry.get(),
+                                                 portmap::UpnpConfig{}, now);
+    (void)upnp->Register();
+    upnp->Start(now);
     ForwardSpec f;
     f.proto = kProtoTcp;
     f.external_port = 2121;
@@ -113,8 +120,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         uint32_t pseudo = 0;
         if (proto != kProtoIcmp) {
           const uint32_t s = LoadBe32(&buf[12]), d = LoadBe32(&buf[16]);
-          pseudo = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) +
-                   proto + static_cast<uint32_t>(l4);
+          pseudo = (s >> 16) + (s & 0xffff) + (d >> 16) + (d & 0xffff) + proto +
+                   static_cast<uint32_t>(l4);
         }
         StoreBe16(&buf[hl + off],
                   InternetChecksum({buf.data() + hl, l4}, pseudo));
@@ -123,12 +130,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     StoreBe16(&buf[10], 0);
     StoreBe16(&buf[10], InternetChecksum({buf.data(), hl}));
   }
-  Packet pkt{buf.data(), static_cast<uint32_t>(n),
-             static_cast<uint32_t>(buf.size()), {}};
+  Packet pkt{buf.data(),
+             static_cast<uint32_t>(n),
+             static_cast<uint32_t>(buf.size()),
+             {}};
   w.now += (ctl >> 3) * 250;
-  const Verdict v = (ctl & 1) ? w.nat->ProcessOutside(pkt, w.now)
-                              : w.nat->ProcessInside(w.ns[(ctl >> 1) & 1],
-                                                     pkt, w.now);
+  const Verdict v =
+      (ctl & 1) ? w.nat->ProcessOutside(pkt, w.now)
+                : w.nat->ProcessInside(w.ns[(ctl >> 1) & 1], pkt, w.now);
   if (pkt.len > pkt.capacity) abort();
   if (v.action == Verdict::kForward) {
     DropReason why;
@@ -137,6 +146,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ctl & 4) {
     w.nat->Advance(w.now);
     w.portmap->Tick(w.now, &w.sink);
+    w.upnp->Tick(w.now, &w.sink);
   }
   return 0;
 }
