@@ -66,23 +66,9 @@ ok "unatctl flows shows the ftp helper"
 # A PORT and an EPRT naming another host (10.77.0.20, which begins with the
 # client's own 10.77.0.2): left alone, counted, refused by vsftpd.
 f0=$(counter ftp/foreign_address)
-cat >"$TMP/foreign.py" <<'PY'
-import socket, sys
-s = socket.create_connection(("203.0.113.2", 21), timeout=10)
-f = s.makefile("rwb")
-def cmd(line):
-    if line:
-        f.write(line.encode() + b"\r\n"); f.flush()
-    while True:
-        r = f.readline().decode().rstrip()
-        if len(r) >= 4 and r[3] == " ":
-            return r
-print(cmd(None)); print(cmd("USER anonymous")); print(cmd("PASS x"))
-print(cmd("PORT 10,77,0,20,117,48"))
-print(cmd("EPRT |1|10.77.0.20|30001|"))
-print(cmd("QUIT"))
-PY
-lan "$PY" "$TMP/foreign.py" >"$TMP/foreign.out" 2>&1 || fail "$(cat "$TMP/foreign.out")"
+lan "$PY" "$E2E_DIR/ftp_cmd.py" 203.0.113.2 "USER anonymous" "PASS x" \
+  "PORT 10,77,0,20,117,48" "EPRT |1|10.77.0.20|30001|" "QUIT" \
+  >"$TMP/foreign.out" 2>&1 || fail "$(cat "$TMP/foreign.out")"
 [ "$(grep -c "^500 Illegal \(PORT\|EPRT\) command" "$TMP/foreign.out")" -eq 2 ] ||
   fail "vsftpd did not refuse the foreign PORT/EPRT: $(cat "$TMP/foreign.out")"
 grep -q '"PORT 10,77,0,20,117,48"' "$TMP/vsftpd-unat-wan.log" ||

@@ -37,22 +37,8 @@ get curl-active wan curl -sS -m 30 --ftp-port - --disable-eprt \
 
 # While a PASV reply's expectation waits, flows shows it on the control
 # connection (inbound, helper ftp, 1 expectation).
-cat >"$TMP/pasv.py" <<'PY'
-import socket, time
-s = socket.create_connection(("203.0.113.1", 21), timeout=10)
-f = s.makefile("rwb")
-def cmd(line):
-    if line:
-        f.write(line.encode() + b"\r\n"); f.flush()
-    while True:
-        r = f.readline().decode().rstrip()
-        if len(r) >= 4 and r[3] == " ":
-            return r
-cmd(None); cmd("USER anonymous"); cmd("PASS x")
-print(cmd("PASV"), flush=True)
-time.sleep(3)
-PY
-wan "$PY" "$TMP/pasv.py" >"$TMP/pasv.out" 2>&1 &
+wan "$PY" "$E2E_DIR/ftp_cmd.py" 203.0.113.1 --hold 3 "USER anonymous" \
+  "PASS x" "PASV" >"$TMP/pasv.out" 2>&1 &
 py=$!
 for i in $(seq 30); do grep -q "^227" "$TMP/pasv.out" && break; sleep 0.1; done
 grep -q "^227 Entering Passive Mode (203,0,113,1," "$TMP/pasv.out" ||
