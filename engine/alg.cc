@@ -26,9 +26,7 @@ uint16_t TcpUdpChecksum(const uint8_t* ip, const uint8_t* l4, uint16_t len,
                         uint8_t proto) {
   const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
   const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
-  const uint32_t pseudo =
-      (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
-  return InternetChecksum({l4, len}, pseudo);
+  return InternetChecksum({l4, len}, PseudoHeaderSum(src, dst, proto, len));
 }
 
 }  // namespace

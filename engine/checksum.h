@@ -80,6 +80,14 @@ inline uint16_t InternetChecksum(std::span<const uint8_t> data,
   return static_cast<uint16_t>(~Fold(uint64_t{native} + initial));
 }
 
+// Sum of the TCP/UDP pseudo-header (RFC 793, RFC 768) as an `initial`
+// value for InternetChecksum.
+inline uint32_t PseudoHeaderSum(uint32_t src, uint32_t dst, uint8_t proto,
+                                uint32_t l4_length) {
+  return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto +
+         l4_length;
+}
+
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
 inline uint16_t ChecksumUpdate16(uint16_t hc, uint16_t old_value,
                                  uint16_t new_value) {

@@ -186,10 +186,7 @@ void Nat::Impl::TimerUnlink(uint32_t idx) {
 }
 
 void Nat::Impl::Advance(TimeMs now) {
-  if (now > now_ms_) {
-    now_ms_ = now;
-    now_s_ = static_cast<uint32_t>(now / 1000);
-  }
+  SetNow(now);
   // Flows: walk the wheel slots from the last processed second to now.
   uint32_t steps = now_s_ - wheel_tick_;
   if (steps > kWheelSlots) steps = kWheelSlots;
@@ -799,8 +796,7 @@ Verdict Nat::Impl::ResetFromGateway(Packet& pkt, const Ipv4View& ip,
   t[l4_field::kTcpDataOff] = 5 << 4;
   t[l4_field::kTcpFlags] =
       had_ack ? tcp_flags::kRst : (tcp_flags::kRst | tcp_flags::kAck);
-  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
-                          (dst & 0xffff) + kProtoTcp + 20;
+  const uint32_t pseudo = PseudoHeaderSum(src, dst, kProtoTcp, 20);
   StoreBe16(t + l4_field::kTcpChecksum, InternetChecksum({t, 20}, pseudo));
   pkt.len = 40;
   return Verdict::Forward(Side::kInside, ns);
@@ -842,10 +838,7 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
 
 Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                                  bool first_fragment) {
-  if (now > now_ms_) {
-    now_ms_ = now;
-    now_s_ = static_cast<uint32_t>(now / 1000);
-  }
+  SetNow(now);
   if (ns >= namespaces_.size() || !namespaces_[ns].live) {
     return Drop(DropReason::kUnknownNamespace);
   }
@@ -961,10 +954,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
 
 Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
                                   bool first_fragment) {
-  if (now > now_ms_) {
-    now_ms_ = now;
-    now_s_ = static_cast<uint32_t>(now / 1000);
-  }
+  SetNow(now);
   DropReason why = DropReason::kNone;
   auto ip = Ipv4View::Parse({pkt.data, pkt.len}, &why);
   if (!ip) return Drop(why);
@@ -1187,10 +1177,7 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
 absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
     NamespaceId ns, uint8_t proto, uint32_t in_addr, uint16_t in_port,
     uint32_t rem_addr, uint16_t rem_port, uint32_t lifetime_s, TimeMs now) {
-  if (now > now_ms_) {
-    now_ms_ = now;
-    now_s_ = static_cast<uint32_t>(now / 1000);
-  }
+  SetNow(now);
   if (ns >= namespaces_.size() || !namespaces_[ns].live) {
     return absl::InvalidArgumentError(
         absl::StrCat("namespace id ", ns, " does not exist"));
@@ -1309,10 +1296,7 @@ int Nat::Impl::FindForward(uint8_t proto, uint32_t ext_addr,
 
 absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
                                                TimeMs now) {
-  if (now > now_ms_) {
-    now_ms_ = now;
-    now_s_ = static_cast<uint32_t>(now / 1000);
-  }
+  SetNow(now);
   if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
     return absl::InvalidArgumentError(
         absl::StrCat("forward proto: ", spec.proto, " is not tcp or udp"));

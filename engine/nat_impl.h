@@ -238,6 +238,14 @@ class Nat::Impl : public HelperContext {
     }
   }
 
+  // The engine's clock only moves forward.
+  void SetNow(TimeMs now) {
+    if (now > now_ms_) {
+      now_ms_ = now;
+      now_s_ = static_cast<uint32_t>(now / 1000);
+    }
+  }
+
   // ---- HelperContext ----
   TimeMs now() const override { return now_ms_; }
   absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
