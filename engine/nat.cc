@@ -1030,6 +1030,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       if (fs.expires != 0 && fs.expires <= now_ms_) {
         return Drop(DropReason::kNoFlow);
       }
+      if (!fs.enabled) return Drop(DropReason::kForwardDisabled);
       if (!fs.allowed_remotes.empty()) {
         bool ok = false;
         for (const RemoteFilter& r : fs.allowed_remotes) {
@@ -1361,6 +1362,14 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
   return id;
 }
 
+void Nat::Impl::DeleteForwardFlows(uint32_t idx) {
+  for (uint32_t i = 0; i < flows_.size(); ++i) {
+    if ((flows_[i].flags & kFlowLive) && flows_[i].forward == idx) {
+      DeleteFlow(i, false);
+    }
+  }
+}
+
 absl::Status Nat::Impl::RemoveForwardIndex(uint32_t idx) {
   if (idx >= forwards_.size() || !forwards_[idx].live) {
     return absl::NotFoundError(absl::StrCat("forward ", idx, " not found"));
@@ -1372,11 +1381,7 @@ absl::Status Nat::Impl::RemoveForwardIndex(uint32_t idx) {
       table[fe.spec.external_port] = kPortFree;
     }
   }
-  for (uint32_t i = 0; i < flows_.size(); ++i) {
-    if ((flows_[i].flags & kFlowLive) && flows_[i].forward == idx) {
-      DeleteFlow(i, false);
-    }
-  }
+  DeleteForwardFlows(idx);
   fe.live = false;
   free_forwards_.push_back(idx);
   stats_.forwards--;
@@ -1639,6 +1644,24 @@ absl::Status Nat::SetForwardFilter(uint32_t id,
   }
   impl_->forwards_[id].spec.allowed_remotes = std::move(allowed_remotes);
   return absl::OkStatus();
+}
+
+absl::Status Nat::SetForwardEnabled(uint32_t id, bool enabled) {
+  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+    return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
+  }
+  ForwardSpec& spec = impl_->forwards_[id].spec;
+  if (spec.enabled == enabled) return absl::OkStatus();
+  spec.enabled = enabled;
+  if (!enabled) impl_->DeleteForwardFlows(id);
+  return absl::OkStatus();
+}
+
+std::optional<ForwardSpec> Nat::Forward(uint32_t id) const {
+  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+    return std::nullopt;
+  }
+  return impl_->forwards_[id].spec;
 }
 
 std::vector<ForwardInfo> Nat::Forwards() const {

@@ -61,6 +61,9 @@ struct ForwardSpec {
   // kMaxRemoteFilters); others are dropped as `filtered`.
   std::vector<RemoteFilter> allowed_remotes;
   static constexpr size_t kMaxRemoteFilters = 16;
+  // A disabled forward keeps its external port but lets nothing in
+  // (dropped as `forward_disabled`); UPnP NewEnabled = 0.
+  bool enabled = true;
 };
 
 struct ForwardInfo {
@@ -169,7 +172,11 @@ class Nat {
   // Replaces a forward's remote filter (InvalidArgument past the maximum).
   absl::Status SetForwardFilter(uint32_t id,
                                 std::vector<RemoteFilter> allowed_remotes);
+  // Enables or disables a forward; disabling ends the flows it created.
+  absl::Status SetForwardEnabled(uint32_t id, bool enabled);
   std::vector<ForwardInfo> Forwards() const;
+  // One forward by id (nullopt: no live forward has that id). O(1).
+  std::optional<ForwardSpec> Forward(uint32_t id) const;
 
   // Creates (or finds) the outbound flow inside endpoint -> remote endpoint,
   // as its first packet would, and keeps it alive for at least `lifetime_s`

@@ -305,6 +305,8 @@ class Nat::Impl : public HelperContext {
   // ---- forwards ----
   absl::StatusOr<uint32_t> AddForward(const ForwardSpec& spec, TimeMs now);
   absl::Status RemoveForwardIndex(uint32_t idx);
+  // Deletes the flows a forward created (one pass over the flow table).
+  void DeleteForwardFlows(uint32_t idx);
   absl::StatusOr<ExternalEndpoint> EnsureFlow(
       NamespaceId ns, uint8_t proto, uint32_t in_addr, uint16_t in_port,
       uint32_t rem_addr, uint16_t rem_port, uint32_t lifetime_s, TimeMs now);

@@ -67,6 +67,8 @@ const char* DropReasonName(DropReason reason) {
       return "no_flow";
     case DropReason::kFiltered:
       return "filtered";
+    case DropReason::kForwardDisabled:
+      return "forward_disabled";
     case DropReason::kIcmpNoFlow:
       return "icmp_error_no_flow";
     case DropReason::kIcmpUnsupported:

@@ -56,6 +56,7 @@ enum class DropReason : uint8_t {
   kTtlExpired,           // TTL reached 0 (ICMP time exceeded sent if allowed)
   kNoFlow,               // inbound, no flow, forward or expectation matches
   kFiltered,             // inbound, mapping exists but filtering refused it
+  kForwardDisabled,      // inbound to a forward that is disabled (UPnP)
   kIcmpNoFlow,           // ICMP error quoting a packet that matches no flow
   kIcmpUnsupported,      // ICMP type the NAT does not translate
   kIcmpBadQuote,         // ICMP error with an unparsable quoted datagram

@@ -58,28 +58,32 @@ uint32_t MappingRegistry::PrimaryExternal() const {
 }
 
 bool MappingRegistry::ForwardMatches(const Lease& l) const {
-  for (const ForwardInfo& f : nat_->Forwards()) {
-    if (f.id != l.forward_id) continue;
-    const ForwardSpec& s = f.spec;
-    return s.owner == l.owner && s.owner_client == l.client && s.ns == l.ns &&
-           s.proto == l.proto && s.inside_addr == l.inside_addr &&
-           s.inside_port == l.inside_port &&
-           s.external_addr == l.external_addr &&
-           s.external_port == l.external_port;
-  }
-  return false;
+  const std::optional<ForwardSpec> s = nat_->Forward(l.forward_id);
+  return s && s->owner == l.owner && s->owner_client == l.client &&
+         s->ns == l.ns && s->proto == l.proto &&
+         s->inside_addr == l.inside_addr && s->inside_port == l.inside_port &&
+         s->external_addr == l.external_addr &&
+         s->external_port == l.external_port;
 }
 
-std::optional<uint64_t> MappingRegistry::LiveLease(const LeaseKey& key) {
-  auto it = by_key_.find(key);
-  if (it == by_key_.end()) return std::nullopt;
-  const uint64_t id = it->second;
-  if (!ForwardMatches(leases_.at(id))) {
-    stats_.vanished++;
-    Erase(id, false);
-    return std::nullopt;
+std::optional<uint64_t> MappingRegistry::LiveLease(
+    const LeaseKey& key, std::optional<ForwardOwner> prefer) {
+  std::vector<uint64_t> ids;
+  for (auto [it, end] = by_key_.equal_range(key); it != end; ++it) {
+    ids.push_back(it->second);
   }
-  return id;
+  std::optional<uint64_t> any;
+  for (uint64_t id : ids) {
+    const Lease& l = leases_.at(id);
+    if (!ForwardMatches(l)) {
+      stats_.vanished++;
+      Erase(id, false);
+      continue;
+    }
+    if (!prefer || l.owner == *prefer) return id;
+    if (!any) any = id;
+  }
+  return any;
 }
 
 size_t MappingRegistry::CountForClient(NamespaceId ns, uint32_t client) const {
@@ -89,7 +93,7 @@ size_t MappingRegistry::CountForClient(NamespaceId ns, uint32_t client) const {
 
 void MappingRegistry::Insert(Lease lease) {
   const uint64_t id = lease.id;
-  by_key_[KeyOf(lease)] = id;
+  by_key_.emplace(KeyOf(lease), id);
   per_client_[{lease.ns, lease.client}]++;
   expiry_.emplace(lease.expires, id);
   leases_.emplace(id, std::move(lease));
@@ -102,7 +106,12 @@ void MappingRegistry::Erase(uint64_t id, bool remove_forward) {
   if (remove_forward && ForwardMatches(l)) {
     (void)nat_->RemoveForwardById(l.forward_id);
   }
-  by_key_.erase(KeyOf(l));
+  for (auto [k, end] = by_key_.equal_range(KeyOf(l)); k != end; ++k) {
+    if (k->second == id) {
+      by_key_.erase(k);
+      break;
+    }
+  }
   auto pc = per_client_.find({l.ns, l.client});
   if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
   expiry_.erase({l.expires, id});
@@ -123,6 +132,7 @@ absl::StatusOr<uint32_t> MappingRegistry::AddForward(const Lease& l,
   spec.expires = l.expires;
   spec.description = l.description;
   spec.allowed_remotes = l.filters;
+  spec.enabled = l.enabled;
   return nat_->AddForward(spec, now);
 }
 
@@ -148,31 +158,35 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   const TimeMs expires = now + uint64_t{ClampLifetime(r.lifetime_s)} * 1000;
   const LeaseKey key{r.ns, r.proto, r.inside_addr, r.inside_port};
 
-  if (auto existing = LiveLease(key)) {
-    Lease& l = leases_.at(*existing);
-    if (l.owner != r.owner || l.client != r.client) {
+  // The lease this request refreshes, if any.
+  std::optional<uint64_t> existing;
+  if (r.by_external) {
+    if (r.suggested_port != 0) {
+      if (auto held = FindByExternal(r.proto, r.suggested_port);
+          held && held->owner == r.owner && KeyOf(*held) == key &&
+          (r.suggested_addr == 0 || held->external_addr == r.suggested_addr)) {
+        existing = held->id;
+      }
+    }
+  }
+  if (auto id = LiveLease(key, r.owner)) {
+    // Another protocol's lease for this inside endpoint: not ours to
+    // renew, and no second protocol maps the same endpoint.
+    if (leases_.at(*id).owner != r.owner) {
       return refuse(MapStatus::kNotAuthorized);
     }
+    if (!r.by_external) existing = id;
+  }
+  if (existing) {
+    Lease& l = leases_.at(*existing);
+    if (l.client != r.client) return refuse(MapStatus::kNotAuthorized);
     if (r.owner == ForwardOwner::kPcp && l.nonce != r.nonce) {
       return refuse(MapStatus::kNonceMismatch);
     }
-    if (r.filters && !SameFilters(*r.filters, l.filters)) {
-      if (!nat_->SetForwardFilter(l.forward_id, *r.filters).ok()) {
-        return refuse(MapStatus::kTooManyFilters);
-      }
-      l.filters = *r.filters;
-    }
-    if (!nat_->RenewForward(l.forward_id, expires).ok()) {
-      // Cannot happen after ForwardMatches(); treat as vanished.
-      stats_.vanished++;
-      Erase(l.id, false);
-      return refuse(MapStatus::kNoResources);
-    }
-    expiry_.erase({l.expires, l.id});
-    l.expires = expires;
-    expiry_.emplace(l.expires, l.id);
+    const MapStatus st = Refresh(l, r, expires);
+    if (st != MapStatus::kOk) return refuse(st);
     stats_.renewed++;
-    out.lease = l;
+    out.lease = leases_.at(*existing);
     out.renewed = true;
     return out;
   }
@@ -203,6 +217,7 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   l.nonce = r.nonce;
   if (r.filters) l.filters = *r.filters;
   l.description = r.description;
+  l.enabled = r.enabled.value_or(true);
 
   // The external address: the suggestion when it is one of ours.
   const bool addr_ours =
@@ -245,18 +260,48 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   return out;
 }
 
-std::optional<Lease> MappingRegistry::Find(const LeaseKey& key) {
-  auto id = LiveLease(key);
+MapStatus MappingRegistry::Refresh(Lease& l, const MapRequest& r,
+                                   TimeMs expires) {
+  if (r.filters && !SameFilters(*r.filters, l.filters)) {
+    if (!nat_->SetForwardFilter(l.forward_id, *r.filters).ok()) {
+      return MapStatus::kTooManyFilters;
+    }
+    l.filters = *r.filters;
+  }
+  if (r.enabled && *r.enabled != l.enabled) {
+    if (!nat_->SetForwardEnabled(l.forward_id, *r.enabled).ok()) {
+      return MapStatus::kNoResources;
+    }
+    l.enabled = *r.enabled;
+  }
+  if (!nat_->RenewForward(l.forward_id, expires).ok()) {
+    // Cannot happen after ForwardMatches(); treat as vanished.
+    stats_.vanished++;
+    Erase(l.id, false);
+    return MapStatus::kNoResources;
+  }
+  expiry_.erase({l.expires, l.id});
+  l.expires = expires;
+  expiry_.emplace(l.expires, l.id);
+  return MapStatus::kOk;
+}
+
+std::optional<Lease> MappingRegistry::Find(const LeaseKey& key,
+                                           std::optional<ForwardOwner> prefer) {
+  auto id = LiveLease(key, prefer);
   if (!id) return std::nullopt;
   return leases_.at(*id);
 }
 
 std::optional<Lease> MappingRegistry::FindByExternal(uint8_t proto,
                                                      uint16_t external_port) {
-  for (auto& [id, l] : leases_) {
-    if (l.proto == proto && l.external_port == external_port) {
-      return Find(KeyOf(l));
-    }
+  for (auto it = leases_.begin(); it != leases_.end(); ++it) {
+    const Lease& l = it->second;
+    if (l.proto != proto || l.external_port != external_port) continue;
+    if (ForwardMatches(l)) return l;
+    stats_.vanished++;
+    Erase(it->first, false);
+    return FindByExternal(proto, external_port);
   }
   return std::nullopt;
 }
@@ -326,9 +371,6 @@ void MappingRegistry::Reconcile() {
 absl::StatusOr<Lease> MappingRegistry::Restore(const Lease& in, TimeMs now) {
   if (in.expires <= now) {
     return absl::InvalidArgumentError("lease already expired");
-  }
-  if (by_key_.count(KeyOf(in))) {
-    return absl::AlreadyExistsError("a lease for that inside endpoint exists");
   }
   Lease l = in;
   auto id = AddForward(l, now);

@@ -65,6 +65,7 @@ struct Lease {
   Nonce nonce{};       // PCP: authenticates refresh and delete
   std::vector<RemoteFilter> filters;
   std::string description;
+  bool enabled = true;  // UPnP NewEnabled: a disabled lease lets nothing in
 };
 
 struct MapRequest {
@@ -84,6 +85,14 @@ struct MapRequest {
   // Replace the lease's filters with these (PCP FILTER); nullopt: keep.
   std::optional<std::vector<RemoteFilter>> filters;
   std::string description;
+  // nullopt: enabled on creation, unchanged on a refresh.
+  std::optional<bool> enabled;
+  // UPnP: a mapping is named by its external port, and one inside endpoint
+  // may have several. The lease refreshed is the one on `suggested_port`
+  // (same owner, client and inside endpoint); otherwise a new lease is made
+  // even when the endpoint has others. Without it (NAT-PMP, PCP) the
+  // owner's lease for the inside endpoint is refreshed.
+  bool by_external = false;
 };
 
 enum class MapStatus : uint8_t {
@@ -135,11 +144,14 @@ class MappingRegistry {
 
   // Creates a lease, or refreshes the caller's existing lease for the same
   // inside endpoint (same owner, same client, same nonce): a refresh keeps
-  // the external endpoint and sets the new lifetime.
+  // the external endpoint and sets the new lifetime. An inside endpoint
+  // with another owner's (protocol's) lease is refused (kNotAuthorized).
   MapResult Map(const MapRequest& request, TimeMs now);
 
-  // The live lease for an inside endpoint (any owner), if any.
-  std::optional<Lease> Find(const LeaseKey& key);
+  // A live lease for an inside endpoint: one of `prefer`'s if it has one,
+  // else any owner's; nullopt if none.
+  std::optional<Lease> Find(const LeaseKey& key,
+                            std::optional<ForwardOwner> prefer = std::nullopt);
   // The live lease on an external port (any address), if any.
   std::optional<Lease> FindByExternal(uint8_t proto, uint16_t external_port);
 
@@ -173,8 +185,13 @@ class MappingRegistry {
   using ClientKey = std::pair<NamespaceId, uint32_t>;
 
   bool ForwardMatches(const Lease& lease) const;
-  // Returns the lease id for the key if live (and drops it if vanished).
-  std::optional<uint64_t> LiveLease(const LeaseKey& key);
+  // A live lease id for the key, preferring `prefer`'s (drops vanished
+  // ones on the way).
+  std::optional<uint64_t> LiveLease(const LeaseKey& key,
+                                    std::optional<ForwardOwner> prefer);
+  // Refreshes lease `l` with the request's lifetime, filters and enabled
+  // flag; false (and the lease is gone) if its forward vanished.
+  MapStatus Refresh(Lease& l, const MapRequest& r, TimeMs expires);
   uint32_t PrimaryExternal() const;
   bool PortAllowed(uint16_t port) const {
     return port >= policy_.port_min && port <= policy_.port_max;
@@ -191,7 +208,7 @@ class MappingRegistry {
   std::mt19937_64 rng_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Lease> leases_;
-  std::map<LeaseKey, uint64_t> by_key_;
+  std::multimap<LeaseKey, uint64_t> by_key_;
   std::map<ClientKey, uint32_t> per_client_;
   std::set<std::pair<TimeMs, uint64_t>> expiry_;
   RegistryStats stats_;

@@ -96,6 +96,31 @@ std::optional<bool> ParseBool(const std::string& s) {
   return std::nullopt;
 }
 
+// NewRemoteHost: "" is the wildcard (*out = nullopt); otherwise a unicast
+// IPv4 address. false: not acceptable (402).
+bool ParseRemoteHost(const std::string& s, std::optional<uint32_t>* out) {
+  out->reset();
+  if (s.empty()) return true;
+  auto a = ParseIpv4(s);
+  if (!a || *a == 0 || *a == 0xffffffffu || (*a >> 28) == 0xe) return false;
+  *out = *a;
+  return true;
+}
+
+// A UPnP lease's remote host is its single /32 any-port filter.
+std::optional<uint32_t> RemoteHostOf(const Lease& l) {
+  if (l.filters.size() == 1 && l.filters[0].prefix_len == 32 &&
+      l.filters[0].port == 0) {
+    return l.filters[0].addr;
+  }
+  return std::nullopt;
+}
+
+std::string RemoteHostText(const Lease& l) {
+  auto r = RemoteHostOf(l);
+  return r ? Ipv4ToString(*r) : std::string();
+}
+
 std::string Uuid(uint64_t a, uint64_t b) {
   char buf[40];
   std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx",
@@ -930,13 +955,13 @@ std::variant<UpnpServer::Args, int> UpnpServer::RunAction(NamespaceId ns,
   auto entry = [&](const Lease& l, bool with_key) {
     Args out;
     if (with_key) {
-      out.push_back({"NewRemoteHost", ""});
+      out.push_back({"NewRemoteHost", RemoteHostText(l)});
       out.push_back({"NewExternalPort", std::to_string(l.external_port)});
       out.push_back({"NewProtocol", ProtoName(l.proto)});
     }
     out.push_back({"NewInternalPort", std::to_string(l.inside_port)});
     out.push_back({"NewInternalClient", Ipv4ToString(l.inside_addr)});
-    out.push_back({"NewEnabled", "1"});
+    out.push_back({"NewEnabled", l.enabled ? "1" : "0"});
     out.push_back({"NewPortMappingDescription", l.description});
     out.push_back(
         {"NewLeaseDuration",
@@ -951,13 +976,9 @@ std::variant<UpnpServer::Args, int> UpnpServer::RunAction(NamespaceId ns,
     return entry(leases[*idx], true);
   }
   if (a == "GetSpecificPortMappingEntry") {
-    auto proto = ParseProto(call.args.at("NewProtocol"));
-    auto port = ParseNum(call.args.at("NewExternalPort"), 0, 65535);
-    if (!proto || !port) return upnp_error::kInvalidArgs;
-    if (*port == 0) return upnp_error::kWildCardNotPermittedInExtPort;
-    auto l = registry_->FindByExternal(*proto, static_cast<uint16_t>(*port));
-    if (!l || l->ns != ns) return upnp_error::kNoSuchEntry;
-    return entry(*l, false);
+    auto l = FindEntry(ns, call);
+    if (std::holds_alternative<int>(l)) return std::get<int>(l);
+    return entry(std::get<Lease>(l), false);
   }
   return upnp_error::kInvalidAction;
 }
@@ -975,17 +996,15 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
   auto enabled = ParseBool(g.at("NewEnabled"));
   auto lease = ParseNum(g.at("NewLeaseDuration"), 0, 0xffffffffu);
   const std::string& desc = g.at("NewPortMappingDescription");
+  std::optional<uint32_t> remote;
+  const bool remote_ok = ParseRemoteHost(g.at("NewRemoteHost"), &remote);
   if (!proto || !ext_port || !in_port || !in_addr || !enabled || !lease ||
-      *in_port == 0 || *in_addr == 0 || desc.size() > 256) {
+      !remote_ok || *in_port == 0 || *in_addr == 0 || desc.size() > 256) {
     return upnp_error::kInvalidArgs;
-  }
-  if (!g.at("NewRemoteHost").empty()) {
-    return upnp_error::kRemoteHostOnlySupportsWildcard;
   }
   if (*ext_port == 0 && !any) {
     return upnp_error::kWildCardNotPermittedInExtPort;
   }
-  if (!*enabled) return upnp_error::kInvalidArgs;  // no disabled entries
   // Only for itself unless the policy allows third parties.
   if (*in_addr != client && !registry_->policy().allow_third_party) {
     return upnp_error::kNotAuthorized;
@@ -999,34 +1018,38 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
     life = registry_->policy().max_lifetime_s;
   }
   const LeaseKey key{ns, *proto, *in_addr, static_cast<uint16_t>(*in_port)};
-  // The external port held by someone else (another owner, client or
-  // tenant, a static forward, a dynamic mapping): a conflict.
-  if (*ext_port != 0) {
-    auto held =
-        registry_->FindByExternal(*proto, static_cast<uint16_t>(*ext_port));
-    if (held && LeaseKey{held->ns, held->proto, held->inside_addr,
-                         held->inside_port} != key) {
-      if (any) {
-        *ext_port = 0;  // AddAnyPortMapping: another port will do
-      } else if (held->ns == ns && held->client == client &&
-                 held->owner == ForwardOwner::kUpnp) {
-        // The client re-points its own mapping: replace it.
-        (void)registry_->Remove(held->id);
-      } else {
-        return upnp_error::kConflictInMappingEntry;
+  // A mapping is named by (RemoteHost, ExternalPort, Protocol); the engine
+  // has one forward per external port, so a port held by anyone else
+  // (another client, tenant or protocol, a static forward, a dynamic
+  // mapping) is a conflict, and the caller's own mapping on it is updated
+  // (same inside endpoint) or re-pointed.
+  uint16_t want = static_cast<uint16_t>(*ext_port);
+  if (want != 0) {
+    if (auto held = registry_->FindByExternal(*proto, want)) {
+      const bool mine = held->ns == ns && held->client == client &&
+                        held->owner == ForwardOwner::kUpnp;
+      const bool same = LeaseKey{held->ns, held->proto, held->inside_addr,
+                                 held->inside_port} == key;
+      if (mine && !same) {
+        if (any) {
+          want = 0;
+        } else {
+          (void)registry_->Remove(held->id);
+        }
+      } else if (!mine) {
+        if (!any) return upnp_error::kConflictInMappingEntry;
+        want = 0;
       }
     }
   }
-  if (auto mine = registry_->Find(key)) {
-    if (mine->owner != ForwardOwner::kUpnp || mine->client != client) {
-      return upnp_error::kConflictInMappingEntry;
-    }
-    if (*ext_port != 0 && mine->external_port != *ext_port) {
-      if (any) {
-        *ext_port = mine->external_port;
-      } else {
-        // One lease per inside endpoint: the client moves it.
-        (void)registry_->Remove(mine->id);
+  if (any && want == 0) {
+    // AddAnyPortMapping again for an endpoint the caller already mapped:
+    // the same port, refreshed, rather than one more.
+    for (const Lease& l : LeasesOf(ns)) {
+      if (l.owner == ForwardOwner::kUpnp && l.client == client &&
+          LeaseKey{l.ns, l.proto, l.inside_addr, l.inside_port} == key) {
+        want = l.external_port;
+        break;
       }
     }
   }
@@ -1037,10 +1060,14 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
   r.proto = *proto;
   r.inside_addr = *in_addr;
   r.inside_port = static_cast<uint16_t>(*in_port);
-  r.suggested_port = static_cast<uint16_t>(*ext_port);
+  r.suggested_port = want;
   r.require_suggested = !any;
   r.lifetime_s = life;
   r.description = desc;
+  r.enabled = *enabled;
+  r.filters.emplace();
+  if (remote) r.filters->push_back({*remote, 32, 0});
+  r.by_external = true;
   MapResult m = registry_->Map(r, now);
   switch (m.status) {
     case MapStatus::kOk:
@@ -1064,18 +1091,34 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
   return Args{};
 }
 
-std::variant<UpnpServer::Args, int> UpnpServer::DeleteMapping(
-    NamespaceId ns, uint32_t client, const SoapCall& call) {
+std::variant<Lease, int> UpnpServer::FindEntry(NamespaceId ns,
+                                               const SoapCall& call) {
   auto proto = ParseProto(call.args.at("NewProtocol"));
   auto port = ParseNum(call.args.at("NewExternalPort"), 0, 65535);
-  if (!proto || !port) return upnp_error::kInvalidArgs;
+  std::optional<uint32_t> remote;
+  if (!ParseRemoteHost(call.args.at("NewRemoteHost"), &remote) || !proto ||
+      !port) {
+    return upnp_error::kInvalidArgs;
+  }
   if (*port == 0) return upnp_error::kWildCardNotPermittedInExtPort;
   auto l = registry_->FindByExternal(*proto, static_cast<uint16_t>(*port));
-  if (!l || l->ns != ns) return upnp_error::kNoSuchEntry;
-  if (l->client != client || l->owner != ForwardOwner::kUpnp) {
+  // Another tenant's mapping does not exist for this one; a mapping for
+  // one remote host is not the wildcard mapping, nor another host's.
+  if (!l || l->ns != ns || RemoteHostOf(*l) != remote) {
+    return upnp_error::kNoSuchEntry;
+  }
+  return *l;
+}
+
+std::variant<UpnpServer::Args, int> UpnpServer::DeleteMapping(
+    NamespaceId ns, uint32_t client, const SoapCall& call) {
+  auto found = FindEntry(ns, call);
+  if (std::holds_alternative<int>(found)) return std::get<int>(found);
+  const Lease& l = std::get<Lease>(found);
+  if (l.client != client || l.owner != ForwardOwner::kUpnp) {
     return upnp_error::kNotAuthorized;
   }
-  (void)registry_->Remove(l->id);
+  (void)registry_->Remove(l.id);
   return Args{};
 }
 
@@ -1132,12 +1175,12 @@ std::variant<UpnpServer::Args, int> UpnpServer::ListMappings(
     if (!*manage && l.client != client) continue;
     ++n;
     p.OpenElement("p:PortMappingEntry", true);
-    Leaf(p, "p:NewRemoteHost", "");
+    Leaf(p, "p:NewRemoteHost", RemoteHostText(l));
     Leaf(p, "p:NewExternalPort", std::to_string(l.external_port));
     Leaf(p, "p:NewProtocol", ProtoName(l.proto));
     Leaf(p, "p:NewInternalPort", std::to_string(l.inside_port));
     Leaf(p, "p:NewInternalClient", Ipv4ToString(l.inside_addr));
-    Leaf(p, "p:NewEnabled", "1");
+    Leaf(p, "p:NewEnabled", l.enabled ? "1" : "0");
     Leaf(p, "p:NewDescription", l.description);
     Leaf(p, "p:NewLeaseTime",
          std::to_string(l.expires > now ? (l.expires - now + 999) / 1000 : 0));

@@ -150,6 +150,9 @@ class UpnpServer : public LocalHelper {
                                      TimeMs now);
   std::variant<Args, int> DeleteMapping(NamespaceId ns, uint32_t client,
                                         const SoapCall& call);
+  // The mapping named by NewRemoteHost/NewExternalPort/NewProtocol in `ns`,
+  // or a fault code (402, 716, 714).
+  std::variant<Lease, int> FindEntry(NamespaceId ns, const SoapCall& call);
   std::variant<Args, int> DeleteRange(NamespaceId ns, uint32_t client,
                                       const SoapCall& call);
   std::variant<Args, int> ListMappings(NamespaceId ns, uint32_t client,

@@ -345,6 +345,7 @@ absl::Status Daemon::RestoreState() {
           {rf.address(), static_cast<uint8_t>(std::min(rf.prefix_len(), 32u)),
            static_cast<uint16_t>(rf.port())});
     }
+    spec.enabled = !f.disabled();
     if (f.expires_unix_ms() != 0) {
       int64_t left = f.expires_unix_ms() - wall;
       if (left <= 0) continue;  // the lease ran out while we were down
@@ -370,6 +371,7 @@ absl::Status Daemon::RestoreState() {
       }
       lease.filters = spec.allowed_remotes;
       lease.description = spec.description;
+      lease.enabled = spec.enabled;
       auto restored_lease = registry_->Restore(lease, now);
       if (!restored_lease.ok()) {
         Log("state: skipping %s lease %s %d: %s",
@@ -451,6 +453,7 @@ state::State Daemon::CollectState() const {
       out->set_prefix_len(rf.prefix_len);
       out->set_port(rf.port);
     }
+    f->set_disabled(!s.enabled);
     if (auto n = nonces.find(info.id); n != nonces.end()) {
       f->set_nonce(std::string(n->second.begin(), n->second.end()));
     }
@@ -838,6 +841,14 @@ void Daemon::ListForwards(control::Response* out) {
     }
     f->set_description(s.description);
     if (s.owner_client != 0) f->set_owner_client(Ipv4ToString(s.owner_client));
+    for (const RemoteFilter& rf : s.allowed_remotes) {
+      f->add_allowed_remotes(
+          rf.port == 0
+              ? absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len)
+              : absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len, ":",
+                             rf.port));
+    }
+    f->set_disabled(!s.enabled);
   }
 }
 

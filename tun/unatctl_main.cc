@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "tun/control.pb.h"
 #include "tun/framing.h"
@@ -172,10 +173,15 @@ void PrintForwards(const Response& r) {
                       ":", f.external_port()),
          f.ns(), absl::StrCat(f.inside_address(), ":", f.inside_port()),
          f.owner(), f.origin(), Expiry(f.expires_in_ms()),
-         f.owner_client().empty() ? "-" : f.owner_client(), f.description()});
+         f.owner_client().empty() ? "-" : f.owner_client(),
+         f.disabled() ? std::string("disabled")
+         : f.allowed_remotes().empty()
+             ? std::string("*")
+             : absl::StrJoin(f.allowed_remotes(), ","),
+         f.description()});
   }
   PrintTable({"PROTO", "EXTERNAL", "NAMESPACE", "INSIDE", "OWNER", "ORIGIN",
-              "EXPIRES", "CLIENT", "DESCRIPTION"},
+              "EXPIRES", "CLIENT", "REMOTES", "DESCRIPTION"},
              rows);
 }
 

@@ -497,9 +497,15 @@ TEST_F(UpnpTest, AddPortMappingErrors) {
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "3600", "ICMP")), 402);
   EXPECT_EQ(code(AddArgs("70000", "80")), 402);
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "-5")), 402);
-  auto with_remote = AddArgs("8080", "80");
-  with_remote["NewRemoteHost"] = "198.51.100.1";
-  EXPECT_EQ(code(with_remote), 726);
+  auto bad_remote = AddArgs("8080", "80");
+  for (const char* r : {"example.com", "198.51.100", "239.1.1.1", "0.0.0.0",
+                        "255.255.255.255", "198.51.100.1/32"}) {
+    bad_remote["NewRemoteHost"] = r;
+    EXPECT_EQ(code(bad_remote), 402) << r;
+  }
+  auto bad_enabled = AddArgs("8080", "80");
+  bad_enabled["NewEnabled"] = "2";
+  EXPECT_EQ(code(bad_enabled), 402);
   auto missing = AddArgs("8080", "80");
   missing.erase("NewLeaseDuration");
   EXPECT_EQ(code(missing), 402);
@@ -736,6 +742,134 @@ TEST_F(UpnpTest, NotifyAliveIntoEveryTenant) {
   sink.packets.clear();
   upnp->Tick(now + 1000, &sink);
   EXPECT_TRUE(sink.packets.empty());
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+std::map<std::string, std::string> Key(const std::string& port,
+                                       const std::string& remote = "") {
+  return {{"NewRemoteHost", remote},
+          {"NewExternalPort", port},
+          {"NewProtocol", "TCP"}};
+}
+
+TEST_F(UpnpTest, RemoteHostLetsOnlyThatHostInAndNamesTheMapping) {
+  auto args = AddArgs("8086", "86");
+  args["NewRemoteHost"] = "198.51.100.1";
+  auto [c, r] = Call("AddPortMapping", args);
+  ASSERT_EQ(c, 200) << r["errorCode"];
+  EXPECT_TRUE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.1"));
+  EXPECT_FALSE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.2"));
+  EXPECT_EQ(nat->GetStats().drops[static_cast<int>(DropReason::kFiltered)],
+            1u);
+  // (RemoteHost, ExternalPort, Protocol) names it: the wildcard entry and
+  // another host's do not exist.
+  EXPECT_EQ(Call("GetSpecificPortMappingEntry", Key("8086")).second["errorCode"],
+            "714");
+  EXPECT_EQ(Call("GetSpecificPortMappingEntry", Key("8086", "198.51.100.3"))
+                .second["errorCode"],
+            "714");
+  auto [cs, rs] =
+      Call("GetSpecificPortMappingEntry", Key("8086", "198.51.100.1"));
+  EXPECT_EQ(cs, 200);
+  EXPECT_EQ(rs["NewInternalPort"], "86");
+  auto [cg, rg] =
+      Call("GetGenericPortMappingEntry", {{"NewPortMappingIndex", "0"}});
+  EXPECT_EQ(rg["NewRemoteHost"], "198.51.100.1");
+  auto [cl, rl] = Call("GetListOfPortMappings", {{"NewStartPort", "8000"},
+                                                 {"NewEndPort", "9000"},
+                                                 {"NewProtocol", "TCP"},
+                                                 {"NewManage", "0"},
+                                                 {"NewNumberOfPorts", "0"}});
+  ASSERT_EQ(cl, 200);
+  EXPECT_NE(rl["NewPortListing"].find(
+                "<p:NewRemoteHost>198.51.100.1</p:NewRemoteHost>"),
+            std::string::npos);
+  // Another remote host on the same port from the same client updates it
+  // (one forward per external port).
+  args["NewRemoteHost"] = "198.51.100.2";
+  ASSERT_EQ(Call("AddPortMapping", args).first, 200);
+  EXPECT_TRUE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.2", 45001));
+  EXPECT_FALSE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.1", 45002));
+  // Delete names the remote host too.
+  EXPECT_EQ(Call("DeletePortMapping", Key("8086")).second["errorCode"], "714");
+  EXPECT_EQ(Call("DeletePortMapping", Key("8086", "198.51.100.2")).first, 200);
+  EXPECT_TRUE(nat->Forwards().empty());
+  // Back to the wildcard: anyone.
+  args["NewRemoteHost"] = "";
+  ASSERT_EQ(Call("AddPortMapping", args).first, 200);
+  EXPECT_TRUE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.9", 45003));
+}
+
+TEST_F(UpnpTest, DisabledMappingHoldsThePortAndLetsNothingIn) {
+  auto args = AddArgs("8087", "87");
+  args["NewEnabled"] = "0";
+  auto [c, r] = Call("AddPortMapping", args);
+  ASSERT_EQ(c, 200) << r["errorCode"];
+  EXPECT_FALSE(Reaches(kProtoTcp, 8087, kHost, 87, lan));
+  EXPECT_EQ(
+      nat->GetStats().drops[static_cast<int>(DropReason::kForwardDisabled)],
+      1u);
+  auto [cs, rs] = Call("GetSpecificPortMappingEntry", Key("8087"));
+  ASSERT_EQ(cs, 200);
+  EXPECT_EQ(rs["NewEnabled"], "0");
+  // The port stays held: another host cannot take it.
+  auto [c2, r2] = Call("AddPortMapping", AddArgs("8087", "87", "10.77.0.6"), 2,
+                       "10.77.0.6");
+  EXPECT_EQ(r2["errorCode"], "718");
+  // Enabled again by the same request with NewEnabled 1.
+  args["NewEnabled"] = "1";
+  ASSERT_EQ(Call("AddPortMapping", args).first, 200);
+  EXPECT_TRUE(Reaches(kProtoTcp, 8087, kHost, 87, lan));
+  auto [cs2, rs2] = Call("GetSpecificPortMappingEntry", Key("8087"));
+  EXPECT_EQ(rs2["NewEnabled"], "1");
+  // Disabling ends the connections it let in.
+  size_t flows = 0;
+  nat->ForEachFlow([&](const FlowInfo&) { ++flows; });
+  EXPECT_EQ(flows, 1u);
+  args["NewEnabled"] = "0";
+  ASSERT_EQ(Call("AddPortMapping", args).first, 200);
+  flows = 0;
+  nat->ForEachFlow([&](const FlowInfo&) { ++flows; });
+  EXPECT_EQ(flows, 0u);
+  EXPECT_EQ(nat->Forwards().size(), 1u);
+  EXPECT_FALSE(nat->Forwards()[0].spec.enabled);
+}
+
+TEST_F(UpnpTest, SeveralExternalPortsForOneInsideEndpoint) {
+  ASSERT_EQ(Call("AddPortMapping", AddArgs("8088", "88")).first, 200);
+  ASSERT_EQ(Call("AddPortMapping", AddArgs("8089", "88")).first, 200);
+  EXPECT_TRUE(Reaches(kProtoTcp, 8088, kHost, 88, lan));
+  EXPECT_TRUE(Reaches(kProtoTcp, 8089, kHost, 88, lan, kRemote, 45001));
+  EXPECT_EQ(registry->size(), 2u);
+  // Refreshing one leaves the other alone.
+  now += 10'000;
+  ASSERT_EQ(Call("AddPortMapping", AddArgs("8088", "88", kHost, "600")).first,
+            200);
+  auto [c1, r1] = Call("GetSpecificPortMappingEntry", Key("8088"));
+  auto [c2, r2] = Call("GetSpecificPortMappingEntry", Key("8089"));
+  EXPECT_EQ(r1["NewLeaseDuration"], "600");
+  EXPECT_EQ(r2["NewLeaseDuration"], "3590");
+  // AddAnyPortMapping for the endpoint with a port someone else holds: one
+  // of the caller's ports for it, not a third.
+  ASSERT_EQ(Call("AddPortMapping", AddArgs("8090", "90", "10.77.0.6"), 2,
+                 "10.77.0.6")
+                .first,
+            200);
+  auto [ca, ra] = Call("AddAnyPortMapping", AddArgs("8090", "88"));
+  ASSERT_EQ(ca, 200);
+  EXPECT_TRUE(ra["NewReservedPort"] == "8088" ||
+              ra["NewReservedPort"] == "8089")
+      << ra["NewReservedPort"];
+  EXPECT_EQ(registry->size(), 3u);
+  // Deleting one keeps the other.
+  ASSERT_EQ(Call("DeletePortMapping", Key("8088")).first, 200);
+  EXPECT_FALSE(Reaches(kProtoTcp, 8088, kHost, 88, lan, kRemote, 45002));
+  EXPECT_TRUE(Reaches(kProtoTcp, 8089, kHost, 88, lan, kRemote, 45003));
 }
 
 }  // namespace
