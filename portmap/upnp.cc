@@ -467,7 +467,8 @@ UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
           },
           config.seed),
       ssdp_limiter_(config.ssdp_rate),
-      started_(now) {
+      started_(now),
+      rng_(config.seed != 0 ? config.seed + 1 : std::random_device{}()) {
   std::mt19937_64 rng(config_.seed != 0 ? config_.seed
                                         : std::random_device{}());
   const uint64_t a = rng(), b = rng();
@@ -512,29 +513,78 @@ void UpnpServer::OnPacket(const LocalContext& ctx, const Ipv4View& ip,
   std::string_view payload(
       reinterpret_cast<const char*>(p.data()) + l4_field::kUdpHeader,
       p.size() - l4_field::kUdpHeader);
-  auto answers = HandleSsdp(ctx.ns, ip.src(), ctx.gateway, payload, ctx.now);
-  if (ctx.sink == nullptr) return;
-  for (const std::string& a : answers) {
-    auto dgram = BuildUdpDatagram(
-        ctx.gateway, kSsdpPort, ip.src(), l4.src_port(),
-        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(a.data()),
-                                 a.size()));
-    ctx.sink->Emit(Side::kInside, ctx.ns, dgram);
-    stats_.ssdp_answers++;
+  // A multicast search is answered after a random part of MX (so that
+  // many devices do not answer at once); a unicast one at once.
+  const bool multicast = ip.dst() == kSsdpGroup;
+  uint32_t mx = 0;
+  auto answers = HandleSsdp(ctx.ns, ip.src(), ctx.gateway, payload, ctx.now,
+                            multicast ? &mx : nullptr);
+  for (std::string& a : answers) {
+    if (!multicast) {
+      EmitSsdp(ctx.ns, ctx.gateway, ip.src(), l4.src_port(), a, 64, ctx.sink);
+      stats_.ssdp_answers++;
+      continue;
+    }
+    if (pending_.size() >= config_.ssdp_max_pending) {
+      stats_.ssdp_queue_full++;
+      continue;
+    }
+    const TimeMs due = ctx.now + rng_() % (uint64_t{mx} * 1000);
+    pending_.emplace(due, PendingAnswer{ctx.ns, ctx.gateway, ip.src(),
+                                        l4.src_port(), std::move(a)});
   }
+}
+
+void UpnpServer::EmitSsdp(NamespaceId ns, uint32_t gateway, uint32_t dst,
+                          uint16_t dst_port, const std::string& payload,
+                          uint8_t ttl, PacketSink* sink) {
+  if (sink == nullptr) return;
+  auto dgram = BuildUdpDatagram(
+      gateway, kSsdpPort, dst, dst_port,
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(payload.data()),
+                               payload.size()),
+      ttl);
+  sink->Emit(Side::kInside, ns, dgram);
 }
 
 void UpnpServer::Start(TimeMs now) {
   notify_scheduled_ = config_.notify_interval_s > 0;
+  notify_repeats_left_ = std::max<uint32_t>(config_.notify_repeats, 1);
   next_notify_ = now;
 }
 
 void UpnpServer::Tick(TimeMs now, PacketSink* sink) {
   tcp_.Tick(now, sink);
-  if (notify_scheduled_ && now >= next_notify_) {
-    SendNotifies(now, sink);
-    next_notify_ = now + uint64_t{config_.notify_interval_s} * 1000;
+  std::vector<NamespaceInfo> tenants;
+  if (!pending_.empty() && pending_.begin()->first <= now) {
+    tenants = nat_->Namespaces();
   }
+  while (!pending_.empty() && pending_.begin()->first <= now) {
+    const PendingAnswer& a = pending_.begin()->second;
+    // A tenant removed meanwhile has no gateway to answer from.
+    if (std::any_of(tenants.begin(), tenants.end(), [&](const auto& t) {
+          return t.id == a.ns && t.gateway == a.gateway;
+        })) {
+      EmitSsdp(a.ns, a.gateway, a.client, a.port, a.payload, 64, sink);
+      stats_.ssdp_answers++;
+    }
+    pending_.erase(pending_.begin());
+  }
+  if (notify_scheduled_ && now >= next_notify_) {
+    SendNotifies(SsdpKind::kAlive, sink);
+    if (notify_repeats_left_ > 1) {
+      --notify_repeats_left_;
+      next_notify_ = now + 500;
+    } else {
+      next_notify_ = now + uint64_t{config_.notify_interval_s} * 1000;
+    }
+  }
+}
+
+void UpnpServer::Stop(PacketSink* sink) {
+  pending_.clear();
+  notify_scheduled_ = false;
+  SendNotifies(SsdpKind::kByebye, sink);
 }
 
 std::string UpnpServer::Location(int version, uint32_t gateway) const {
@@ -542,7 +592,7 @@ std::string UpnpServer::Location(int version, uint32_t gateway) const {
                       version == 1 ? "/rootDesc1.xml" : "/rootDesc.xml");
 }
 
-std::string UpnpServer::SsdpMessage(bool notify, int version,
+std::string UpnpServer::SsdpMessage(SsdpKind kind, int version,
                                     const std::string& type,
                                     uint32_t gateway) const {
   // USN: the uuid of the device that has `type`.
@@ -557,27 +607,32 @@ std::string UpnpServer::SsdpMessage(bool notify, int version,
   const std::string usn = absl::StartsWith(type, "uuid:")
                               ? type
                               : absl::StrCat("uuid:", usn_uuid, "::", type);
+  const bool notify = kind != SsdpKind::kResponse;
   std::string m = notify ? "NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
                          : "HTTP/1.1 200 OK\r\n";
-  absl::StrAppend(&m, "CACHE-CONTROL: max-age=", config_.ssdp_max_age_s,
-                  "\r\n");
-  if (!notify) absl::StrAppend(&m, "EXT:\r\n");
-  absl::StrAppend(&m, "LOCATION: ", Location(version, gateway), "\r\n",
-                  "SERVER: Linux UPnP/1.1 unat/1.0\r\n");
+  if (kind != SsdpKind::kByebye) {
+    absl::StrAppend(&m, "CACHE-CONTROL: max-age=", config_.ssdp_max_age_s,
+                    "\r\n");
+    if (!notify) absl::StrAppend(&m, "EXT:\r\n");
+    absl::StrAppend(&m, "LOCATION: ", Location(version, gateway), "\r\n",
+                    "SERVER: Linux UPnP/1.1 unat/1.0\r\n");
+  }
   if (notify) {
-    absl::StrAppend(&m, "NT: ", type, "\r\nNTS: ssdp:alive\r\n");
+    absl::StrAppend(&m, "NT: ", type, "\r\nNTS: ",
+                    kind == SsdpKind::kAlive ? "ssdp:alive" : "ssdp:byebye",
+                    "\r\n");
   } else {
     absl::StrAppend(&m, "ST: ", type, "\r\n");
   }
-  absl::StrAppend(&m, "USN: ", usn, "\r\n",
-                  "BOOTID.UPNP.ORG: 1\r\nCONFIGID.UPNP.ORG: 1\r\n\r\n");
+  absl::StrAppend(&m, "USN: ", usn, "\r\nBOOTID.UPNP.ORG: ", config_.boot_id,
+                  "\r\nCONFIGID.UPNP.ORG: 1\r\n\r\n");
   return m;
 }
 
 std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
                                                 uint32_t gateway,
                                                 std::string_view payload,
-                                                TimeMs now) {
+                                                TimeMs now, uint32_t* mx_s) {
   std::vector<std::string> out;
   if (payload.starts_with("NOTIFY ") || payload.starts_with("HTTP/")) {
     stats_.ssdp_ignored++;
@@ -588,8 +643,7 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
     stats_.ssdp_malformed++;
     return out;
   }
-  std::string st, man;
-  bool have_mx = false;
+  std::string st, man, mx;
   size_t pos = payload.find("\r\n") + 2;
   while (pos < payload.size()) {
     size_t end = payload.find("\r\n", pos);
@@ -605,12 +659,22 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
         absl::StripAsciiWhitespace(std::string(line.substr(colon + 1))));
     if (name == "st") st = value;
     if (name == "man") man = value;
-    if (name == "mx") have_mx = true;
+    if (name == "mx") mx = value;
   }
-  (void)have_mx;  // answered at once whatever MX says (documented)
   if (man != "\"ssdp:discover\"" || st.empty() || st.size() > 256) {
     stats_.ssdp_malformed++;
     return out;
+  }
+  if (mx_s != nullptr) {
+    // Multicast: MX is required, an integer >= 1; above 5 counts as 5.
+    uint32_t v = 0;
+    const bool digits = !mx.empty() && mx.size() <= 9 &&
+                        std::all_of(mx.begin(), mx.end(), absl::ascii_isdigit);
+    if (!digits || !absl::SimpleAtoi(mx, &v) || v < 1) {
+      stats_.ssdp_malformed++;
+      return out;
+    }
+    *mx_s = std::min<uint32_t>(v, 5);
   }
   stats_.ssdp_searches++;
   if (!ssdp_limiter_.Allow(ns, client, now)) {
@@ -626,23 +690,25 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
       {absl::StrCat(kServicePrefix, kWanCommon), 1},
   };
   if (st == "ssdp:all") {
-    out.push_back(SsdpMessage(false, 2, "upnp:rootdevice", gateway));
+    out.push_back(
+        SsdpMessage(SsdpKind::kResponse, 2, "upnp:rootdevice", gateway));
     for (int i = 0; i < 3; ++i) {
-      out.push_back(
-          SsdpMessage(false, 2, absl::StrCat("uuid:", uuid_[i]), gateway));
+      out.push_back(SsdpMessage(SsdpKind::kResponse, 2,
+                                absl::StrCat("uuid:", uuid_[i]), gateway));
     }
     for (const auto& [t, v] : kTypes) {
-      out.push_back(SsdpMessage(false, v, absl::StrCat(t, ":", v), gateway));
+      out.push_back(SsdpMessage(SsdpKind::kResponse, 2, absl::StrCat(t, ":", v),
+                                gateway));
     }
     return out;
   }
   if (st == "upnp:rootdevice") {
-    out.push_back(SsdpMessage(false, 2, st, gateway));
+    out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
     return out;
   }
   for (int i = 0; i < 3; ++i) {
     if (st == absl::StrCat("uuid:", uuid_[i])) {
-      out.push_back(SsdpMessage(false, 2, st, gateway));
+      out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
       return out;
     }
   }
@@ -652,34 +718,32 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
       // and the IGD:2 description, which is backward compatible (UDA 1.1
       // 1.3.2; miniupnpc searches for IGD:1 only).
       if (tv->first == t && tv->second <= v) {
-        out.push_back(SsdpMessage(false, 2, st, gateway));
+        out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
       }
     }
   }
   return out;
 }
 
-void UpnpServer::SendNotifies(TimeMs now, PacketSink* sink) {
-  (void)now;
+std::vector<std::string> UpnpServer::AdvertisedTypes() const {
+  std::vector<std::string> types = {"upnp:rootdevice"};
+  for (int i = 0; i < 3; ++i) types.push_back(absl::StrCat("uuid:", uuid_[i]));
+  types.push_back(absl::StrCat(kDevicePrefix, "InternetGatewayDevice:2"));
+  types.push_back(absl::StrCat(kDevicePrefix, "WANDevice:2"));
+  types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:2"));
+  types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":2"));
+  types.push_back(absl::StrCat(kServicePrefix, kWanCommon, ":1"));
+  return types;
+}
+
+void UpnpServer::SendNotifies(SsdpKind kind, PacketSink* sink) {
   if (sink == nullptr) return;
+  const std::vector<std::string> types = AdvertisedTypes();
   for (const NamespaceInfo& n : nat_->Namespaces()) {
-    std::vector<std::string> types = {"upnp:rootdevice"};
-    for (int i = 0; i < 3; ++i)
-      types.push_back(absl::StrCat("uuid:", uuid_[i]));
-    types.push_back(absl::StrCat(kDevicePrefix, "InternetGatewayDevice:2"));
-    types.push_back(absl::StrCat(kDevicePrefix, "WANDevice:2"));
-    types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:2"));
-    types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":2"));
-    types.push_back(absl::StrCat(kServicePrefix, kWanCommon, ":1"));
     for (const std::string& t : types) {
-      const std::string m = SsdpMessage(true, 2, t, n.gateway);
-      auto dgram = BuildUdpDatagram(
-          n.gateway, kSsdpPort, kSsdpGroup, kSsdpPort,
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(m.data()),
-                                   m.size()),
-          2);
-      sink->Emit(Side::kInside, n.id, dgram);
-      stats_.ssdp_notifies++;
+      EmitSsdp(n.id, n.gateway, kSsdpGroup, kSsdpPort,
+               SsdpMessage(kind, 2, t, n.gateway), 2, sink);
+      (kind == SsdpKind::kAlive ? stats_.ssdp_notifies : stats_.ssdp_byebyes)++;
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -65,6 +66,16 @@ struct UpnpConfig {
   uint32_t ssdp_max_age_s = 1800;
   // NOTIFY ssdp:alive into every inside network; 0: never.
   uint32_t notify_interval_s = 900;
+  // The first announcement is sent this many times, 500 ms apart (UDP may
+  // lose one; UDA 1.1 1.2.2).
+  uint32_t notify_repeats = 3;
+  // BOOTID.UPNP.ORG: must grow with every start (unatd: wall-clock
+  // seconds at start).
+  uint32_t boot_id = 1;
+  // Answers to multicast M-SEARCH wait a random 0..MX s (MX capped at 5,
+  // UDA 1.1 1.3.3); at most this many wait at once (beyond: dropped,
+  // counted ssdp_queue_full).
+  uint32_t ssdp_max_pending = 512;
   TcpEndpointConfig tcp;
   HttpLimits http;
   RateLimit ssdp_rate;  // M-SEARCH per client
@@ -83,6 +94,8 @@ struct UpnpStats {
   uint64_t ssdp_ignored = 0;   // NOTIFY from others, responses
   uint64_t ssdp_malformed = 0;
   uint64_t ssdp_rate_limited = 0;
+  uint64_t ssdp_queue_full = 0;    // delayed answers dropped: queue full
+  uint64_t ssdp_byebyes = 0;       // datagrams
   uint64_t timeouts = 0;           // 408 sent
   std::map<int, uint64_t> faults;  // by UPnP error code
 };
@@ -107,19 +120,27 @@ class UpnpServer : public LocalHelper {
   void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
                 const L4View& l4) override;
   // Lease expiry is the registry's (PortMapServer::Tick advances it); this
-  // runs the TCP timers and the NOTIFY announcements.
+  // runs the TCP timers, the delayed SSDP answers and the NOTIFY
+  // announcements.
   void Tick(TimeMs now, PacketSink* sink);
   // Schedules the first NOTIFY (now).
   void Start(TimeMs now);
+  // Shutdown: NOTIFY ssdp:byebye for every advertised type into every
+  // tenant; pending answers are dropped.
+  void Stop(PacketSink* sink);
 
   // One whole HTTP request from `client` in `ns` to `gateway`: the
   // response bytes.
   std::string HandleHttp(NamespaceId ns, uint32_t client, uint32_t gateway,
                          const HttpRequest& request, TimeMs now);
   // One SSDP datagram's payload: the answers' payloads (empty: none).
+  // With `mx_s` (a multicast search) MX must be an integer >= 1 (else the
+  // search is discarded as malformed) and *mx_s gets it, capped at 5.
   std::vector<std::string> HandleSsdp(NamespaceId ns, uint32_t client,
                                       uint32_t gateway,
-                                      std::string_view payload, TimeMs now);
+                                      std::string_view payload, TimeMs now,
+                                      uint32_t* mx_s = nullptr);
+  size_t pending_ssdp_answers() const { return pending_.size(); }
 
   // Documents (for tests): the root description for IGD version 1 or 2 at
   // `gateway`, and the SCPDs.
@@ -161,9 +182,23 @@ class UpnpServer : public LocalHelper {
   std::vector<Lease> LeasesOf(NamespaceId ns);
   uint32_t PrimaryExternal() const;
   std::string Location(int version, uint32_t gateway) const;
-  std::string SsdpMessage(bool notify, int version, const std::string& type,
+  enum class SsdpKind { kResponse, kAlive, kByebye };
+  std::string SsdpMessage(SsdpKind kind, int version, const std::string& type,
                           uint32_t gateway) const;
-  void SendNotifies(TimeMs now, PacketSink* sink);
+  // Every type and uuid advertised (NOTIFY NT values).
+  std::vector<std::string> AdvertisedTypes() const;
+  void SendNotifies(SsdpKind kind, PacketSink* sink);
+  void EmitSsdp(NamespaceId ns, uint32_t gateway, uint32_t dst,
+                uint16_t dst_port, const std::string& payload, uint8_t ttl,
+                PacketSink* sink);
+
+  struct PendingAnswer {
+    NamespaceId ns;
+    uint32_t gateway;
+    uint32_t client;
+    uint16_t port;
+    std::string payload;
+  };
 
   Nat* nat_;
   MappingRegistry* registry_;
@@ -175,6 +210,9 @@ class UpnpServer : public LocalHelper {
   TimeMs started_ = 0;
   TimeMs next_notify_ = 0;
   bool notify_scheduled_ = false;
+  uint32_t notify_repeats_left_ = 0;
+  std::multimap<TimeMs, PendingAnswer> pending_;  // by due time
+  std::mt19937_64 rng_;
   UpnpStats stats_;
 };
 

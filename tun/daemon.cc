@@ -162,6 +162,9 @@ absl::Status Daemon::Init() {
     portmap::UpnpConfig uc;
     uc.http_port = config_.upnp_port;
     uc.ssdp_rate = config_.portmap_rate;
+    // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
+    uc.boot_id = static_cast<uint32_t>(
+        std::max<int64_t>(1, WallMs() / 1000) & 0x7fffffff);
     upnp_ = std::make_unique<portmap::UpnpServer>(nat_.get(), registry_.get(),
                                                   uc, NowMs());
     if (absl::Status s = upnp_->Register(); !s.ok()) {
@@ -523,6 +526,8 @@ absl::Status Daemon::Run() {
       }
     }
   }
+  // Control points forget the IGD now rather than at max-age.
+  if (upnp_) upnp_->Stop(this);
   SaveStateNow("shutdown");
   Log("stopped");
   return absl::OkStatus();
@@ -981,6 +986,8 @@ void Daemon::FillStats(control::Response* out) {
       add("upnp/ssdp_notifies", us.ssdp_notifies);
       add("upnp/ssdp_malformed", us.ssdp_malformed);
       add("upnp/ssdp_rate_limited", us.ssdp_rate_limited);
+      add("upnp/ssdp_queue_full", us.ssdp_queue_full);
+      add("upnp/ssdp_byebyes", us.ssdp_byebyes);
       add("upnp/timeouts", us.timeouts);
       add("upnp/tcp/connections", upnp_->tcp().size());
       add("upnp/tcp/accepted", ts.accepted);

@@ -3,7 +3,9 @@
 # unatd's own TCP/HTTP/SOAP endpoint on 10.77.0.1:5000; -s; -a with a TCP
 # connection from the WAN reaching a server in unat-lan; -l and -L listing;
 # -n (AddAnyPortMapping); -d; -r; the second tenant in parallel; a NAT-PMP
-# mapping's port refused with 718; bad input (SOAP faults, HTTP errors, RST
+# mapping's port refused with 718; NewRemoteHost (upnpc's remote host
+# argument), a second external port for one endpoint, NewEnabled 0, and all
+# three across a restart; bad input (SOAP faults, HTTP errors, RST
 # on the control port, 408); and unatd's own counters.
 source "$(dirname "$0")/lib.sh"
 command -v upnpc >/dev/null || {
@@ -112,6 +114,71 @@ out=$(lan upnpc -i -u "$URL" -N 18000 18100 TCP 2>&1) || fail "upnpc -N: $out"
 ctl forwards | grep -q "203.0.113.1:18081 " && fail "-N left 18081: $(ctl forwards)"
 ok "upnpc -N 18000 18100 TCP removes 18081"
 
+# NewRemoteHost: only that remote gets in, and it names the mapping.
+# 203.0.113.2 is the WAN host; 203.0.113.3 is a second address of it.
+wan ip addr add 203.0.113.3/24 dev unatw0
+out=$(lan upnpc -i -u "$URL" -e "only wan" -a 10.77.0.2 8081 8082 TCP 3600 203.0.113.2 2>&1) ||
+  fail "upnpc -a with remote host: $out"
+[ "$(wan curl -sS -m 5 --interface 203.0.113.2 http://203.0.113.1:8082/who.txt)" = "served by lan" ] ||
+  fail "203.0.113.2 does not reach 8082"
+wan curl -s -m 2 -o /dev/null --interface 203.0.113.3 http://203.0.113.1:8082/who.txt &&
+  fail "203.0.113.3 reached a mapping for 203.0.113.2 only"
+out=$(lan upnpc -i -u "$URL" -l 2>&1)
+grep -Eq "TCP +8082->10\.77\.0\.2:8081 +'only wan' '203\.0\.113\.2'" <<<"$out" ||
+  fail "-l does not show the remote host: $out"
+ctl forwards | grep -Eq "^tcp +203\.0\.113\.1:8082 .* 203\.0\.113\.2/32 +only wan" ||
+  fail "forwards: $(ctl forwards)"
+ok "upnpc -a ... 8082 TCP 3600 203.0.113.2: 203.0.113.2 gets in, 203.0.113.3 does not; -l shows the remote host"
+
+# The same inside endpoint on a second external port, wildcard remote.
+out=$(lan upnpc -i -u "$URL" -e "second port" -a 10.77.0.2 8081 8083 TCP 3600 2>&1) ||
+  fail "upnpc -a 8083: $out"
+[ "$(wan curl -sS -m 5 --interface 203.0.113.3 http://203.0.113.1:8083/who.txt)" = "served by lan" ] ||
+  fail "8083 does not reach lan:8081"
+[ "$(wan curl -sS -m 5 --interface 203.0.113.2 http://203.0.113.1:8082/who.txt)" = "served by lan" ] ||
+  fail "8082 lost when 8083 was added"
+ok "a second external port (8083) for lan:8081 next to 8082"
+
+# NewEnabled 0: the port is held, nothing gets in; 1 again opens it.
+add_one() { # EXT ENABLED
+  local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:2\"><NewRemoteHost></NewRemoteHost><NewExternalPort>$1</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>8081</NewInternalPort><NewInternalClient>10.77.0.2</NewInternalClient><NewEnabled>$2</NewEnabled><NewPortMappingDescription>switch</NewPortMappingDescription><NewLeaseDuration>3600</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>"
+  lan curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: text/xml; charset="utf-8"' \
+    -H 'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"' \
+    --data-binary "$body" http://10.77.0.1:5000/ctl/IPConn
+}
+[ "$(add_one 8084 0)" = 200 ] || fail "AddPortMapping NewEnabled 0 refused"
+wan curl -s -m 2 -o /dev/null http://203.0.113.1:8084/who.txt && fail "a disabled mapping let the WAN in"
+ctl forwards | grep -Eq "^tcp +203\.0\.113\.1:8084 .* disabled +switch" || fail "forwards: $(ctl forwards)"
+ctl stats | grep -Eq "forward_disabled +[1-9]" || fail "no forward_disabled drop: $(ctl stats | grep -i disabled)"
+out=$(lan2 upnpc -i -u "$URL" -a 10.77.0.2 8081 8084 TCP 3600 2>&1) || true
+grep -q 718 <<<"$out" || fail "lan2 took the disabled mapping's port: $out"
+out=$(lan upnpc -i -u "$URL" -l 2>&1)
+grep -Eq "TCP +8084->10\.77\.0\.2:8081 +'switch'" <<<"$out" || fail "-l lacks the disabled 8084: $out"
+ok "NewEnabled 0 on 8084: held (lan2 gets 718), listed, nothing in (counted forward_disabled)"
+
+# All of it survives a restart of unatd (state file).
+"$LAB" restart
+[ "$(wan curl -sS -m 5 --interface 203.0.113.2 http://203.0.113.1:8082/who.txt)" = "served by lan" ] ||
+  fail "8082 lost across the restart"
+wan curl -s -m 2 -o /dev/null --interface 203.0.113.3 http://203.0.113.1:8082/who.txt &&
+  fail "the remote host filter was lost across the restart"
+wan curl -s -m 2 -o /dev/null http://203.0.113.1:8084/who.txt && fail "8084 enabled by the restart"
+[ "$(add_one 8084 1)" = 200 ] || fail "AddPortMapping NewEnabled 1 refused"
+[ "$(wan curl -sS -m 5 http://203.0.113.1:8084/who.txt)" = "served by lan" ] || fail "8084 not enabled again"
+out=$(lan upnpc -i -s 2>&1) || fail "upnpc -s after the restart: $out"
+grep -q "desc: $URL" <<<"$out" || fail "no IGD found after the restart: $out"
+ok "after lab.sh restart: 8082 still for 203.0.113.2 only, 8084 still disabled; NewEnabled 1 opens it"
+
+# Deleting a remote-host mapping names the host.
+out=$(lan upnpc -i -u "$URL" -d 8082 TCP 2>&1) || true
+[ "$(wan curl -sS -m 5 --interface 203.0.113.2 http://203.0.113.1:8082/who.txt)" = "served by lan" ] ||
+  fail "-d without the remote host deleted the 203.0.113.2 mapping: $out"
+out=$(lan upnpc -i -u "$URL" -d 8082 TCP 203.0.113.2 2>&1) || fail "upnpc -d with host: $out"
+wan curl -s -m 2 -o /dev/null --interface 203.0.113.2 http://203.0.113.1:8082/who.txt &&
+  fail "8082 still open after -d 8082 TCP 203.0.113.2"
+[ "$(wan curl -sS -m 5 http://203.0.113.1:8083/who.txt)" = "served by lan" ] || fail "8083 lost with 8082"
+ok "upnpc -d 8082 TCP: 714 (the wildcard entry does not exist); -d 8082 TCP 203.0.113.2 removes it; 8083 stays"
+
 # Bad input, straight at the control port.
 soap() { # ACTION ARGS_XML [VERSION]
   local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:$1 xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:${3:-2}\">$2</u:$1></s:Body></s:Envelope>"
@@ -187,7 +254,7 @@ ok "an unfinished request gets 408 after $(($(date +%s) - start)) s"
 
 # Counters.
 st=$(ctl stats)
-for c in upnp/soap_requests upnp/ssdp_searches upnp/tcp/accepted upnp/fault/718; do
+for c in upnp/soap_requests upnp/ssdp_searches upnp/tcp/accepted upnp/fault/714 upnp/fault/716; do
   grep -Eq "$c +[1-9]" <<<"$st" || fail "counter $c: $(grep upnp <<<"$st")"
 done
-ok "unatctl stats: upnp counters (soap, ssdp, tcp, fault 718)"
+ok "unatctl stats (since the restart): upnp counters (soap, ssdp, tcp, faults 714 and 716)"

@@ -32,6 +32,33 @@ class UpnpTest : public PortmapTest {
   }
   void TearDown() override { upnp.reset(); }
 
+  // Sends a multicast M-SEARCH with the given MX header line ("" for none)
+  // and ticks every 10 ms for `span_ms`: the emission times of the answers
+  // (relative to the search).
+  std::vector<TimeMs> MulticastAnswerTimes(const std::string& st,
+                                           const std::string& mx_line,
+                                           TimeMs span_ms) {
+    std::string m =
+        "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n"
+        "MAN: \"ssdp:discover\"\r\n" +
+        mx_line + "ST: " + st + "\r\n\r\n";
+    Bytes pkt = unat::testing::Udp(kHost, 50000, "239.255.255.250", 1900, m);
+    sink.packets.clear();
+    Buf b(pkt);
+    EXPECT_EQ(nat->ProcessInside(lan, b.pkt, now).action, Verdict::kConsumed);
+    std::vector<TimeMs> times;
+    const TimeMs start = now;
+    for (TimeMs at = start; at <= start + span_ms; at += 10) {
+      const size_t before = sink.packets.size();
+      upnp->Tick(at, &sink);
+      for (size_t i = before; i < sink.packets.size(); ++i) {
+        times.push_back(at - start);
+      }
+    }
+    now = start + span_ms + 10;
+    return times;
+  }
+
   // Sends one segment from the client; returns false when "lost".
   Verdict SendSeg(const Bytes& seg, NamespaceId ns) {
     Buf b(seg);
@@ -667,6 +694,15 @@ TEST_F(UpnpTest, SsdpMulticastSearchIsAnsweredAndNeverForwarded) {
   Buf b(pkt);
   Verdict v = nat->ProcessInside(lan, b.pkt, now);
   EXPECT_EQ(v.action, Verdict::kConsumed);
+  // MX 2: the answer waits a random 0..2 s.
+  EXPECT_TRUE(sink.packets.empty());
+  EXPECT_EQ(upnp->pending_ssdp_answers(), 1u);
+  const TimeMs asked = now;
+  while (sink.packets.empty() && now < asked + 2000) {
+    upnp->Tick(now, &sink);
+    if (sink.packets.empty()) now += 10;
+  }
+  EXPECT_LT(now - asked, 2000u);
   ASSERT_EQ(sink.packets.size(), 1u);
   const Emitted& e = sink.packets[0];
   EXPECT_EQ(e.side, Side::kInside);
@@ -690,6 +726,44 @@ TEST_F(UpnpTest, SsdpMulticastSearchIsAnsweredAndNeverForwarded) {
                    "::urn:schemas-upnp-org:device:InternetGatewayDevice:1"),
             std::string::npos);
   EXPECT_NE(s.find("CACHE-CONTROL: max-age=1800"), std::string::npos);
+  EXPECT_NE(s.find("BOOTID.UPNP.ORG: "), std::string::npos);
+}
+
+TEST_F(UpnpTest, SsdpMulticastAnswersAreSpreadOverMx) {
+  // ssdp:all, MX 3: nine answers, each within 3 s, not all at once.
+  auto times = MulticastAnswerTimes("ssdp:all", "MX: 3\r\n", 6000);
+  ASSERT_EQ(times.size(), 9u);
+  EXPECT_LT(*std::max_element(times.begin(), times.end()), 3000u);
+  EXPECT_NE(*std::min_element(times.begin(), times.end()),
+            *std::max_element(times.begin(), times.end()));
+  // MX above 5 counts as 5.
+  times = MulticastAnswerTimes("ssdp:all", "MX: 120\r\n", 8000);
+  ASSERT_EQ(times.size(), 9u);
+  EXPECT_LT(*std::max_element(times.begin(), times.end()), 5000u);
+  // A multicast search without a valid MX is discarded (UDA 1.1 1.3.2).
+  const uint64_t malformed = upnp->stats().ssdp_malformed;
+  EXPECT_TRUE(MulticastAnswerTimes("upnp:rootdevice", "", 6000).empty());
+  EXPECT_TRUE(
+      MulticastAnswerTimes("upnp:rootdevice", "MX: 0\r\n", 6000).empty());
+  EXPECT_TRUE(
+      MulticastAnswerTimes("upnp:rootdevice", "MX: x\r\n", 6000).empty());
+  EXPECT_EQ(upnp->stats().ssdp_malformed, malformed + 3);
+  EXPECT_EQ(upnp->pending_ssdp_answers(), 0u);
+}
+
+TEST_F(UpnpTest, SsdpPendingAnswersAreBounded) {
+  UpnpConfig c;
+  c.ssdp_max_pending = 10;
+  upnp.reset();
+  Make();
+  MakeUpnp(c);
+  MulticastAnswerTimes("ssdp:all", "MX: 1\r\n", 0);
+  const std::string m = MSearch("ssdp:all");
+  Bytes pkt = unat::testing::Udp(kHost, 50000, "239.255.255.250", 1900, m);
+  Buf b(pkt);
+  nat->ProcessInside(lan, b.pkt, now);
+  EXPECT_LE(upnp->pending_ssdp_answers(), 10u);
+  EXPECT_GE(upnp->stats().ssdp_queue_full, 8u);
 }
 
 TEST_F(UpnpTest, SsdpSearchTargets) {
@@ -727,20 +801,71 @@ TEST_F(UpnpTest, SsdpUnicastSearchAndRateLimit) {
 
 TEST_F(UpnpTest, NotifyAliveIntoEveryTenant) {
   upnp->Start(now);
+  // The first announcement three times, 500 ms apart, then every 900 s.
+  for (TimeMs at : {now, now + 500, now + 1000}) {
+    sink.packets.clear();
+    upnp->Tick(at, &sink);
+    ASSERT_EQ(sink.packets.size(), 18u);  // 9 per tenant, two tenants
+    int per_ns[2] = {0, 0};
+    for (const Emitted& e : sink.packets) {
+      Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
+      EXPECT_EQ(ip.dst_addr(), Tins::IPv4Address("239.255.255.250"));
+      EXPECT_EQ(ip.ttl(), 2);
+      EXPECT_TRUE(ChecksumsValid(e.bytes));
+      const auto& raw = ip.rfind_pdu<Tins::RawPDU>().payload();
+      const std::string text(raw.begin(), raw.end());
+      EXPECT_NE(text.find("NTS: ssdp:alive\r\n"), std::string::npos);
+      EXPECT_NE(text.find(e.ns == lan ? "LOCATION: http://10.77.0.1:5000/"
+                                      : "LOCATION: http://10.77.0.1:5000/"),
+                std::string::npos);
+      per_ns[e.ns == lan ? 0 : 1]++;
+    }
+    EXPECT_EQ(per_ns[0], 9);
+    EXPECT_EQ(per_ns[1], 9);
+  }
   sink.packets.clear();
-  upnp->Tick(now, &sink);
-  ASSERT_EQ(sink.packets.size(), 18u);  // 9 per tenant, two tenants
-  int per_ns[2] = {0, 0};
+  upnp->Tick(now + 1500, &sink);
+  upnp->Tick(now + 600'000, &sink);
+  EXPECT_TRUE(sink.packets.empty());
+  upnp->Tick(now + 1000 + 900'000, &sink);
+  EXPECT_EQ(sink.packets.size(), 18u);
+}
+
+TEST_F(UpnpTest, ByebyeAtStopIntoEveryTenant) {
+  UpnpConfig c;
+  c.boot_id = 1795000000;
+  upnp.reset();
+  Make();
+  MakeUpnp(c);
+  upnp->Start(now);
+  // A search waiting for its MX delay is not answered after the stop.
+  MulticastAnswerTimes("ssdp:all", "MX: 5\r\n", 0);
+  EXPECT_GT(upnp->pending_ssdp_answers(), 0u);
+  sink.packets.clear();
+  upnp->Stop(&sink);
+  EXPECT_EQ(upnp->pending_ssdp_answers(), 0u);
+  ASSERT_EQ(sink.packets.size(), 18u);
+  std::set<std::string> nts;
   for (const Emitted& e : sink.packets) {
     Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
     EXPECT_EQ(ip.dst_addr(), Tins::IPv4Address("239.255.255.250"));
-    EXPECT_EQ(ip.ttl(), 2);
-    per_ns[e.ns == lan ? 0 : 1]++;
+    const auto& raw = ip.rfind_pdu<Tins::RawPDU>().payload();
+    const std::string text(raw.begin(), raw.end());
+    EXPECT_EQ(text.rfind("NOTIFY * HTTP/1.1\r\n", 0), 0u);
+    EXPECT_NE(text.find("NTS: ssdp:byebye\r\n"), std::string::npos);
+    EXPECT_EQ(text.find("LOCATION:"), std::string::npos);
+    EXPECT_NE(text.find("BOOTID.UPNP.ORG: 1795000000\r\n"), std::string::npos);
+    const size_t nt = text.find("NT: ");
+    ASSERT_NE(nt, std::string::npos);
+    if (e.ns == lan) nts.insert(text.substr(nt, text.find("\r\n", nt) - nt));
   }
-  EXPECT_EQ(per_ns[0], 9);
-  EXPECT_EQ(per_ns[1], 9);
+  EXPECT_EQ(nts.size(), 9u);
+  EXPECT_TRUE(nts.count("NT: upnp:rootdevice"));
+  EXPECT_TRUE(nts.count("NT: urn:schemas-upnp-org:service:WANIPConnection:2"));
+  EXPECT_EQ(upnp->stats().ssdp_byebyes, 18u);
+  // Nothing more after the stop.
   sink.packets.clear();
-  upnp->Tick(now + 1000, &sink);
+  upnp->Tick(now + 10'000'000, &sink);
   EXPECT_TRUE(sink.packets.empty());
 }
 
@@ -764,12 +889,12 @@ TEST_F(UpnpTest, RemoteHostLetsOnlyThatHostInAndNamesTheMapping) {
   ASSERT_EQ(c, 200) << r["errorCode"];
   EXPECT_TRUE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.1"));
   EXPECT_FALSE(Reaches(kProtoTcp, 8086, kHost, 86, lan, "198.51.100.2"));
-  EXPECT_EQ(nat->GetStats().drops[static_cast<int>(DropReason::kFiltered)],
-            1u);
+  EXPECT_EQ(nat->GetStats().drops[static_cast<int>(DropReason::kFiltered)], 1u);
   // (RemoteHost, ExternalPort, Protocol) names it: the wildcard entry and
   // another host's do not exist.
-  EXPECT_EQ(Call("GetSpecificPortMappingEntry", Key("8086")).second["errorCode"],
-            "714");
+  EXPECT_EQ(
+      Call("GetSpecificPortMappingEntry", Key("8086")).second["errorCode"],
+      "714");
   EXPECT_EQ(Call("GetSpecificPortMappingEntry", Key("8086", "198.51.100.3"))
                 .second["errorCode"],
             "714");
@@ -856,10 +981,10 @@ TEST_F(UpnpTest, SeveralExternalPortsForOneInsideEndpoint) {
   EXPECT_EQ(r2["NewLeaseDuration"], "3590");
   // AddAnyPortMapping for the endpoint with a port someone else holds: one
   // of the caller's ports for it, not a third.
-  ASSERT_EQ(Call("AddPortMapping", AddArgs("8090", "90", "10.77.0.6"), 2,
-                 "10.77.0.6")
-                .first,
-            200);
+  ASSERT_EQ(
+      Call("AddPortMapping", AddArgs("8090", "90", "10.77.0.6"), 2, "10.77.0.6")
+          .first,
+      200);
   auto [ca, ra] = Call("AddAnyPortMapping", AddArgs("8090", "88"));
   ASSERT_EQ(ca, 200);
   EXPECT_TRUE(ra["NewReservedPort"] == "8088" ||
