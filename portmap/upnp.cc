@@ -51,6 +51,8 @@ const char* Name(int code) {
       return "ConflictWithOtherMechanisms";
     case kPortMappingNotFound:
       return "PortMappingNotFound";
+    case kWildCardNotPermittedInIntPort:
+      return "WildCardNotPermittedInIntPort";
     case kInconsistentParameters:
       return "InconsistentParameters";
   }
@@ -1063,8 +1065,13 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
   std::optional<uint32_t> remote;
   const bool remote_ok = ParseRemoteHost(g.at("NewRemoteHost"), &remote);
   if (!proto || !ext_port || !in_port || !in_addr || !enabled || !lease ||
-      !remote_ok || *in_port == 0 || *in_addr == 0 || desc.size() > 256) {
+      !remote_ok || *in_addr == 0 || desc.size() > 256) {
     return upnp_error::kInvalidArgs;
+  }
+  if (*in_port == 0) {
+    // IGD:2 has its own code for a wildcard internal port.
+    return call.version >= 2 ? upnp_error::kWildCardNotPermittedInIntPort
+                             : upnp_error::kInvalidArgs;
   }
   if (*ext_port == 0 && !any) {
     return upnp_error::kWildCardNotPermittedInExtPort;
@@ -1104,6 +1111,15 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
         if (!any) return upnp_error::kConflictInMappingEntry;
         want = 0;
       }
+    } else if (nat_->ExternalPortInUse(*proto, PrimaryExternal(), want)) {
+      // Held by something that is no client's lease: a static forward or
+      // the NAT's own mapping of an outbound flow. IGD:2 calls that a
+      // conflict with other mechanisms (729); IGD:1 knows only 718.
+      if (!any) {
+        return call.version >= 2 ? upnp_error::kConflictWithOtherMechanisms
+                                 : upnp_error::kConflictInMappingEntry;
+      }
+      want = 0;
     }
   }
   if (any && want == 0) {

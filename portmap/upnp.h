@@ -54,6 +54,7 @@ inline constexpr int kExternalPortOnlySupportsWildcard = 727;
 inline constexpr int kNoPortMapsAvailable = 728;
 inline constexpr int kConflictWithOtherMechanisms = 729;
 inline constexpr int kPortMappingNotFound = 730;
+inline constexpr int kWildCardNotPermittedInIntPort = 732;
 inline constexpr int kInconsistentParameters = 733;
 const char* Name(int code);
 }  // namespace upnp_error

@@ -520,7 +520,8 @@ TEST_F(UpnpTest, AddPortMappingErrors) {
   EXPECT_EQ(code(AddArgs("0", "80")), 716);
   EXPECT_EQ(code(AddArgs("0", "80"), 1), 716);
   EXPECT_EQ(code(AddArgs("8080", "80", "10.77.0.9")), 606);  // third party
-  EXPECT_EQ(code(AddArgs("8080", "0")), 402);
+  EXPECT_EQ(code(AddArgs("8080", "0")), 732);     // IGD:2
+  EXPECT_EQ(code(AddArgs("8080", "0"), 1), 402);  // IGD:1
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "3600", "ICMP")), 402);
   EXPECT_EQ(code(AddArgs("70000", "80")), 402);
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "-5")), 402);
@@ -550,7 +551,20 @@ TEST_F(UpnpTest, AddPortMappingErrors) {
   s.inside_addr = A("10.77.0.50");
   s.inside_port = 22;
   ASSERT_TRUE(nat->AddForward(s, now).ok());
-  EXPECT_EQ(code(AddArgs("9000", "82")), 718);
+  // Another mechanism's port: 729 for IGD:2, 718 for IGD:1; and
+  // AddAnyPortMapping picks another.
+  EXPECT_EQ(code(AddArgs("9000", "82")), 729);
+  EXPECT_EQ(code(AddArgs("9000", "82"), 1), 718);
+  // So is the NAT's own mapping of an outbound flow.
+  Bytes out_pkt = unat::testing::Udp(kHost, 5555, kRemote, 53);
+  Buf ob(out_pkt);
+  ASSERT_EQ(nat->ProcessInside(lan, ob.pkt, now).action, Verdict::kForward);
+  Tins::IP sent(ob.pkt.data, static_cast<uint32_t>(ob.pkt.len));
+  const std::string mapped = std::to_string(sent.rfind_pdu<Tins::UDP>().sport());
+  EXPECT_EQ(code(AddArgs(mapped, "84", kHost, "3600", "UDP")), 729);
+  auto [ca, ra] = Call("AddAnyPortMapping", AddArgs("9000", "82"));
+  ASSERT_EQ(ca, 200);
+  EXPECT_NE(ra["NewReservedPort"], "9000");
   EXPECT_EQ(code(AddArgs("80", "83")), 718);
 }
 
