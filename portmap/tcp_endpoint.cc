@@ -60,6 +60,12 @@ const char* TcpEndpointDropName(TcpEndpointDrop d) {
       return "idle";
     case TcpEndpointDrop::kOutOfWindow:
       return "out_of_window";
+    case TcpEndpointDrop::kEvicted:
+      return "evicted";
+    case TcpEndpointDrop::kLinger:
+      return "linger";
+    case TcpEndpointDrop::kProbation:
+      return "probation";
     case TcpEndpointDrop::kCount:
       break;
   }
@@ -125,6 +131,78 @@ size_t TcpEndpoint::CountClient(NamespaceId ns, uint32_t peer) const {
     if (it->second.time_wait_until == 0) ++n;
   }
   return n;
+}
+
+void TcpEndpoint::Probation(const TcpConnInfo& info, TimeMs now) {
+  const std::pair<NamespaceId, uint32_t> key{info.ns, info.peer_addr};
+  if (config_.max_probation == 0) return;
+  if (probation_.size() >= config_.max_probation && !probation_.count(key)) {
+    // Full: forget those who served their time, else the one due first.
+    std::erase_if(probation_, [now](const auto& e) { return e.second <= now; });
+    if (probation_.size() >= config_.max_probation) {
+      probation_.erase(std::min_element(
+          probation_.begin(), probation_.end(),
+          [](const auto& a, const auto& b) { return a.second < b.second; }));
+    }
+  }
+  probation_[key] = now + config_.probation_ms;
+}
+
+bool TcpEndpoint::OnProbation(NamespaceId ns, uint32_t peer, TimeMs now) const {
+  auto it = probation_.find({ns, peer});
+  return it != probation_.end() && now < it->second;
+}
+
+bool TcpEndpoint::EvictFor(PacketSink* sink, NamespaceId ns, uint32_t peer,
+                           TimeMs now) {
+  // Live connections per namespace and per client (the table is small:
+  // max_connections live entries plus at most as many in TIME-WAIT).
+  std::map<NamespaceId, size_t> per_ns;
+  std::map<std::pair<NamespaceId, uint32_t>, size_t> per_client;
+  for (const auto& [key, c] : conns_) {
+    if (c.time_wait_until != 0) continue;
+    per_ns[c.info.ns]++;
+    per_client[{c.info.ns, c.info.peer_addr}]++;
+  }
+  const size_t mine = per_client[{ns, peer}];
+  // The namespace to take from: the one holding the most, if it holds more
+  // than the SYN's own; else the SYN's own (ties stay at home).
+  NamespaceId from = ns;
+  size_t most = per_ns[ns];
+  for (const auto& [n, count] : per_ns) {
+    if (count > most) {
+      from = n;
+      most = count;
+    }
+  }
+  // Within it: a connection of a client on probation first, then of the
+  // client holding the most; the one idle the longest. In the SYN's own
+  // namespace the victim's client must be on probation or hold more than
+  // the SYN's client.
+  auto victim = conns_.end();
+  bool victim_probation = false;
+  size_t victim_count = 0;
+  for (auto it = conns_.begin(); it != conns_.end(); ++it) {
+    const Conn& c = it->second;
+    if (c.time_wait_until != 0 || c.info.ns != from) continue;
+    const size_t count = per_client[{c.info.ns, c.info.peer_addr}];
+    const bool probation = OnProbation(c.info.ns, c.info.peer_addr, now);
+    if (from == ns && !probation && count <= mine) continue;
+    const bool better =
+        victim == conns_.end() ||
+        std::make_tuple(probation, count, victim->second.last_heard) >
+            std::make_tuple(victim_probation, victim_count, c.last_heard);
+    if (better) {
+      victim = it;
+      victim_probation = probation;
+      victim_count = count;
+    }
+  }
+  if (victim == conns_.end()) return false;
+  stats_.drops[static_cast<int>(TcpEndpointDrop::kEvicted)]++;
+  Probation(victim->second.info, now);
+  Abort(sink, victim);
+  return true;
 }
 
 void TcpEndpoint::Finish(std::map<Key, Conn>::iterator it, TimeMs now) {
@@ -317,15 +395,22 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
       SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
       return;
     }
-    if (conns_.size() - time_wait_ >= config_.max_connections) {
-      stats_.drops[static_cast<int>(TcpEndpointDrop::kLimitTotal)]++;
-      SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
-      return;
-    }
     if (CountClient(ctx.ns, ip.src()) >= config_.max_per_client) {
       stats_.drops[static_cast<int>(TcpEndpointDrop::kLimitClient)]++;
       SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
       return;
+    }
+    if (conns_.size() - time_wait_ >= config_.max_connections) {
+      if (OnProbation(ctx.ns, ip.src(), ctx.now)) {
+        stats_.drops[static_cast<int>(TcpEndpointDrop::kProbation)]++;
+        SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+        return;
+      }
+      if (!EvictFor(sink, ctx.ns, ip.src(), ctx.now)) {
+        stats_.drops[static_cast<int>(TcpEndpointDrop::kLimitTotal)]++;
+        SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+        return;
+      }
     }
     Conn c;
     c.info = {ctx.ns, ctx.gateway, l4.dst_port(), ip.src(), l4.src_port()};
@@ -385,7 +470,10 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.tx.erase(0, data_acked);
     c.snd_una = ack;
     if (SeqLt(c.snd_nxt, ack)) c.snd_nxt = ack;  // acked past a go-back-N
-    if (c.fin_ever_sent && ack == c.snd_max) c.fin_sent = true;
+    if (c.fin_ever_sent && ack == c.snd_max) {
+      c.fin_sent = true;
+      if (c.fin_acked_at == 0) c.fin_acked_at = ctx.now;
+    }
     c.retries = 0;
     c.rto_ms = config_.rto_ms;
     c.rto_deadline = c.snd_una == c.snd_max ? 0 : ctx.now + c.rto_ms;
@@ -406,6 +494,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
         if (!c.app_done) {
           if (c.rx.size() + (len - skip) > config_.max_receive) {
             stats_.drops[static_cast<int>(TcpEndpointDrop::kReceiveLimit)]++;
+            Probation(c.info, ctx.now);
             Abort(sink, it);
             return;
           }
@@ -438,6 +527,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
 }
 
 void TcpEndpoint::Tick(TimeMs now, PacketSink* sink) {
+  std::erase_if(probation_, [now](const auto& e) { return e.second <= now; });
   for (auto it = conns_.begin(); it != conns_.end();) {
     Conn& c = it->second;
     auto cur = it++;
@@ -450,16 +540,24 @@ void TcpEndpoint::Tick(TimeMs now, PacketSink* sink) {
     }
     if (now >= c.last_heard + config_.idle_timeout_ms) {
       stats_.drops[static_cast<int>(TcpEndpointDrop::kIdle)]++;
+      Probation(c.info, now);
       Abort(sink, cur);
       continue;
     }
     if (c.fin_sent && c.snd_una == c.snd_max) {
-      // Our FIN was acknowledged but the peer keeps its side open: wait for
-      // it until the idle timeout (FIN-WAIT-2), nothing to retransmit.
+      // Our FIN was acknowledged but the peer keeps its side open
+      // (FIN-WAIT-2): nothing to retransmit; wait for its FIN until the
+      // linger time, however much it sends meanwhile.
+      if (c.fin_acked_at != 0 && now >= c.fin_acked_at + config_.linger_ms) {
+        stats_.drops[static_cast<int>(TcpEndpointDrop::kLinger)]++;
+        Probation(c.info, now);
+        Abort(sink, cur);
+      }
       continue;
     }
     if (c.state == State::kEstablished && !c.app_done &&
         now >= c.created + config_.request_timeout_ms) {
+      Probation(c.info, now);  // its request never came whole in time
       RunApp(sink, c, true, now);
       if (c.app_done && c.tx.empty() && !c.fin_queued) {
         Abort(sink, cur);

@@ -5,10 +5,33 @@
 // MSS-sized segments within the peer's window, retransmits (go-back-N from
 // the oldest unacknowledged byte, exponential back-off) from Tick(), and
 // closes with FIN. Segments for unknown connections get a RST (RFC 9293
-// 3.10.7.1), as do SYNs over the connection limits.
+// 3.10.7.1), as do SYNs over the per-client limit, and SYNs finding the
+// table full when no one holds more than their client (see below).
 //
 // Bounded: connections in total and per client, received bytes per
-// connection, bytes queued to send, idle time, request time, retries.
+// connection, bytes queued to send, idle time, request time, retries, and
+// the time the peer has to close after the answer.
+//
+// Fair when full: a SYN that finds the table full takes the place of a
+// connection held by someone with more than its share (that connection is
+// reset, counted as kEvicted), unless its own client is on probation.
+//  - Probation: a client one of whose connections was evicted, or timed out
+//    (request timeout, idle), or was reset for sending too much or not
+//    closing, is on probation for `probation_ms` (a bounded table of
+//    clients). Its SYNs take no one's place (RST, kProbation) and its
+//    connections are the first to go.
+//  - Namespaces first: if another namespace holds more connections than the
+//    SYN's, the victim is in the namespace holding the most; otherwise it is
+//    in the SYN's own namespace and belongs to a client on probation or to
+//    one holding more connections than the SYN's client.
+//  - Within the chosen namespace: a connection of a client on probation
+//    before any other, then of the client holding the most, the one idle
+//    the longest.
+// When no connection qualifies the SYN is refused (RST, kLimitTotal). So a
+// flood of slow requests cannot lock out another tenant at all, and from
+// many addresses in one tenant it settles after one eviction per address:
+// the flood's addresses are on probation, the table stops churning, and a
+// newcomer gets in by displacing the flood's stalest connection.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +40,7 @@
 #include <span>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "engine/helper.h"
@@ -44,6 +68,16 @@ struct TcpEndpointConfig {
   // The application must have answered within this (it is then asked with
   // timed_out = true and typically answers 408).
   uint32_t request_timeout_ms = 10'000;
+  // After the application closed and the peer acknowledged everything
+  // including our FIN, the peer has this long to close its side; bytes it
+  // sends meanwhile are acknowledged and discarded (a lingering close, RFC
+  // 9112 9.6, so that the answer is not lost to a RST). Then: RST. Bounds a
+  // client that keeps sending, say, a huge body after its 413.
+  uint32_t linger_ms = 5'000;
+  // How long a client stays on probation (see the top), and how many
+  // clients are remembered (beyond: the one due to leave first is dropped).
+  uint32_t probation_ms = 10'000;
+  uint32_t max_probation = 1024;
 };
 
 struct TcpConnInfo {
@@ -72,12 +106,15 @@ using TcpApp =
 enum class TcpEndpointDrop : uint8_t {
   kBadChecksum = 0,
   kNoSink,
-  kLimitTotal,    // SYN refused (RST): too many connections
+  kLimitTotal,    // SYN refused (RST): table full of no bigger holders
   kLimitClient,   // SYN refused (RST): too many for this client
   kReceiveLimit,  // connection reset: the peer sent too much
   kRetries,       // connection reset: the peer stopped acknowledging
   kIdle,          // connection reset: idle
   kOutOfWindow,   // segment outside the window (answered with an ACK)
+  kEvicted,       // connection reset: its place given to a smaller holder
+  kLinger,        // connection reset: the peer did not close after the answer
+  kProbation,     // SYN refused (RST): table full, the client on probation
   kCount
 };
 const char* TcpEndpointDropName(TcpEndpointDrop d);
@@ -112,6 +149,8 @@ class TcpEndpoint {
 
   // Connections (TIME-WAIT excluded).
   size_t size() const { return conns_.size() - time_wait_; }
+  // Clients remembered as on probation (some may have served their time).
+  size_t probation_size() const { return probation_.size(); }
   const TcpEndpointStats& stats() const { return stats_; }
   const TcpEndpointConfig& config() const { return config_; }
 
@@ -138,6 +177,7 @@ class TcpEndpoint {
     std::string rx;
     TimeMs created = 0;
     TimeMs last_heard = 0;
+    TimeMs fin_acked_at = 0;  // our FIN acknowledged (FIN-WAIT-2 from then)
     TimeMs rto_deadline = 0;  // 0: no timer
     uint32_t rto_ms = 0;
     uint32_t retries = 0;
@@ -156,6 +196,13 @@ class TcpEndpoint {
   void RunApp(PacketSink* sink, Conn& c, bool timed_out, TimeMs now);
   void Abort(PacketSink* sink, std::map<Key, Conn>::iterator it);
   size_t CountClient(NamespaceId ns, uint32_t peer) const;
+  // The table is full and a SYN from `peer` in `ns` arrived (not on
+  // probation): resets the connection the fairness rule picks (see the top
+  // of this file) and returns true, or returns false when none qualifies.
+  bool EvictFor(PacketSink* sink, NamespaceId ns, uint32_t peer, TimeMs now);
+  // Puts a client on probation until now + probation_ms.
+  void Probation(const TcpConnInfo& info, TimeMs now);
+  bool OnProbation(NamespaceId ns, uint32_t peer, TimeMs now) const;
   // Both FINs done: TIME-WAIT, or forget.
   void Finish(std::map<Key, Conn>::iterator it, TimeMs now);
   uint32_t RandomIss();
@@ -165,6 +212,8 @@ class TcpEndpoint {
   uint64_t rng_state_;
   std::map<Key, Conn> conns_;
   size_t time_wait_ = 0;  // entries of conns_ in TIME-WAIT
+  // Clients on probation: until when.
+  std::map<std::pair<NamespaceId, uint32_t>, TimeMs> probation_;
   TcpEndpointStats stats_;
 };
 
