@@ -128,12 +128,13 @@ size_t TcpEndpoint::CountClient(NamespaceId ns, uint32_t peer) const {
        it != conns_.end() && std::get<0>(it->first) == ns &&
        std::get<1>(it->first) == peer;
        ++it) {
-    if (it->second.time_wait_until == 0) ++n;
+    if (it->second.time_wait_until == 0 && !it->second.info.active) ++n;
   }
   return n;
 }
 
 void TcpEndpoint::Probation(const TcpConnInfo& info, TimeMs now) {
+  if (info.active) return;  // our own connection's trouble is not the peer's
   const std::pair<NamespaceId, uint32_t> key{info.ns, info.peer_addr};
   if (config_.max_probation == 0) return;
   if (probation_.size() >= config_.max_probation && !probation_.count(key)) {
@@ -184,7 +185,9 @@ bool TcpEndpoint::EvictFor(PacketSink* sink, NamespaceId ns, uint32_t peer,
   size_t victim_count = 0;
   for (auto it = conns_.begin(); it != conns_.end(); ++it) {
     const Conn& c = it->second;
-    if (c.time_wait_until != 0 || c.info.ns != from) continue;
+    if (c.time_wait_until != 0 || c.info.ns != from || c.info.active) {
+      continue;
+    }
     const size_t count = per_client[{c.info.ns, c.info.peer_addr}];
     const bool probation = OnProbation(c.info.ns, c.info.peer_addr, now);
     if (from == ns && !probation && count <= mine) continue;
@@ -205,8 +208,15 @@ bool TcpEndpoint::EvictFor(PacketSink* sink, NamespaceId ns, uint32_t peer,
   return true;
 }
 
+void TcpEndpoint::Report(Conn& c) {
+  if (!c.info.active || c.reported) return;
+  c.reported = true;
+  if (closed_) closed_(c.info);
+}
+
 void TcpEndpoint::Finish(std::map<Key, Conn>::iterator it, TimeMs now) {
   stats_.closed++;
+  Report(it->second);
   if (config_.time_wait_ms == 0 || time_wait_ >= config_.max_connections) {
     conns_.erase(it);
     return;
@@ -228,16 +238,46 @@ void TcpEndpoint::Send(PacketSink* sink, const Conn& c, uint32_t seq,
   sink->Emit(Side::kInside, c.info.ns, seg);
 }
 
-void TcpEndpoint::SendSynAck(PacketSink* sink, Conn& c) {
+void TcpEndpoint::SendSyn(PacketSink* sink, Conn& c) {
   if (sink == nullptr) return;
   uint8_t opts[4] = {2, 4, 0, 0};
   StoreBe16(opts + 2, config_.mss);
-  auto seg = BuildTcpSegment(c.info.local_addr, c.info.local_port,
-                             c.info.peer_addr, c.info.peer_port, c.iss,
-                             c.rcv_nxt, tcp_flags::kSyn | tcp_flags::kAck,
-                             config_.window, opts, {});
+  const bool active = c.state == State::kSynSent;
+  auto seg = BuildTcpSegment(
+      c.info.local_addr, c.info.local_port, c.info.peer_addr, c.info.peer_port,
+      c.iss, active ? 0 : c.rcv_nxt,
+      active ? tcp_flags::kSyn : tcp_flags::kSyn | tcp_flags::kAck,
+      config_.window, opts, {});
   stats_.segments_out++;
   sink->Emit(Side::kInside, c.info.ns, seg);
+}
+
+bool TcpEndpoint::Connect(const TcpConnInfo& info, std::string request,
+                          TimeMs now, PacketSink* sink) {
+  if (sink == nullptr) return false;
+  const Key key{info.ns, info.peer_addr, info.peer_port, info.local_port};
+  if (auto it = conns_.find(key); it != conns_.end()) {
+    if (it->second.time_wait_until == 0) return false;
+    time_wait_--;  // our own TIME-WAIT on that pair: a new connection
+    conns_.erase(it);
+  }
+  if (conns_.size() - time_wait_ >= config_.max_connections) return false;
+  Conn c;
+  c.info = info;
+  c.info.active = true;
+  c.state = State::kSynSent;
+  c.iss = RandomIss();
+  c.snd_una = c.iss;
+  c.snd_nxt = c.iss + 1;
+  c.snd_max = c.snd_nxt;
+  c.tx = std::move(request);
+  c.created = c.last_heard = now;
+  c.rto_ms = config_.rto_ms;
+  c.rto_deadline = now + c.rto_ms;
+  stats_.opened++;
+  auto [ins, ok] = conns_.emplace(key, std::move(c));
+  SendSyn(sink, ins->second);
+  return true;
 }
 
 void TcpEndpoint::SendReset(PacketSink* sink, NamespaceId ns,
@@ -263,7 +303,8 @@ void TcpEndpoint::SendReset(PacketSink* sink, NamespaceId ns,
 }
 
 void TcpEndpoint::Abort(PacketSink* sink, std::map<Key, Conn>::iterator it) {
-  const Conn& c = it->second;
+  Conn& c = it->second;
+  Report(c);
   if (c.time_wait_until != 0) time_wait_--;
   if (sink != nullptr) {
     auto seg =
@@ -391,7 +432,10 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     if (flags & tcp_flags::kRst) return;
     const bool syn =
         (flags & (tcp_flags::kSyn | tcp_flags::kAck)) == tcp_flags::kSyn;
-    if (!syn) {
+    const bool listening =
+        listen_.empty() || std::find(listen_.begin(), listen_.end(),
+                                     l4.dst_port()) != listen_.end();
+    if (!syn || !listening) {
       SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
       return;
     }
@@ -425,16 +469,51 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.rto_deadline = ctx.now + c.rto_ms;
     stats_.accepted++;
     auto [ins, ok] = conns_.emplace(key, std::move(c));
-    SendSynAck(sink, ins->second);
+    SendSyn(sink, ins->second);
     return;
   }
 
   Conn& c = it->second;
+  if (c.state == State::kSynSent) {
+    // Our SYN is out (RFC 9293 3.10.7.3): a RST acknowledging it refuses
+    // the connection; a SYN-ACK for it establishes it; the rest is ignored
+    // (a wrong ACK gets a RST).
+    const bool ack_ok = (flags & tcp_flags::kAck) && l4.tcp_ack() == c.iss + 1;
+    if ((flags & tcp_flags::kAck) && !ack_ok) {
+      if (!(flags & tcp_flags::kRst)) {
+        SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
+      }
+      return;
+    }
+    if (flags & tcp_flags::kRst) {
+      if (ack_ok) {
+        stats_.resets_received++;
+        stats_.open_failed++;
+        Report(c);
+        conns_.erase(it);
+      }
+      return;
+    }
+    if (!(flags & tcp_flags::kSyn) || !ack_ok) return;
+    c.state = State::kEstablished;
+    c.rcv_nxt = seq + 1;
+    c.snd_una = c.snd_nxt = c.snd_max = c.iss + 1;
+    c.peer_window = l4.tcp_window();
+    c.peer_mss = ParseMss(opts);
+    c.last_heard = ctx.now;
+    c.rto_deadline = 0;
+    c.retries = 0;
+    c.rto_ms = config_.rto_ms;
+    Send(sink, c, c.snd_nxt, 0);  // the handshake's ACK
+    Output(sink, c, ctx.now);     // then the request
+    return;
+  }
   if (flags & tcp_flags::kRst) {
     // RFC 5961 3.2: only an in-window RST is believed.
     if (seq == c.rcv_nxt ||
         (SeqLe(c.rcv_nxt, seq) && SeqLt(seq, c.rcv_nxt + config_.window))) {
       stats_.resets_received++;
+      Report(c);
       conns_.erase(it);
     }
     return;
@@ -442,7 +521,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
   c.last_heard = ctx.now;
   if (flags & tcp_flags::kSyn) {
     if (c.state == State::kSynReceived && seq + 1 == c.rcv_nxt) {
-      SendSynAck(sink, c);  // our SYN-ACK was lost
+      SendSyn(sink, c);  // our SYN-ACK was lost
     } else {
       Send(sink, c, c.snd_nxt, 0);  // challenge ACK (RFC 5961 4)
     }
@@ -565,16 +644,20 @@ void TcpEndpoint::Tick(TimeMs now, PacketSink* sink) {
       }
     }
     if (c.rto_deadline != 0 && now >= c.rto_deadline) {
-      if (++c.retries > config_.max_retries) {
+      const uint32_t limit = c.state == State::kSynSent
+                                 ? config_.max_syn_retries
+                                 : config_.max_retries;
+      if (++c.retries > limit) {
         stats_.drops[static_cast<int>(TcpEndpointDrop::kRetries)]++;
+        if (c.state == State::kSynSent) stats_.open_failed++;
         Abort(sink, cur);
         continue;
       }
       stats_.retransmissions++;
       c.rto_ms = std::min(c.rto_ms * 2, config_.max_rto_ms);
       c.rto_deadline = now + c.rto_ms;
-      if (c.state == State::kSynReceived) {
-        SendSynAck(sink, c);
+      if (c.state != State::kEstablished) {
+        SendSyn(sink, c);
       } else {
         // Go back N: resend from the oldest unacknowledged byte.
         c.snd_nxt = c.snd_una;

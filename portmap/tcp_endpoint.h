@@ -12,6 +12,14 @@
 // connection, bytes queued to send, idle time, request time, retries, and
 // the time the peer has to close after the answer.
 //
+// Active opens too (Connect(): GENA event delivery): unat sends a SYN from
+// one of its ports, sends the given bytes once established, gives the
+// answer to the same application callback (TcpConnInfo::active), and reports
+// the end of the connection, however it ended, to the closed handler. Only
+// ports given to Listen() accept SYNs (all owned ports if none is given).
+// Active connections count against the total but not against their peer's
+// share, and are never evicted.
+//
 // Fair when full: a SYN that finds the table full takes the place of a
 // connection held by someone with more than its share (that connection is
 // reset, counted as kEvicted), unless its own client is on probation.
@@ -78,6 +86,8 @@ struct TcpEndpointConfig {
   // clients are remembered (beyond: the one due to leave first is dropped).
   uint32_t probation_ms = 10'000;
   uint32_t max_probation = 1024;
+  // Active opens: SYN retransmissions before giving up.
+  uint32_t max_syn_retries = 3;
 };
 
 struct TcpConnInfo {
@@ -86,6 +96,7 @@ struct TcpConnInfo {
   uint16_t local_port = 0;
   uint32_t peer_addr = 0;
   uint16_t peer_port = 0;
+  bool active = false;  // opened by unat (Connect)
 };
 
 // What the application wants after seeing the received bytes.
@@ -127,6 +138,8 @@ struct TcpEndpointStats {
   uint64_t segments_in = 0;
   uint64_t segments_out = 0;
   uint64_t retransmissions = 0;
+  uint64_t opened = 0;       // active opens started
+  uint64_t open_failed = 0;  // active opens refused or unanswered
   uint64_t drops[static_cast<int>(TcpEndpointDrop::kCount)] = {};
 };
 
@@ -147,6 +160,18 @@ class TcpEndpoint {
   // Retransmissions and timeouts.
   void Tick(TimeMs now, PacketSink* sink);
 
+  // Accept SYNs on `port` (by default, on every port segments come for).
+  void Listen(uint16_t port) { listen_.push_back(port); }
+  // Opens a connection info.local_addr:local_port -> peer (info.active is
+  // implied) and sends `request` once established. False (nothing sent) if
+  // that connection exists or the table is full.
+  bool Connect(const TcpConnInfo& info, std::string request, TimeMs now,
+               PacketSink* sink);
+  // Called once when an active connection is gone (closed, reset, timed
+  // out, refused).
+  using ClosedFn = std::function<void(const TcpConnInfo& info)>;
+  void SetClosedHandler(ClosedFn fn) { closed_ = std::move(fn); }
+
   // Connections (TIME-WAIT excluded).
   size_t size() const { return conns_.size() - time_wait_; }
   // Clients remembered as on probation (some may have served their time).
@@ -155,7 +180,7 @@ class TcpEndpoint {
   const TcpEndpointConfig& config() const { return config_; }
 
  private:
-  enum class State : uint8_t { kSynReceived, kEstablished };
+  enum class State : uint8_t { kSynSent, kSynReceived, kEstablished };
   using Key = std::tuple<NamespaceId, uint32_t, uint16_t, uint16_t>;
   struct Conn {
     TcpConnInfo info;
@@ -184,13 +209,17 @@ class TcpEndpoint {
     // TIME-WAIT (we closed first): re-acknowledge a retransmitted FIN until
     // then; does not count against the limits.
     TimeMs time_wait_until = 0;
+    bool reported = false;  // active: the closed handler was called
   };
 
   void Send(PacketSink* sink, const Conn& c, uint32_t seq, uint8_t flags,
             std::span<const uint8_t> payload = {});
   void SendReset(PacketSink* sink, NamespaceId ns, const Ipv4View& ip,
                  const L4View& l4, uint32_t payload_len);
-  void SendSynAck(PacketSink* sink, Conn& c);
+  // Our SYN (active) or SYN-ACK (passive), with the MSS option.
+  void SendSyn(PacketSink* sink, Conn& c);
+  // An active connection ends: the closed handler, once.
+  void Report(Conn& c);
   // Sends what the window allows from snd_nxt (data, then FIN).
   void Output(PacketSink* sink, Conn& c, TimeMs now);
   void RunApp(PacketSink* sink, Conn& c, bool timed_out, TimeMs now);
@@ -214,6 +243,8 @@ class TcpEndpoint {
   size_t time_wait_ = 0;  // entries of conns_ in TIME-WAIT
   // Clients on probation: until when.
   std::map<std::pair<NamespaceId, uint32_t>, TimeMs> probation_;
+  std::vector<uint16_t> listen_;
+  ClosedFn closed_;
   TcpEndpointStats stats_;
 };
 

@@ -69,6 +69,11 @@ constexpr char kServicePrefix[] = "urn:schemas-upnp-org:service:";
 constexpr char kWanIp[] = "WANIPConnection";
 constexpr char kWanCommon[] = "WANCommonInterfaceConfig";
 constexpr uint32_t kIgd2MaxLease = 604800;  // WANIPConnection:2 2.3.16
+// Event URLs: WANIPConnection:2 (with SystemUpdateID), :1, and
+// WANCommonInterfaceConfig:1.
+constexpr char kEventIpConn[] = "/evt/IPConn";
+constexpr char kEventIpConn1[] = "/evt/IPConn1";
+constexpr char kEventCommon[] = "/evt/CmnIfCfg";
 
 std::string ProtoName(uint8_t proto) {
   return proto == kProtoTcp ? "TCP" : "UDP";
@@ -188,6 +193,14 @@ struct VarDef {
   int min_version;
 };
 
+// The state variables sent in GENA events (the IGD service templates'
+// evented ones).
+bool Evented(std::string_view name) {
+  return name == "PossibleConnectionTypes" || name == "ConnectionStatus" ||
+         name == "ExternalIPAddress" || name == "PortMappingNumberOfEntries" ||
+         name == "SystemUpdateID" || name == "PhysicalLinkStatus";
+}
+
 const std::vector<ActionDef>& WanIpActions() {
   static const std::vector<ActionDef> kActions = {
       {"SetConnectionType",
@@ -302,6 +315,7 @@ const std::vector<VarDef>& WanIpVars() {
       {"PortMappingProtocol", "string", {"TCP", "UDP"}, 1},
       {"InternalClient", "string", {}, 1},
       {"PortMappingDescription", "string", {}, 1},
+      {"SystemUpdateID", "ui4", {}, 2},
       {"A_ARG_TYPE_Manage", "boolean", {}, 2},
       {"A_ARG_TYPE_PortListing", "string", {}, 2},
   };
@@ -377,7 +391,7 @@ std::string Scpd(const std::vector<ActionDef>& actions,
   for (const VarDef& v : vars) {
     if (v.min_version > version) continue;
     p.OpenElement("stateVariable", true);
-    p.PushAttribute("sendEvents", "no");
+    p.PushAttribute("sendEvents", Evented(v.name) ? "yes" : "no");
     Leaf(p, "name", v.name);
     Leaf(p, "dataType", v.type);
     if (!v.allowed.empty()) {
@@ -470,7 +484,11 @@ UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
           config.seed),
       ssdp_limiter_(config.ssdp_rate),
       started_(now),
-      rng_(config.seed != 0 ? config.seed + 1 : std::random_device{}()) {
+      rng_(config.seed != 0 ? config.seed + 1 : std::random_device{}()),
+      gena_(config.gena, config.seed != 0 ? config.seed + 2 : 0) {
+  tcp_.Listen(config_.http_port);
+  tcp_.SetClosedHandler(
+      [this](const TcpConnInfo& info) { OnEventConnClosed(info); });
   std::mt19937_64 rng(config_.seed != 0 ? config_.seed
                                         : std::random_device{}());
   const uint64_t a = rng(), b = rng();
@@ -490,12 +508,70 @@ UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
 }
 
 absl::Status UpnpServer::Register() {
+  if (config_.event_port_min == 0 ||
+      config_.event_port_min > config_.event_port_max ||
+      (config_.http_port >= config_.event_port_min &&
+       config_.http_port <= config_.event_port_max)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "event ports ", config_.event_port_min, "-", config_.event_port_max,
+        " must be a range that does not hold the control port ",
+        config_.http_port));
+  }
   if (absl::Status s =
           nat_->RegisterLocalHelper(kProtoTcp, config_.http_port, this);
       !s.ok()) {
     return s;
   }
+  for (uint32_t p = config_.event_port_min; p <= config_.event_port_max; ++p) {
+    if (absl::Status s = nat_->RegisterLocalHelper(
+            kProtoTcp, static_cast<uint16_t>(p), this);
+        !s.ok()) {
+      return s;
+    }
+  }
   return nat_->RegisterLocalHelper(kProtoUdp, kSsdpPort, this);
+}
+
+void UpnpServer::RunEvents(TimeMs now, PacketSink* sink) {
+  if (gena_.size() == 0) return;
+  if (now >= next_event_check_) {
+    next_event_check_ = now + config_.event_interval_ms;
+    for (const NamespaceInfo& n : nat_->Namespaces()) {
+      for (const char* path : {kEventIpConn, kEventIpConn1, kEventCommon}) {
+        if (gena_.Watched(n.id, path)) {
+          gena_.Update(n.id, path, EventValues(n.id, path, now));
+        }
+      }
+    }
+  }
+  const uint32_t span =
+      uint32_t{config_.event_port_max} - config_.event_port_min + 1;
+  for (GenaPublisher::Delivery& d : gena_.Due(now)) {
+    bool started = false;
+    // The next event port with no delivery to the same callback (the peer
+    // may still hold the last connection's 4-tuple in TIME-WAIT).
+    for (uint32_t i = 0; i < span && !started; ++i) {
+      const uint16_t port = static_cast<uint16_t>(config_.event_port_min +
+                                                  next_event_port_++ % span);
+      const auto key = std::make_tuple(d.ns, d.addr, d.port, port);
+      if (deliveries_.count(key)) continue;
+      started = tcp_.Connect({d.ns, d.gateway, port, d.addr, d.port, true},
+                             d.request, now, sink);
+      if (started) deliveries_[key] = {d.sid, false};
+    }
+    if (!started) {
+      stats_.event_connect_failed++;
+      gena_.Delivered(d.sid, false);
+    }
+  }
+}
+
+void UpnpServer::OnEventConnClosed(const TcpConnInfo& info) {
+  auto it = deliveries_.find(std::make_tuple(info.ns, info.peer_addr,
+                                             info.peer_port, info.local_port));
+  if (it == deliveries_.end()) return;
+  gena_.Delivered(it->second.sid, it->second.ok);
+  deliveries_.erase(it);
 }
 
 uint32_t UpnpServer::PrimaryExternal() const {
@@ -557,6 +633,7 @@ void UpnpServer::Start(TimeMs now) {
 
 void UpnpServer::Tick(TimeMs now, PacketSink* sink) {
   tcp_.Tick(now, sink);
+  RunEvents(now, sink);
   std::vector<NamespaceInfo> tenants;
   if (!pending_.empty() && pending_.begin()->first <= now) {
     tenants = nat_->Namespaces();
@@ -587,6 +664,43 @@ void UpnpServer::Stop(PacketSink* sink) {
   pending_.clear();
   notify_scheduled_ = false;
   SendNotifies(SsdpKind::kByebye, sink);
+}
+
+GenaValues UpnpServer::EventValues(NamespaceId ns, const std::string& path,
+                                   TimeMs now) {
+  (void)now;
+  if (path == kEventCommon) return {{"PhysicalLinkStatus", "Up"}};
+  const uint32_t ext = PrimaryExternal();
+  const std::vector<Lease> leases = LeasesOf(ns);
+  GenaValues v = {
+      {"PossibleConnectionTypes", "IP_Routed"},
+      {"ConnectionStatus", ext ? "Connected" : "Disconnected"},
+      {"ExternalIPAddress", ext ? Ipv4ToString(ext) : ""},
+      {"PortMappingNumberOfEntries", std::to_string(leases.size())}};
+  if (path == kEventIpConn) {
+    // A digest of the table (FNV-1a over each entry's fields).
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&](uint64_t x) {
+      for (int i = 0; i < 8; ++i) {
+        h ^= (x >> (8 * i)) & 0xff;
+        h *= 1099511628211ull;
+      }
+    };
+    for (const Lease& l : leases) {
+      mix(l.id);
+      mix((uint64_t{l.proto} << 48) | (uint64_t{l.external_port} << 32) |
+          l.inside_addr);
+      mix((uint64_t{l.inside_port} << 32) | (l.enabled ? 1 : 0));
+      mix(l.filters.empty() ? 0 : l.filters[0].addr);
+    }
+    UpdateId& u = update_ids_[ns];
+    if (u.digest != h) {
+      if (u.digest != 0) u.id = u.id == 0xffffffffu ? 1 : u.id + 1;
+      u.digest = h;
+    }
+    v["SystemUpdateID"] = std::to_string(u.id);
+  }
+  return v;
 }
 
 std::string UpnpServer::Location(int version, uint32_t gateway) const {
@@ -790,14 +904,14 @@ std::string UpnpServer::Description(int version, uint32_t gateway) const {
   device("WANDevice", 1, "WANDevice");
   p.OpenElement("serviceList", true);
   service(kWanCommon, 1, "WANCommonIFC1", "/WANCfg.xml", "/ctl/CmnIfCfg",
-          "/evt/CmnIfCfg");
+          kEventCommon);
   p.CloseElement(true);
   p.OpenElement("deviceList", true);
   device("WANConnectionDevice", 2, "WANConnectionDevice");
   p.OpenElement("serviceList", true);
   service(kWanIp, version, "WANIPConn1",
           version == 1 ? "/WANIPCn1.xml" : "/WANIPCn.xml", "/ctl/IPConn",
-          "/evt/IPConn");
+          version == 1 ? kEventIpConn1 : kEventIpConn);
   p.CloseElement(true);  // serviceList
   p.CloseElement(true);  // device WANConnectionDevice
   p.CloseElement(true);  // deviceList
@@ -821,6 +935,24 @@ TcpAppAction UpnpServer::OnHttpBytes(const TcpConnInfo& info, std::string& rx,
                                      bool peer_fin, bool timed_out,
                                      TimeMs now) {
   TcpAppAction a;
+  if (info.active) {
+    // The answer to an event NOTIFY: its status line is all that matters.
+    auto it = deliveries_.find(std::make_tuple(
+        info.ns, info.peer_addr, info.peer_port, info.local_port));
+    const size_t eol = rx.find("\r\n");
+    if (eol != std::string::npos || peer_fin || timed_out || rx.size() > 1024) {
+      int status = 0;
+      if (eol != std::string::npos && absl::StartsWith(rx, "HTTP/1.") &&
+          eol >= 12) {
+        (void)absl::SimpleAtoi(rx.substr(9, 3), &status);
+      }
+      if (it != deliveries_.end())
+        it->second.ok = status >= 200 && status < 300;
+      a.close = true;
+    }
+    rx.clear();
+    return a;
+  }
   HttpParseResult r = ParseHttpRequest(rx, config_.http);
   if (r.state == HttpParseResult::kIncomplete) {
     if (timed_out) {
@@ -870,12 +1002,14 @@ std::string UpnpServer::HandleHttp(NamespaceId ns, uint32_t client,
     body = WanIpScpd(1);
   } else if (path == "/WANCfg.xml") {
     body = WanCommonScpd();
-  } else if (path == "/evt/IPConn" || path == "/evt/CmnIfCfg") {
-    // GENA eventing is not offered (no state variable sends events).
-    stats_.http_errors++;
-    return HttpResponse(
-        q.method == "SUBSCRIBE" || q.method == "UNSUBSCRIBE" ? 412 : 405, "",
-        "");
+  } else if (path == kEventIpConn || path == kEventIpConn1 ||
+             path == kEventCommon) {
+    if (q.method != "SUBSCRIBE" && q.method != "UNSUBSCRIBE") {
+      stats_.http_errors++;
+      return HttpResponse(405, "", "", "Allow: SUBSCRIBE, UNSUBSCRIBE\r\n");
+    }
+    return gena_.Handle(ns, client, gateway, path, q,
+                        EventValues(ns, path, now), now);
   } else {
     stats_.http_errors++;
     return HttpResponse(404, "", "");

@@ -25,6 +25,7 @@
 
 #include "engine/helper.h"
 #include "engine/nat.h"
+#include "portmap/gena.h"
 #include "portmap/http.h"
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
@@ -77,6 +78,13 @@ struct UpnpConfig {
   // UDA 1.1 1.3.3); at most this many wait at once (beyond: dropped,
   // counted ssdp_queue_full).
   uint32_t ssdp_max_pending = 512;
+  // GENA eventing: subscriptions, and the gateway TCP ports events are sent
+  // from (owned by the TCP endpoint: a SYN to one of them gets a RST).
+  GenaConfig gena;
+  uint16_t event_port_min = 49152;
+  uint16_t event_port_max = 49183;
+  // Evented values are compared (and changes sent) at most this often.
+  uint32_t event_interval_ms = 1000;
   TcpEndpointConfig tcp;
   HttpLimits http;
   RateLimit ssdp_rate;  // M-SEARCH per client
@@ -95,10 +103,11 @@ struct UpnpStats {
   uint64_t ssdp_ignored = 0;   // NOTIFY from others, responses
   uint64_t ssdp_malformed = 0;
   uint64_t ssdp_rate_limited = 0;
-  uint64_t ssdp_queue_full = 0;    // delayed answers dropped: queue full
-  uint64_t ssdp_byebyes = 0;       // datagrams
-  uint64_t timeouts = 0;           // 408 sent
-  std::map<int, uint64_t> faults;  // by UPnP error code
+  uint64_t ssdp_queue_full = 0;       // delayed answers dropped: queue full
+  uint64_t ssdp_byebyes = 0;          // datagrams
+  uint64_t timeouts = 0;              // 408 sent
+  uint64_t event_connect_failed = 0;  // no event port free for a delivery
+  std::map<int, uint64_t> faults;     // by UPnP error code
 };
 
 // A parsed SOAP action.
@@ -116,7 +125,7 @@ class UpnpServer : public LocalHelper {
              TimeMs now);
 
   std::string_view name() const override { return "upnp"; }
-  // TCP http_port and UDP 1900 on every gateway address.
+  // TCP http_port, the event ports and UDP 1900 on every gateway address.
   absl::Status Register();
   void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
                 const L4View& l4) override;
@@ -151,6 +160,7 @@ class UpnpServer : public LocalHelper {
 
   const UpnpStats& stats() const { return stats_; }
   const TcpEndpoint& tcp() const { return tcp_; }
+  const GenaPublisher& gena() const { return gena_; }
   const UpnpConfig& config() const { return config_; }
   const std::string& uuid() const { return uuid_[0]; }
 
@@ -189,6 +199,13 @@ class UpnpServer : public LocalHelper {
   // Every type and uuid advertised (NOTIFY NT values).
   std::vector<std::string> AdvertisedTypes() const;
   void SendNotifies(SsdpKind kind, PacketSink* sink);
+  // The current evented values of the service behind event URL `path` in
+  // `ns`.
+  GenaValues EventValues(NamespaceId ns, const std::string& path, TimeMs now);
+  // Feeds changed values to the publisher and starts due deliveries.
+  void RunEvents(TimeMs now, PacketSink* sink);
+  // An event connection ended: its delivery's outcome to the publisher.
+  void OnEventConnClosed(const TcpConnInfo& info);
   void EmitSsdp(NamespaceId ns, uint32_t gateway, uint32_t dst,
                 uint16_t dst_port, const std::string& payload, uint8_t ttl,
                 PacketSink* sink);
@@ -213,6 +230,24 @@ class UpnpServer : public LocalHelper {
   bool notify_scheduled_ = false;
   uint32_t notify_repeats_left_ = 0;
   std::multimap<TimeMs, PendingAnswer> pending_;  // by due time
+  GenaPublisher gena_;
+  TimeMs next_event_check_ = 0;
+  // WANIPConnection:2 SystemUpdateID per tenant: bumped when the tenant's
+  // mapping table changes (a digest of it is kept).
+  struct UpdateId {
+    uint64_t digest = 0;
+    uint32_t id = 1;
+  };
+  std::map<NamespaceId, UpdateId> update_ids_;
+  // Event deliveries in flight, by connection (ns, peer, peer port, local
+  // port): the subscription and whether a 2xx came back.
+  struct InFlight {
+    std::string sid;
+    bool ok = false;
+  };
+  std::map<std::tuple<NamespaceId, uint32_t, uint16_t, uint16_t>, InFlight>
+      deliveries_;
+  uint16_t next_event_port_ = 0;
   std::mt19937_64 rng_;
   UpnpStats stats_;
 };

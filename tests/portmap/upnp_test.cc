@@ -373,17 +373,39 @@ TEST_F(UpnpTest, ConnectionLimitsRefuseWithRst) {
     sink.packets.clear();
     SendSeg(unat::testing::Tcp(src, sport, kGw, kHttp, Tins::TCP::SYN, 9, 0),
             lan);
-    if (sink.packets.size() != 1) return std::string("none");
-    Tins::IP ip(sink.packets[0].bytes.data(),
-                static_cast<uint32_t>(sink.packets[0].bytes.size()));
-    return std::string(
-        ip.rfind_pdu<Tins::TCP>().get_flag(Tins::TCP::RST) ? "rst" : "synack");
+    // What the SYN's sender got; "evict+synack" when another connection
+    // was reset to make room.
+    std::string out;
+    for (const Emitted& e : sink.packets) {
+      Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
+      const auto& tcp = ip.rfind_pdu<Tins::TCP>();
+      if (ip.dst_addr() != Tins::IPv4Address(src) || tcp.dport() != sport) {
+        out = "evict+" + out;
+      } else {
+        out += tcp.get_flag(Tins::TCP::RST) ? "rst" : "synack";
+      }
+    }
+    return out;
   };
   EXPECT_EQ(syn(kHost, 1), "synack");
   EXPECT_EQ(syn(kHost, 2), "synack");
   EXPECT_EQ(syn(kHost, 3), "rst");  // per client
   EXPECT_EQ(syn("10.77.0.6", 1), "synack");
-  EXPECT_EQ(syn("10.77.0.7", 1), "rst");  // total
+  // The table is full: a newcomer takes the place of a connection of the
+  // client holding the most (kHost), not refused.
+  EXPECT_EQ(syn("10.77.0.7", 1), "evict+synack");
+  EXPECT_EQ(
+      upnp->tcp().stats().drops[static_cast<int>(TcpEndpointDrop::kEvicted)],
+      1u);
+  // kHost, evicted once, is on probation: its last connection goes next.
+  EXPECT_EQ(syn("10.77.0.8", 1), "evict+synack");
+  // A newcomer with none takes a place from a holder of one; a client
+  // that already holds as many as everyone else is refused.
+  EXPECT_EQ(syn("10.77.0.9", 1), "evict+synack");
+  EXPECT_EQ(syn("10.77.0.9", 2), "rst");  // total
+  EXPECT_EQ(
+      upnp->tcp().stats().drops[static_cast<int>(TcpEndpointDrop::kLimitTotal)],
+      1u);
   // Idle connections are reset and forgotten.
   AdvanceTo(now + 31'000);
   upnp->Tick(now, &sink);
@@ -520,8 +542,8 @@ TEST_F(UpnpTest, AddPortMappingErrors) {
   EXPECT_EQ(code(AddArgs("0", "80")), 716);
   EXPECT_EQ(code(AddArgs("0", "80"), 1), 716);
   EXPECT_EQ(code(AddArgs("8080", "80", "10.77.0.9")), 606);  // third party
-  EXPECT_EQ(code(AddArgs("8080", "0")), 732);     // IGD:2
-  EXPECT_EQ(code(AddArgs("8080", "0"), 1), 402);  // IGD:1
+  EXPECT_EQ(code(AddArgs("8080", "0")), 732);                // IGD:2
+  EXPECT_EQ(code(AddArgs("8080", "0"), 1), 402);             // IGD:1
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "3600", "ICMP")), 402);
   EXPECT_EQ(code(AddArgs("70000", "80")), 402);
   EXPECT_EQ(code(AddArgs("8080", "80", kHost, "-5")), 402);
@@ -560,7 +582,8 @@ TEST_F(UpnpTest, AddPortMappingErrors) {
   Buf ob(out_pkt);
   ASSERT_EQ(nat->ProcessInside(lan, ob.pkt, now).action, Verdict::kForward);
   Tins::IP sent(ob.pkt.data, static_cast<uint32_t>(ob.pkt.len));
-  const std::string mapped = std::to_string(sent.rfind_pdu<Tins::UDP>().sport());
+  const std::string mapped =
+      std::to_string(sent.rfind_pdu<Tins::UDP>().sport());
   EXPECT_EQ(code(AddArgs(mapped, "84", kHost, "3600", "UDP")), 729);
   auto [ca, ra] = Call("AddAnyPortMapping", AddArgs("9000", "82"));
   ASSERT_EQ(ca, 200);
