@@ -994,6 +994,18 @@ void Daemon::FillStats(control::Response* out) {
       add("upnp/tcp/closed", ts.closed);
       add("upnp/tcp/resets_sent", ts.resets_sent);
       add("upnp/tcp/retransmissions", ts.retransmissions);
+      add("upnp/tcp/opened", ts.opened);
+      add("upnp/tcp/open_failed", ts.open_failed);
+      const portmap::GenaStats& gs = upnp_->gena().stats();
+      add("upnp/gena/subscriptions", upnp_->gena().size());
+      add("upnp/gena/subscribed", gs.subscribed);
+      add("upnp/gena/renewed", gs.renewed);
+      add("upnp/gena/unsubscribed", gs.unsubscribed);
+      add("upnp/gena/expired", gs.expired);
+      add("upnp/gena/refused", gs.refused);
+      add("upnp/gena/events_sent", gs.events_sent);
+      add("upnp/gena/events_failed", gs.events_failed);
+      add("upnp/gena/no_event_port", us.event_connect_failed);
       for (int d = 0; d < static_cast<int>(portmap::TcpEndpointDrop::kCount);
            ++d) {
         add(absl::StrCat("upnp/tcp/drop/",
