@@ -33,6 +33,7 @@ class EndpointHelper : public LocalHelper {
             [this](const TcpConnInfo& info, std::string& rx, bool peer_fin,
                    bool timed_out, TimeMs) {
               TcpAppAction a;
+              if (info.active) saw_active = true;
               if (rx.find("\n\n") != std::string::npos) {
                 a.send = "hello " + std::to_string(info.peer_addr) + "\n";
                 a.close = true;
@@ -51,6 +52,7 @@ class EndpointHelper : public LocalHelper {
   }
   TcpEndpoint tcp;
   int answered = 0;
+  bool saw_active = false;
 };
 
 struct Seg {
@@ -93,7 +95,7 @@ class TcpEndpointTest : public PortmapTest {
     EXPECT_EQ(v.action, Verdict::kConsumed) << DropReasonName(v.reason);
     return Collect();
   }
-  std::vector<Seg> Collect() {
+  std::vector<Seg> Collect(uint16_t sport = kPort) {
     std::vector<Seg> out;
     for (const Emitted& e : sink.packets) {
       EXPECT_EQ(e.side, Side::kInside);
@@ -101,7 +103,7 @@ class TcpEndpointTest : public PortmapTest {
       Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
       EXPECT_EQ(ip.src_addr(), Tins::IPv4Address(kGw));
       const auto& t = ip.rfind_pdu<Tins::TCP>();
-      EXPECT_EQ(t.sport(), kPort);
+      EXPECT_EQ(t.sport(), sport);
       Seg s{e.ns,
             ip.dst_addr().to_string(),
             t.dport(),
@@ -549,6 +551,102 @@ TEST_F(TcpEndpointTest, DropReasonsHaveNames) {
     EXPECT_STRNE(TcpEndpointDropName(static_cast<TcpEndpointDrop>(d)), "?")
         << d;
   }
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+// Active opens (GENA event delivery): SYN from an owned port, the request
+// once established, the answer to the application (info.active), the end
+// reported once to the closed handler whatever it was; refused and
+// unanswered opens; SYNs to a port that only makes connections get a RST.
+TEST_F(TcpEndpointTest, ActiveOpenSendsReadsAndReportsTheEnd) {
+  constexpr uint16_t kLocal = 7000;
+  ASSERT_TRUE(nat->RegisterLocalHelper(kProtoTcp, kLocal, helper.get()).ok());
+  helper->tcp.Listen(kPort);
+  std::vector<TcpConnInfo> closed;
+  helper->tcp.SetClosedHandler(
+      [&](const TcpConnInfo& info) { closed.push_back(info); });
+  auto from_peer = [&](uint16_t peer_port, uint8_t flags, uint32_t seq,
+                       uint32_t ack, const std::string& data = "") {
+    sink.packets.clear();
+    Buf b(unat::testing::Tcp(kHost, peer_port, kGw, kLocal, flags, seq, ack,
+                             data));
+    EXPECT_EQ(nat->ProcessInside(lan, b.pkt, now).action, Verdict::kConsumed);
+    return Collect(kLocal);
+  };
+  const TcpConnInfo to{lan, A(kGw), kLocal, A(kHost), 8000, true};
+  const std::string request = "NOTIFY /cb HTTP/1.1\r\n\r\n";
+  sink.packets.clear();
+  ASSERT_TRUE(helper->tcp.Connect(to, request, now, &sink));
+  EXPECT_FALSE(helper->tcp.Connect(to, request, now, &sink));  // exists
+  auto segs = Collect(kLocal);
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_TRUE(segs[0].syn && !segs[0].ack);
+  EXPECT_EQ(segs[0].dst, kHost);
+  EXPECT_EQ(segs[0].dport, 8000);
+  const uint32_t iss = segs[0].seq;
+  // SYN-ACK: our ACK, then the request.
+  segs = from_peer(8000, Tins::TCP::SYN | Tins::TCP::ACK, 5000, iss + 1);
+  ASSERT_EQ(segs.size(), 2u);
+  EXPECT_TRUE(segs[0].ack && !segs[0].syn && segs[0].payload.empty());
+  EXPECT_EQ(segs[0].ackno, 5001u);
+  EXPECT_EQ(segs[1].payload, request);
+  EXPECT_EQ(segs[1].seq, iss + 1);
+  EXPECT_TRUE(closed.empty());
+  // The answer and the peer's FIN: the application sees it (active) and
+  // closes; our FIN acknowledged ends it.
+  segs = from_peer(8000, Tins::TCP::ACK | Tins::TCP::PSH | Tins::TCP::FIN, 5001,
+                   iss + 1 + static_cast<uint32_t>(request.size()),
+                   "HTTP/1.1 200 OK\r\n\n\n");
+  EXPECT_TRUE(helper->saw_active);
+  ASSERT_TRUE(std::any_of(segs.begin(), segs.end(),
+                          [](const Seg& g) { return g.fin; }));
+  EXPECT_TRUE(closed.empty());
+  from_peer(8000, Tins::TCP::ACK, 5001 + 20, SentEnd(segs));
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_TRUE(closed[0].active);
+  EXPECT_EQ(closed[0].peer_port, 8000);
+  EXPECT_EQ(closed[0].local_port, kLocal);
+
+  // Refused: RST acknowledging our SYN.
+  const TcpConnInfo refused{lan, A(kGw), kLocal, A(kHost), 8001, true};
+  sink.packets.clear();
+  ASSERT_TRUE(helper->tcp.Connect(refused, request, now, &sink));
+  const uint32_t iss2 = Collect(kLocal).at(0).seq;
+  from_peer(8001, Tins::TCP::RST | Tins::TCP::ACK, 0, iss2 + 7);  // wrong ack
+  EXPECT_EQ(closed.size(), 1u);
+  from_peer(8001, Tins::TCP::RST | Tins::TCP::ACK, 0, iss2 + 1);
+  ASSERT_EQ(closed.size(), 2u);
+  EXPECT_EQ(closed[1].peer_port, 8001);
+  EXPECT_EQ(ep().stats().open_failed, 1u);
+
+  // Unanswered: three SYN retransmissions (400, 800, 1600 ms), then given
+  // up and reported.
+  const TcpConnInfo silent{lan, A(kGw), kLocal, A(kHost), 8002, true};
+  sink.packets.clear();
+  ASSERT_TRUE(helper->tcp.Connect(silent, request, now, &sink));
+  Collect(kLocal);
+  int syns = 0;
+  for (int i = 0; i < 100 && closed.size() == 2; ++i) {
+    now += 100;
+    helper->tcp.Tick(now, &sink);
+    for (const Seg& s : Collect(kLocal)) syns += s.syn ? 1 : 0;
+  }
+  EXPECT_EQ(syns, 3);
+  ASSERT_EQ(closed.size(), 3u);
+  EXPECT_EQ(closed[2].peer_port, 8002);
+  EXPECT_EQ(ep().stats().open_failed, 2u);
+  EXPECT_EQ(ep().size(), 0u);
+
+  // A SYN to the port that only makes connections: RST.
+  segs = from_peer(9999, Tins::TCP::SYN, 100, 0);
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_TRUE(segs[0].rst);
+  EXPECT_EQ(ep().size(), 0u);
 }
 
 }  // namespace

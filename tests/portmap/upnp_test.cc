@@ -1036,3 +1036,106 @@ TEST_F(UpnpTest, SeveralExternalPortsForOneInsideEndpoint) {
 
 }  // namespace
 }  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+// GENA over the TCP endpoint: a subscription's initial event leaves from the
+// first event port to the callback, carrying SEQ 0 and the variables; the
+// mapping table changing gives SEQ 1 from the next event port.
+TEST_F(UpnpTest, EventsAreDeliveredOverUnatsOwnConnections) {
+  HttpRequest q;
+  q.method = "SUBSCRIBE";
+  q.target = "/evt/IPConn";
+  q.version = "HTTP/1.1";
+  q.headers = {{"callback", "<http://10.77.0.5:49000/ev>"},
+               {"nt", "upnp:event"}};
+  auto [code, body] =
+      Split(upnp->HandleHttp(lan, A("10.77.0.9"), A(kGw), q, now));
+  EXPECT_EQ(code, 412);  // a callback to another host than the caller
+  const std::string resp =
+      upnp->HandleHttp(lan, A("10.77.0.5"), A(kGw), q, now);
+  ASSERT_EQ(Split(resp).first, 200) << resp;
+  // Deliver one event: SYN from the gateway, SYN-ACK from the subscriber,
+  // then the NOTIFY; answer it 200 and close.
+  auto deliver = [&](uint16_t* local_port) {
+    sink.packets.clear();
+    now += 1000;
+    upnp->Tick(now, &sink);
+    std::string request;
+    for (const Emitted& e : sink.packets) {
+      Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
+      const auto& t = ip.rfind_pdu<Tins::TCP>();
+      if (!t.get_flag(Tins::TCP::SYN)) continue;
+      EXPECT_EQ(ip.src_addr(), Tins::IPv4Address(kGw));
+      EXPECT_EQ(ip.dst_addr(), Tins::IPv4Address("10.77.0.5"));
+      EXPECT_EQ(t.dport(), 49000);
+      *local_port = t.sport();
+      sink.packets.clear();
+      SendSeg(unat::testing::Tcp("10.77.0.5", 49000, kGw, t.sport(),
+                                 Tins::TCP::SYN | Tins::TCP::ACK, 7000,
+                                 t.seq() + 1),
+              lan);
+      // The request, in MSS-sized segments (536: no MSS option here).
+      uint32_t end = 0;
+      for (const Emitted& d : sink.packets) {
+        Tins::IP dip(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()));
+        if (const auto* raw = dip.find_pdu<Tins::RawPDU>()) {
+          request.append(raw->payload().begin(), raw->payload().end());
+          end = dip.rfind_pdu<Tins::TCP>().seq() +
+                static_cast<uint32_t>(raw->payload_size());
+        }
+      }
+      sink.packets.clear();
+      SendSeg(unat::testing::Tcp(
+                  "10.77.0.5", 49000, kGw, t.sport(),
+                  Tins::TCP::ACK | Tins::TCP::PSH | Tins::TCP::FIN, 7001, end,
+                  "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+              lan);
+      // unat closes too; acknowledging its FIN ends the connection.
+      for (const Emitted& d : sink.packets) {
+        Tins::IP dip(d.bytes.data(), static_cast<uint32_t>(d.bytes.size()));
+        const auto& dt = dip.rfind_pdu<Tins::TCP>();
+        if (dt.get_flag(Tins::TCP::FIN)) {
+          SendSeg(unat::testing::Tcp("10.77.0.5", 49000, kGw, t.sport(),
+                                     Tins::TCP::ACK, 7001 + 39, dt.seq() + 1),
+                  lan);
+          break;
+        }
+      }
+      break;
+    }
+    return request;
+  };
+  uint16_t port1 = 0, port2 = 0;
+  const std::string first = deliver(&port1);
+  EXPECT_EQ(port1, 49152);
+  EXPECT_EQ(first.rfind("NOTIFY /ev HTTP/1.1\r\n", 0), 0u) << first;
+  EXPECT_NE(first.find("\r\nSEQ: 0\r\n"), std::string::npos);
+  EXPECT_NE(first.find("<PortMappingNumberOfEntries>0</"), std::string::npos);
+  EXPECT_NE(first.find("<SystemUpdateID>1</SystemUpdateID>"), std::string::npos)
+      << first;
+  ASSERT_EQ(
+      Call("AddPortMapping", AddArgs("8081", "81", "10.77.0.5"), 2, "10.77.0.5")
+          .first,
+      200);
+  const std::string second = deliver(&port2);
+  EXPECT_EQ(port2, 49153);
+  EXPECT_NE(second.find("\r\nSEQ: 1\r\n"), std::string::npos) << second;
+  EXPECT_NE(second.find("<PortMappingNumberOfEntries>1</"), std::string::npos);
+  EXPECT_NE(second.find("<SystemUpdateID>2</SystemUpdateID>"),
+            std::string::npos);
+  EXPECT_EQ(second.find("ExternalIPAddress"), std::string::npos);
+  EXPECT_EQ(upnp->gena().stats().events_sent, 2u);
+  // A SYN to an event port is refused.
+  sink.packets.clear();
+  SendSeg(unat::testing::Tcp(kHost, 40000, kGw, 49160, Tins::TCP::SYN, 1, 0),
+          lan);
+  ASSERT_EQ(sink.packets.size(), 1u);
+  Tins::IP rst(sink.packets[0].bytes.data(),
+               static_cast<uint32_t>(sink.packets[0].bytes.size()));
+  EXPECT_TRUE(rst.rfind_pdu<Tins::TCP>().get_flag(Tins::TCP::RST));
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
