@@ -26,7 +26,8 @@ std::optional<GenaCallbackUrl> ParseUrl(std::string_view url, uint32_t client) {
   const size_t slash = url.find('/');
   std::string_view hostport = url.substr(0, slash);
   GenaCallbackUrl out;
-  out.path = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  out.path =
+      slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
   for (char c : out.path) {
     // A request target: printable, no spaces.
     if (c <= 0x20 || c >= 0x7f) return std::nullopt;
@@ -106,8 +107,8 @@ uint32_t GenaPublisher::Timeout(const HttpRequest& q) const {
   if (const std::string* h = q.Header("timeout")) {
     const std::string v = absl::AsciiStrToLower(*h);
     uint32_t n = 0;
-    if (absl::StartsWith(v, "second-") &&
-        absl::SimpleAtoi(v.substr(7), &n) && n > 0) {
+    if (absl::StartsWith(v, "second-") && absl::SimpleAtoi(v.substr(7), &n) &&
+        n > 0) {
       t = n;
     }
   }
@@ -121,6 +122,13 @@ size_t GenaPublisher::CountClient(NamespaceId ns, uint32_t client) const {
     if (s.ns == ns && s.client == client) ++n;
   }
   return n;
+}
+
+std::string GenaPublisher::Granted(const std::string& sid, uint32_t timeout_s) {
+  return HttpResponse(
+      200, "", "",
+      absl::StrCat("SID: ", sid, "\r\nTIMEOUT: Second-", timeout_s,
+                   "\r\nSERVER: Linux UPnP/1.1 unat/1.0\r\n"));
 }
 
 std::string GenaPublisher::Refuse(int status) {
@@ -139,30 +147,28 @@ std::string GenaPublisher::Handle(NamespaceId ns, uint32_t client,
   if (sid != nullptr && (nt != nullptr || callback != nullptr)) {
     return Refuse(400);
   }
-  if (q.method == "UNSUBSCRIBE") {
-    if (sid == nullptr) return Refuse(412);
-    auto it = subs_.find(*sid);
-    if (it == subs_.end() || it->second.ns != ns ||
-        it->second.client != client || it->second.path != path) {
-      return Refuse(412);
+  // The caller's own live subscription on this URL named by SID, if any.
+  auto own = subs_.end();
+  if (sid != nullptr) {
+    own = subs_.find(*sid);
+    if (own != subs_.end() &&
+        (own->second.ns != ns || own->second.client != client ||
+         own->second.path != path || own->second.expires <= now)) {
+      own = subs_.end();
     }
-    subs_.erase(it);
+  }
+  if (q.method == "UNSUBSCRIBE") {
+    if (own == subs_.end()) return Refuse(412);
+    subs_.erase(own);
     stats_.unsubscribed++;
     return HttpResponse(200, "", "");
   }
   if (sid != nullptr) {  // renewal
-    auto it = subs_.find(*sid);
-    if (it == subs_.end() || it->second.ns != ns ||
-        it->second.client != client || it->second.path != path ||
-        it->second.expires <= now) {
-      return Refuse(412);
-    }
+    if (own == subs_.end()) return Refuse(412);
     const uint32_t t = Timeout(q);
-    it->second.expires = now + uint64_t{t} * 1000;
+    own->second.expires = now + uint64_t{t} * 1000;
     stats_.renewed++;
-    return HttpResponse(200, "", "",
-                        absl::StrCat("SID: ", *sid, "\r\nTIMEOUT: Second-", t,
-                                     "\r\nSERVER: Linux UPnP/1.1 unat/1.0\r\n"));
+    return Granted(*sid, t);
   }
   return Subscribe(ns, client, gateway, path, q, values, now);
 }
@@ -204,9 +210,7 @@ std::string GenaPublisher::Subscribe(NamespaceId ns, uint32_t client,
   s.pending = values;  // the initial event: every evented variable
   subs_.emplace(sid, std::move(s));
   stats_.subscribed++;
-  return HttpResponse(200, "", "",
-                      absl::StrCat("SID: ", sid, "\r\nTIMEOUT: Second-", t,
-                                   "\r\nSERVER: Linux UPnP/1.1 unat/1.0\r\n"));
+  return Granted(sid, t);
 }
 
 void GenaPublisher::Update(NamespaceId ns, const std::string& path,

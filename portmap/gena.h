@@ -119,6 +119,8 @@ class GenaPublisher {
                         const std::string& path, const HttpRequest& q,
                         const GenaValues& values, TimeMs now);
   std::string Refuse(int status);
+  // 200 with SID and TIMEOUT.
+  std::string Granted(const std::string& sid, uint32_t timeout_s);
   uint32_t Timeout(const HttpRequest& q) const;
   std::string NewSid();
   Delivery Build(const std::string& sid, const Subscription& s) const;
