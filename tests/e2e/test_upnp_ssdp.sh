@@ -4,7 +4,7 @@
 # answers to a multicast search spread over MX (capped at 5) while a
 # unicast search is answered at once, a multicast search without MX
 # discarded, the second tenant answered for its own gateway, nothing of
-# SSDP reaching the WAN, and across `lab.sh restart` NOTIFY ssdp:byebye at
+# SSDP reaching the WAN nor answered from it (nor the control port), and across `lab.sh restart` NOTIFY ssdp:byebye at
 # shutdown then ssdp:alive (three times) at start with a larger BOOTID.
 source "$(dirname "$0")/lib.sh"
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
@@ -116,6 +116,13 @@ st=$(ctl stats)
 grep -Eq 'upnp/ssdp_malformed +[1-9]' <<<"$st" || fail "no malformed count: $(grep ssdp <<<"$st")"
 grep -Eq 'upnp/ssdp_answers +[1-9]' <<<"$st" || fail "no answers counted: $(grep ssdp <<<"$st")"
 ok "no SSDP datagram reached the WAN device; ssdp counters: $(grep -E 'upnp/ssdp_(searches|answers|malformed) ' <<<"$st" | tr -s ' ' | tr '\n' ' ')"
+
+# From the outside: neither SSDP nor the control port answers.
+wan "$PY" "$PROBE" search 203.0.113.1 - 1.5 upnp:rootdevice >"$TMP/wan.json"
+check "$TMP/wan.json" 'assert r["upnp:rootdevice"] == [], r'
+wan curl -s -m 2 -o /dev/null http://203.0.113.1:5000/rootDesc.xml &&
+  fail "the control port answered from the WAN"
+ok "from unat-wan: unicast M-SEARCH to 203.0.113.1:1900 unanswered, 203.0.113.1:5000 closed"
 
 # Restart: byebye from the old unatd, then alive (x3) from the new one.
 lan "$PY" "$PROBE" listen 10.77.0.2 6 >"$TMP/notify.json" 2>"$TMP/listen.err" &

@@ -1139,3 +1139,34 @@ TEST_F(UpnpTest, EventsAreDeliveredOverUnatsOwnConnections) {
 
 }  // namespace
 }  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+// Outside packets never reach the UPnP endpoint or SSDP: the control port,
+// the event ports and UDP 1900 of the external address are nothing but
+// unmapped ports there.
+TEST_F(UpnpTest, OutsidePacketsNeverReachIt) {
+  const uint64_t seen = upnp->tcp().stats().segments_in;
+  for (uint16_t port : {kHttp, uint16_t{49152}}) {
+    Bytes syn = unat::testing::Tcp(kRemote, 40000, kExt, port, Tins::TCP::SYN,
+                                   1, 0);
+    sink.packets.clear();
+    Bytes out;
+    Verdict v = Inbound(syn, &out);
+    EXPECT_EQ(v.action, Verdict::kDrop);
+    EXPECT_EQ(v.reason, DropReason::kNoFlow);
+    EXPECT_TRUE(sink.packets.empty());
+  }
+  const std::string m = MSearch("ssdp:all");
+  Bytes search = unat::testing::Udp(kRemote, 40000, kExt, 1900, m);
+  Bytes out;
+  Verdict v = Inbound(search, &out);
+  EXPECT_EQ(v.action, Verdict::kDrop);
+  EXPECT_TRUE(sink.packets.empty());
+  EXPECT_EQ(upnp->tcp().stats().segments_in, seen);
+  EXPECT_EQ(upnp->stats().ssdp_searches, 0u);
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
