@@ -140,5 +140,6 @@ expect "$(pcp2 announce)" result_name SUCCESS
 ctl --json stats >"$TMP/stats.json"
 limited=$(json '[c["value"] for c in d["stats"]["portmap"] if c["name"] == "portmap/drop/rate_limited"][0]' <"$TMP/stats.json")
 [ "$limited" -ge $((200 - n)) ] || fail "rate-limited drops not counted: $limited"
-ctl stats | grep -Eq '^portmap/drop/rate_limited +[0-9]+' || fail "stats table: $(ctl stats)"
+st=$(ctl stats)
+grep -Eq '^portmap/drop/rate_limited +[0-9]+' <<<"$st" || fail "stats table: $st"
 ok "flood of 200: $n answered, $limited counted as rate_limited; lan2 still served"

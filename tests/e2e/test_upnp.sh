@@ -149,7 +149,8 @@ add_one() { # EXT ENABLED
 [ "$(add_one 8084 0)" = 200 ] || fail "AddPortMapping NewEnabled 0 refused"
 wan curl -s -m 2 -o /dev/null http://203.0.113.1:8084/who.txt && fail "a disabled mapping let the WAN in"
 ctl forwards | grep -Eq "^tcp +203\.0\.113\.1:8084 .* disabled +switch" || fail "forwards: $(ctl forwards)"
-ctl stats | grep -Eq "forward_disabled +[1-9]" || fail "no forward_disabled drop: $(ctl stats | grep -i disabled)"
+st=$(ctl stats)
+grep -Eq "forward_disabled +[1-9]" <<<"$st" || fail "no forward_disabled drop: $(grep -i disabled <<<"$st")"
 out=$(lan2 upnpc -i -u "$URL" -a 10.77.0.2 8081 8084 TCP 3600 2>&1) || true
 grep -q 718 <<<"$out" || fail "lan2 took the disabled mapping's port: $out"
 out=$(lan upnpc -i -u "$URL" -l 2>&1)
