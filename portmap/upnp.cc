@@ -484,8 +484,8 @@ UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
           config.seed),
       ssdp_limiter_(config.ssdp_rate),
       started_(now),
-      rng_(config.seed != 0 ? config.seed + 1 : std::random_device{}()),
-      gena_(config.gena, config.seed != 0 ? config.seed + 2 : 0) {
+      gena_(config.gena, config.seed != 0 ? config.seed + 2 : 0),
+      rng_(config.seed != 0 ? config.seed + 1 : std::random_device{}()) {
   tcp_.Listen(config_.http_port);
   tcp_.SetClosedHandler(
       [this](const TcpConnInfo& info) { OnEventConnClosed(info); });
