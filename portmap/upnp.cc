@@ -508,6 +508,10 @@ UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
 }
 
 absl::Status UpnpServer::Register() {
+  if (config_.igd_version != 1 && config_.igd_version != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("IGD version ", config_.igd_version, " is not 1 or 2"));
+  }
   if (config_.event_port_min == 0 ||
       config_.event_port_min > config_.event_port_max ||
       (config_.http_port >= config_.event_port_min &&
@@ -797,44 +801,45 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
     stats_.ssdp_rate_limited++;
     return out;
   }
-  // Our types and their highest version.
-  static const std::pair<std::string, int> kTypes[] = {
-      {absl::StrCat(kDevicePrefix, "InternetGatewayDevice"), 2},
-      {absl::StrCat(kDevicePrefix, "WANDevice"), 2},
-      {absl::StrCat(kDevicePrefix, "WANConnectionDevice"), 2},
-      {absl::StrCat(kServicePrefix, kWanIp), 2},
+  // Our types and their highest version (that of the advertised IGD).
+  const int iv = config_.igd_version;
+  const std::pair<std::string, int> kTypes[] = {
+      {absl::StrCat(kDevicePrefix, "InternetGatewayDevice"), iv},
+      {absl::StrCat(kDevicePrefix, "WANDevice"), iv},
+      {absl::StrCat(kDevicePrefix, "WANConnectionDevice"), iv},
+      {absl::StrCat(kServicePrefix, kWanIp), iv},
       {absl::StrCat(kServicePrefix, kWanCommon), 1},
   };
   if (st == "ssdp:all") {
     out.push_back(
-        SsdpMessage(SsdpKind::kResponse, 2, "upnp:rootdevice", gateway));
+        SsdpMessage(SsdpKind::kResponse, iv, "upnp:rootdevice", gateway));
     for (int i = 0; i < 3; ++i) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, 2,
+      out.push_back(SsdpMessage(SsdpKind::kResponse, iv,
                                 absl::StrCat("uuid:", uuid_[i]), gateway));
     }
     for (const auto& [t, v] : kTypes) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, 2, absl::StrCat(t, ":", v),
+      out.push_back(SsdpMessage(SsdpKind::kResponse, iv, absl::StrCat(t, ":", v),
                                 gateway));
     }
     return out;
   }
   if (st == "upnp:rootdevice") {
-    out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
+    out.push_back(SsdpMessage(SsdpKind::kResponse, iv, st, gateway));
     return out;
   }
   for (int i = 0; i < 3; ++i) {
     if (st == absl::StrCat("uuid:", uuid_[i])) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
+      out.push_back(SsdpMessage(SsdpKind::kResponse, iv, st, gateway));
       return out;
     }
   }
   if (auto tv = SplitVersion(st)) {
     for (const auto& [t, v] : kTypes) {
       // A search for an older version is answered with that version in ST
-      // and the IGD:2 description, which is backward compatible (UDA 1.1
-      // 1.3.2; miniupnpc searches for IGD:1 only).
+      // and the advertised description, which is backward compatible (UDA
+      // 1.1 1.3.2; miniupnpc searches for IGD:1 only).
       if (tv->first == t && tv->second <= v) {
-        out.push_back(SsdpMessage(SsdpKind::kResponse, 2, st, gateway));
+        out.push_back(SsdpMessage(SsdpKind::kResponse, iv, st, gateway));
       }
     }
   }
@@ -844,10 +849,11 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
 std::vector<std::string> UpnpServer::AdvertisedTypes() const {
   std::vector<std::string> types = {"upnp:rootdevice"};
   for (int i = 0; i < 3; ++i) types.push_back(absl::StrCat("uuid:", uuid_[i]));
-  types.push_back(absl::StrCat(kDevicePrefix, "InternetGatewayDevice:2"));
-  types.push_back(absl::StrCat(kDevicePrefix, "WANDevice:2"));
-  types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:2"));
-  types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":2"));
+  const int v = config_.igd_version;
+  types.push_back(absl::StrCat(kDevicePrefix, "InternetGatewayDevice:", v));
+  types.push_back(absl::StrCat(kDevicePrefix, "WANDevice:", v));
+  types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:", v));
+  types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":", v));
   types.push_back(absl::StrCat(kServicePrefix, kWanCommon, ":1"));
   return types;
 }
@@ -858,7 +864,7 @@ void UpnpServer::SendNotifies(SsdpKind kind, PacketSink* sink) {
   for (const NamespaceInfo& n : nat_->Namespaces()) {
     for (const std::string& t : types) {
       EmitSsdp(n.id, n.gateway, kSsdpGroup, kSsdpPort,
-               SsdpMessage(kind, 2, t, n.gateway), 2, sink);
+               SsdpMessage(kind, config_.igd_version, t, n.gateway), 2, sink);
       (kind == SsdpKind::kAlive ? stats_.ssdp_notifies : stats_.ssdp_byebyes)++;
     }
   }

@@ -62,6 +62,10 @@ const char* Name(int code);
 
 struct UpnpConfig {
   uint16_t http_port = kUpnpDefaultHttpPort;
+  // The IGD version SSDP advertises (LOCATION, NT/ST types): 2, or 1 for
+  // control points that only understand IGD:1. Both descriptions are
+  // served whichever it is.
+  int igd_version = 2;
   // uuid of the root device (without "uuid:"); empty: made from `seed`.
   std::string uuid;
   std::string friendly_name = "unat IGD";

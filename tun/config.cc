@@ -424,6 +424,12 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
                                                  " is not a port (1..65535)"));
   }
   d.upnp_port = static_cast<uint16_t>(c.helpers().upnp_port());
+  if (c.helpers().upnp_igd_version() != 1 &&
+      c.helpers().upnp_igd_version() != 2) {
+    return Bad("helpers.upnp_igd_version",
+               absl::StrCat(c.helpers().upnp_igd_version(), " is not 1 or 2"));
+  }
+  d.upnp_igd_version = static_cast<int>(c.helpers().upnp_igd_version());
   {
     const config::Helpers& h = c.helpers();
     d.alg.ftp = h.ftp();

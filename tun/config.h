@@ -68,6 +68,7 @@ struct DaemonConfig {
   // inside gateway address.
   bool upnp = false;
   uint16_t upnp_port = 5000;
+  int upnp_igd_version = 2;  // advertised by SSDP
   // ALGs (FTP, TFTP, IRC DCC) and their server ports.
   helpers::HelperSetConfig alg;
   portmap::MappingPolicy portmap_policy;

@@ -161,6 +161,7 @@ absl::Status Daemon::Init() {
   if (config_.upnp) {
     portmap::UpnpConfig uc;
     uc.http_port = config_.upnp_port;
+    uc.igd_version = config_.upnp_igd_version;
     uc.ssdp_rate = config_.portmap_rate;
     // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
     uc.boot_id = static_cast<uint32_t>(
@@ -678,8 +679,9 @@ void Daemon::Reload() {
   if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
     restart.push_back("helpers.natpmp/pcp");
   }
-  if (next->upnp != config_.upnp || next->upnp_port != config_.upnp_port) {
-    restart.push_back("helpers.upnp/upnp_port");
+  if (next->upnp != config_.upnp || next->upnp_port != config_.upnp_port ||
+      next->upnp_igd_version != config_.upnp_igd_version) {
+    restart.push_back("helpers.upnp/upnp_port/upnp_igd_version");
   }
   {
     const helpers::HelperSetConfig& a = next->alg;

@@ -46,6 +46,12 @@ bogus: 1"
 expect 2 '^unatd: config: .*c[0-9]+\.conf:5:24: Expected integer, got: "x"$' \
   "$good
 ports { min: 1024 max: \"x\" }"
+expect 2 '^unatd: config: helpers\.upnp_igd_version: 3 is not 1 or 2$' \
+  "$good
+helpers { upnp: true upnp_igd_version: 3 }"
+expect 2 '^unatd: config: helpers\.upnp_port: 0 is not a port \(1\.\.65535\)$' \
+  "$good
+helpers { upnp: true upnp_port: 0 }"
 expect 2 '^unatd: config: ports\.min: 5000 is above ports\.max 4000$' \
   "$good
 ports { min: 5000 max: 4000 }"

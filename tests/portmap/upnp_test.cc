@@ -1170,3 +1170,59 @@ TEST_F(UpnpTest, OutsidePacketsNeverReachIt) {
 
 }  // namespace
 }  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+// igd_version 1: SSDP advertises the IGD:1 description and :1 types only
+// (for control points that do not understand IGD:2).
+TEST_F(UpnpTest, AdvertisingIgd1) {
+  UpnpConfig c;
+  c.igd_version = 1;
+  upnp.reset();
+  Make();
+  MakeUpnp(c);
+  auto answers = [&](const std::string& st) {
+    return upnp->HandleSsdp(lan, A(kHost), A(kGw), MSearch(st), now);
+  };
+  EXPECT_TRUE(
+      answers("urn:schemas-upnp-org:device:InternetGatewayDevice:2").empty());
+  EXPECT_TRUE(answers("urn:schemas-upnp-org:service:WANIPConnection:2").empty());
+  auto one = answers("urn:schemas-upnp-org:device:InternetGatewayDevice:1");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_NE(one[0].find("LOCATION: http://10.77.0.1:5000/rootDesc1.xml\r\n"),
+            std::string::npos)
+      << one[0];
+  auto all = answers("ssdp:all");
+  ASSERT_EQ(all.size(), 9u);
+  for (const std::string& a : all) {
+    EXPECT_EQ(a.find(":2\r\n"), std::string::npos) << a;
+    EXPECT_NE(a.find("rootDesc1.xml"), std::string::npos) << a;
+  }
+  upnp->Start(now);
+  sink.packets.clear();
+  upnp->Tick(now, &sink);
+  ASSERT_EQ(sink.packets.size(), 18u);
+  for (const Emitted& e : sink.packets) {
+    Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
+    const auto& raw = ip.rfind_pdu<Tins::RawPDU>().payload();
+    const std::string text(raw.begin(), raw.end());
+    EXPECT_NE(text.find("rootDesc1.xml"), std::string::npos);
+    EXPECT_EQ(text.find("Device:2"), std::string::npos) << text;
+  }
+  // Both descriptions are still served.
+  HttpRequest q;
+  q.method = "GET";
+  q.target = "/rootDesc.xml";
+  q.version = "HTTP/1.1";
+  EXPECT_EQ(Split(upnp->HandleHttp(lan, A(kHost), A(kGw), q, now)).first, 200);
+  // A version that does not exist is refused at registration.
+  c.igd_version = 3;
+  upnp.reset();
+  Make();
+  UpnpServer bad(nat.get(), registry.get(), c, now);
+  EXPECT_FALSE(bad.Register().ok());
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
