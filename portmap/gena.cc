@@ -256,34 +256,47 @@ GenaPublisher::Delivery GenaPublisher::Build(const std::string& sid,
   return d;
 }
 
-std::vector<GenaPublisher::Delivery> GenaPublisher::Due(TimeMs now) {
+std::vector<GenaPublisher::Delivery> GenaPublisher::Due(TimeMs now,
+                                                        size_t max) {
   std::vector<Delivery> out;
-  for (const std::string& sid : retry_) {
-    auto it = subs_.find(sid);
+  // Retries (the same message to the next callback URL) first.
+  size_t r = 0;
+  for (; r < retry_.size() && out.size() < max; ++r) {
+    auto it = subs_.find(retry_[r]);
     if (it != subs_.end() && it->second.in_flight) {
-      out.push_back(Build(sid, it->second));
+      out.push_back(Build(retry_[r], it->second));
     }
   }
-  retry_.clear();
-  for (auto it = subs_.begin(); it != subs_.end();) {
+  retry_.erase(retry_.begin(), retry_.begin() + static_cast<long>(r));
+  // Then new messages, starting where the last call stopped so that a cap
+  // does not favour the same subscriptions every time.
+  std::vector<std::string> expired;
+  auto it = subs_.lower_bound(resume_);
+  for (size_t visited = 0; visited < subs_.size(); ++visited, ++it) {
+    if (it == subs_.end()) it = subs_.begin();
     Subscription& s = it->second;
     if (s.expires <= now && !s.in_flight) {
-      stats_.expired++;
-      it = subs_.erase(it);
+      expired.push_back(it->first);
       continue;
     }
-    if (!s.in_flight && !s.pending.empty()) {
-      for (const auto& [name, value] : s.pending) s.sent[name] = value;
-      s.message_body = GenaPropertySet(s.pending);
-      s.pending.clear();
-      s.message_seq = s.next_seq;
-      // SEQ wraps to 1, never back to 0 (UDA 1.1 4.3.2).
-      s.next_seq = s.next_seq == 0xffffffffu ? 1 : s.next_seq + 1;
-      s.callback_index = 0;
-      s.in_flight = true;
-      out.push_back(Build(it->first, s));
+    if (s.in_flight || s.pending.empty()) continue;
+    if (out.size() >= max) {
+      resume_ = it->first;
+      break;
     }
-    ++it;
+    for (const auto& [name, value] : s.pending) s.sent[name] = value;
+    s.message_body = GenaPropertySet(s.pending);
+    s.pending.clear();
+    s.message_seq = s.next_seq;
+    // SEQ wraps to 1, never back to 0 (UDA 1.1 4.3.2).
+    s.next_seq = s.next_seq == 0xffffffffu ? 1 : s.next_seq + 1;
+    s.callback_index = 0;
+    s.in_flight = true;
+    out.push_back(Build(it->first, s));
+  }
+  for (const std::string& sid : expired) {
+    stats_.expired++;
+    subs_.erase(sid);
   }
   return out;
 }

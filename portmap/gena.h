@@ -14,6 +14,7 @@
 // subscription; timeouts clamped.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -85,8 +86,9 @@ class GenaPublisher {
     uint16_t port = 0;
     std::string request;  // the whole NOTIFY request
   };
-  // Expires subscriptions and returns the events to deliver now.
-  std::vector<Delivery> Due(TimeMs now);
+  // Expires subscriptions and returns the events to deliver now, at most
+  // `max` (the others wait for a later call; nothing is lost).
+  std::vector<Delivery> Due(TimeMs now, size_t max = SIZE_MAX);
   // The outcome of a delivery: `ok` = a 2xx answer. A failure tries the
   // subscription's next callback URL with the same message; when every
   // URL failed the event is dropped (the subscription stays).
@@ -130,9 +132,9 @@ class GenaPublisher {
   std::mt19937_64 rng_;
   std::map<std::string, Subscription> subs_;  // by SID
   std::vector<std::string> retry_;  // in flight, to the next callback URL
+  std::string resume_;              // where Due() goes on
   GenaStats stats_;
 };
-
 
 // The e:propertyset body for `values` (tinyxml2, escaped).
 std::string GenaPropertySet(const GenaValues& values);

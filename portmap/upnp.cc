@@ -550,7 +550,11 @@ void UpnpServer::RunEvents(TimeMs now, PacketSink* sink) {
   }
   const uint32_t span =
       uint32_t{config_.event_port_max} - config_.event_port_min + 1;
-  for (GenaPublisher::Delivery& d : gena_.Due(now)) {
+  const size_t room = deliveries_.size() < config_.max_event_connections
+                          ? config_.max_event_connections - deliveries_.size()
+                          : 0;
+  if (room == 0) return;
+  for (GenaPublisher::Delivery& d : gena_.Due(now, room)) {
     bool started = false;
     // The next event port with no delivery to the same callback (the peer
     // may still hold the last connection's 4-tuple in TIME-WAIT).
@@ -818,8 +822,8 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
                                 absl::StrCat("uuid:", uuid_[i]), gateway));
     }
     for (const auto& [t, v] : kTypes) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, iv, absl::StrCat(t, ":", v),
-                                gateway));
+      out.push_back(SsdpMessage(SsdpKind::kResponse, iv,
+                                absl::StrCat(t, ":", v), gateway));
     }
     return out;
   }

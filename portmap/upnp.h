@@ -89,6 +89,9 @@ struct UpnpConfig {
   uint16_t event_port_max = 49183;
   // Evented values are compared (and changes sent) at most this often.
   uint32_t event_interval_ms = 1000;
+  // Event connections open at once (the rest wait): keeps most of the TCP
+  // endpoint's places for control requests even when callbacks stall.
+  uint32_t max_event_connections = 16;
   TcpEndpointConfig tcp;
   HttpLimits http;
   RateLimit ssdp_rate;  // M-SEARCH per client

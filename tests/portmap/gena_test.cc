@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <tinyxml2.h>
 
+#include <set>
+
 #include "engine/nat.h"
 
 namespace unat::portmap {
@@ -263,6 +265,29 @@ TEST_F(GenaTest, LimitsPerClientAndInTotal) {
   // Expired subscriptions make room.
   now += 1'800'000;
   EXPECT_EQ(Status(Subscribe("10.77.0.4", "<http://10.77.0.4/>")), 200);
+}
+
+TEST_F(GenaTest, DueHandsOutAtMostMaxAndTakesTurns) {
+  std::set<std::string> sids;
+  for (const char* c : {"10.77.0.2", "10.77.0.3", "10.77.0.4"}) {
+    sids.insert(HeaderOf(Subscribe(c, std::string("<http://") + c + ":49000/>"),
+                         "SID"));
+  }
+  std::set<std::string> got;
+  for (int i = 0; i < 3; ++i) {
+    auto due = gena.Due(now, 1);
+    ASSERT_EQ(due.size(), 1u);
+    got.insert(due[0].sid);
+  }
+  EXPECT_EQ(got, sids);  // each in turn, none twice
+  EXPECT_TRUE(gena.Due(now, 1).empty());
+  // Answered: the next change goes to all three, still one per call.
+  for (const std::string& sid : sids) gena.Delivered(sid, true);
+  values["PortMappingNumberOfEntries"] = "5";
+  gena.Update(kNs, kPath, values);
+  EXPECT_EQ(gena.Due(now, 2).size(), 2u);
+  EXPECT_EQ(gena.Due(now, 2).size(), 1u);
+  EXPECT_EQ(gena.Due(now, 0).size(), 0u);
 }
 
 TEST(GenaCallbacks, Parsing) {
