@@ -1119,6 +1119,163 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
 }
 
 template <Side kSide>
+__attribute__((always_inline)) inline bool Nat::Impl::FastPath(
+    NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash,
+    Verdict* out) {
+  SetNow(now);  // the full path starts the same way
+  if constexpr (kSide == Side::kInside) {
+    if (ns >= namespaces_.size() || !namespaces_[ns].live) return false;
+  }
+  uint8_t* d = pkt.data;
+  // IPv4, no options, the whole datagram in the buffer, right checksum, not
+  // a fragment, TTL left: everything Ipv4View::Parse checks, and no case
+  // the full path treats specially.
+  if (pkt.len < ipv4_field::kMinHeader + l4_field::kUdpHeader ||
+      d[ipv4_field::kVerIhl] != 0x45) {
+    return false;
+  }
+  const uint16_t total = LoadBe16(d + ipv4_field::kTotalLength);
+  if (total > pkt.len || total < ipv4_field::kMinHeader + l4_field::kUdpHeader) {
+    return false;
+  }
+  {
+    uint32_t w[5];
+    std::memcpy(w, d, sizeof(w));
+    if (Fold(uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4]) != 0xffff) {
+      return false;
+    }
+  }
+  if ((LoadBe16(d + ipv4_field::kFragOff) & 0x3fff) != 0 ||
+      d[ipv4_field::kTtl] <= 1) {
+    return false;
+  }
+  const uint8_t proto = d[ipv4_field::kProtocol];
+  const uint32_t src = LoadBe32(d + ipv4_field::kSrc);
+  const uint32_t dst = LoadBe32(d + ipv4_field::kDst);
+  if (IsUnusableSource(src) || ExternalIndex(src) >= 0) return false;
+  if constexpr (kSide == Side::kInside) {
+    const NamespaceEntry& nse = namespaces_[ns];
+    // Martians, the gateway itself, SSDP, same-subnet and directed
+    // broadcasts, hairpinning: all for the full path.
+    if (src == nse.gateway || dst == nse.gateway ||
+        IsMulticastOrBroadcast(dst) || dst == 0 ||
+        (nse.mask != 0 && (dst & nse.mask) == (nse.gateway & nse.mask)) ||
+        ExternalIndex(dst) >= 0) {
+      return false;
+    }
+  }
+  // L4 header, as L4View::Parse checks it.
+  uint8_t* l4 = d + ipv4_field::kMinHeader;
+  const uint16_t l4_len = static_cast<uint16_t>(total - ipv4_field::kMinHeader);
+  uint16_t l4_size, payload;
+  if (proto == kProtoUdp) {
+    const uint16_t ulen = LoadBe16(l4 + l4_field::kUdpLength);
+    if (ulen < l4_field::kUdpHeader || ulen > l4_len) return false;
+    l4_size = ulen;
+    payload = 0;
+  } else if (proto == kProtoTcp) {
+    if (l4_len < l4_field::kTcpMinHeader) return false;
+    const uint16_t hl =
+        static_cast<uint16_t>((l4[l4_field::kTcpDataOff] >> 4) * 4);
+    if (hl < l4_field::kTcpMinHeader || hl > l4_len) return false;
+    l4_size = l4_len;
+    payload = static_cast<uint16_t>(l4_len - hl);
+  } else {
+    return false;
+  }
+  const uint16_t sport = LoadBe16(l4 + l4_field::kSrcPort);
+  const uint16_t dport = LoadBe16(l4 + l4_field::kDstPort);
+  uint32_t idx;
+  if constexpr (kSide == Side::kInside) {
+    const uint32_t h =
+        hash ? *hash : KeyHash(hash_seed_, ns, proto, src, sport, dst, dport);
+    const uint32_t v = index_.Find(h, [&](uint32_t value) {
+      if (value & 1) return false;
+      const Flow& f = flows_[value >> 1];
+      return f.in_addr == src && f.in_port == sport && f.rem_addr == dst &&
+             f.rem_port == dport && f.ns == ns && f.proto == proto;
+    });
+    if (v == FlowIndex::kNotFound) return false;
+    idx = v >> 1;
+  } else {
+    // A flow's external address is always one of ours (the set cannot
+    // change), so finding the flow settles the full path's martian check.
+    const uint32_t h =
+        hash ? *hash
+             : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src,
+                       sport);
+    const uint32_t v = index_.Find(h, [&](uint32_t value) {
+      if (!(value & 1)) return false;
+      const Flow& f = flows_[value >> 1];
+      return f.ext_addr == dst && f.ext_port == dport && f.rem_addr == src &&
+             f.rem_port == sport && f.proto == proto;
+    });
+    if (v == FlowIndex::kNotFound) return false;
+    idx = v >> 1;
+  }
+  Flow& f = flows_[idx];
+  if (f.expires_s <= now_s_ || f.helper != 0) return false;
+  constexpr int s = static_cast<int>(kSide);
+  const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
+  // Longer than the egress MTU: DF answers and fragmentation are the full
+  // path's; when it fits, Finish() has nothing to do either.
+  if (total > EgressMtu(kSide == Side::kInside ? Side::kOutside : Side::kInside,
+                        out_ns)) {
+    return false;
+  }
+  pkt.len = total;  // drop link padding
+  if (proto == kProtoTcp) {
+    DropReason why = DropReason::kNone;
+    if (!UpdateTcp(f, kSide, L4View::Validated(l4, l4_size), payload, &why)) {
+      *out = Drop(why);
+      return true;
+    }
+  }
+  f.expires_s = now_s_ + Timeout(f);
+  f.packets[s]++;
+  f.bytes[s] += total;
+  // Source (inside) or destination (outside) address and port, TTL: one
+  // incremental update for each checksum.
+  constexpr uint16_t addr_off =
+      kSide == Side::kInside ? ipv4_field::kSrc : ipv4_field::kDst;
+  constexpr uint16_t port_off =
+      kSide == Side::kInside ? l4_field::kSrcPort : l4_field::kDstPort;
+  const uint32_t old_addr = kSide == Side::kInside ? src : dst;
+  const uint16_t old_port = kSide == Side::kInside ? sport : dport;
+  const uint32_t new_addr = kSide == Side::kInside ? f.ext_addr : f.in_addr;
+  const uint16_t new_port = kSide == Side::kInside ? f.ext_port : f.in_port;
+  const uint16_t old_ttl = LoadBe16(d + ipv4_field::kTtl);
+  const uint16_t new_ttl = static_cast<uint16_t>(old_ttl - 0x100);
+  StoreBe32(d + addr_off, new_addr);
+  StoreBe16(d + ipv4_field::kTtl, new_ttl);
+  ChecksumDelta ipd;
+  ipd.Replace32(old_addr, new_addr);
+  ipd.Replace16(old_ttl, new_ttl);
+  StoreBe16(d + ipv4_field::kChecksum,
+            ipd.Apply(LoadBe16(d + ipv4_field::kChecksum)));
+  StoreBe16(l4 + port_off, new_port);
+  const uint16_t csum_off =
+      proto == kProtoTcp ? l4_field::kTcpChecksum : l4_field::kUdpChecksum;
+  const uint16_t old_csum = LoadBe16(l4 + csum_off);
+  if (proto == kProtoTcp || old_csum != 0) {  // UDP checksum 0: none
+    ChecksumDelta l4d;
+    l4d.Replace32(old_addr, new_addr);
+    l4d.Replace16(old_port, new_port);
+    uint16_t c = l4d.Apply(old_csum);
+    if (proto == kProtoUdp && c == 0) c = 0xffff;
+    StoreBe16(l4 + csum_off, c);
+  }
+  if constexpr (kSide == Side::kInside) {
+    Count(Side::kInside, ns, total);
+    *out = Verdict::Forward(Side::kOutside, kInvalidNamespace);
+  } else {
+    Count(Side::kOutside, f.ns, total);
+    *out = Verdict::Forward(Side::kInside, f.ns);
+  }
+  return true;
+}
+
+template <Side kSide>
 bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
                          uint32_t* hash) const {
   const uint8_t* d = pkt.data;
@@ -1167,10 +1324,14 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
       }
     }
     for (size_t i = 0; i < n; ++i) {
-      out[base + i] = Finish(pkts[base + i],
-                             kSide == Side::kInside
-                                 ? ProcessInside(ns, pkts[base + i], now)
-                                 : ProcessOutside(pkts[base + i], now, false));
+      Packet& p = pkts[base + i];
+      if (FastPath<kSide>(ns, p, now, have[i] ? &hashes[i] : nullptr,
+                          &out[base + i])) {
+        continue;
+      }
+      out[base + i] = Finish(p, kSide == Side::kInside
+                                    ? ProcessInside(ns, p, now)
+                                    : ProcessOutside(p, now, false));
     }
   }
 }
@@ -1592,9 +1753,16 @@ absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,
 }
 
 Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {
+  Verdict v;
+  if (impl_->FastPath<Side::kInside>(ns, packet, now, nullptr, &v)) return v;
   return impl_->Finish(packet, impl_->ProcessInside(ns, packet, now));
 }
 Verdict Nat::ProcessOutside(Packet& packet, TimeMs now) {
+  Verdict v;
+  if (impl_->FastPath<Side::kOutside>(kInvalidNamespace, packet, now, nullptr,
+                                      &v)) {
+    return v;
+  }
   return impl_->Finish(packet,
                        impl_->ProcessOutside(packet, now, /*hairpin=*/false));
 }

@@ -296,6 +296,14 @@ class Nat::Impl : public HelperContext {
   template <Side kSide>
   void ProcessBatch(NamespaceId ns, std::span<Packet> pkts, Verdict* out,
                     TimeMs now);
+  // The established-flow fast path (engine/nat.cc): an option-less,
+  // unfragmented IPv4 TCP or UDP packet of a live flow without a helper that
+  // fits its egress MTU. Returns false, having changed nothing, when the
+  // packet needs anything else; the full path then handles it from the
+  // start. `hash`: the key hash if already computed (batch), else null.
+  template <Side kSide>
+  bool FastPath(NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash,
+                Verdict* out);
   // The flow-key hash a packet will be looked up by, from a quick read of
   // its headers; false if it has none (the full parse decides later).
   template <Side kSide>

@@ -168,6 +168,11 @@ class L4View {
   // so TCP and UDP checksums are updated only when present.
   static std::optional<L4View> ParseQuoted(uint8_t protocol,
                                            std::span<uint8_t> data);
+  // A view over a header the caller has already checked as Parse() would
+  // (the engine's fast path).
+  static L4View Validated(uint8_t* data, uint16_t size) {
+    return L4View(data, size);
+  }
 
   uint8_t* data() const { return data_; }
   uint16_t size() const { return size_; }
