@@ -59,7 +59,7 @@ uint32_t Nat::Impl::FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
 uint32_t Nat::Impl::Timeout(const Flow& f) const {
   switch (f.proto) {
     case kProtoTcp:
-      return f.state == static_cast<uint8_t>(TcpState::kEstablished)
+      return f.state() == static_cast<uint8_t>(TcpState::kEstablished)
                  ? config_.timeouts.tcp_established_s
                  : config_.timeouts.tcp_transitory_s;
     case kProtoUdp:
@@ -94,7 +94,9 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
   } else {
     idx = static_cast<uint32_t>(flows_.size());
     flows_.emplace_back();
+    tcp_.emplace_back();
   }
+  tcp_[idx] = TcpTrack{};
   Flow& f = flows_[idx];
   f = proto_flow;
   f.flags |= kFlowLive;
@@ -106,7 +108,7 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
   stats_.flows_created++;
   index_.Insert(InsideHash(f), idx << 1);
   index_.Insert(OutsideHash(f), (idx << 1) | 1);
-  if (f.mapping != kNone) AdfAdd(f.mapping, f.rem_addr);
+  if (f.has_mapping()) AdfAdd(f.mapping(), f.rem_addr);
   TimerInsert(idx);
   return idx;
 }
@@ -126,9 +128,8 @@ uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
   nf.rem_port = rem_port;
   nf.ns = ns;
   nf.proto = proto;
-  nf.state = static_cast<uint8_t>(TcpState::kSynSent);
-  nf.mapping = m;
-  nf.forward = kNone;
+  nf.set_state(TcpState::kSynSent);
+  nf.owner = m;
   nf.helper = proto == kProtoIcmp ? 0 : HelperFor(proto, rem_port);
   const uint32_t idx = NewFlow(nf, why);
   if (idx == kNone) ReleaseMapping(m);
@@ -150,9 +151,9 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
     const std::vector<uint32_t> list = it->second;
     for (uint32_t e : list) RemoveExpectation(e);
   }
-  if (f.mapping != kNone) {
-    AdfRemove(f.mapping, f.rem_addr);
-    ReleaseMapping(f.mapping);
+  if (f.has_mapping()) {
+    AdfRemove(f.mapping(), f.rem_addr);
+    ReleaseMapping(f.mapping());
   }
   HostState& host = Host(f.ns, f.in_addr);
   if (host.flows) host.flows--;
@@ -167,8 +168,7 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
 void Nat::Impl::TimerInsert(uint32_t idx) {
   Flow& f = flows_[idx];
   const uint32_t slot = f.expires_s & (kWheelSlots - 1);
-  f.timer_slot = static_cast<uint16_t>(slot);
-  f.timer_prev = kNone;
+  f.timer_prev = kTimerHead | slot;
   f.timer_next = wheel_[slot];
   if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = idx;
   wheel_[slot] = idx;
@@ -176,10 +176,11 @@ void Nat::Impl::TimerInsert(uint32_t idx) {
 
 void Nat::Impl::TimerUnlink(uint32_t idx) {
   Flow& f = flows_[idx];
-  if (f.timer_prev != kNone) {
+  if (f.timer_prev == kNone) return;  // not filed
+  if (!(f.timer_prev & kTimerHead)) {
     flows_[f.timer_prev].timer_next = f.timer_next;
   } else {
-    wheel_[f.timer_slot] = f.timer_next;
+    wheel_[f.timer_prev & ~kTimerHead] = f.timer_next;
   }
   if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = f.timer_prev;
   f.timer_prev = f.timer_next = kNone;
@@ -491,7 +492,7 @@ uint32_t Nat::Impl::MatchExpectation(uint8_t proto, uint32_t ext_addr,
 // ------------------------------------------------------------------------
 // TCP tracking
 
-bool Nat::Impl::RstAcceptable(const Flow& f, Side from,
+bool Nat::Impl::RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
                               const L4View& l4) const {
   const int s = static_cast<int>(from);
   const int other = 1 - s;
@@ -501,25 +502,25 @@ bool Nat::Impl::RstAcceptable(const Flow& f, Side from,
     // Nothing seen from this side yet: only an answer to the other side's
     // SYN is believable: it must acknowledge exactly what was sent.
     return (l4.tcp_flags() & tcp_flags::kAck) &&
-           l4.tcp_ack() == f.tcp_end[other];
+           l4.tcp_ack() == t.end[other];
   }
-  const uint32_t win = std::max<uint32_t>(f.tcp_win[other], 1);
+  const uint32_t win = std::max<uint32_t>(t.win[other], 1);
   const uint32_t seq = l4.tcp_seq();
-  const uint32_t expected = f.tcp_end[s];
+  const uint32_t expected = t.end[s];
   // Within the receiver's window around what the sender has sent so far.
   return !SeqAfter(expected - win, seq) && !SeqAfter(seq, expected + win);
 }
 
-bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
+bool Nat::Impl::UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
                           uint16_t payload_len, DropReason* why) {
   const uint8_t fl = l4.tcp_flags();
   const int s = static_cast<int>(from);
   if (fl & tcp_flags::kRst) {
-    if (!RstAcceptable(f, from, l4)) {
+    if (!RstAcceptable(f, t, from, l4)) {
       *why = DropReason::kTcpInvalidRst;
       return false;
     }
-    f.state = static_cast<uint8_t>(TcpState::kClosed);
+    f.set_state(TcpState::kClosed);
     return true;
   }
   const bool originator_side = (from == Side::kOutside) ==
@@ -550,16 +551,16 @@ bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
                        ((fl & tcp_flags::kFin) ? 1 : 0);
   const uint8_t seen_from =
       from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
-  if (!(f.flags & seen_from) || SeqAfter(end, f.tcp_end[s])) f.tcp_end[s] = end;
+  if (!(f.flags & seen_from) || SeqAfter(end, t.end[s])) t.end[s] = end;
   f.flags |= seen_from;
   uint32_t win = l4.tcp_window();
   const uint8_t ws_in = f.wscale & 0xf, ws_out = f.wscale >> 4;
   if (!(fl & tcp_flags::kSyn) && ws_in != 15 && ws_out != 15) {
     win <<= (s == 0 ? ws_in : ws_out);
   }
-  if (win > f.tcp_win[s]) f.tcp_win[s] = win;
+  if (win > t.win[s]) t.win[s] = win;
 
-  TcpState st = static_cast<TcpState>(f.state);
+  TcpState st = static_cast<TcpState>(f.state());
   switch (st) {
     case TcpState::kSynSent:
       if ((fl & tcp_flags::kSyn) && !originator_side) {
@@ -583,22 +584,24 @@ bool Nat::Impl::UpdateTcp(Flow& f, Side from, const L4View& l4,
         st = TcpState::kSynSent;
         f.flags &= static_cast<uint8_t>(~(kFlowSeenInside | kFlowSeenOutside));
         f.flags |= seen_from;
-        f.tcp_end[1 - s] = 0;
-        f.tcp_win[1 - s] = 0;
+        t.end[1 - s] = 0;
+        t.win[1 - s] = 0;
       }
       break;
     default:
       break;
   }
   if (fl & tcp_flags::kFin) {
-    if (st == TcpState::kFinWait && f.fin_from != s) {
+    const int fin_from = (f.flags & kFlowFinFromOutside) ? 1 : 0;
+    if (st == TcpState::kFinWait && fin_from != s) {
       st = TcpState::kClosing;
     } else if (st != TcpState::kClosing && st != TcpState::kFinWait) {
       st = TcpState::kFinWait;
-      f.fin_from = static_cast<uint8_t>(s);
+      f.flags = static_cast<uint8_t>(
+          s ? f.flags | kFlowFinFromOutside : f.flags & ~kFlowFinFromOutside);
     }
   }
-  f.state = static_cast<uint8_t>(st);
+  f.set_state(st);
   return true;
 }
 
@@ -932,7 +935,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
           : 0;
   if (proto == kProtoTcp &&
-      !UpdateTcp(f, Side::kInside, *l4, l4_payload, &why)) {
+      !UpdateTcp(f, tcp_[idx], Side::kInside, *l4, l4_payload, &why)) {
     return Drop(why);
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -1014,10 +1017,9 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     nf.rem_addr = src;
     nf.rem_port = sport;
     nf.proto = proto;
-    nf.state = static_cast<uint8_t>(TcpState::kSynSent);
+    nf.set_state(TcpState::kSynSent);
     nf.flags = kFlowInboundOrigin;
-    nf.forward = kNone;
-    nf.mapping = kNone;
+    nf.owner = kNone;
     if (proto == kProtoTcp &&
         (l4->tcp_flags() & (tcp_flags::kSyn | tcp_flags::kAck |
                             tcp_flags::kRst)) != tcp_flags::kSyn) {
@@ -1047,8 +1049,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       nf.ns = fs.ns;
       nf.in_addr = fs.inside_addr;
       nf.in_port = fs.inside_port;
-      nf.forward = fi;
-      nf.flags |= kFlowForwarded;
+      nf.owner = kOwnerForwardBit | fi;
       nf.helper = HelperFor(proto, fs.inside_port);
     } else {
       Mapping& mp = mappings_[owner];
@@ -1077,19 +1078,19 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       nf.ns = mp.ns;
       nf.in_addr = mp.in_addr;
       nf.in_port = mp.in_port;
-      nf.mapping = owner;
+      nf.owner = owner;
       mp.refs++;  // the flow's reference
       if (e != kNone) RemoveExpectation(e);
     }
     // An inside key clash (the host already talks to that remote from that
     // port) would corrupt the table: refuse instead.
     if (FindInside(nf.ns, proto, nf.in_addr, nf.in_port, src, sport) != kNone) {
-      if (nf.mapping != kNone) ReleaseMapping(nf.mapping);
+      if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(DropReason::kFiltered);
     }
     idx = NewFlow(nf, &why);
     if (idx == kNone) {
-      if (nf.mapping != kNone) ReleaseMapping(nf.mapping);
+      if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(why);
     }
   }
@@ -1103,7 +1104,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
           : 0;
   if (proto == kProtoTcp &&
-      !UpdateTcp(f, Side::kOutside, *l4, l4_payload, &why)) {
+      !UpdateTcp(f, tcp_[idx], Side::kOutside, *l4, l4_payload, &why)) {
     return Drop(why);
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -1226,7 +1227,8 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
   pkt.len = total;  // drop link padding
   if (proto == kProtoTcp) {
     DropReason why = DropReason::kNone;
-    if (!UpdateTcp(f, kSide, L4View::Validated(l4, l4_size), payload, &why)) {
+    if (!UpdateTcp(f, tcp_[idx], kSide, L4View::Validated(l4, l4_size),
+                   payload, &why)) {
       *out = Drop(why);
       return true;
     }
@@ -1525,7 +1527,7 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
 
 void Nat::Impl::DeleteForwardFlows(uint32_t idx) {
   for (uint32_t i = 0; i < flows_.size(); ++i) {
-    if ((flows_[i].flags & kFlowLive) && flows_[i].forward == idx) {
+    if ((flows_[i].flags & kFlowLive) && flows_[i].forwarded_by(idx)) {
       DeleteFlow(i, false);
     }
   }
@@ -1555,7 +1557,7 @@ FlowInfo Nat::Impl::Info(uint32_t idx) const {
   i.id = idx;
   i.ns = f.ns;
   i.proto = f.proto;
-  i.tcp_state = f.state;
+  i.tcp_state = f.state();
   i.inside_addr = f.in_addr;
   i.inside_port = f.in_port;
   i.external_addr = f.ext_addr;
@@ -1580,7 +1582,7 @@ Stats Nat::Impl::GetStats() const {
   for (auto& row : s.flows) row.fill(0);
   for (const Flow& f : flows_) {
     if (!(f.flags & kFlowLive)) continue;
-    s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state : 0]++;
+    s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state() : 0]++;
   }
   s.expectations = live_expectations_;
   s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
@@ -1589,7 +1591,8 @@ Stats Nat::Impl::GetStats() const {
 }
 
 size_t Nat::Impl::MemoryUsage() const {
-  size_t n = flows_.capacity() * sizeof(Flow) + index_.MemoryUsage() +
+  size_t n = flows_.capacity() * sizeof(Flow) +
+             tcp_.capacity() * sizeof(TcpTrack) + index_.MemoryUsage() +
              mappings_.capacity() * sizeof(Mapping) +
              mapping_index_.capacity() *
                  (sizeof(std::pair<MappingKey, uint32_t>) + 1) +

@@ -32,10 +32,23 @@ enum FlowFlags : uint8_t {
   kFlowInboundOrigin = 2,
   kFlowSeenInside = 4,
   kFlowSeenOutside = 8,
-  kFlowForwarded = 16,
+  kFlowFinFromOutside = 16,  // the first FIN came from the outside
 };
+// The TCP state lives in the top three bits of Flow::flags.
+constexpr int kFlowStateShift = 5;
+constexpr uint8_t kFlowStateMask = 0xe0;
+static_assert(static_cast<int>(TcpState::kCount) <= 8);
+// Flow::owner for a forwarded flow: the forward index with this bit set
+// (as in the port tables). kNone has it set too: no mapping either way.
+constexpr uint32_t kOwnerForwardBit = 0x80000000;
+// Flow::timer_prev of the first flow of a wheel slot: the slot, with this
+// bit set.
+constexpr uint32_t kTimerHead = 0x80000000;
 
-struct Flow {
+// One cache line: everything a packet of an established flow touches,
+// except the TCP tracking (TcpTrack, kept apart so UDP and ICMP never load
+// it).
+struct alignas(64) Flow {
   uint32_t in_addr;
   uint32_t ext_addr;
   uint32_t rem_addr;
@@ -44,24 +57,35 @@ struct Flow {
   uint16_t rem_port;
   NamespaceId ns;
   uint8_t proto;
-  uint8_t state;
-  uint8_t flags;
+  uint8_t flags;   // FlowFlags | TcpState << kFlowStateShift
   uint8_t helper;  // index + 1 into helpers_, 0: none
   uint8_t wscale;  // low nibble: inside's, high nibble: outside's (15: none)
-  uint8_t fin_from;
-  uint16_t timer_slot;
-  uint32_t mapping;  // kNone for forwarded flows
-  uint32_t forward;  // forward index for forwarded flows, else kNone
+  uint32_t owner;  // mapping index, or kOwnerForwardBit | forward index
   uint32_t expires_s;
-  uint32_t timer_prev;
+  uint32_t timer_prev;  // kTimerHead | slot for the first of its slot
   uint32_t timer_next;
-  uint32_t tcp_end[2];  // next sequence number expected from each side
-  uint32_t tcp_win[2];  // largest window each side advertised (scaled)
   uint32_t packets[2];
   uint64_t bytes[2];
+
+  uint8_t state() const { return flags >> kFlowStateShift; }
+  void set_state(TcpState st) {
+    flags = static_cast<uint8_t>((flags & ~kFlowStateMask) |
+                                 (static_cast<uint8_t>(st) << kFlowStateShift));
+  }
+  bool has_mapping() const { return !(owner & kOwnerForwardBit); }
+  uint32_t mapping() const { return owner; }  // when has_mapping()
+  bool forwarded_by(uint32_t forward) const {
+    return owner == (kOwnerForwardBit | forward);
+  }
 };
 
-static_assert(sizeof(Flow) == 88, "Flow grew: update docs/architecture.md");
+static_assert(sizeof(Flow) == 64, "Flow grew: update docs/architecture.md");
+
+// TCP sequence tracking (for RST validation), parallel to the flows.
+struct TcpTrack {
+  uint32_t end[2];  // next sequence number expected from each side
+  uint32_t win[2];  // largest window each side advertised (scaled)
+};
 
 enum class MappingState : uint8_t { kFree, kLive, kHeld };
 
@@ -331,8 +355,8 @@ class Nat::Impl : public HelperContext {
     adf_.clear();
     for (uint32_t i = 0; i < flows_.size(); ++i) {
       const Flow& f = flows_[i];
-      if ((f.flags & kFlowLive) && f.mapping != kNone) {
-        AdfAdd(f.mapping, f.rem_addr);
+      if ((f.flags & kFlowLive) && f.has_mapping()) {
+        AdfAdd(f.mapping(), f.rem_addr);
       }
     }
   }
@@ -346,6 +370,7 @@ class Nat::Impl : public HelperContext {
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
   std::vector<Flow> flows_;
+  std::vector<TcpTrack> tcp_;  // parallel to flows_
   std::vector<uint32_t> free_flows_;
   std::vector<ForwardEntry> forwards_;
   std::vector<uint32_t> free_forwards_;
@@ -445,9 +470,11 @@ class Nat::Impl : public HelperContext {
                             uint32_t src, uint16_t sport);
 
   // Packet helpers.
-  bool UpdateTcp(Flow& f, Side from, const L4View& l4, uint16_t payload_len,
+  bool UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
+                 uint16_t payload_len,
                  DropReason* why);
-  bool RstAcceptable(const Flow& f, Side from, const L4View& l4) const;
+  bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
+                     const L4View& l4) const;
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
   Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip);
   // Rewrites `pkt` into the RST the gateway answers a TCP segment with.
