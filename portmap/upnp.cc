@@ -53,6 +53,8 @@ const char* Name(int code) {
       return "PortMappingNotFound";
     case kWildCardNotPermittedInIntPort:
       return "WildCardNotPermittedInIntPort";
+    case kInvalidConnServiceSelection:
+      return "InvalidConnServiceSelection";
     case kInconsistentParameters:
       return "InconsistentParameters";
   }
@@ -68,12 +70,14 @@ constexpr char kDevicePrefix[] = "urn:schemas-upnp-org:device:";
 constexpr char kServicePrefix[] = "urn:schemas-upnp-org:service:";
 constexpr char kWanIp[] = "WANIPConnection";
 constexpr char kWanCommon[] = "WANCommonInterfaceConfig";
+constexpr char kL3f[] = "Layer3Forwarding";
 constexpr uint32_t kIgd2MaxLease = 604800;  // WANIPConnection:2 2.3.16
 // Event URLs: WANIPConnection:2 (with SystemUpdateID), :1, and
 // WANCommonInterfaceConfig:1.
 constexpr char kEventIpConn[] = "/evt/IPConn";
 constexpr char kEventIpConn1[] = "/evt/IPConn1";
 constexpr char kEventCommon[] = "/evt/CmnIfCfg";
+constexpr char kEventL3f[] = "/evt/L3F";
 
 std::string ProtoName(uint8_t proto) {
   return proto == kProtoTcp ? "TCP" : "UDP";
@@ -198,7 +202,8 @@ struct VarDef {
 bool Evented(std::string_view name) {
   return name == "PossibleConnectionTypes" || name == "ConnectionStatus" ||
          name == "ExternalIPAddress" || name == "PortMappingNumberOfEntries" ||
-         name == "SystemUpdateID" || name == "PhysicalLinkStatus";
+         name == "SystemUpdateID" || name == "PhysicalLinkStatus" ||
+         name == "DefaultConnectionService";
 }
 
 const std::vector<ActionDef>& WanIpActions() {
@@ -342,6 +347,27 @@ const std::vector<ActionDef>& WanCommonActions() {
        {{"NewTotalPacketsReceived", true, "TotalPacketsReceived"}}},
   };
   return kActions;
+}
+
+// Layer3Forwarding:1, on the root device (IGD:1 requires it; some control
+// points find the WAN connection service through it).
+const std::vector<ActionDef>& L3fActions() {
+  static const std::vector<ActionDef> kActions = {
+      {"SetDefaultConnectionService",
+       1,
+       {{"NewDefaultConnectionService", false, "DefaultConnectionService"}}},
+      {"GetDefaultConnectionService",
+       1,
+       {{"NewDefaultConnectionService", true, "DefaultConnectionService"}}},
+  };
+  return kActions;
+}
+
+const std::vector<VarDef>& L3fVars() {
+  static const std::vector<VarDef> kVars = {
+      {"DefaultConnectionService", "string", {}, 1},
+  };
+  return kVars;
 }
 
 const std::vector<VarDef>& WanCommonVars() {
@@ -541,7 +567,8 @@ void UpnpServer::RunEvents(TimeMs now, PacketSink* sink) {
   if (now >= next_event_check_) {
     next_event_check_ = now + config_.event_interval_ms;
     for (const NamespaceInfo& n : nat_->Namespaces()) {
-      for (const char* path : {kEventIpConn, kEventIpConn1, kEventCommon}) {
+      for (const char* path :
+           {kEventIpConn, kEventIpConn1, kEventCommon, kEventL3f}) {
         if (gena_.Watched(n.id, path)) {
           gena_.Update(n.id, path, EventValues(n.id, path, now));
         }
@@ -678,6 +705,9 @@ GenaValues UpnpServer::EventValues(NamespaceId ns, const std::string& path,
                                    TimeMs now) {
   (void)now;
   if (path == kEventCommon) return {{"PhysicalLinkStatus", "Up"}};
+  if (path == kEventL3f) {
+    return {{"DefaultConnectionService", DefaultConnectionService()}};
+  }
   const uint32_t ext = PrimaryExternal();
   const std::vector<Lease> leases = LeasesOf(ns);
   GenaValues v = {
@@ -813,6 +843,7 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
       {absl::StrCat(kDevicePrefix, "WANConnectionDevice"), iv},
       {absl::StrCat(kServicePrefix, kWanIp), iv},
       {absl::StrCat(kServicePrefix, kWanCommon), 1},
+      {absl::StrCat(kServicePrefix, kL3f), 1},
   };
   if (st == "ssdp:all") {
     out.push_back(
@@ -859,6 +890,7 @@ std::vector<std::string> UpnpServer::AdvertisedTypes() const {
   types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:", v));
   types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":", v));
   types.push_back(absl::StrCat(kServicePrefix, kWanCommon, ":1"));
+  types.push_back(absl::StrCat(kServicePrefix, kL3f, ":1"));
   return types;
 }
 
@@ -910,6 +942,9 @@ std::string UpnpServer::Description(int version, uint32_t gateway) const {
     p.CloseElement(true);
   };
   device("InternetGatewayDevice", 0, config_.friendly_name);
+  p.OpenElement("serviceList", true);
+  service(kL3f, 1, "L3Forwarding1", "/L3F.xml", "/ctl/L3F", kEventL3f);
+  p.CloseElement(true);
   p.OpenElement("deviceList", true);
   device("WANDevice", 1, "WANDevice");
   p.OpenElement("serviceList", true);
@@ -939,6 +974,17 @@ std::string UpnpServer::WanIpScpd(int version) const {
 
 std::string UpnpServer::WanCommonScpd() const {
   return Scpd(WanCommonActions(), WanCommonVars(), 1);
+}
+
+std::string UpnpServer::L3fScpd() const {
+  return Scpd(L3fActions(), L3fVars(), 1);
+}
+
+std::string UpnpServer::DefaultConnectionService() const {
+  // "uuid:<WANConnectionDevice>:WANConnectionDevice:1,<serviceId>" as the
+  // Layer3Forwarding template spells it.
+  return absl::StrCat("uuid:", uuid_[2], ":WANConnectionDevice:1,",
+                      "urn:upnp-org:serviceId:WANIPConn1");
 }
 
 TcpAppAction UpnpServer::OnHttpBytes(const TcpConnInfo& info, std::string& rx,
@@ -994,7 +1040,7 @@ std::string UpnpServer::HandleHttp(NamespaceId ns, uint32_t client,
   if (const size_t qm = path.find('?'); qm != std::string::npos) {
     path.resize(qm);
   }
-  if (path == "/ctl/IPConn" || path == "/ctl/CmnIfCfg") {
+  if (path == "/ctl/IPConn" || path == "/ctl/CmnIfCfg" || path == "/ctl/L3F") {
     if (q.method != "POST") {
       stats_.http_errors++;
       return HttpResponse(405, "", "", "Allow: POST\r\n");
@@ -1012,8 +1058,10 @@ std::string UpnpServer::HandleHttp(NamespaceId ns, uint32_t client,
     body = WanIpScpd(1);
   } else if (path == "/WANCfg.xml") {
     body = WanCommonScpd();
+  } else if (path == "/L3F.xml") {
+    body = L3fScpd();
   } else if (path == kEventIpConn || path == kEventIpConn1 ||
-             path == kEventCommon) {
+             path == kEventCommon || path == kEventL3f) {
     if (q.method != "SUBSCRIBE" && q.method != "UNSUBSCRIBE") {
       stats_.http_errors++;
       return HttpResponse(405, "", "", "Allow: SUBSCRIBE, UNSUBSCRIBE\r\n");
@@ -1053,10 +1101,17 @@ std::string UpnpServer::HandleSoap(NamespaceId ns, uint32_t client,
     stats_.http_errors++;
     return HttpResponse(400, "", "");
   }
-  const bool on_ip = q.target.rfind("/ctl/IPConn", 0) == 0;
-  if ((on_ip && call->service != kWanIp) ||
-      (!on_ip && call->service != kWanCommon) ||
-      call->version > (on_ip ? 2 : 1)) {
+  // The service the URL controls, and its highest version.
+  std::string path = q.target.substr(0, q.target.find('?'));
+  const char* want = kWanCommon;
+  int max_version = 1;
+  if (path == "/ctl/IPConn") {
+    want = kWanIp;
+    max_version = 2;
+  } else if (path == "/ctl/L3F") {
+    want = kL3f;
+  }
+  if (call->service != want || call->version > max_version) {
     return fault(upnp_error::kInvalidAction);
   }
   auto result = RunAction(ns, client, *call, now);
@@ -1102,8 +1157,10 @@ std::variant<UpnpServer::Args, int> UpnpServer::RunAction(NamespaceId ns,
                                                           uint32_t client,
                                                           const SoapCall& call,
                                                           TimeMs now) {
-  const std::vector<ActionDef>& defs =
-      call.service == kWanIp ? WanIpActions() : WanCommonActions();
+  const std::vector<ActionDef>& defs = call.service == kWanIp ? WanIpActions()
+                                       : call.service == kL3f
+                                           ? L3fActions()
+                                           : WanCommonActions();
   const ActionDef* def = nullptr;
   for (const ActionDef& d : defs) {
     if (call.action == d.name && d.min_version <= call.version) def = &d;
@@ -1117,6 +1174,18 @@ std::variant<UpnpServer::Args, int> UpnpServer::RunAction(NamespaceId ns,
   auto u32 = [](uint64_t v) {
     return std::to_string(static_cast<uint32_t>(v));  // ui4 wraps
   };
+  if (a == "GetDefaultConnectionService") {
+    return Args{{"NewDefaultConnectionService", DefaultConnectionService()}};
+  }
+  if (a == "SetDefaultConnectionService") {
+    // There is one connection service: naming it is a no-op, anything else
+    // is not a connection service of this IGD (Layer3Forwarding:1 2.4).
+    return call.args.at("NewDefaultConnectionService") ==
+                   DefaultConnectionService()
+               ? std::variant<Args, int>(Args{})
+               : std::variant<Args, int>(
+                     upnp_error::kInvalidConnServiceSelection);
+  }
   if (a == "GetCommonLinkProperties") {
     return Args{{"NewWANAccessType", "Ethernet"},
                 {"NewLayer1UpstreamMaxBitRate", "1000000000"},

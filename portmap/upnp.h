@@ -56,6 +56,7 @@ inline constexpr int kNoPortMapsAvailable = 728;
 inline constexpr int kConflictWithOtherMechanisms = 729;
 inline constexpr int kPortMappingNotFound = 730;
 inline constexpr int kWildCardNotPermittedInIntPort = 732;
+inline constexpr int kInvalidConnServiceSelection = 723;
 inline constexpr int kInconsistentParameters = 733;
 const char* Name(int code);
 }  // namespace upnp_error
@@ -164,6 +165,9 @@ class UpnpServer : public LocalHelper {
   std::string Description(int version, uint32_t gateway) const;
   std::string WanIpScpd(int version) const;
   std::string WanCommonScpd() const;
+  std::string L3fScpd() const;
+  // Layer3Forwarding's DefaultConnectionService: the WANIPConnection.
+  std::string DefaultConnectionService() const;
 
   const UpnpStats& stats() const { return stats_; }
   const TcpEndpoint& tcp() const { return tcp_; }

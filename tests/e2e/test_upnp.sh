@@ -216,7 +216,7 @@ code=$(lan curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'SOAPAction: "x#y"' \
 [ "$code" = 413 ] || fail "70000-byte body: $code"
 code=$(lan curl -s -m 5 -o /dev/null -w '%{http_code}' http://10.77.0.1:5000/nothing)
 [ "$code" = 404 ] || fail "unknown path: $code"
-for doc in rootDesc.xml rootDesc1.xml WANIPCn.xml WANIPCn1.xml WANCfg.xml; do
+for doc in rootDesc.xml rootDesc1.xml WANIPCn.xml WANIPCn1.xml WANCfg.xml L3F.xml; do
   code=$(lan curl -s -m 5 -o /dev/null -w '%{http_code}' "http://10.77.0.1:5000/$doc")
   [ "$code" = 200 ] || fail "$doc: $code"
 done

@@ -21,8 +21,9 @@ WD=urn:schemas-upnp-org:device:WANDevice
 WCD=urn:schemas-upnp-org:device:WANConnectionDevice
 IP=urn:schemas-upnp-org:service:WANIPConnection
 CMN=urn:schemas-upnp-org:service:WANCommonInterfaceConfig
+L3F=urn:schemas-upnp-org:service:Layer3Forwarding
 targets=(ssdp:all upnp:rootdevice "$IGD:1" "$IGD:2" "$WD:1" "$WD:2" "$WCD:1"
-  "$WCD:2" "$IP:1" "$IP:2" "$CMN:1" "urn:schemas-upnp-org:service:WANPPPConnection:1")
+  "$WCD:2" "$IP:1" "$IP:2" "$CMN:1" "$L3F:1" "urn:schemas-upnp-org:service:WANPPPConnection:1")
 
 # check JSON_FILE PYTHON_ASSERTIONS: runs the assertions with `r` = the
 # probe's output; prints their message on failure.
@@ -46,7 +47,7 @@ for st, answers in r.items():
     if st.endswith("WANPPPConnection:1"):
         assert answers == [], "answered a type it does not have: " + st
         continue
-    want = 9 if st == "ssdp:all" else 1
+    want = 10 if st == "ssdp:all" else 1
     assert len(answers) == want, "%s: %d answers" % (st, len(answers))
     for a in answers:
         h = a["headers"]
@@ -61,11 +62,11 @@ for st, answers in r.items():
             if st.startswith("urn:"):
                 assert h["USN"].endswith("::" + st), h
 sts = sorted(a["headers"]["ST"] for a in r["ssdp:all"])
-assert len(set(sts)) == 9, sts
+assert len(set(sts)) == 10, sts
 uuids = [s for s in sts if s.startswith("uuid:")]
 assert len(uuids) == 3, sts
 '
-ok "multicast M-SEARCH: the 11 targets answered (ssdp:all: 9), LOCATION http://10.77.0.1:5000/rootDesc.xml, within MX 2; WANPPPConnection not"
+ok "multicast M-SEARCH: the 12 targets answered (ssdp:all: 10), LOCATION http://10.77.0.1:5000/rootDesc.xml, within MX 2; WANPPPConnection not"
 
 # The uuids found are searchable too.
 root_uuid=$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["upnp:rootdevice"][0]["headers"]["USN"].split("::")[0])' "$TMP/multi.json")
@@ -76,19 +77,19 @@ assert len(a) == 1 and a[0]['headers']['ST'] == '$root_uuid' and a[0]['headers']
 "
 ok "M-SEARCH for the root device's uuid ($root_uuid) answered"
 
-# MX 5 (and 120, capped at 5): nine answers spread over the window.
+# MX 5 (and 120, capped at 5): ten answers spread over the window.
 lan "$PY" "$PROBE" search 239.255.255.250 5 6 ssdp:all >"$TMP/mx5.json"
 lan "$PY" "$PROBE" search 239.255.255.250 120 6 ssdp:all >"$TMP/mx120.json"
 for f in mx5 mx120; do
   check "$TMP/$f.json" '
 d = sorted(a["delay"] for a in r["ssdp:all"])
-assert len(d) == 9, d
+assert len(d) == 10, d
 assert d[-1] < 5.3, "answered after %s s with MX 5" % d[-1]
-assert d[-1] - d[0] > 0.2, "all nine answers at once: %s" % d
+assert d[-1] - d[0] > 0.2, "all ten answers at once: %s" % d
 '
 done
 spread=$("$PY" -c 'import json,sys; d=sorted(a["delay"] for a in json.load(open(sys.argv[1]))["ssdp:all"]); print("%.2f-%.2f s" % (d[0], d[-1]))' "$TMP/mx5.json")
-ok "MX 5: nine answers spread over $spread; MX 120 capped at 5 s"
+ok "MX 5: ten answers spread over $spread; MX 120 capped at 5 s"
 
 # Unicast search: at once, MX or not.
 lan "$PY" "$PROBE" search 10.77.0.1 - 1.5 "$IGD:1" upnp:rootdevice >"$TMP/uni.json"
@@ -135,15 +136,15 @@ wait "$listen_pid" || fail "listener: $(cat "$TMP/listen.err")"
 check "$TMP/notify.json" '
 bye = [n for n in r if n["headers"].get("NTS") == "ssdp:byebye"]
 alive = [n for n in r if n["headers"].get("NTS") == "ssdp:alive"]
-assert len(bye) == 9, "byebyes: %d" % len(bye)
-assert len({n["headers"]["NT"] for n in bye}) == 9, bye
+assert len(bye) == 10, "byebyes: %d" % len(bye)
+assert len({n["headers"]["NT"] for n in bye}) == 10, bye
 assert all("LOCATION" not in n["headers"] for n in bye), bye
-assert len(alive) == 27, "alives: %d" % len(alive)
-assert len({n["headers"]["NT"] for n in alive}) == 9, alive
+assert len(alive) == 30, "alives: %d" % len(alive)
+assert len({n["headers"]["NT"] for n in alive}) == 10, alive
 assert max(n["t"] for n in bye) <= min(n["t"] for n in alive), "alive before byebye"
 old = {int(n["headers"]["BOOTID.UPNP.ORG"]) for n in bye}
 new = {int(n["headers"]["BOOTID.UPNP.ORG"]) for n in alive}
 assert len(old) == 1 and len(new) == 1 and min(new) > max(old), (old, new)
 assert all(n["headers"]["LOCATION"] == "http://10.77.0.1:5000/rootDesc.xml" for n in alive)
 '
-ok "lab.sh restart: 9 NOTIFY ssdp:byebye at shutdown, then 3 x 9 ssdp:alive with a larger BOOTID"
+ok "lab.sh restart: 10 NOTIFY ssdp:byebye at shutdown, then 3 x 10 ssdp:alive with a larger BOOTID"

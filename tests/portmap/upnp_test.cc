@@ -185,7 +185,9 @@ class UpnpTest : public PortmapTest {
     if (ns == 0xfffe) ns = lan;
     HttpRequest q;
     q.method = "POST";
-    q.target = service == "WANIPConnection" ? "/ctl/IPConn" : "/ctl/CmnIfCfg";
+    q.target = service == "WANIPConnection"    ? "/ctl/IPConn"
+               : service == "Layer3Forwarding" ? "/ctl/L3F"
+                                               : "/ctl/CmnIfCfg";
     q.version = "HTTP/1.1";
     q.headers.push_back(
         {"soapaction", "\"urn:schemas-upnp-org:service:" + service + ":" +
@@ -767,15 +769,15 @@ TEST_F(UpnpTest, SsdpMulticastSearchIsAnsweredAndNeverForwarded) {
 }
 
 TEST_F(UpnpTest, SsdpMulticastAnswersAreSpreadOverMx) {
-  // ssdp:all, MX 3: nine answers, each within 3 s, not all at once.
+  // ssdp:all, MX 3: ten answers, each within 3 s, not all at once.
   auto times = MulticastAnswerTimes("ssdp:all", "MX: 3\r\n", 6000);
-  ASSERT_EQ(times.size(), 9u);
+  ASSERT_EQ(times.size(), 10u);
   EXPECT_LT(*std::max_element(times.begin(), times.end()), 3000u);
   EXPECT_NE(*std::min_element(times.begin(), times.end()),
             *std::max_element(times.begin(), times.end()));
   // MX above 5 counts as 5.
   times = MulticastAnswerTimes("ssdp:all", "MX: 120\r\n", 8000);
-  ASSERT_EQ(times.size(), 9u);
+  ASSERT_EQ(times.size(), 10u);
   EXPECT_LT(*std::max_element(times.begin(), times.end()), 5000u);
   // A multicast search without a valid MX is discarded (UDA 1.1 1.3.2).
   const uint64_t malformed = upnp->stats().ssdp_malformed;
@@ -807,7 +809,8 @@ TEST_F(UpnpTest, SsdpSearchTargets) {
   auto answers = [&](const std::string& st) {
     return upnp->HandleSsdp(lan, A(kHost), A(kGw), MSearch(st), now).size();
   };
-  EXPECT_EQ(answers("ssdp:all"), 9u);
+  EXPECT_EQ(answers("ssdp:all"), 10u);
+  EXPECT_EQ(answers("urn:schemas-upnp-org:service:Layer3Forwarding:1"), 1u);
   EXPECT_EQ(answers("upnp:rootdevice"), 1u);
   EXPECT_EQ(answers("uuid:" + upnp->uuid()), 1u);
   EXPECT_EQ(answers("urn:schemas-upnp-org:device:InternetGatewayDevice:2"), 1u);
@@ -842,7 +845,7 @@ TEST_F(UpnpTest, NotifyAliveIntoEveryTenant) {
   for (TimeMs at : {now, now + 500, now + 1000}) {
     sink.packets.clear();
     upnp->Tick(at, &sink);
-    ASSERT_EQ(sink.packets.size(), 18u);  // 9 per tenant, two tenants
+    ASSERT_EQ(sink.packets.size(), 20u);  // 10 per tenant, two tenants
     int per_ns[2] = {0, 0};
     for (const Emitted& e : sink.packets) {
       Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
@@ -857,15 +860,15 @@ TEST_F(UpnpTest, NotifyAliveIntoEveryTenant) {
                 std::string::npos);
       per_ns[e.ns == lan ? 0 : 1]++;
     }
-    EXPECT_EQ(per_ns[0], 9);
-    EXPECT_EQ(per_ns[1], 9);
+    EXPECT_EQ(per_ns[0], 10);
+    EXPECT_EQ(per_ns[1], 10);
   }
   sink.packets.clear();
   upnp->Tick(now + 1500, &sink);
   upnp->Tick(now + 600'000, &sink);
   EXPECT_TRUE(sink.packets.empty());
   upnp->Tick(now + 1000 + 900'000, &sink);
-  EXPECT_EQ(sink.packets.size(), 18u);
+  EXPECT_EQ(sink.packets.size(), 20u);
 }
 
 TEST_F(UpnpTest, ByebyeAtStopIntoEveryTenant) {
@@ -881,7 +884,7 @@ TEST_F(UpnpTest, ByebyeAtStopIntoEveryTenant) {
   sink.packets.clear();
   upnp->Stop(&sink);
   EXPECT_EQ(upnp->pending_ssdp_answers(), 0u);
-  ASSERT_EQ(sink.packets.size(), 18u);
+  ASSERT_EQ(sink.packets.size(), 20u);
   std::set<std::string> nts;
   for (const Emitted& e : sink.packets) {
     Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
@@ -896,10 +899,10 @@ TEST_F(UpnpTest, ByebyeAtStopIntoEveryTenant) {
     ASSERT_NE(nt, std::string::npos);
     if (e.ns == lan) nts.insert(text.substr(nt, text.find("\r\n", nt) - nt));
   }
-  EXPECT_EQ(nts.size(), 9u);
+  EXPECT_EQ(nts.size(), 10u);
   EXPECT_TRUE(nts.count("NT: upnp:rootdevice"));
   EXPECT_TRUE(nts.count("NT: urn:schemas-upnp-org:service:WANIPConnection:2"));
-  EXPECT_EQ(upnp->stats().ssdp_byebyes, 18u);
+  EXPECT_EQ(upnp->stats().ssdp_byebyes, 20u);
   // Nothing more after the stop.
   sink.packets.clear();
   upnp->Tick(now + 10'000'000, &sink);
@@ -1149,8 +1152,8 @@ namespace {
 TEST_F(UpnpTest, OutsidePacketsNeverReachIt) {
   const uint64_t seen = upnp->tcp().stats().segments_in;
   for (uint16_t port : {kHttp, uint16_t{49152}}) {
-    Bytes syn = unat::testing::Tcp(kRemote, 40000, kExt, port, Tins::TCP::SYN,
-                                   1, 0);
+    Bytes syn =
+        unat::testing::Tcp(kRemote, 40000, kExt, port, Tins::TCP::SYN, 1, 0);
     sink.packets.clear();
     Bytes out;
     Verdict v = Inbound(syn, &out);
@@ -1187,14 +1190,15 @@ TEST_F(UpnpTest, AdvertisingIgd1) {
   };
   EXPECT_TRUE(
       answers("urn:schemas-upnp-org:device:InternetGatewayDevice:2").empty());
-  EXPECT_TRUE(answers("urn:schemas-upnp-org:service:WANIPConnection:2").empty());
+  EXPECT_TRUE(
+      answers("urn:schemas-upnp-org:service:WANIPConnection:2").empty());
   auto one = answers("urn:schemas-upnp-org:device:InternetGatewayDevice:1");
   ASSERT_EQ(one.size(), 1u);
   EXPECT_NE(one[0].find("LOCATION: http://10.77.0.1:5000/rootDesc1.xml\r\n"),
             std::string::npos)
       << one[0];
   auto all = answers("ssdp:all");
-  ASSERT_EQ(all.size(), 9u);
+  ASSERT_EQ(all.size(), 10u);
   for (const std::string& a : all) {
     EXPECT_EQ(a.find(":2\r\n"), std::string::npos) << a;
     EXPECT_NE(a.find("rootDesc1.xml"), std::string::npos) << a;
@@ -1202,7 +1206,7 @@ TEST_F(UpnpTest, AdvertisingIgd1) {
   upnp->Start(now);
   sink.packets.clear();
   upnp->Tick(now, &sink);
-  ASSERT_EQ(sink.packets.size(), 18u);
+  ASSERT_EQ(sink.packets.size(), 20u);
   for (const Emitted& e : sink.packets) {
     Tins::IP ip(e.bytes.data(), static_cast<uint32_t>(e.bytes.size()));
     const auto& raw = ip.rfind_pdu<Tins::RawPDU>().payload();
@@ -1222,6 +1226,52 @@ TEST_F(UpnpTest, AdvertisingIgd1) {
   Make();
   UpnpServer bad(nat.get(), registry.get(), c, now);
   EXPECT_FALSE(bad.Register().ok());
+}
+
+}  // namespace
+}  // namespace unat::portmap::test
+
+namespace unat::portmap::test {
+namespace {
+
+// Layer3Forwarding:1 on the root device: GetDefaultConnectionService names
+// the WANIPConnection; Set accepts only that one (723 otherwise); it is in
+// both descriptions, searchable and announced.
+TEST_F(UpnpTest, Layer3ForwardingNamesTheConnectionService) {
+  auto [c, r] = Call("GetDefaultConnectionService", {}, 1, kHost, 0xfffe,
+                     "Layer3Forwarding");
+  ASSERT_EQ(c, 200);
+  const std::string dcs = r["NewDefaultConnectionService"];
+  EXPECT_EQ(dcs.rfind("uuid:", 0), 0u) << dcs;
+  EXPECT_NE(
+      dcs.find(":WANConnectionDevice:1,urn:upnp-org:serviceId:WANIPConn1"),
+      std::string::npos)
+      << dcs;
+  EXPECT_EQ(Call("SetDefaultConnectionService",
+                 {{"NewDefaultConnectionService", dcs}}, 1, kHost, 0xfffe,
+                 "Layer3Forwarding")
+                .first,
+            200);
+  EXPECT_EQ(Call("SetDefaultConnectionService",
+                 {{"NewDefaultConnectionService", "uuid:x:y,z"}}, 1, kHost,
+                 0xfffe, "Layer3Forwarding")
+                .second["errorCode"],
+            "723");
+  // A Layer3Forwarding action on the WANIPConnection URL is no action there.
+  EXPECT_EQ(Call("GetDefaultConnectionService", {}, 1).second["errorCode"],
+            "401");
+  for (int v : {1, 2}) {
+    const std::string d = upnp->Description(v, A(kGw));
+    EXPECT_NE(
+        d.find("<serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1"
+               "</serviceType>"),
+        std::string::npos);
+    EXPECT_NE(d.find("<controlURL>/ctl/L3F</controlURL>"), std::string::npos);
+  }
+  EXPECT_NE(upnp->L3fScpd().find("<stateVariable sendEvents=\"yes\"><name>"
+                                 "DefaultConnectionService</name>"),
+            std::string::npos)
+      << upnp->L3fScpd();
 }
 
 }  // namespace
