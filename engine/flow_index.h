@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/huge_alloc.h"
+
 namespace unat {
 
 class FlowIndex {
@@ -108,7 +110,7 @@ class FlowIndex {
     slots_[i] = (uint64_t{hash} << 32) | value;
   }
   void Grow() {
-    std::vector<uint64_t> old;
+    std::vector<uint64_t, HugePageAllocator<uint64_t>> old;
     old.swap(slots_);
     slots_.assign(old.size() * 2, kEmpty);
     mask_ = static_cast<uint32_t>(slots_.size() - 1);
@@ -118,7 +120,7 @@ class FlowIndex {
     }
   }
 
-  std::vector<uint64_t> slots_;
+  std::vector<uint64_t, HugePageAllocator<uint64_t>> slots_;
   uint32_t mask_ = 0;
   uint32_t size_ = 0;
 };

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/flow_index.h"
+#include "engine/huge_alloc.h"
 #include "engine/nat.h"
 #include "engine/wire.h"
 
@@ -369,8 +370,8 @@ class Nat::Impl : public HelperContext {
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
-  std::vector<Flow> flows_;
-  std::vector<TcpTrack> tcp_;  // parallel to flows_
+  std::vector<Flow, HugePageAllocator<Flow>> flows_;
+  std::vector<TcpTrack, HugePageAllocator<TcpTrack>> tcp_;  // parallel
   std::vector<uint32_t> free_flows_;
   std::vector<ForwardEntry> forwards_;
   std::vector<uint32_t> free_forwards_;
