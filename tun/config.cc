@@ -627,6 +627,11 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
     return s;
   }
   d.batch = c.batch();
+  if (absl::Status s = CheckRange("tx_queue_len", c.tx_queue_len(), 0, 1000000);
+      !s.ok()) {
+    return s;
+  }
+  d.tx_queue_len = c.tx_queue_len();
 
   // Who to become after start-up (when started as root).
   auto run_as = ResolveRunAs(c.user(), c.group());

@@ -61,6 +61,7 @@ struct DaemonConfig {
   std::string state_file;  // empty: none
   uint32_t tick_ms = 100;
   uint32_t batch = 32;
+  uint32_t tx_queue_len = 1000;  // 0: leave the devices' queues alone
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
   bool natpmp = true;
   bool pcp = true;

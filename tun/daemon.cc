@@ -111,6 +111,7 @@ absl::Status Daemon::Init() {
     o.name = config_.outside.device;
     o.netns = config_.outside.netns;
     o.mtu = config_.outside.mtu;
+    o.tx_queue_len = config_.tx_queue_len;
     auto tun = TunDevice::Open(o);
     if (!tun.ok()) return tun.status();
     config_.nat.outside_mtu =
@@ -129,6 +130,7 @@ absl::Status Daemon::Init() {
     o.name = in.device;
     o.netns = in.netns;
     o.mtu = in.mtu;
+    o.tx_queue_len = config_.tx_queue_len;
     auto tun = TunDevice::Open(o);
     if (!tun.ok()) return tun.status();
     const uint16_t mtu =

@@ -39,7 +39,7 @@ bool HasNetAdmin() {
 // configured: a different MTU it cannot set is an error naming the command
 // to run instead; a device it cannot bring up is logged and left down.
 absl::Status ConfigureLink(const std::string& name, uint32_t mtu, bool bring_up,
-                           uint32_t* effective_mtu) {
+                           uint32_t tx_queue_len, uint32_t* effective_mtu) {
   int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (sock < 0) return Errno("socket");
   absl::Status status;
@@ -66,6 +66,23 @@ absl::Status ConfigureLink(const std::string& name, uint32_t mtu, bool bring_up,
     }
   }
   if (status.ok()) *effective_mtu = static_cast<uint32_t>(ifr.ifr_mtu);
+  if (status.ok() && tx_queue_len != 0) {
+    // Raised, never lowered (an administrator's longer queue stays).
+    struct ifreq q;
+    memset(&q, 0, sizeof(q));
+    strncpy(q.ifr_name, name.c_str(), IFNAMSIZ - 1);
+    if (ioctl(sock, SIOCGIFTXQLEN, &q) == 0 &&
+        static_cast<uint32_t>(q.ifr_qlen) < tx_queue_len) {
+      const int had = q.ifr_qlen;
+      q.ifr_qlen = static_cast<int>(tx_queue_len);
+      if (ioctl(sock, SIOCSIFTXQLEN, &q) != 0) {
+        Log("device %s: transmit queue %d packets, %u wanted (tx_queue_len) "
+            "and unatd may not change it (%s); set it with: ip link set dev "
+            "%s txqueuelen %u",
+            name, had, tx_queue_len, strerror(errno), name, tx_queue_len);
+      }
+    }
+  }
   if (status.ok() && bring_up) {
     if (ioctl(sock, SIOCGIFFLAGS, &ifr) != 0) {
       status = Errno(absl::StrCat("reading flags of ", name));
@@ -184,7 +201,8 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
                                 " (is it a TUN device without pi, "
                                 "vnet_hdr and multi_queue?)"));
     }
-    return ConfigureLink(options.name, options.mtu, options.bring_up, &mtu);
+    return ConfigureLink(options.name, options.mtu, options.bring_up,
+                         options.tx_queue_len, &mtu);
   });
   if (!status.ok()) {
     if (fd >= 0) close(fd);

@@ -28,6 +28,8 @@ class TunDevice {
     std::string name;   // device name, at most 15 characters
     std::string netns;  // network namespace (see NetnsPath); empty: ours
     uint32_t mtu = 0;   // 0: leave the MTU as it is
+    // Raise the transmit queue to at least this many packets; 0: leave it.
+    uint32_t tx_queue_len = 0;
     bool bring_up = true;
   };
 

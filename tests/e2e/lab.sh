@@ -168,6 +168,8 @@ gather_devices() {
       ip -n "$NS_NAT" tuntap add dev "$natname" mode tun user "$(lab_user)"
     fi
     if [ -n "$mtu" ]; then ip -n "$NS_NAT" link set "$natname" mtu "$mtu"; fi
+    # What unatd's tx_queue_len would set, had it CAP_NET_ADMIN.
+    ip -n "$NS_NAT" link set "$natname" txqueuelen 1000
     ip -n "$NS_NAT" link set "$natname" up
   done
 }

@@ -46,6 +46,9 @@ bogus: 1"
 expect 2 '^unatd: config: .*c[0-9]+\.conf:5:24: Expected integer, got: "x"$' \
   "$good
 ports { min: 1024 max: \"x\" }"
+expect 2 '^unatd: config: tx_queue_len: 2000000 is out of range 0\.\.1000000$' \
+  "$good
+tx_queue_len: 2000000"
 expect 2 '^unatd: config: helpers\.upnp_igd_version: 3 is not 1 or 2$' \
   "$good
 helpers { upnp: true upnp_igd_version: 3 }"

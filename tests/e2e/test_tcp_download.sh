@@ -4,6 +4,14 @@
 source "$(dirname "$0")/lib.sh"
 "$LAB" up
 
+# unatd raised the TUN transmit queues (tx_queue_len, default 1000).
+for dev in "unat-lan unat0" "unat-wan unatw0"; do
+  set -- $dev
+  q=$(ip -n "$1" -o link show "$2" | sed -n 's/.* qlen \([0-9]*\).*/\1/p')
+  [ "${q:-0}" -ge 1000 ] || fail "$2 in $1: txqueuelen ${q:-?}, want >= 1000"
+done
+ok "TUN transmit queues raised to 1000 packets"
+
 mkdir -p "$TMP/www"
 head -c 20000000 /dev/urandom >"$TMP/www/big.bin"
 http_server unat-wan "$TMP/www" 203.0.113.2 8000
