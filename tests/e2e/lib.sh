@@ -46,6 +46,18 @@ fail() {
 }
 ok() { echo "  ok: $*"; }
 
+# need TOOL...: a test that cannot run without these programs is skipped
+# (exit 77, which run_all.sh counts as a failure).
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || {
+      echo "$TEST_NAME: $tool not installed (scripts/install-deps.sh)" >&2
+      exit 77
+    }
+  done
+}
+
 lan() { ip netns exec unat-lan "$@"; }
 lan2() { ip netns exec unat-lan2 "$@"; }
 wan() { ip netns exec unat-wan "$@"; }

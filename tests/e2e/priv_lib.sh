@@ -3,14 +3,7 @@
 # on failure, after lib.sh's cleanup has taken the lab down) and checks what
 # an unprivileged unatd must still do.
 
-command -v natpmpc >/dev/null || {
-  echo "$TEST_NAME: natpmpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
-command -v useradd >/dev/null && command -v setpriv >/dev/null || {
-  echo "$TEST_NAME: needs useradd and setpriv" >&2
-  exit 77
-}
+need natpmpc useradd setpriv
 
 # A fresh user per run (the lab lock makes runs one at a time).
 PRIV_USER="unat-t$$"

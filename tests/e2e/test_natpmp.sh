@@ -4,10 +4,7 @@
 # the path; both tenants map the same inside port and get different external
 # ports, each reaching its own tenant; a restart keeps the leases.
 source "$(dirname "$0")/lib.sh"
-command -v natpmpc >/dev/null || {
-  echo "$TEST_NAME: natpmpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
+need natpmpc
 "$LAB" up
 
 # mapped_port OUTPUT: the public port natpmpc reports.

@@ -8,14 +8,7 @@
 # three across a restart; bad input (SOAP faults, HTTP errors, RST
 # on the control port, 408); and unatd's own counters.
 source "$(dirname "$0")/lib.sh"
-command -v upnpc >/dev/null || {
-  echo "$TEST_NAME: upnpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
-command -v natpmpc >/dev/null || {
-  echo "$TEST_NAME: natpmpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
+need upnpc natpmpc
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
 
 URL=http://10.77.0.1:5000/rootDesc.xml

@@ -10,12 +10,7 @@
 # in lan and lan2 still get their answers within 5 s. Afterwards unatd runs
 # and its counters show each event.
 source "$(dirname "$0")/lib.sh"
-for tool in upnpc natpmpc curl; do
-  command -v "$tool" >/dev/null || {
-    echo "$TEST_NAME: $tool not installed (scripts/install-deps.sh)" >&2
-    exit 77
-  }
-done
+need upnpc natpmpc curl
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
 pid=$("$LAB" pid)
 AB="$E2E_DIR/upnp_abuse.py"

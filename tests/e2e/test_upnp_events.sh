@@ -7,10 +7,7 @@
 # (another host's callback, no NT, SID with NT, unknown SID), and failover
 # to the second callback URL when the first refuses.
 source "$(dirname "$0")/lib.sh"
-command -v upnpc >/dev/null || {
-  echo "$TEST_NAME: upnpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
+need upnpc
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
 URL=http://10.77.0.1:5000/rootDesc.xml
 

@@ -4,10 +4,7 @@
 # IGD:1's "no expiry", which unat grants as the policy's maximum lifetime
 # (portmap.max_lifetime_s, 86400 s by default).
 source "$(dirname "$0")/lib.sh"
-command -v upnpc >/dev/null || {
-  echo "$TEST_NAME: upnpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
+need upnpc
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true upnp_igd_version: 1 }' "$LAB" up
 URL1=http://10.77.0.1:5000/rootDesc1.xml
 

@@ -10,10 +10,7 @@ source "$(dirname "$0")/lib.sh"
   echo "$TEST_NAME: python3-miniupnpc not installed (scripts/install-deps.sh)" >&2
   exit 77
 }
-command -v natpmpc >/dev/null || {
-  echo "$TEST_NAME: natpmpc not installed (scripts/install-deps.sh)" >&2
-  exit 77
-}
+need natpmpc
 UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
 
 mkdir -p "$TMP/www" "$TMP/sync"
