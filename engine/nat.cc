@@ -1120,12 +1120,12 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
 }
 
 template <Side kSide>
-__attribute__((always_inline)) inline bool Nat::Impl::FastPath(
-    NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash,
-    Verdict* out) {
+__attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
+    NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash) {
+  constexpr uint64_t kNotHere = kFastPathDeclined;
   SetNow(now);  // the full path starts the same way
   if constexpr (kSide == Side::kInside) {
-    if (ns >= namespaces_.size() || !namespaces_[ns].live) return false;
+    if (ns >= namespaces_.size() || !namespaces_[ns].live) return kNotHere;
   }
   uint8_t* d = pkt.data;
   // IPv4, no options, the whole datagram in the buffer, right checksum, not
@@ -1133,27 +1133,31 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
   // the full path treats specially.
   if (pkt.len < ipv4_field::kMinHeader + l4_field::kUdpHeader ||
       d[ipv4_field::kVerIhl] != 0x45) {
-    return false;
+    return kNotHere;
   }
   const uint16_t total = LoadBe16(d + ipv4_field::kTotalLength);
   if (total > pkt.len || total < ipv4_field::kMinHeader + l4_field::kUdpHeader) {
-    return false;
+    return kNotHere;
   }
   {
+    // Five 32-bit words summed in native order, folded in fixed steps.
     uint32_t w[5];
     std::memcpy(w, d, sizeof(w));
-    if (Fold(uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4]) != 0xffff) {
-      return false;
-    }
+    uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];  // < 2^35
+    sum = (sum & 0xffffffff) + (sum >> 32);                      // < 2^32 + 8
+    sum = (sum & 0xffff) + (sum >> 16);                          // < 2^17 + 8
+    sum = (sum & 0xffff) + (sum >> 16);                          // <= 0x10001
+    sum = (sum & 0xffff) + (sum >> 16);
+    if (sum != 0xffff) return kNotHere;
   }
   if ((LoadBe16(d + ipv4_field::kFragOff) & 0x3fff) != 0 ||
       d[ipv4_field::kTtl] <= 1) {
-    return false;
+    return kNotHere;
   }
   const uint8_t proto = d[ipv4_field::kProtocol];
   const uint32_t src = LoadBe32(d + ipv4_field::kSrc);
   const uint32_t dst = LoadBe32(d + ipv4_field::kDst);
-  if (IsUnusableSource(src) || ExternalIndex(src) >= 0) return false;
+  if (IsUnusableSource(src) || ExternalIndex(src) >= 0) return kNotHere;
   if constexpr (kSide == Side::kInside) {
     const NamespaceEntry& nse = namespaces_[ns];
     // Martians, the gateway itself, SSDP, same-subnet and directed
@@ -1162,7 +1166,7 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
         IsMulticastOrBroadcast(dst) || dst == 0 ||
         (nse.mask != 0 && (dst & nse.mask) == (nse.gateway & nse.mask)) ||
         ExternalIndex(dst) >= 0) {
-      return false;
+      return kNotHere;
     }
   }
   // L4 header, as L4View::Parse checks it.
@@ -1171,18 +1175,18 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
   uint16_t l4_size, payload;
   if (proto == kProtoUdp) {
     const uint16_t ulen = LoadBe16(l4 + l4_field::kUdpLength);
-    if (ulen < l4_field::kUdpHeader || ulen > l4_len) return false;
+    if (ulen < l4_field::kUdpHeader || ulen > l4_len) return kNotHere;
     l4_size = ulen;
     payload = 0;
   } else if (proto == kProtoTcp) {
-    if (l4_len < l4_field::kTcpMinHeader) return false;
+    if (l4_len < l4_field::kTcpMinHeader) return kNotHere;
     const uint16_t hl =
         static_cast<uint16_t>((l4[l4_field::kTcpDataOff] >> 4) * 4);
-    if (hl < l4_field::kTcpMinHeader || hl > l4_len) return false;
+    if (hl < l4_field::kTcpMinHeader || hl > l4_len) return kNotHere;
     l4_size = l4_len;
     payload = static_cast<uint16_t>(l4_len - hl);
   } else {
-    return false;
+    return kNotHere;
   }
   const uint16_t sport = LoadBe16(l4 + l4_field::kSrcPort);
   const uint16_t dport = LoadBe16(l4 + l4_field::kDstPort);
@@ -1196,7 +1200,7 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
       return f.in_addr == src && f.in_port == sport && f.rem_addr == dst &&
              f.rem_port == dport && f.ns == ns && f.proto == proto;
     });
-    if (v == FlowIndex::kNotFound) return false;
+    if (v == FlowIndex::kNotFound) return kNotHere;
     idx = v >> 1;
   } else {
     // A flow's external address is always one of ours (the set cannot
@@ -1211,26 +1215,27 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
       return f.ext_addr == dst && f.ext_port == dport && f.rem_addr == src &&
              f.rem_port == sport && f.proto == proto;
     });
-    if (v == FlowIndex::kNotFound) return false;
+    if (v == FlowIndex::kNotFound) return kNotHere;
     idx = v >> 1;
   }
   Flow& f = flows_[idx];
-  if (f.expires_s <= now_s_ || f.helper != 0) return false;
+  if (f.expires_s <= now_s_ || f.helper != 0) return kNotHere;
   constexpr int s = static_cast<int>(kSide);
   const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
   // Longer than the egress MTU: DF answers and fragmentation are the full
   // path's; when it fits, Finish() has nothing to do either.
   if (total > EgressMtu(kSide == Side::kInside ? Side::kOutside : Side::kInside,
                         out_ns)) {
-    return false;
+    return kNotHere;
   }
   pkt.len = total;  // drop link padding
   if (proto == kProtoTcp) {
     DropReason why = DropReason::kNone;
     if (!UpdateTcp(f, tcp_[idx], kSide, L4View::Validated(l4, l4_size),
                    payload, &why)) {
-      *out = Drop(why);
-      return true;
+      stats_.drops[static_cast<int>(why)]++;
+      return VerdictBits(Verdict::kDrop, why, Side::kOutside,
+                         kInvalidNamespace);
     }
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -1269,12 +1274,13 @@ __attribute__((always_inline)) inline bool Nat::Impl::FastPath(
   }
   if constexpr (kSide == Side::kInside) {
     Count(Side::kInside, ns, total);
-    *out = Verdict::Forward(Side::kOutside, kInvalidNamespace);
+    return VerdictBits(Verdict::kForward, DropReason::kNone, Side::kOutside,
+                       kInvalidNamespace);
   } else {
     Count(Side::kOutside, f.ns, total);
-    *out = Verdict::Forward(Side::kInside, f.ns);
+    return VerdictBits(Verdict::kForward, DropReason::kNone, Side::kInside,
+                       f.ns);
   }
-  return true;
 }
 
 template <Side kSide>
@@ -1327,13 +1333,14 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
     }
     for (size_t i = 0; i < n; ++i) {
       Packet& p = pkts[base + i];
-      if (FastPath<kSide>(ns, p, now, have[i] ? &hashes[i] : nullptr,
-                          &out[base + i])) {
+      const uint64_t v =
+          FastPath<kSide>(ns, p, now, have[i] ? &hashes[i] : nullptr);
+      if (v != kFastPathDeclined) {
+        out[base + i] = VerdictFromBits(v);
         continue;
       }
-      out[base + i] = Finish(p, kSide == Side::kInside
-                                    ? ProcessInside(ns, p, now)
-                                    : ProcessOutside(p, now, false));
+      out[base + i] = kSide == Side::kInside ? FullInside(ns, p, now)
+                                             : FullOutside(p, now);
     }
   }
 }
@@ -1755,19 +1762,28 @@ absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,
   return absl::OkStatus();
 }
 
+// The full paths, out of line so that the fast path's return stays a
+// register move.
+__attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
+                                                        Packet& packet,
+                                                        TimeMs now) {
+  return Finish(packet, ProcessInside(ns, packet, now));
+}
+__attribute__((noinline)) Verdict Nat::Impl::FullOutside(Packet& packet,
+                                                         TimeMs now) {
+  return Finish(packet, ProcessOutside(packet, now, /*hairpin=*/false));
+}
+
 Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {
-  Verdict v;
-  if (impl_->FastPath<Side::kInside>(ns, packet, now, nullptr, &v)) return v;
-  return impl_->Finish(packet, impl_->ProcessInside(ns, packet, now));
+  const uint64_t v = impl_->FastPath<Side::kInside>(ns, packet, now, nullptr);
+  if (__builtin_expect(v != kFastPathDeclined, 1)) return VerdictFromBits(v);
+  return impl_->FullInside(ns, packet, now);
 }
 Verdict Nat::ProcessOutside(Packet& packet, TimeMs now) {
-  Verdict v;
-  if (impl_->FastPath<Side::kOutside>(kInvalidNamespace, packet, now, nullptr,
-                                      &v)) {
-    return v;
-  }
-  return impl_->Finish(packet,
-                       impl_->ProcessOutside(packet, now, /*hairpin=*/false));
+  const uint64_t v =
+      impl_->FastPath<Side::kOutside>(kInvalidNamespace, packet, now, nullptr);
+  if (__builtin_expect(v != kFastPathDeclined, 1)) return VerdictFromBits(v);
+  return impl_->FullOutside(packet, now);
 }
 void Nat::ProcessInsideBatch(NamespaceId ns, std::span<Packet> packets,
                              Verdict* verdicts, TimeMs now) {

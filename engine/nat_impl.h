@@ -3,6 +3,9 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
+#include <cstddef>
+#include <cstring>
 #include <deque>
 #include <queue>
 #include <random>
@@ -232,6 +235,32 @@ inline void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto,
   }
 }
 
+// Verdicts of the fast path, built as the integer their bytes make: GCC
+// assembles a Verdict aggregate from byte stores, and the wide load that
+// returns it then waits for the store buffer (a failed store forward) on
+// every packet.
+static_assert(sizeof(Verdict) == 6 && offsetof(Verdict, action) == 0 &&
+              offsetof(Verdict, reason) == 1 &&
+              offsetof(Verdict, out_side) == 2 &&
+              offsetof(Verdict, out_ns) == 4 &&
+              std::endian::native == std::endian::little);
+inline uint64_t VerdictBits(Verdict::Action action, DropReason reason,
+                            Side side, NamespaceId ns) {
+  return uint64_t{action} | (uint64_t{static_cast<uint8_t>(reason)} << 8) |
+         (uint64_t{static_cast<uint8_t>(side)} << 16) | (uint64_t{ns} << 32);
+}
+inline Verdict VerdictFromBits(uint64_t bits) {
+  // Kept whole in memory (the empty asm): otherwise GCC splits the verdict
+  // into its fields and rebuilds it with byte stores again.
+  Verdict v;
+  std::memcpy(&v, &bits, sizeof(Verdict));
+  asm("" : "+m"(v));
+  return v;
+}
+// What the fast path returns when the packet needs the full path: a drop
+// without a reason, which no real verdict is.
+constexpr uint64_t kFastPathDeclined = 0;
+
 // Sequence-space comparison (RFC 1982 style).
 inline bool SeqAfter(uint32_t a, uint32_t b) {
   return static_cast<int32_t>(a - b) > 0;
@@ -326,9 +355,13 @@ class Nat::Impl : public HelperContext {
   // fits its egress MTU. Returns false, having changed nothing, when the
   // packet needs anything else; the full path then handles it from the
   // start. `hash`: the key hash if already computed (batch), else null.
+  // Returns the verdict's VerdictBits, or kFastPathDeclined. FullInside and
+  // FullOutside are the full paths with Finish().
   template <Side kSide>
-  bool FastPath(NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash,
-                Verdict* out);
+  uint64_t FastPath(NamespaceId ns, Packet& pkt, TimeMs now,
+                    const uint32_t* hash);
+  Verdict FullInside(NamespaceId ns, Packet& pkt, TimeMs now);
+  Verdict FullOutside(Packet& pkt, TimeMs now);
   // The flow-key hash a packet will be looked up by, from a quick read of
   // its headers; false if it has none (the full parse decides later).
   template <Side kSide>
