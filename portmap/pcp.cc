@@ -159,11 +159,16 @@ uint8_t ParseOptions(uint8_t opcode, std::span<const uint8_t> p, size_t offset,
           o->filters.clear();
           break;
         }
-        if (prefix > 128 || !IsV4Mapped(addr) || prefix < 96) {
+        // RFC 6887 counts the prefix over the IPv4-mapped IPv6 address
+        // (96 + the IPv4 length); libpcp, the reference client, sends the
+        // IPv4 length itself (1..32). Both are taken; 33..95 and anything
+        // but an IPv4-mapped address are malformed.
+        if (prefix > 128 || !IsV4Mapped(addr) || (prefix > 32 && prefix < 96)) {
           return pcp::kMalformedOption;
         }
         RemoteFilter f;
-        f.prefix_len = static_cast<uint8_t>(prefix - 96);
+        f.prefix_len =
+            static_cast<uint8_t>(prefix >= 96 ? prefix - 96 : prefix);
         const uint32_t mask =
             f.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - f.prefix_len);
         f.addr = LoadBe32(addr + 12) & mask;

@@ -305,9 +305,22 @@ TEST_F(PcpTest, FilterLimitsRemotePeers) {
   EXPECT_EQ(f[0].addr, A("198.51.100.0"));
   EXPECT_EQ(f[0].prefix_len, 24);
   EXPECT_EQ(f[0].port, 45000);
+  // The same /24 as libpcp sends it: the IPv4 prefix length itself.
+  auto r4 =
+      Ask(Map(600, kProtoTcp, 80, 8080) + Filter(A("198.51.100.0"), 24, 0));
+  EXPECT_EQ(Result(*r4), pcp::kSuccess);
+  const auto g = nat->Forwards()[0].spec.allowed_remotes;
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].addr, A("198.51.100.0"));
+  EXPECT_EQ(g[0].prefix_len, 24);
 }
 
 TEST_F(PcpTest, FilterValidationAndBound) {
+  // Neither an IPv4 length (1..32) nor one over the mapped address (96..128).
+  EXPECT_EQ(Result(*Ask(Map(600, kProtoTcp, 80) + Filter(A(kRemote), 33, 0))),
+            pcp::kMalformedOption);
+  EXPECT_EQ(Result(*Ask(Map(600, kProtoTcp, 80) + Filter(A(kRemote), 95, 0))),
+            pcp::kMalformedOption);
   EXPECT_EQ(Result(*Ask(Map(600, kProtoTcp, 80) + Filter(A(kRemote), 64, 0))),
             pcp::kMalformedOption);
   EXPECT_EQ(Result(*Ask(Map(600, kProtoTcp, 80) + Filter(A(kRemote), 129, 0))),
