@@ -340,7 +340,6 @@ uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
                ns,
                proto,
                MappingState::kLive,
-               host.ext_index,
                1,
                0,
                gen};
@@ -370,7 +369,7 @@ void Nat::Impl::FreeMapping(uint32_t m) {
   Mapping& mp = mappings_[m];
   if (mp.state == MappingState::kFree) return;
   if (mp.state == MappingState::kHeld) stats_.mappings_held--;
-  PortTable(mp.ext_index, mp.proto)[mp.ext_port] = kPortFree;
+  PortTable(ExternalIndex(mp.ext_addr), mp.proto)[mp.ext_port] = kPortFree;
   mapping_index_.erase(MappingKey{mp.in_addr, mp.in_port, mp.ns, mp.proto});
   HostState& host = Host(mp.ns, mp.in_addr);
   if (host.ports[ProtoIndex(mp.proto)]) host.ports[ProtoIndex(mp.proto)]--;

@@ -93,16 +93,15 @@ struct TcpTrack {
 
 enum class MappingState : uint8_t { kFree, kLive, kHeld };
 
-struct Mapping {
+struct Mapping {  // 28 bytes
   uint32_t in_addr;
   uint32_t ext_addr;
   uint16_t in_port;
   uint16_t ext_port;
   NamespaceId ns;
   uint8_t proto;
-  MappingState state;
-  uint8_t ext_index;
-  uint32_t refs;  // flows + expectations
+  MappingState state;  // (its external address index: ExternalIndex)
+  uint32_t refs;        // flows + expectations
   uint32_t hold_until_s;
   uint32_t generation;
 };
