@@ -1430,3 +1430,63 @@ TEST_F(NatTest, TcpToAnUnservedGatewayPortGetsARst) {
 
 }  // namespace
 }  // namespace unat
+
+namespace unat {
+namespace {
+
+// Packets of an established flow take the engine's fast path only when no
+// check of the full path could apply; these must all still get them.
+TEST_F(NatTest, EstablishedFlowPacketsStillGetEveryCheck) {
+  auto fix_ip = [](std::vector<uint8_t>& p) {
+    StoreBe16(&p[10], 0);
+    StoreBe16(&p[10], InternetChecksum({p.data(), 20}));
+  };
+  const auto first = Udp("10.77.0.2", 5000, "203.0.113.2", 53, "hello");
+  std::vector<uint8_t> out;
+  ASSERT_EQ(In(lan, first, &out).action, Verdict::kForward);
+  ASSERT_EQ(nat->GetStats().flows_created, 1u);
+
+  // Link padding after the datagram is dropped, checksums stay right.
+  auto padded = first;
+  padded.insert(padded.end(), 6, 0xee);
+  ASSERT_EQ(In(lan, padded, &out).action, Verdict::kForward);
+  EXPECT_EQ(out.size(), first.size());
+  EXPECT_TRUE(ChecksumsValid(out));
+
+  // A wrong header checksum, TTL 1: dropped as the full path does, never
+  // translated as established.
+  auto bad = first;
+  bad[10] ^= 0x01;
+  EXPECT_EQ(In(lan, bad).reason, DropReason::kBadIpChecksum);
+  auto ttl1 = first;
+  ttl1[8] = 1;
+  fix_ip(ttl1);
+  EXPECT_EQ(In(lan, ttl1).reason, DropReason::kTtlExpired);
+
+  // Too big for the outside MTU with DF: ICMP "fragmentation needed".
+  auto big = Udp("10.77.0.2", 5000, "203.0.113.2", 53, std::string(1600, 'x'));
+  big[6] |= 0x40;
+  fix_ip(big);
+  const size_t sent_before = sink.packets.size();
+  EXPECT_EQ(In(lan, big).reason, DropReason::kNeedFragDf);
+  EXPECT_EQ(sink.packets.size(), sent_before + 1);
+
+  // Counters: the first two packets, in the flow, engine and namespace.
+  auto flows = Flows();
+  ASSERT_EQ(flows.size(), 1u);
+  EXPECT_EQ(flows[0].packets[0], 2u);
+  EXPECT_EQ(flows[0].bytes[0], 2 * first.size());
+  EXPECT_EQ(nat->GetStats().packets[0], 2u);
+  EXPECT_EQ(nat->GetStats().bytes[0], 2 * first.size());
+  EXPECT_EQ(nat->Namespaces()[lan].packets[0], 2u);
+
+  // Past its timeout (no Advance() yet) the flow is not used: a new one is
+  // made for the same endpoints.
+  now += (nat->config().timeouts.udp_s + 1) * 1000;
+  ASSERT_EQ(In(lan, first, &out).action, Verdict::kForward);
+  EXPECT_EQ(nat->GetStats().flows_created, 2u);
+  EXPECT_EQ(nat->GetStats().flows_expired, 1u);
+}
+
+}  // namespace
+}  // namespace unat
