@@ -289,16 +289,17 @@ int Nat::Impl::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
 uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
                                        uint32_t addr, uint16_t port,
                                        DropReason* why) {
-  const MappingKey key{addr, port, ns, proto};
-  if (auto it = mapping_index_.find(key); it != mapping_index_.end()) {
-    Mapping& m = mappings_[it->second];
+  const uint32_t key_hash = MappingHash(ns, proto, addr, port);
+  if (const uint32_t found = FindMapping(key_hash, ns, proto, addr, port);
+      found != kNone) {
+    Mapping& m = mappings_[found];
     if (m.state == MappingState::kHeld) {
       m.state = MappingState::kLive;
       m.generation++;
       stats_.mappings_held--;
     }
     m.refs++;
-    return it->second;
+    return found;
   }
   if (config_.external_addresses.empty()) {
     *why = DropReason::kNoExternalAddress;
@@ -345,7 +346,7 @@ uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
                gen};
   PortTable(host.ext_index, proto)[ext_port] = m;
   host.ports[ProtoIndex(proto)]++;
-  mapping_index_.emplace(key, m);
+  mapping_index_.Insert(key_hash, m);
   stats_.mappings++;
   return m;
 }
@@ -370,7 +371,7 @@ void Nat::Impl::FreeMapping(uint32_t m) {
   if (mp.state == MappingState::kFree) return;
   if (mp.state == MappingState::kHeld) stats_.mappings_held--;
   PortTable(ExternalIndex(mp.ext_addr), mp.proto)[mp.ext_port] = kPortFree;
-  mapping_index_.erase(MappingKey{mp.in_addr, mp.in_port, mp.ns, mp.proto});
+  mapping_index_.Erase(MappingHash(mp.ns, mp.proto, mp.in_addr, mp.in_port), m);
   HostState& host = Host(mp.ns, mp.in_addr);
   if (host.ports[ProtoIndex(mp.proto)]) host.ports[ProtoIndex(mp.proto)]--;
   MaybeDropHost(mp.ns, mp.in_addr);
@@ -1600,8 +1601,7 @@ size_t Nat::Impl::MemoryUsage() const {
   size_t n = flows_.capacity() * sizeof(Flow) +
              tcp_.capacity() * sizeof(TcpTrack) + index_.MemoryUsage() +
              mappings_.capacity() * sizeof(Mapping) +
-             mapping_index_.capacity() *
-                 (sizeof(std::pair<MappingKey, uint32_t>) + 1) +
+             mapping_index_.MemoryUsage() +
              hosts_.capacity() * (sizeof(std::pair<uint64_t, HostState>) + 1) +
              free_flows_.capacity() * 4 + free_mappings_.capacity() * 4;
   return n;

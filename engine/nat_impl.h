@@ -106,18 +106,6 @@ struct Mapping {  // 28 bytes
   uint32_t generation;
 };
 
-struct MappingKey {
-  uint32_t addr;
-  uint16_t port;
-  NamespaceId ns;
-  uint8_t proto;
-  bool operator==(const MappingKey&) const = default;
-  template <typename H>
-  friend H AbslHashValue(H h, const MappingKey& k) {
-    return H::combine(std::move(h), k.addr, k.port, k.ns, k.proto);
-  }
-};
-
 struct HostState {
   uint32_t flows = 0;
   uint32_t ports[kNumProtos] = {0, 0, 0};
@@ -472,6 +460,20 @@ class Nat::Impl : public HelperContext {
   const std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) const {
     return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
   }
+  uint32_t MappingHash(NamespaceId ns, uint8_t proto, uint32_t addr,
+                       uint16_t port) const {
+    return KeyHash(hash_seed_ ^ 0x6d617070696e6773ULL, ns, proto, addr, port, 0,
+                   0);
+  }
+  uint32_t FindMapping(uint32_t hash, NamespaceId ns, uint8_t proto,
+                       uint32_t addr, uint16_t port) const {
+    const uint32_t v = mapping_index_.Find(hash, [&](uint32_t m) {
+      const Mapping& mp = mappings_[m];
+      return mp.in_addr == addr && mp.in_port == port && mp.ns == ns &&
+             mp.proto == proto;
+    });
+    return v == FlowIndex::kNotFound ? kNone : v;
+  }
   uint32_t GetOrCreateMapping(NamespaceId ns, uint8_t proto, uint32_t addr,
                               uint16_t port, DropReason* why);
   void ReleaseMapping(uint32_t m);
@@ -555,7 +557,9 @@ class Nat::Impl : public HelperContext {
 
   std::vector<Mapping> mappings_;
   std::vector<uint32_t> free_mappings_;
-  absl::flat_hash_map<MappingKey, uint32_t> mapping_index_;
+  // (namespace, proto, inside addr, inside port) -> mapping: 8-byte slots
+  // compared against the mapping records, as the flow index does.
+  FlowIndex mapping_index_;
   std::deque<std::pair<uint32_t, uint32_t>> held_;  // (mapping, generation)
   std::vector<std::vector<uint32_t>> ports_;        // [ext][proto] -> owner
   absl::flat_hash_map<uint64_t, HostState> hosts_;
