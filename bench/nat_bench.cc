@@ -43,6 +43,31 @@ Template UdpPacket(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport) {
   return p;
 }
 
+// A 64-byte TCP segment (20-byte header, 24 bytes of payload).
+Template TcpPacket(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                   uint8_t flags, uint32_t seq, uint32_t ack) {
+  Template p{};
+  p[0] = 0x45;
+  StoreBe16(&p[2], kPacketSize);
+  p[8] = 64;
+  p[9] = kProtoTcp;
+  StoreBe32(&p[12], src);
+  StoreBe32(&p[16], dst);
+  StoreBe16(&p[10], InternetChecksum({p.data(), 20}));
+  StoreBe16(&p[20], sport);
+  StoreBe16(&p[22], dport);
+  StoreBe32(&p[24], seq);
+  StoreBe32(&p[28], ack);
+  p[32] = 0x50;
+  p[33] = flags;
+  StoreBe16(&p[34], 65535);
+  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
+                          (dst & 0xffff) + kProtoTcp + (kPacketSize - 20);
+  StoreBe16(&p[36],
+            InternetChecksum({p.data() + 20, kPacketSize - 20}, pseudo));
+  return p;
+}
+
 struct World {
   std::unique_ptr<Nat> nat;
   NamespaceId ns = 0;
@@ -52,13 +77,16 @@ struct World {
 };
 
 // Flow k: mapping k/4 (four remotes per inside endpoint, as EIM shares).
-World& GetWorld(uint32_t flows) {
-  static std::map<uint32_t, std::unique_ptr<World>> worlds;
-  auto& w = worlds[flows];
+// `tcp`: TCP flows taken through the handshake to ESTABLISHED, and
+// templates that are data segments of them; else UDP.
+World& GetWorld(uint32_t flows, bool tcp = false) {
+  static std::map<uint64_t, std::unique_ptr<World>> worlds;
+  const uint64_t key = uint64_t{flows} * 2 + tcp;
+  auto& w = worlds[key];
   if (w) return *w;
   // Keep only one large world alive at a time.
   for (auto it = worlds.begin(); it != worlds.end();) {
-    if (it->first != flows) {
+    if (it->first != key) {
       it = worlds.erase(it);
     } else {
       ++it;
@@ -83,6 +111,32 @@ World& GetWorld(uint32_t flows) {
     const uint32_t host = 0x0a000002 + m / 16;
     const uint16_t sport = static_cast<uint16_t>(1024 + m % 16);
     const uint32_t remote = 0xc6330000 + (k % 4) * 0x100 + (m & 0xff);
+    if (tcp) {
+      // SYN out, SYN-ACK in, ACK out; then data both ways.
+      const uint32_t isn = 1000u + k, rsn = 5000000u + k;
+      auto run = [&](const Template& t, bool outbound) {
+        std::memcpy(buf.data(), t.data(), kPacketSize);
+        Packet pkt{buf.data(), kPacketSize, static_cast<uint32_t>(buf.size())};
+        Verdict v = outbound ? w->nat->ProcessInside(w->ns, pkt, 1000)
+                             : w->nat->ProcessOutside(pkt, 1000);
+        if (v.action != Verdict::kForward) {
+          fprintf(stderr, "setup: tcp flow %u dropped: %s\n", k,
+                  DropReasonName(v.reason));
+          abort();
+        }
+      };
+      run(TcpPacket(host, sport, remote, 80, 0x02, isn, 0), true);
+      const uint32_t ext_addr = LoadBe32(&buf[12]);
+      const uint16_t ext_port = LoadBe16(&buf[20]);
+      run(TcpPacket(remote, 80, ext_addr, ext_port, 0x12, rsn, isn + 1),
+          false);
+      run(TcpPacket(host, sport, remote, 80, 0x10, isn + 1, rsn + 1), true);
+      w->out_templates[k] =
+          TcpPacket(host, sport, remote, 80, 0x10, isn + 1, rsn + 1);
+      w->in_templates[k] = TcpPacket(remote, 80, ext_addr, ext_port, 0x10,
+                                     rsn + 1, isn + 1 + 24);
+      continue;
+    }
     Template t = UdpPacket(host, sport, remote, 53);
     w->out_templates[k] = t;
     std::memcpy(buf.data(), t.data(), kPacketSize);
@@ -166,10 +220,13 @@ BENCHMARK(BM_Established)
 
 // The same streams through the batch API (32 packets a call, one direction
 // per call, alternating), which prefetches the index and flow entries.
+// BM_EstablishedTcpBatch: established TCP flows, data segments both ways
+// (their sequence tracking is a second cache line per flow).
 void BM_EstablishedBatch(benchmark::State& state) {
   const uint32_t flows = static_cast<uint32_t>(state.range(0));
   const bool zipf = state.range(1) != 0;
-  World& w = GetWorld(flows);
+  const bool tcp = state.range(2) != 0;
+  World& w = GetWorld(flows, tcp);
   const std::vector<uint32_t> stream = Stream(flows, zipf, 1 << 22);
   constexpr size_t kBatch = 32;
   static uint8_t bufs[kBatch][128] __attribute__((aligned(64)));
@@ -204,8 +261,12 @@ void BM_EstablishedBatch(benchmark::State& state) {
   state.counters["bytes_per_flow"] = w.bytes_per_flow;
 }
 BENCHMARK(BM_EstablishedBatch)
-    ->ArgsProduct({{1 << 10, 1 << 16, 1 << 20, 1 << 22}, {0, 1}})
-    ->ArgNames({"flows", "zipf"});
+    ->ArgsProduct({{1 << 10, 1 << 16, 1 << 20, 1 << 22}, {0, 1}, {0}})
+    ->ArgNames({"flows", "zipf", "tcp"});
+BENCHMARK(BM_EstablishedBatch)
+    ->Name("BM_EstablishedTcpBatch")
+    ->ArgsProduct({{1 << 10, 1 << 16, 1 << 20}, {0}, {1}})
+    ->ArgNames({"flows", "zipf", "tcp"});
 
 // New flows with expiry running and the port pool held ~90% full: every
 // mapping lives for (udp timeout + port hold), and the clock advances so
