@@ -1329,6 +1329,10 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
       const uint32_t v = index_.PeekCandidate(hashes[i]);
       if (v != FlowIndex::kNotFound && (v >> 1) < flows_.size()) {
         __builtin_prefetch(&flows_[v >> 1]);
+        // TCP sequence tracking lives apart from the flow.
+        if (pkts[base + i].data[ipv4_field::kProtocol] == kProtoTcp) {
+          __builtin_prefetch(&tcp_[v >> 1]);
+        }
       }
     }
     for (size_t i = 0; i < n; ++i) {
