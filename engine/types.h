@@ -96,8 +96,12 @@ struct Verdict {
 };
 
 // Offload metadata that may ride with a packet (TUN with IFF_VNET_HDR).
-// Not interpreted yet: a packet with needs_csum set would carry a partial
-// L4 checksum, which the incremental updates keep consistent anyway.
+// Not interpreted yet, and unatd does not enable IFF_VNET_HDR: a packet with
+// needs_csum set carries in its L4 checksum field the uncomplemented
+// pseudo-header sum (CHECKSUM_PARTIAL), which the engine's incremental
+// updates would get wrong (a port rewrite must leave it alone, an address
+// rewrite must update it uncomplemented). Handle that before turning
+// offloads on.
 struct OffloadInfo {
   bool needs_csum = false;
   uint16_t csum_start = 0;
