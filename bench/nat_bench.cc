@@ -128,8 +128,7 @@ World& GetWorld(uint32_t flows, bool tcp = false) {
       run(TcpPacket(host, sport, remote, 80, 0x02, isn, 0), true);
       const uint32_t ext_addr = LoadBe32(&buf[12]);
       const uint16_t ext_port = LoadBe16(&buf[20]);
-      run(TcpPacket(remote, 80, ext_addr, ext_port, 0x12, rsn, isn + 1),
-          false);
+      run(TcpPacket(remote, 80, ext_addr, ext_port, 0x12, rsn, isn + 1), false);
       run(TcpPacket(host, sport, remote, 80, 0x10, isn + 1, rsn + 1), true);
       w->out_templates[k] =
           TcpPacket(host, sport, remote, 80, 0x10, isn + 1, rsn + 1);

@@ -501,8 +501,7 @@ bool Nat::Impl::RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
   if (!(f.flags & seen_from)) {
     // Nothing seen from this side yet: only an answer to the other side's
     // SYN is believable: it must acknowledge exactly what was sent.
-    return (l4.tcp_flags() & tcp_flags::kAck) &&
-           l4.tcp_ack() == t.end[other];
+    return (l4.tcp_flags() & tcp_flags::kAck) && l4.tcp_ack() == t.end[other];
   }
   const uint32_t win = std::max<uint32_t>(t.win[other], 1);
   const uint32_t seq = l4.tcp_seq();
@@ -597,8 +596,8 @@ bool Nat::Impl::UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
       st = TcpState::kClosing;
     } else if (st != TcpState::kClosing && st != TcpState::kFinWait) {
       st = TcpState::kFinWait;
-      f.flags = static_cast<uint8_t>(
-          s ? f.flags | kFlowFinFromOutside : f.flags & ~kFlowFinFromOutside);
+      f.flags = static_cast<uint8_t>(s ? f.flags | kFlowFinFromOutside
+                                       : f.flags & ~kFlowFinFromOutside);
     }
   }
   f.set_state(st);
@@ -1136,7 +1135,8 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
     return kNotHere;
   }
   const uint16_t total = LoadBe16(d + ipv4_field::kTotalLength);
-  if (total > pkt.len || total < ipv4_field::kMinHeader + l4_field::kUdpHeader) {
+  if (total > pkt.len ||
+      total < ipv4_field::kMinHeader + l4_field::kUdpHeader) {
     return kNotHere;
   }
   {
@@ -1144,9 +1144,9 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
     uint32_t w[5];
     std::memcpy(w, d, sizeof(w));
     uint64_t sum = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];  // < 2^35
-    sum = (sum & 0xffffffff) + (sum >> 32);                      // < 2^32 + 8
-    sum = (sum & 0xffff) + (sum >> 16);                          // < 2^17 + 8
-    sum = (sum & 0xffff) + (sum >> 16);                          // <= 0x10001
+    sum = (sum & 0xffffffff) + (sum >> 32);                     // < 2^32 + 8
+    sum = (sum & 0xffff) + (sum >> 16);                         // < 2^17 + 8
+    sum = (sum & 0xffff) + (sum >> 16);                         // <= 0x10001
     sum = (sum & 0xffff) + (sum >> 16);
     if (sum != 0xffff) return kNotHere;
   }
@@ -1205,10 +1205,9 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   } else {
     // A flow's external address is always one of ours (the set cannot
     // change), so finding the flow settles the full path's martian check.
-    const uint32_t h =
-        hash ? *hash
-             : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src,
-                       sport);
+    const uint32_t h = hash ? *hash
+                            : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst,
+                                      dport, src, sport);
     const uint32_t v = index_.Find(h, [&](uint32_t value) {
       if (!(value & 1)) return false;
       const Flow& f = flows_[value >> 1];
@@ -1231,8 +1230,8 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   pkt.len = total;  // drop link padding
   if (proto == kProtoTcp) {
     DropReason why = DropReason::kNone;
-    if (!UpdateTcp(f, tcp_[idx], kSide, L4View::Validated(l4, l4_size),
-                   payload, &why)) {
+    if (!UpdateTcp(f, tcp_[idx], kSide, L4View::Validated(l4, l4_size), payload,
+                   &why)) {
       stats_.drops[static_cast<int>(why)]++;
       return VerdictBits(Verdict::kDrop, why, Side::kOutside,
                          kInvalidNamespace);
@@ -1343,8 +1342,8 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
         out[base + i] = VerdictFromBits(v);
         continue;
       }
-      out[base + i] = kSide == Side::kInside ? FullInside(ns, p, now)
-                                             : FullOutside(p, now);
+      out[base + i] =
+          kSide == Side::kInside ? FullInside(ns, p, now) : FullOutside(p, now);
     }
   }
 }

@@ -101,7 +101,7 @@ struct Mapping {  // 28 bytes
   NamespaceId ns;
   uint8_t proto;
   MappingState state;  // (its external address index: ExternalIndex)
-  uint32_t refs;        // flows + expectations
+  uint32_t refs;       // flows + expectations
   uint32_t hold_until_s;
   uint32_t generation;
 };
@@ -506,8 +506,7 @@ class Nat::Impl : public HelperContext {
 
   // Packet helpers.
   bool UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
-                 uint16_t payload_len,
-                 DropReason* why);
+                 uint16_t payload_len, DropReason* why);
   bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
                      const L4View& l4) const;
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);

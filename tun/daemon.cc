@@ -166,8 +166,8 @@ absl::Status Daemon::Init() {
     uc.igd_version = config_.upnp_igd_version;
     uc.ssdp_rate = config_.portmap_rate;
     // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
-    uc.boot_id = static_cast<uint32_t>(
-        std::max<int64_t>(1, WallMs() / 1000) & 0x7fffffff);
+    uc.boot_id = static_cast<uint32_t>(std::max<int64_t>(1, WallMs() / 1000) &
+                                       0x7fffffff);
     upnp_ = std::make_unique<portmap::UpnpServer>(nat_.get(), registry_.get(),
                                                   uc, NowMs());
     if (absl::Status s = upnp_->Register(); !s.ok()) {
@@ -852,10 +852,9 @@ void Daemon::ListForwards(control::Response* out) {
     if (s.owner_client != 0) f->set_owner_client(Ipv4ToString(s.owner_client));
     for (const RemoteFilter& rf : s.allowed_remotes) {
       f->add_allowed_remotes(
-          rf.port == 0
-              ? absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len)
-              : absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len, ":",
-                             rf.port));
+          rf.port == 0 ? absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len)
+                       : absl::StrCat(Ipv4ToString(rf.addr), "/", rf.prefix_len,
+                                      ":", rf.port));
     }
     f->set_disabled(!s.enabled);
   }
