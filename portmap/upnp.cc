@@ -835,26 +835,10 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
     stats_.ssdp_rate_limited++;
     return out;
   }
-  // Our types and their highest version (that of the advertised IGD).
   const int iv = config_.igd_version;
-  const std::pair<std::string, int> kTypes[] = {
-      {absl::StrCat(kDevicePrefix, "InternetGatewayDevice"), iv},
-      {absl::StrCat(kDevicePrefix, "WANDevice"), iv},
-      {absl::StrCat(kDevicePrefix, "WANConnectionDevice"), iv},
-      {absl::StrCat(kServicePrefix, kWanIp), iv},
-      {absl::StrCat(kServicePrefix, kWanCommon), 1},
-      {absl::StrCat(kServicePrefix, kL3f), 1},
-  };
   if (st == "ssdp:all") {
-    out.push_back(
-        SsdpMessage(SsdpKind::kResponse, iv, "upnp:rootdevice", gateway));
-    for (int i = 0; i < 3; ++i) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, iv,
-                                absl::StrCat("uuid:", uuid_[i]), gateway));
-    }
-    for (const auto& [t, v] : kTypes) {
-      out.push_back(SsdpMessage(SsdpKind::kResponse, iv,
-                                absl::StrCat(t, ":", v), gateway));
+    for (const std::string& t : AdvertisedTypes()) {
+      out.push_back(SsdpMessage(SsdpKind::kResponse, iv, t, gateway));
     }
     return out;
   }
@@ -869,7 +853,7 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
     }
   }
   if (auto tv = SplitVersion(st)) {
-    for (const auto& [t, v] : kTypes) {
+    for (const auto& [t, v] : VersionedTypes()) {
       // A search for an older version is answered with that version in ST
       // and the advertised description, which is backward compatible (UDA
       // 1.1 1.3.2; miniupnpc searches for IGD:1 only).
@@ -881,16 +865,22 @@ std::vector<std::string> UpnpServer::HandleSsdp(NamespaceId ns, uint32_t client,
   return out;
 }
 
+std::vector<std::pair<std::string, int>> UpnpServer::VersionedTypes() const {
+  const int iv = config_.igd_version;
+  return {{absl::StrCat(kDevicePrefix, "InternetGatewayDevice"), iv},
+          {absl::StrCat(kDevicePrefix, "WANDevice"), iv},
+          {absl::StrCat(kDevicePrefix, "WANConnectionDevice"), iv},
+          {absl::StrCat(kServicePrefix, kWanIp), iv},
+          {absl::StrCat(kServicePrefix, kWanCommon), 1},
+          {absl::StrCat(kServicePrefix, kL3f), 1}};
+}
+
 std::vector<std::string> UpnpServer::AdvertisedTypes() const {
   std::vector<std::string> types = {"upnp:rootdevice"};
   for (int i = 0; i < 3; ++i) types.push_back(absl::StrCat("uuid:", uuid_[i]));
-  const int v = config_.igd_version;
-  types.push_back(absl::StrCat(kDevicePrefix, "InternetGatewayDevice:", v));
-  types.push_back(absl::StrCat(kDevicePrefix, "WANDevice:", v));
-  types.push_back(absl::StrCat(kDevicePrefix, "WANConnectionDevice:", v));
-  types.push_back(absl::StrCat(kServicePrefix, kWanIp, ":", v));
-  types.push_back(absl::StrCat(kServicePrefix, kWanCommon, ":1"));
-  types.push_back(absl::StrCat(kServicePrefix, kL3f, ":1"));
+  for (const auto& [t, v] : VersionedTypes()) {
+    types.push_back(absl::StrCat(t, ":", v));
+  }
   return types;
 }
 
@@ -1338,12 +1328,9 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
   if (any && want == 0) {
     // AddAnyPortMapping again for an endpoint the caller already mapped:
     // the same port, refreshed, rather than one more.
-    for (const Lease& l : LeasesOf(ns)) {
-      if (l.owner == ForwardOwner::kUpnp && l.client == client &&
-          LeaseKey{l.ns, l.proto, l.inside_addr, l.inside_port} == key) {
-        want = l.external_port;
-        break;
-      }
+    if (auto mine = registry_->Find(key, ForwardOwner::kUpnp);
+        mine && mine->owner == ForwardOwner::kUpnp && mine->client == client) {
+      want = mine->external_port;
     }
   }
   MapRequest r;

@@ -207,7 +207,10 @@ class UpnpServer : public LocalHelper {
   enum class SsdpKind { kResponse, kAlive, kByebye };
   std::string SsdpMessage(SsdpKind kind, int version, const std::string& type,
                           uint32_t gateway) const;
-  // Every type and uuid advertised (NOTIFY NT values).
+  // The device and service types without their version, each with the
+  // highest version offered (that of the advertised IGD).
+  std::vector<std::pair<std::string, int>> VersionedTypes() const;
+  // Every type and uuid advertised (NOTIFY NT values, ssdp:all answers).
   std::vector<std::string> AdvertisedTypes() const;
   void SendNotifies(SsdpKind kind, PacketSink* sink);
   // The current evented values of the service behind event URL `path` in
