@@ -132,13 +132,19 @@ out=$(lan upnpc -i -u "$URL" -e "second port" -a 10.77.0.2 8081 8083 TCP 3600 2>
   fail "8082 lost when 8083 was added"
 ok "a second external port (8083) for lan:8081 next to 8082"
 
-# NewEnabled 0: the port is held, nothing gets in; 1 again opens it.
-add_one() { # EXT ENABLED
-  local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:AddPortMapping xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:2\"><NewRemoteHost></NewRemoteHost><NewExternalPort>$1</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>8081</NewInternalPort><NewInternalClient>10.77.0.2</NewInternalClient><NewEnabled>$2</NewEnabled><NewPortMappingDescription>switch</NewPortMappingDescription><NewLeaseDuration>3600</NewLeaseDuration></u:AddPortMapping></s:Body></s:Envelope>"
-  lan curl -s -m 5 -o /dev/null -w '%{http_code}' -H 'Content-Type: text/xml; charset="utf-8"' \
-    -H 'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"' \
+# soap ACTION ARGS_XML [VERSION]: a WANIPConnection request; prints the HTTP
+# status, the body goes to $TMP/soap.out.
+soap() { # ACTION ARGS_XML [VERSION]
+  local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:$1 xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:${3:-2}\">$2</u:$1></s:Body></s:Envelope>"
+  lan curl -s -m 5 -o "$TMP/soap.out" -w '%{http_code}' \
+    -H 'Content-Type: text/xml; charset="utf-8"' \
+    -H "SOAPAction: \"urn:schemas-upnp-org:service:WANIPConnection:${3:-2}#$1\"" \
     --data-binary "$body" http://10.77.0.1:5000/ctl/IPConn
 }
+add_one() { # EXT ENABLED
+  soap AddPortMapping "<NewRemoteHost></NewRemoteHost><NewExternalPort>$1</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>8081</NewInternalPort><NewInternalClient>10.77.0.2</NewInternalClient><NewEnabled>$2</NewEnabled><NewPortMappingDescription>switch</NewPortMappingDescription><NewLeaseDuration>3600</NewLeaseDuration>"
+}
+# NewEnabled 0: the port is held, nothing gets in; 1 again opens it.
 [ "$(add_one 8084 0)" = 200 ] || fail "AddPortMapping NewEnabled 0 refused"
 wan curl -s -m 2 -o /dev/null http://203.0.113.1:8084/who.txt && fail "a disabled mapping let the WAN in"
 ctl forwards | grep -Eq "^tcp +203\.0\.113\.1:8084 .* disabled +switch" || fail "forwards: $(ctl forwards)"
@@ -173,14 +179,7 @@ wan curl -s -m 2 -o /dev/null --interface 203.0.113.2 http://203.0.113.1:8082/wh
 [ "$(wan curl -sS -m 5 http://203.0.113.1:8083/who.txt)" = "served by lan" ] || fail "8083 lost with 8082"
 ok "upnpc -d 8082 TCP: 714 (the wildcard entry does not exist); -d 8082 TCP 203.0.113.2 removes it; 8083 stays"
 
-# Bad input, straight at the control port.
-soap() { # ACTION ARGS_XML [VERSION]
-  local body="<?xml version=\"1.0\"?><s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\" s:encodingStyle=\"http://schemas.xmlsoap.org/soap/encoding/\"><s:Body><u:$1 xmlns:u=\"urn:schemas-upnp-org:service:WANIPConnection:${3:-2}\">$2</u:$1></s:Body></s:Envelope>"
-  lan curl -s -m 5 -o "$TMP/soap.out" -w '%{http_code}' \
-    -H 'Content-Type: text/xml; charset="utf-8"' \
-    -H "SOAPAction: \"urn:schemas-upnp-org:service:WANIPConnection:${3:-2}#$1\"" \
-    --data-binary "$body" http://10.77.0.1:5000/ctl/IPConn
-}
+# Bad input, straight at the control port (soap() above).
 add_args() { # EXT IN CLIENT
   echo "<NewRemoteHost></NewRemoteHost><NewExternalPort>$1</NewExternalPort><NewProtocol>TCP</NewProtocol><NewInternalPort>$2</NewInternalPort><NewInternalClient>$3</NewInternalClient><NewEnabled>1</NewEnabled><NewPortMappingDescription>x</NewPortMappingDescription><NewLeaseDuration>60</NewLeaseDuration>"
 }
