@@ -10,6 +10,7 @@ pkgs=(
   procps psmisc
   natpmpc miniupnpc python3-miniupnpc
   vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
+  hping3 python3-scapy
 )
 missing=()
 for p in "${pkgs[@]}"; do
