@@ -35,9 +35,15 @@ served "before the flood"
 
 wan hping3 -S --rand-source -p 8080 -i u250 -c 8000 -q 203.0.113.1 >/dev/null 2>&1 &
 flood=$!
+rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$("$LAB" pid)/status")
 sleep 0.5
 served "during the flood"
+lan2 ping -c 20 -i 0.05 -W 1 -q 203.0.113.2 >"$TMP/ping2" 2>&1 || true
+received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$TMP/ping2")
+[ "${received:-0}" -ge 18 ] || fail "lan2 lost pings during the flood: $(cat "$TMP/ping2")"
 wait "$flood" || true
+rss_after=$(awk '/^VmRSS/ {print $2}' "/proc/$("$LAB" pid)/status")
+echo "  (lan2 ping during the flood: $received/20; unatd RSS ${rss_before} -> ${rss_after} kB)"
 evicted=$(stat_field half_open_evicted)
 half_open=$(stat_field half_open_inbound)
 [ "$evicted" -gt 0 ] || fail "no half-open flow was evicted ($(ctl stats | head -5))"
