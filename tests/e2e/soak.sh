@@ -20,7 +20,11 @@ need natpmpc upnpc curl
 minutes="${SOAK_MINUTES:-30}"
 reload_s="${SOAK_RELOAD_S:-180}"
 
+# Dynamic mappings use 30000-65535, so the fixed external ports the UPnP
+# client asks for (20000-20999) never clash with one (that would be a
+# correct 718, not a failure).
 UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true pcp: true upnp: true }
+ports { min: 30000 max: 65535 }
 timeouts { udp_s: 120 icmp_s: 60 }' "$LAB" up
 pid="$("$LAB" pid)"
 mkdir -p "$TMP/www"
@@ -34,22 +38,24 @@ fds() { ls "/proc/$pid/fd" | wc -l; }
 flows() { stat_field flows_total; }
 
 errors=0
+declare -A failed=()
+miss() { errors=$((errors + 1)); failed[$1]=$((${failed[$1]:-0} + 1)); }
 tick() { # one round of one tenant's traffic
   local ns=$1 i=$2
-  ip netns exec "$ns" curl -s -m 5 -o /dev/null http://203.0.113.2:8000/blob || errors=$((errors + 1))
+  ip netns exec "$ns" curl -s -m 5 -o /dev/null http://203.0.113.2:8000/blob || miss curl
   [ "$(ip netns exec "$ns" "$PY" "$E2E_DIR/udp_echo.py" ask 203.0.113.2 7 200)" = ok ] ||
-    errors=$((errors + 1))
-  ip netns exec "$ns" ping -c 1 -W 2 -q 203.0.113.2 >/dev/null || errors=$((errors + 1))
+    miss udp
+  ip netns exec "$ns" ping -c 1 -W 2 -q 203.0.113.2 >/dev/null || miss ping
   if ((i % 10 == 0)); then
     local port=$((20000 + i % 1000))
     ip netns exec "$ns" natpmpc -g 10.77.0.1 -a "$port" "$port" udp 60 >/dev/null 2>&1 ||
-      errors=$((errors + 1))
+      miss natpmp_add
     ip netns exec "$ns" natpmpc -g 10.77.0.1 -a "$port" "$port" udp 0 >/dev/null 2>&1 ||
-      errors=$((errors + 1))
+      miss natpmp_del
     ip netns exec "$ns" upnpc -i -u http://10.77.0.1:5000/rootDesc.xml -a 10.77.0.2 "$port" "$port" TCP 120 \
-      >/dev/null 2>&1 || errors=$((errors + 1))
+      >/dev/null 2>&1 || miss upnp_add
     ip netns exec "$ns" upnpc -i -u http://10.77.0.1:5000/rootDesc.xml -d "$port" TCP \
-      >/dev/null 2>&1 || errors=$((errors + 1))
+      >/dev/null 2>&1 || miss upnp_del
   fi
 }
 
@@ -94,7 +100,7 @@ fds_end=$(fds)
 echo "minute,rss_kb,fds,flows:"
 cat "$samples"
 cat <<EOF
-soak: $minutes min, $i rounds per tenant, $reloads reloads, $errors client errors
+soak: $minutes min, $i rounds per tenant, $reloads reloads, $errors client errors ($(for k in "${!failed[@]}"; do printf '%s %s ' "$k" "${failed[$k]}"; done))
 soak: flows peak $peak_flows, $flows_end after a ${drained}s drain
 soak: RSS $rss_1 kB after the first minute, $rss_end kB at the end
 soak: fds $fds_0 at the start, $fds_end at the end
