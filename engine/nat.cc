@@ -1597,6 +1597,10 @@ Stats Nat::Impl::GetStats() const {
   s.expectations = live_expectations_;
   s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
   s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
+  s.fragments_held = 0;
+  for (const FragEntry& x : frags_) {
+    if (x.live) s.fragments_held += static_cast<uint32_t>(x.held.size());
+  }
   return s;
 }
 
