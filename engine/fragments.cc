@@ -117,10 +117,8 @@ void Nat::Impl::EmitEgress(Side side, NamespaceId ns, uint8_t* data,
 void Nat::Impl::FreeFragEntry(uint32_t e, DropReason held_reason) {
   FragEntry& x = frags_[e];
   if (!x.live) return;
-  for (const HeldFragment& h : x.held) {
-    (void)h;
-    stats_.drops[static_cast<int>(held_reason)]++;
-  }
+  stats_.drops[static_cast<int>(held_reason)] += x.held.size();
+  stats_.fragments_dropped += x.held.size();
   frag_bytes_held_ -= x.held_bytes;
   auto it = frag_per_ns_.find(x.key.ns);
   if (it != frag_per_ns_.end() && --it->second == 0) {
@@ -141,6 +139,7 @@ void Nat::Impl::FreeFragEntry(uint32_t e, DropReason held_reason) {
 void Nat::Impl::PoisonFragEntry(uint32_t e, DropReason reason) {
   FragEntry& x = frags_[e];
   stats_.drops[static_cast<int>(reason)] += x.held.size();
+  stats_.fragments_dropped += x.held.size();
   frag_bytes_held_ -= x.held_bytes;
   x.held_bytes = 0;
   x.held.clear();
@@ -160,7 +159,11 @@ void Nat::Impl::ReleaseHeld(uint32_t e) {
   const FragEntry& x = frags_[e];
   for (HeldFragment& h : held) {
     auto ip = Ipv4View::Parse(h.bytes, nullptr);
-    if (!ip) continue;  // checked on arrival
+    if (!ip) {  // checked on arrival; still, never lose count of one
+      stats_.drops[static_cast<int>(DropReason::kFragMalformed)]++;
+      stats_.fragments_dropped++;
+      continue;
+    }
     ip->set_src(x.new_src);
     ip->set_dst(x.new_dst);
     ip->DecrementTtl();
@@ -219,72 +222,94 @@ void Nat::Impl::ExpireFragments() {
           break;
         }
       }
+      if (x.state != FragState::kDropped) stats_.fragment_datagrams_timed_out++;
       FreeFragEntry(e, DropReason::kFragTimeout);
     }
     frag_fifo_.pop_front();
   }
 }
 
+uint32_t Nat::Impl::FindOrAddFragEntry(const FragKey& key, Side side,
+                                       NamespaceId ns, DropReason* why) {
+  const FragmentConfig& fc = config_.fragments;
+  if (auto it = frag_index_.find(key); it != frag_index_.end()) {
+    const uint32_t e = it->second;
+    if (frags_[e].expires > now_ms_) return e;
+    // Past its time but not reaped yet (Advance() not called): it timed out.
+    if (frags_[e].state != FragState::kDropped) {
+      stats_.fragment_datagrams_timed_out++;
+    }
+    FreeFragEntry(e, DropReason::kFragTimeout);
+  }
+  if (frag_per_ns_[key.ns] >= fc.max_datagrams_per_namespace &&
+      !EvictOldestFragEntry(key.ns, kNone, DropReason::kFragDatagramLimit)) {
+    *why = DropReason::kFragDatagramLimit;
+    return kNone;
+  }
+  uint32_t& count = frag_per_ns_[key.ns];
+  uint32_t e;
+  if (!free_frags_.empty()) {
+    e = free_frags_.back();
+    free_frags_.pop_back();
+  } else {
+    e = static_cast<uint32_t>(frags_.size());
+    frags_.emplace_back();
+  }
+  ++count;
+  FragEntry& x = frags_[e];
+  const uint32_t gen = x.generation + 1;
+  x = FragEntry{};
+  x.generation = gen;
+  x.live = true;
+  x.key = key;
+  x.side = side;
+  x.ns = ns;
+  x.full = fc.mode == ReassemblyMode::kFull;
+  x.expires = now_ms_ + fc.timeout_ms;
+  frag_index_.emplace(key, e);
+  frag_fifo_.emplace_back(e, gen);
+  frag_ns_fifo_[key.ns].emplace_back(e, gen);
+  return e;
+}
+
 Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
                                   Ipv4View& ip) {
+  // Accounting (docs/architecture.md): every fragment that enters here is,
+  // in the end, exactly one of forwarded (fragments_forwarded), merged into
+  // a rebuilt datagram (fragments_reassembled), dropped with a reason
+  // (fragments_dropped, and drops[reason]) or still held.
+  stats_.fragments_in++;
   const FragmentConfig& fc = config_.fragments;
   const uint16_t hl = ip.header_length();
   const uint16_t len = static_cast<uint16_t>(ip.size() - hl);
   const uint16_t offset = ip.fragment_offset_bytes();
   const bool mf = ip.more_fragments();
-  if (uint32_t{hl} + offset + len > 65535) {
-    return Drop(DropReason::kFragOversize);
-  }
-  if (len == 0 || (mf && len % 8 != 0)) {
-    return Drop(DropReason::kFragMalformed);
-  }
-  if (offset == 0 &&
-      len < MinFirstFragment(ip.protocol(), ip.data() + hl, len)) {
-    return Drop(DropReason::kFragTinyFirst);
-  }
   const FragKey key{ip.src(), ip.dst(), ip.id(),
                     side == Side::kInside ? ns : kOutsideKeyNs, ip.protocol()};
-  uint32_t e;
-  if (auto it = frag_index_.find(key); it != frag_index_.end()) {
-    e = it->second;
-    if (frags_[e].expires <= now_ms_) {
-      FreeFragEntry(e, DropReason::kFragTimeout);
-      e = kNone;
-    }
-  } else {
-    e = kNone;
+  // A fragment no datagram can be made of drops its whole datagram: what is
+  // held goes now (not at the timeout), and what follows is refused.
+  DropReason bad = DropReason::kNone;
+  if (uint32_t{hl} + offset + len > 65535) {
+    bad = DropReason::kFragOversize;
+  } else if (len == 0 || (mf && len % 8 != 0)) {
+    bad = DropReason::kFragMalformed;
+  } else if (offset == 0 &&
+             len < MinFirstFragment(ip.protocol(), ip.data() + hl, len)) {
+    bad = DropReason::kFragTinyFirst;
   }
-  if (e == kNone) {
-    if (frag_per_ns_[key.ns] >= fc.max_datagrams_per_namespace &&
-        !EvictOldestFragEntry(key.ns, kNone, DropReason::kFragDatagramLimit)) {
-      return Drop(DropReason::kFragDatagramLimit);
+  DropReason why = DropReason::kNone;
+  if (bad != DropReason::kNone) {
+    const uint32_t e = FindOrAddFragEntry(key, side, ns, &why);
+    if (e != kNone && frags_[e].state != FragState::kDropped) {
+      PoisonFragEntry(e, bad);
     }
-    uint32_t& count = frag_per_ns_[key.ns];
-    if (!free_frags_.empty()) {
-      e = free_frags_.back();
-      free_frags_.pop_back();
-    } else {
-      e = static_cast<uint32_t>(frags_.size());
-      frags_.emplace_back();
-    }
-    ++count;
-    FragEntry& x = frags_[e];
-    const uint32_t gen = x.generation + 1;
-    x = FragEntry{};
-    x.generation = gen;
-    x.live = true;
-    x.key = key;
-    x.side = side;
-    x.ns = ns;
-    x.full = fc.mode == ReassemblyMode::kFull;
-    x.expires = now_ms_ + fc.timeout_ms;
-    frag_index_.emplace(key, e);
-    frag_fifo_.emplace_back(e, gen);
-    frag_ns_fifo_[key.ns].emplace_back(e, gen);
+    return FragDrop(bad);
   }
+  const uint32_t e = FindOrAddFragEntry(key, side, ns, &why);
+  if (e == kNone) return FragDrop(why);
   FragEntry& x = frags_[e];
   if (x.state == FragState::kDropped) {
-    return Drop(DropReason::kFragDatagramDropped);
+    return FragDrop(DropReason::kFragDatagramDropped);
   }
   // Overlaps drop the whole datagram; exact duplicates are retransmissions.
   const uint16_t end = static_cast<uint16_t>(offset + len);
@@ -296,7 +321,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     }
     if (offset < en && b < end) {
       PoisonFragEntry(e, DropReason::kFragOverlap);
-      return Drop(DropReason::kFragOverlap);
+      return FragDrop(DropReason::kFragOverlap);
     }
   }
   // Data past the end, or two different ends: inconsistent lengths.
@@ -307,21 +332,27 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   }
   if (inconsistent) {
     PoisonFragEntry(e, DropReason::kFragOverlap);
-    return Drop(DropReason::kFragOverlap);
+    return FragDrop(DropReason::kFragOverlap);
   }
   if (duplicate) {
-    if (x.state == FragState::kTranslated && !x.full) {
+    // A later copy of a fragment already sent on passes as that one did
+    // (the receiver keeps one); the first fragment is the exception: it
+    // was translated through the flow once, and a copy of it is counted
+    // and dropped rather than sent on past the flow's checks.
+    if (x.state == FragState::kTranslated && !x.full && offset != 0) {
       ip.set_src(x.new_src);
       ip.set_dst(x.new_dst);
       ip.DecrementTtl();
+      Count(side, x.verdict.out_side == Side::kInside ? x.verdict.out_ns : ns,
+            pkt.len);
       stats_.fragments_forwarded++;
       return x.verdict;
     }
-    return Drop(DropReason::kFragDuplicate);
+    return FragDrop(DropReason::kFragDuplicate);
   }
   if (x.ranges.size() >= fc.max_fragments_per_datagram) {
     PoisonFragEntry(e, DropReason::kFragFragmentLimit);
-    return Drop(DropReason::kFragFragmentLimit);
+    return FragDrop(DropReason::kFragFragmentLimit);
   }
   x.ranges.emplace_back(offset, end);
   x.covered += len;
@@ -358,6 +389,9 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
               : ProcessOutside(pkt, now_ms_, false, /*first_fragment=*/true);
       FragEntry& y = frags_[e];  // ProcessInside may grow frags_? (no)
       if (v.action != Verdict::kForward) {
+        // Dropped: counted under its own reason by the translation path.
+        if (v.action == Verdict::kDrop) stats_.fragments_dropped++;
+        if (v.action == Verdict::kConsumed) stats_.fragments_forwarded++;
         PoisonFragEntry(e, DropReason::kFragDatagramDropped);
         return v;
       }
@@ -382,7 +416,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   }
   if (frag_bytes_held_ + ip.size() > fc.max_bytes) {
     PoisonFragEntry(e, DropReason::kFragMemoryLimit);
-    return Drop(DropReason::kFragMemoryLimit);
+    return FragDrop(DropReason::kFragMemoryLimit);
   }
   x.held.push_back(
       {std::vector<uint8_t>(ip.data(), ip.data() + ip.size()), offset, len});
@@ -398,8 +432,9 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     if (h.offset == 0) first = &h;
   }
   if (first == nullptr) {  // cannot happen: covered == total
+    // This fragment is held too: FreeFragEntry counts it with the others.
     FreeFragEntry(e, DropReason::kFragMalformed);
-    return Drop(DropReason::kFragMalformed);
+    return Verdict::Drop(DropReason::kFragMalformed);
   }
   const uint16_t fhl = static_cast<uint16_t>((first->bytes[0] & 0x0f) * 4);
   const uint32_t total_len = fhl + x.total;
@@ -415,7 +450,9 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   StoreBe16(d + ipv4_field::kFragOff, 0);
   StoreBe16(d + ipv4_field::kChecksum, 0);
   StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, fhl}));
-  // Held fragments become one datagram: not drops.
+  // Held fragments become one datagram: not drops. (The datagram's own fate
+  // is counted as a packet's: forwarded, or a drop with its reason.)
+  stats_.fragments_reassembled += x.held.size();
   frag_bytes_held_ -= x.held_bytes;
   x.held_bytes = 0;
   x.held.clear();

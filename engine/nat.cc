@@ -1794,6 +1794,10 @@ Stats Nat::Impl::GetStats() const {
   s.half_open_inbound = static_cast<uint32_t>(half_open_.size());
   s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
   s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
+  s.fragments_held = 0;
+  for (const FragEntry& x : frags_) {
+    if (x.live) s.fragments_held += static_cast<uint32_t>(x.held.size());
+  }
   return s;
 }
 

@@ -105,12 +105,22 @@ struct Stats {
   uint64_t half_open_evicted = 0;  // evicted for a newer one
   uint64_t packets[2] = {0, 0};    // forwarded, by arrival Side
   uint64_t bytes[2] = {0, 0};
-  // Fragments.
-  uint64_t fragments_forwarded = 0;    // translated one by one (virtual)
-  uint64_t datagrams_reassembled = 0;  // rebuilt whole (full)
-  uint64_t fragments_created = 0;      // made by egress fragmentation
-  uint32_t fragment_datagrams = 0;     // in reassembly now
-  uint32_t fragment_bytes_held = 0;    // held now
+  // Fragments. Every fragment that reaches reassembly is accounted for:
+  //   fragments_in == fragments_forwarded + fragments_reassembled +
+  //                   fragments_dropped + fragments_held
+  // and each of fragments_dropped is also in drops[] under its reason.
+  // (Fragments refused before reassembly, by the header checks, as martians,
+  // for their TTL or as addressed to the NAT, are plain drops only.)
+  uint64_t fragments_in = 0;                  // reached reassembly
+  uint64_t fragments_forwarded = 0;           // translated one by one (virtual)
+  uint64_t fragments_reassembled = 0;         // merged into a rebuilt datagram
+  uint64_t fragments_dropped = 0;             // dropped, each under a reason
+  uint64_t datagrams_reassembled = 0;         // rebuilt whole (full)
+  uint64_t fragment_datagrams_timed_out = 0;  // incomplete at the timeout
+  uint64_t fragments_created = 0;             // made by egress fragmentation
+  uint32_t fragment_datagrams = 0;            // in reassembly now
+  uint32_t fragment_bytes_held = 0;           // held now
+  uint32_t fragments_held = 0;                // held now
 };
 
 class Nat {

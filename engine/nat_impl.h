@@ -664,6 +664,15 @@ class Nat::Impl : public HelperContext {
     std::vector<std::pair<uint16_t, uint16_t>> ranges;  // [begin, end)
     std::vector<HeldFragment> held;
   };
+  // The live entry of `key`, or a new one (evicting the namespace's oldest
+  // at its datagram limit); kNone with *why set when there is no room.
+  uint32_t FindOrAddFragEntry(const FragKey& key, Side side, NamespaceId ns,
+                              DropReason* why);
+  // A drop of the fragment being handled (counted as a fragment drop too).
+  Verdict FragDrop(DropReason r) {
+    stats_.fragments_dropped++;
+    return Drop(r);
+  }
   void FreeFragEntry(uint32_t e, DropReason held_reason);
   void PoisonFragEntry(uint32_t e, DropReason reason);
   void ReleaseHeld(uint32_t e);

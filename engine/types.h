@@ -42,9 +42,10 @@ enum class DropReason : uint8_t {
   kUnsupportedProto,     // not TCP, UDP or ICMP
   kFragment,             // IPv4 fragment addressed to the NAT itself
   kFragOverlap,          // fragment overlapping another: whole datagram dropped
-  kFragDuplicate,        // exact duplicate of a held fragment (tolerated)
+  kFragDuplicate,        // exact duplicate of a held or of the first fragment
   kFragOversize,         // offset + length beyond 65535
   kFragTinyFirst,        // first fragment too short for the full L4 header
+                         // (this, oversize and malformed drop the datagram)
   kFragMalformed,        // non-last fragment not a multiple of 8 bytes, ...
   kFragDatagramLimit,    // too many datagrams in reassembly (per namespace)
   kFragFragmentLimit,    // too many fragments in one datagram

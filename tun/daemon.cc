@@ -954,6 +954,11 @@ void Daemon::FillStats(control::Response* out) {
   st->set_fragments_created(s.fragments_created);
   st->set_fragment_datagrams(s.fragment_datagrams);
   st->set_fragment_bytes_held(s.fragment_bytes_held);
+  st->set_fragments_in(s.fragments_in);
+  st->set_fragments_reassembled(s.fragments_reassembled);
+  st->set_fragments_dropped(s.fragments_dropped);
+  st->set_fragments_held(s.fragments_held);
+  st->set_fragment_datagrams_timed_out(s.fragment_datagrams_timed_out);
   for (size_t i = 0; i < devices_.size(); ++i) {
     const Device& d = devices_[i];
     const DeviceCounters& c = d.tun->counters();

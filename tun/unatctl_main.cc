@@ -210,10 +210,18 @@ void PrintStats(const Response& r) {
          s.half_open_inbound(),
          static_cast<unsigned long long>(s.half_open_evicted()));
   printf(
-      "fragments: forwarded %llu, datagrams reassembled %llu, created %llu; "
-      "in reassembly %u datagrams, %u bytes\n\n",
+      "fragments: in %llu = forwarded %llu + reassembled %llu + dropped %llu "
+      "+ held %u\n",
+      static_cast<unsigned long long>(s.fragments_in()),
       static_cast<unsigned long long>(s.fragments_forwarded()),
+      static_cast<unsigned long long>(s.fragments_reassembled()),
+      static_cast<unsigned long long>(s.fragments_dropped()),
+      s.fragments_held());
+  printf(
+      "fragment datagrams: reassembled %llu, timed out %llu; created %llu "
+      "fragments; in reassembly %u datagrams, %u bytes\n\n",
       static_cast<unsigned long long>(s.datagrams_reassembled()),
+      static_cast<unsigned long long>(s.fragment_datagrams_timed_out()),
       static_cast<unsigned long long>(s.fragments_created()),
       s.fragment_datagrams(), s.fragment_bytes_held());
   std::vector<std::vector<std::string>> rows;

@@ -110,6 +110,29 @@ class FragTest : public ::testing::Test {
   uint64_t Drops(DropReason r) {
     return nat->GetStats().drops[static_cast<int>(r)];
   }
+  // Every test ends with every fragment accounted for.
+  void TearDown() override { ExpectAccounted(); }
+  void ExpectAccounted() {
+    const Stats s = nat->GetStats();
+    EXPECT_EQ(s.fragments_in, s.fragments_forwarded + s.fragments_reassembled +
+                                  s.fragments_dropped + s.fragments_held)
+        << "in " << s.fragments_in << " forwarded " << s.fragments_forwarded
+        << " reassembled " << s.fragments_reassembled << " dropped "
+        << s.fragments_dropped << " held " << s.fragments_held;
+  }
+  // Sum of the fragment drop reasons (the fragment_* counters).
+  uint64_t FragmentDrops() {
+    uint64_t n = 0;
+    for (DropReason r :
+         {DropReason::kFragOverlap, DropReason::kFragDuplicate,
+          DropReason::kFragOversize, DropReason::kFragTinyFirst,
+          DropReason::kFragMalformed, DropReason::kFragDatagramLimit,
+          DropReason::kFragFragmentLimit, DropReason::kFragMemoryLimit,
+          DropReason::kFragTimeout, DropReason::kFragDatagramDropped}) {
+      n += Drops(r);
+    }
+    return n;
+  }
 
   TimeMs now = 5'000'000;
   std::unique_ptr<Nat> nat;
@@ -428,6 +451,157 @@ TEST_F(FragTest, InboundTooBigWithDfGetsIcmpFromTheExternalAddress) {
   EXPECT_EQ(e.src_addr(), Tins::IPv4Address("203.0.113.1"));
   EXPECT_EQ(e.dst_addr(), Tins::IPv4Address("203.0.113.2"));
   EXPECT_EQ(e.rfind_pdu<Tins::ICMP>().mtu(), 1000);
+}
+
+// Issue 13 defect 10: every fragment is accounted for when it leaves.
+
+TEST_F(FragTest, FirstFragmentAloneExpiresCounted) {
+  const auto whole = BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 40);
+  const auto frags = Fragment(whole, 1000);
+  std::vector<Verdict> v;
+  Run(lan, true, {frags[0]}, &v);
+  EXPECT_EQ(v[0].action, Verdict::kForward);
+  EXPECT_EQ(nat->GetStats().fragment_datagrams, 1u);
+  now += 31'000;
+  nat->Advance(now);
+  const Stats s = nat->GetStats();
+  EXPECT_EQ(s.fragment_datagrams, 0u);
+  EXPECT_EQ(s.fragment_datagrams_timed_out, 1u);
+  EXPECT_EQ(s.fragments_in, 1u);
+  EXPECT_EQ(s.fragments_forwarded, 1u);
+  EXPECT_EQ(Drops(DropReason::kFragTimeout), 0u);  // it was sent on
+
+  // Full reassembly holds it: at the timeout it is a counted drop.
+  Make([](NatConfig& c) { c.fragments.mode = ReassemblyMode::kFull; });
+  v.clear();
+  Run(lan, true, {frags[0]}, &v);
+  EXPECT_EQ(v[0].action, Verdict::kConsumed);
+  EXPECT_EQ(nat->GetStats().fragments_held, 1u);
+  now += 31'000;
+  nat->Advance(now);
+  EXPECT_EQ(nat->GetStats().fragment_datagrams_timed_out, 1u);
+  EXPECT_EQ(Drops(DropReason::kFragTimeout), 1u);
+  EXPECT_EQ(nat->GetStats().fragments_held, 0u);
+}
+
+TEST_F(FragTest, TinyFirstFragmentDropsItsWholeDatagramAtOnce) {
+  auto tcp = testing::Tcp("10.77.0.2", 1000, "203.0.113.2", 80, Tins::TCP::SYN,
+                          1, 0, std::string(100, 'x'));
+  auto tiny = Fragment(tcp, 8);  // 8 bytes of TCP header in the first
+  ASSERT_GE(tiny.size(), 4u);
+  std::vector<Verdict> v;
+  Run(lan, true, {tiny[2], tiny[3]}, &v);
+  EXPECT_EQ(nat->GetStats().fragments_held, 2u);
+  Run(lan, true, {tiny[0]}, &v);
+  EXPECT_EQ(v[2].reason, DropReason::kFragTinyFirst);
+  // What it held went with it, without waiting for the timeout...
+  EXPECT_EQ(nat->GetStats().fragments_held, 0u);
+  EXPECT_EQ(nat->GetStats().fragment_bytes_held, 0u);
+  EXPECT_EQ(Drops(DropReason::kFragTinyFirst), 3u);
+  // ... and the rest is refused as it comes, never held.
+  Run(lan, true, {tiny[1], tiny[4]}, &v);
+  EXPECT_EQ(v[3].reason, DropReason::kFragDatagramDropped);
+  EXPECT_EQ(v[4].reason, DropReason::kFragDatagramDropped);
+  EXPECT_EQ(nat->GetStats().fragments_held, 0u);
+  const Stats s = nat->GetStats();
+  EXPECT_EQ(s.fragments_in, 5u);
+  EXPECT_EQ(s.fragments_dropped, 5u);
+  EXPECT_EQ(FragmentDrops(), 5u);
+  // The poisoned entry goes at the timeout, not counted twice.
+  now += 31'000;
+  nat->Advance(now);
+  EXPECT_EQ(nat->GetStats().fragment_datagrams, 0u);
+  EXPECT_EQ(nat->GetStats().fragment_datagrams_timed_out, 0u);
+  EXPECT_EQ(nat->GetStats().fragments_dropped, 5u);
+}
+
+TEST_F(FragTest, MalformedOrOversizeFragmentDropsItsWholeDatagram) {
+  const auto whole = BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 41);
+  auto frags = Fragment(whole, 1000);
+  ASSERT_EQ(frags.size(), 4u);
+  // A non-last fragment of 999 bytes (not a multiple of 8).
+  auto bad = frags[1];
+  bad.pop_back();
+  StoreBe16(&bad[2], static_cast<uint16_t>(bad.size()));
+  StoreBe16(&bad[10], 0);
+  StoreBe16(&bad[10], InternetChecksum({bad.data(), 20}));
+  std::vector<Verdict> v;
+  Run(lan, true, {frags[2], bad, frags[0], frags[3]}, &v);
+  EXPECT_EQ(v[0].action, Verdict::kConsumed);
+  EXPECT_EQ(v[1].reason, DropReason::kFragMalformed);
+  EXPECT_EQ(v[2].reason, DropReason::kFragDatagramDropped);  // not sent on
+  EXPECT_EQ(v[3].reason, DropReason::kFragDatagramDropped);
+  EXPECT_EQ(Drops(DropReason::kFragMalformed), 2u);  // it + the held one
+  EXPECT_EQ(nat->GetStats().fragments_held, 0u);
+  EXPECT_EQ(nat->GetStats().fragments_forwarded, 0u);
+
+  // Oversize: the same for a fragment past 65535 of a held datagram.
+  const auto w2 = BigUdp("10.77.0.2", 5001, "203.0.113.2", 9, 3000, 42);
+  auto f2 = Fragment(w2, 1000);
+  Tins::IP big(f2[1].data(), static_cast<uint32_t>(f2[1].size()));
+  big.fragment_offset(8190);
+  v.clear();
+  Run(lan, true, {f2[1], big.serialize(), f2[0]}, &v);
+  EXPECT_EQ(v[1].reason, DropReason::kFragOversize);
+  EXPECT_EQ(v[2].reason, DropReason::kFragDatagramDropped);
+  EXPECT_EQ(Drops(DropReason::kFragOversize), 2u);
+  EXPECT_EQ(nat->GetStats().fragments_held, 0u);
+}
+
+TEST_F(FragTest, DuplicateFirstFragmentIsCountedNotForwarded) {
+  const auto whole = BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 43);
+  auto frags = Fragment(whole, 1008);
+  ASSERT_EQ(frags.size(), 3u);
+  std::vector<Verdict> v;
+  auto out = Run(lan, true, {frags[0], frags[0], frags[1], frags[2]}, &v);
+  EXPECT_EQ(v[0].action, Verdict::kForward);
+  EXPECT_EQ(v[1].reason, DropReason::kFragDuplicate);
+  EXPECT_EQ(v[2].action, Verdict::kForward);
+  EXPECT_EQ(v[3].action, Verdict::kForward);
+  EXPECT_EQ(out.size(), 3u);
+  ASSERT_TRUE(Reassemble(out));
+  const Stats s = nat->GetStats();
+  EXPECT_EQ(s.fragments_in, 4u);
+  EXPECT_EQ(s.fragments_forwarded, 3u);
+  EXPECT_EQ(s.fragments_dropped, 1u);
+  EXPECT_EQ(Drops(DropReason::kFragDuplicate), 1u);
+  // The translated fragments are counted as forwarded packets, the copy not.
+  EXPECT_EQ(s.packets[0], 3u);
+}
+
+TEST_F(FragTest, FirstFragmentRefusedByTheFlowDropsTheRest) {
+  // From outside, to a port nobody mapped: the first fragment is a no_flow
+  // drop, the one held before it and the one after are fragments of a
+  // dropped datagram.
+  const auto w = BigUdp("203.0.113.2", 9, "203.0.113.1", 40000, 3000, 44);
+  auto f = Fragment(w, 1000);
+  std::vector<Verdict> v;
+  Run(0, false, {f[1], f[0], f[2]}, &v);
+  EXPECT_EQ(v[0].action, Verdict::kConsumed);
+  EXPECT_EQ(v[1].reason, DropReason::kNoFlow);
+  EXPECT_EQ(v[2].reason, DropReason::kFragDatagramDropped);
+  const Stats s = nat->GetStats();
+  EXPECT_EQ(s.fragments_in, 3u);
+  EXPECT_EQ(s.fragments_dropped, 3u);
+  EXPECT_EQ(Drops(DropReason::kFragDatagramDropped), 2u);
+  EXPECT_EQ(Drops(DropReason::kNoFlow), 1u);
+}
+
+TEST_F(FragTest, FullReassemblyCountsFragmentsIntoTheDatagram) {
+  Make([](NatConfig& c) { c.fragments.mode = ReassemblyMode::kFull; });
+  const auto whole = BigUdp("10.77.0.2", 5000, "203.0.113.2", 9, 3000, 45);
+  auto frags = Fragment(whole, 1000);
+  std::vector<Verdict> v;
+  // A copy of a held fragment is a counted drop; the datagram is rebuilt
+  // from the other four.
+  Run(lan, true, {frags[1], frags[1], frags[3], frags[0], frags[2]}, &v);
+  const Stats s = nat->GetStats();
+  EXPECT_EQ(v[1].reason, DropReason::kFragDuplicate);
+  EXPECT_EQ(s.datagrams_reassembled, 1u);
+  EXPECT_EQ(s.fragments_in, 5u);
+  EXPECT_EQ(s.fragments_reassembled, 4u);
+  EXPECT_EQ(s.fragments_dropped, 1u);
+  EXPECT_EQ(s.fragments_held, 0u);
 }
 
 }  // namespace

@@ -106,6 +106,10 @@ TEST(Robustness, MutatedPacketsNeverCrashAndEveryDropIsCounted) {
   EXPECT_LE(counted, dropped + consumed);
   EXPECT_EQ(s.fragment_bytes_held, 0u);
   EXPECT_EQ(s.fragment_datagrams, 0u);
+  // Every fragment that reached reassembly left it one way or another.
+  EXPECT_EQ(s.fragments_held, 0u);
+  EXPECT_EQ(s.fragments_in, s.fragments_forwarded + s.fragments_reassembled +
+                                s.fragments_dropped);
   EXPECT_GT(forwarded, 1000u);
   EXPECT_GT(dropped, 1000u);
 }
