@@ -477,6 +477,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       {"portmap.port_max", pm.port_max(), 1, 65535},
       {"portmap.max_per_client", pm.max_per_client(), 0, 65536},
       {"portmap.max_total", pm.max_total(), 0, 1u << 20},
+      {"portmap.max_per_namespace", pm.max_per_namespace(), 0, 1u << 20},
       {"portmap.min_lifetime_s", pm.min_lifetime_s(), 1, 1u << 30},
       {"portmap.max_lifetime_s", pm.max_lifetime_s(), 1, 1u << 30},
       {"portmap.max_filters", pm.max_filters(), 0,
@@ -505,6 +506,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.portmap_policy.port_max = static_cast<uint16_t>(pm.port_max());
   d.portmap_policy.max_per_client = pm.max_per_client();
   d.portmap_policy.max_total = pm.max_total();
+  d.portmap_policy.max_per_namespace = pm.max_per_namespace();
   d.portmap_policy.min_lifetime_s = pm.min_lifetime_s();
   d.portmap_policy.max_lifetime_s = pm.max_lifetime_s();
   d.portmap_policy.allow_third_party = pm.allow_third_party();
