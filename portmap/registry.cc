@@ -243,20 +243,20 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   const auto& ext = nat_->external_addresses();
   if (ext.empty()) return refuse(MapStatus::kNetworkFailure);
   if (leases_.size() >= policy_.max_total) {
-    Reconcile();
+    ReconcileAtQuota(now);
     if (leases_.size() >= policy_.max_total) {
       return refuse(MapStatus::kNoResources);
     }
   }
   // A tenant's share: one namespace cannot starve the others.
   if (CountForNamespace(r.ns) >= NamespaceCap()) {
-    Reconcile();
+    ReconcileAtQuota(now);
     if (CountForNamespace(r.ns) >= NamespaceCap()) {
       return refuse(MapStatus::kNamespaceQuota);
     }
   }
   if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
-    Reconcile();
+    ReconcileAtQuota(now);
     if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
       return refuse(MapStatus::kUserQuota);
     }
@@ -403,6 +403,15 @@ void MappingRegistry::Advance(TimeMs now) {
     stats_.expired++;
     EraseWith(LeaseEvent::kExpired, id, true);
   }
+}
+
+void MappingRegistry::ReconcileAtQuota(TimeMs now) {
+  if (quota_reconciled_ && now < last_quota_reconcile_ + kQuotaReconcileMs) {
+    return;
+  }
+  quota_reconciled_ = true;
+  last_quota_reconcile_ = now;
+  Reconcile();
 }
 
 void MappingRegistry::Reconcile() {

@@ -213,6 +213,11 @@ class MappingRegistry {
   using ClientKey = std::pair<NamespaceId, uint32_t>;
 
   bool ForwardMatches(const Lease& lease) const;
+  // At a quota, vanished leases may be what holds it: Reconcile(), but at
+  // most once per kQuotaReconcileMs, so that a flood of requests refused at
+  // a quota costs no pass over every forward each (issue 13).
+  static constexpr TimeMs kQuotaReconcileMs = 1000;
+  void ReconcileAtQuota(TimeMs now);
   // A live lease id for the key, preferring `prefer`'s (drops vanished
   // ones on the way).
   std::optional<uint64_t> LiveLease(const LeaseKey& key,
@@ -246,6 +251,8 @@ class MappingRegistry {
   RegistryStats stats_;
   Observer observer_;
   uint64_t generation_ = 0;
+  bool quota_reconciled_ = false;
+  TimeMs last_quota_reconcile_ = 0;
 };
 
 }  // namespace unat::portmap

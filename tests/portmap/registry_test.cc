@@ -169,6 +169,23 @@ TEST_F(RegistryTest, NamespaceCapDefaultsToAFairShare) {
   EXPECT_EQ(registry->Map(Req(80, 0, clients[3]), now).status, MapStatus::kOk);
 }
 
+TEST_F(RegistryTest, AtAQuotaVanishedLeasesAreFoundAtMostOnceASecond) {
+  // A refused request must not cost a pass over every forward each: a
+  // flood at a quota reconciles once per second.
+  MappingPolicy p;
+  p.max_per_namespace = 1;
+  registry->set_policy(p);
+  ASSERT_EQ(registry->Map(Req(80, 8080), now).status, MapStatus::kOk);
+  ASSERT_TRUE(nat->RemoveForward(kProtoTcp, A(kExt), 8080).ok());
+  // The first time at the quota: reconciled, the vanished lease freed it.
+  ASSERT_EQ(registry->Map(Req(81, 8081), now).status, MapStatus::kOk);
+  ASSERT_TRUE(nat->RemoveForward(kProtoTcp, A(kExt), 8081).ok());
+  EXPECT_EQ(registry->Map(Req(82), now + 10).status,
+            MapStatus::kNamespaceQuota);  // not yet looked at again
+  EXPECT_EQ(registry->Map(Req(82), now + 1010).status, MapStatus::kOk);
+  EXPECT_EQ(registry->stats().vanished, 2u);
+}
+
 TEST_F(RegistryTest, ExplicitNamespaceCap) {
   MappingPolicy p;
   p.max_total = 100;
