@@ -25,6 +25,11 @@ struct Timeouts {
   // A freed external port stays reserved for this long (RFC 6888 REQ-8): the
   // same inside endpoint gets it back, nobody else does.
   uint32_t port_hold_s = 120;
+  // An inbound TCP flow (through a forward, a mapping's filter or an
+  // expectation) whose handshake has not completed: how long it may sit
+  // unanswered. Linux conntrack's SYN_RECV timeout; at least RFC 5382
+  // REQ-4's 6 s for an unsolicited SYN.
+  uint32_t tcp_inbound_syn_s = 60;
 };
 
 struct Limits {
@@ -32,6 +37,18 @@ struct Limits {
   uint32_t max_flows_per_namespace = 0;  // 0: no limit of its own
   uint32_t max_flows_per_host = 8192;    // per (namespace, inside address)
   uint32_t max_ports_per_host = 4096;    // mappings per inside host, per proto
+  // External ports (mappings, live and held) per namespace, per protocol
+  // (RFC 6888 REQ-4 for a tenant). 0: a fair share, the pool of that
+  // protocol (port or ICMP id range times external addresses) divided by
+  // the namespaces there are.
+  uint32_t max_ports_per_namespace = 0;
+  // Inbound TCP flows whose handshake has not completed (half-open): per
+  // forward or mapping they arrive through, and in all. They do not count
+  // against max_flows_per_host until they complete; past either limit the
+  // oldest half-open flow of the fullest forward is evicted for the new
+  // one. Established flows are never evicted.
+  uint32_t max_half_open_per_forward = 1024;
+  uint32_t max_half_open = 16384;
 };
 
 // IPv4 fragments. Virtual reassembly translates each fragment as it passes
@@ -76,11 +93,25 @@ struct NatConfig {
   uint64_t random_seed = 0;
 };
 
+struct Ipv4Prefix {
+  uint32_t addr = 0;  // host byte order; bits past len are ignored
+  uint8_t len = 32;
+  uint32_t mask() const { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+  bool Contains(uint32_t a) const { return ((a ^ addr) & mask()) == 0; }
+  bool operator==(const Ipv4Prefix&) const = default;
+};
+
 struct NamespaceConfig {
   std::string name;
   uint32_t gateway = 0;     // unat's own address on this inside network
   uint8_t prefix_len = 24;  // the inside network is gateway/prefix_len
   uint16_t mtu = 1500;      // of this namespace's inside device
+  // Networks behind a router of the tenant's own (a VPN server's client
+  // range, a second subnet), reached through the same device. Only
+  // sources in gateway/prefix_len or in one of these are translated; the
+  // rest are dropped as spoofed_source.
+  std::vector<Ipv4Prefix> routed_prefixes;
+  static constexpr size_t kMaxRoutedPrefixes = 64;
 };
 
 }  // namespace unat

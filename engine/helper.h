@@ -123,6 +123,11 @@ struct LocalContext {
   NamespaceId ns;
   uint32_t gateway;  // the namespace's gateway address (the destination)
   PacketSink* sink;  // may be null: then nothing can be answered
+  // False when the source is not one of the tenant's addresses (neither
+  // its link prefix nor a routed prefix): a helper answers it with its
+  // protocol's refusal (NAT-PMP 2, PCP NOT_AUTHORIZED, UPnP 606) and
+  // grants nothing.
+  bool source_inside = true;
 };
 
 class LocalHelper {

@@ -59,9 +59,14 @@ uint32_t Nat::Impl::FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
 uint32_t Nat::Impl::Timeout(const Flow& f) const {
   switch (f.proto) {
     case kProtoTcp:
-      return f.state() == static_cast<uint8_t>(TcpState::kEstablished)
-                 ? config_.timeouts.tcp_established_s
-                 : config_.timeouts.tcp_transitory_s;
+      if (f.state() == static_cast<uint8_t>(TcpState::kEstablished)) {
+        return config_.timeouts.tcp_established_s;
+      }
+      if ((f.flags & kFlowInboundOrigin) &&
+          f.state() <= static_cast<uint8_t>(TcpState::kSynReceived)) {
+        return config_.timeouts.tcp_inbound_syn_s;  // unanswered inbound SYN
+      }
+      return config_.timeouts.tcp_transitory_s;
     case kProtoUdp:
       return config_.timeouts.udp_s;
     default:
@@ -69,7 +74,8 @@ uint32_t Nat::Impl::Timeout(const Flow& f) const {
   }
 }
 
-uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
+uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why,
+                            bool half_open) {
   const Limits& lim = config_.limits;
   if (stats_.flows_total >= lim.max_flows) {
     *why = DropReason::kFlowLimit;
@@ -82,7 +88,8 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
     return kNone;
   }
   HostState& host = Host(proto_flow.ns, proto_flow.in_addr);
-  if (lim.max_flows_per_host != 0 && host.flows >= lim.max_flows_per_host) {
+  if (!half_open && lim.max_flows_per_host != 0 &&
+      host.flows >= lim.max_flows_per_host) {
     *why = DropReason::kHostFlowLimit;
     MaybeDropHost(proto_flow.ns, proto_flow.in_addr);
     return kNone;
@@ -102,7 +109,11 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why) {
   f.flags |= kFlowLive;
   f.wscale = 0xff;
   f.expires_s = now_s_ + Timeout(f);
-  host.flows++;
+  if (half_open) {
+    AddHalfOpen(idx, f.owner);
+  } else {
+    host.flows++;
+  }
   nse.flows++;
   stats_.flows_total++;
   stats_.flows_created++;
@@ -155,8 +166,13 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
     AdfRemove(f.mapping(), f.rem_addr);
     ReleaseMapping(f.mapping());
   }
-  HostState& host = Host(f.ns, f.in_addr);
-  if (host.flows) host.flows--;
+  // A half-open inbound flow never took a place in its host's budget.
+  const bool was_half_open = (f.flags & kFlowInboundOrigin) &&
+                             f.proto == kProtoTcp && RemoveHalfOpen(idx);
+  if (!was_half_open) {
+    HostState& host = Host(f.ns, f.in_addr);
+    if (host.flows) host.flows--;
+  }
   MaybeDropHost(f.ns, f.in_addr);
   namespaces_[f.ns].flows--;
   stats_.flows_total--;
@@ -256,6 +272,95 @@ void Nat::Impl::MaybeDropHost(NamespaceId ns, uint32_t addr) {
   }
 }
 
+uint32_t Nat::Impl::NamespacePortQuota(uint8_t proto) const {
+  if (config_.limits.max_ports_per_namespace != 0) {
+    return config_.limits.max_ports_per_namespace;
+  }
+  const uint32_t range =
+      proto == kProtoIcmp
+          ? uint32_t{config_.icmp_id_max} - config_.icmp_id_min + 1
+          : uint32_t{config_.port_max} - config_.port_min + 1;
+  const uint32_t pool =
+      range * static_cast<uint32_t>(config_.external_addresses.size());
+  return pool / std::max<uint32_t>(1, live_namespaces_);
+}
+
+// ------------------------------------------------------------------------
+// Half-open inbound TCP flows
+
+void Nat::Impl::AddHalfOpen(uint32_t idx, uint32_t group) {
+  const uint64_t serial = ++half_open_serial_;
+  half_open_[idx] = HalfOpenEntry{group, serial};
+  HalfOpenGroup& g = half_open_groups_[group];
+  g.count++;
+  g.fifo.emplace_back(idx, serial);
+  auto stale = [this](const std::pair<uint32_t, uint64_t>& e) {
+    auto it = half_open_.find(e.first);
+    return it == half_open_.end() || it->second.serial != e.second;
+  };
+  while (!g.fifo.empty() && stale(g.fifo.front())) g.fifo.pop_front();
+  // Flows that completed their handshake leave stale entries behind: keep
+  // them to at most as many as there are live ones.
+  if (g.fifo.size() > 2 * size_t{g.count} + 16) {
+    std::erase_if(g.fifo, stale);
+  }
+}
+
+bool Nat::Impl::RemoveHalfOpen(uint32_t idx) {
+  auto it = half_open_.find(idx);
+  if (it == half_open_.end()) return false;
+  auto g = half_open_groups_.find(it->second.group);
+  half_open_.erase(it);
+  if (g != half_open_groups_.end() && --g->second.count == 0) {
+    half_open_groups_.erase(g);
+  }
+  return true;
+}
+
+void Nat::Impl::EvictOldestHalfOpen(uint32_t group) {
+  auto g = half_open_groups_.find(group);
+  if (g == half_open_groups_.end()) return;
+  std::deque<std::pair<uint32_t, uint64_t>>& fifo = g->second.fifo;
+  while (!fifo.empty()) {
+    const auto [idx, serial] = fifo.front();
+    fifo.pop_front();
+    auto it = half_open_.find(idx);
+    if (it != half_open_.end() && it->second.serial == serial) {
+      stats_.half_open_evicted++;
+      DeleteFlow(idx, false);  // may erase the group: touch nothing after
+      return;
+    }
+  }
+}
+
+void Nat::Impl::MakeRoomHalfOpen(uint32_t group) {
+  const Limits& lim = config_.limits;
+  if (lim.max_half_open_per_forward != 0) {
+    for (;;) {
+      auto g = half_open_groups_.find(group);
+      if (g == half_open_groups_.end() ||
+          g->second.count < lim.max_half_open_per_forward) {
+        break;
+      }
+      EvictOldestHalfOpen(group);
+    }
+  }
+  while (lim.max_half_open != 0 && half_open_.size() >= lim.max_half_open) {
+    // The fullest group pays: a flood at one forward does not push out the
+    // handshakes of the others.
+    uint32_t fullest = group;
+    uint32_t most = 0;
+    for (const auto& [key, g] : half_open_groups_) {
+      if (g.count > most) {
+        most = g.count;
+        fullest = key;
+      }
+    }
+    if (most == 0) break;
+    EvictOldestHalfOpen(fullest);
+  }
+}
+
 int Nat::Impl::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
   std::vector<uint32_t>& table = PortTable(ext_index, proto);
   const bool icmp = proto == kProtoIcmp;
@@ -318,6 +423,12 @@ uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
     MaybeDropHost(ns, addr);
     return kNone;
   }
+  // RFC 6888 REQ-4 for a tenant: one namespace cannot take the whole pool.
+  if (namespaces_[ns].ports[ProtoIndex(proto)] >= NamespacePortQuota(proto)) {
+    *why = DropReason::kNamespacePortLimit;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
   const int ext_port = AllocatePort(host.ext_index, proto, port);
   if (ext_port < 0) {
     *why = DropReason::kNoPorts;
@@ -346,6 +457,7 @@ uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
                gen};
   PortTable(host.ext_index, proto)[ext_port] = m;
   host.ports[ProtoIndex(proto)]++;
+  namespaces_[ns].ports[ProtoIndex(proto)]++;
   mapping_index_.Insert(key_hash, m);
   stats_.mappings++;
   return m;
@@ -374,6 +486,7 @@ void Nat::Impl::FreeMapping(uint32_t m) {
   mapping_index_.Erase(MappingHash(mp.ns, mp.proto, mp.in_addr, mp.in_port), m);
   HostState& host = Host(mp.ns, mp.in_addr);
   if (host.ports[ProtoIndex(mp.proto)]) host.ports[ProtoIndex(mp.proto)]--;
+  if (uint32_t& n = namespaces_[mp.ns].ports[ProtoIndex(mp.proto)]; n) n--;
   MaybeDropHost(mp.ns, mp.in_addr);
   mp.state = MappingState::kFree;
   mp.generation++;
@@ -560,6 +673,7 @@ bool Nat::Impl::UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
   if (win > t.win[s]) t.win[s] = win;
 
   TcpState st = static_cast<TcpState>(f.state());
+  const TcpState before = st;
   switch (st) {
     case TcpState::kSynSent:
       if ((fl & tcp_flags::kSyn) && !originator_side) {
@@ -601,6 +715,12 @@ bool Nat::Impl::UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
     }
   }
   f.set_state(st);
+  if ((f.flags & kFlowInboundOrigin) && before <= TcpState::kSynReceived &&
+      st > TcpState::kSynReceived &&
+      RemoveHalfOpen(static_cast<uint32_t>(&f - flows_.data()))) {
+    // The handshake completed: from now on a connection of its host's.
+    Host(f.ns, f.in_addr).flows++;
+  }
   return true;
 }
 
@@ -804,10 +924,18 @@ Verdict Nat::Impl::ResetFromGateway(Packet& pkt, const Ipv4View& ip,
   return Verdict::Forward(Side::kInside, ns);
 }
 
-Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
+Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip,
+                               bool source_inside) {
   DropReason why = DropReason::kNone;
   auto l4 = L4View::Parse(ip.protocol(), ip.payload(), &why);
   if (!l4) return Drop(why);
+  const auto helper =
+      local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
+  if (!source_inside &&
+      (ip.protocol() == kProtoIcmp || helper == local_helpers_.end())) {
+    // Only a helper answers a stranger, and only with a refusal.
+    return Drop(DropReason::kSpoofedSource);
+  }
   if (ip.protocol() == kProtoIcmp) {
     if (l4->icmp_type() == icmp_type::kEchoRequest) {
       Count(Side::kInside, ns, pkt.len);
@@ -815,9 +943,7 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
     }
     return Drop(DropReason::kLocalNoHelper);
   }
-  auto it =
-      local_helpers_.find((uint32_t{ip.protocol()} << 16) | l4->dst_port());
-  if (it == local_helpers_.end()) {
+  if (helper == local_helpers_.end()) {
     // Nothing listens there: say so, as a host would (never about a RST).
     if (ip.protocol() == kProtoTcp && !(l4->tcp_flags() & tcp_flags::kRst)) {
       Count(Side::kInside, ns, pkt.len);
@@ -830,8 +956,8 @@ Verdict Nat::Impl::LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip) {
     return Drop(DropReason::kLocalNoHelper);
   }
   Count(Side::kInside, ns, pkt.len);
-  LocalContext ctx{now_ms_, ns, namespaces_[ns].gateway, sink_};
-  it->second->OnPacket(ctx, ip, *l4);
+  LocalContext ctx{now_ms_, ns, namespaces_[ns].gateway, sink_, source_inside};
+  helper->second->OnPacket(ctx, ip, *l4);
   return Verdict{Verdict::kConsumed};
 }
 
@@ -853,10 +979,14 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   if (IsUnusableSource(src) || ExternalIndex(src) >= 0 || src == nse.gateway) {
     return Drop(DropReason::kMartian);
   }
+  // Reverse-path check: only the tenant's own addresses are translated. A
+  // stranger may still ask the gateway's helpers, which refuse it.
+  const bool source_inside = nse.Contains(src);
   if (dst == nse.gateway) {
     if (ip->is_fragment()) return Drop(DropReason::kFragment);
-    return LocalInside(ns, pkt, *ip);
+    return LocalInside(ns, pkt, *ip, source_inside);
   }
+  if (!source_inside) return Drop(DropReason::kSpoofedSource);
   // SSDP M-SEARCH to 239.255.255.250:1900 goes to the UPnP helper when one
   // is registered for UDP 1900; it is never forwarded (else: martian).
   if (dst == kSsdpGroup && ip->protocol() == kProtoUdp && !ip->is_fragment() &&
@@ -875,9 +1005,10 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                   0, 0);
     return Drop(DropReason::kTtlExpired);
   }
-  if (nse.mask != 0 && (dst & nse.mask) == (nse.gateway & nse.mask)) {
-    // Another host of the same inside network: routed back in, untranslated
-    // (a NAT never sends a tenant's private destinations to the outside).
+  if (nse.Contains(dst)) {
+    // Another host of the same inside network (or of a routed prefix):
+    // routed back in, untranslated (a NAT never sends a tenant's private
+    // destinations to the outside).
     ip->DecrementTtl();
     Count(Side::kInside, ns, pkt.len);
     return Verdict::Forward(Side::kInside, ns);
@@ -919,6 +1050,11 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
           tcp_flags::kSyn) {
         return Drop(DropReason::kTcpNotSyn);
       }
+    }
+    // A corrupt packet makes no state (conntrack's INVALID). The first
+    // fragment alone cannot be checked; the datagram's end host will.
+    if (!first_fragment && !L4ChecksumOk(*ip, *l4, proto)) {
+      return Drop(DropReason::kBadL4Checksum);
     }
     idx = NewOutboundFlow(ns, proto, src, sport, dst, dport, &why);
     if (idx == kNone) return Drop(why);
@@ -1025,6 +1161,9 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       return Drop(owner & kPortForwardBit ? DropReason::kTcpNotSyn
                                           : DropReason::kNoFlow);
     }
+    if (!first_fragment && !L4ChecksumOk(*ip, *l4, proto)) {
+      return Drop(DropReason::kBadL4Checksum);
+    }
     if (owner & kPortForwardBit) {
       const uint32_t fi = owner & ~kPortForwardBit;
       const ForwardSpec& fs = forwards_[fi].spec;
@@ -1087,7 +1226,11 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(DropReason::kFiltered);
     }
-    idx = NewFlow(nf, &why);
+    // An inbound TCP handshake stays off its host's flow budget until it
+    // completes; the oldest unfinished one makes way under a flood.
+    const bool half_open = proto == kProtoTcp;
+    if (half_open) MakeRoomHalfOpen(nf.owner);
+    idx = NewFlow(nf, &why, half_open);
     if (idx == kNone) {
       if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(why);
@@ -1386,6 +1529,28 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
 // ------------------------------------------------------------------------
 // Namespaces and forwards
 
+absl::Status ValidateRoutedPrefixes(const std::string& ns,
+                                    const std::vector<Ipv4Prefix>& prefixes) {
+  if (prefixes.size() > NamespaceConfig::kMaxRoutedPrefixes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "namespace ", ns, ": ", prefixes.size(), " routed prefixes, at most ",
+        NamespaceConfig::kMaxRoutedPrefixes));
+  }
+  for (const Ipv4Prefix& p : prefixes) {
+    if (p.len < 1 || p.len > 32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "namespace ", ns, ": routed prefix ", Ipv4ToString(p.addr), "/",
+          p.len, ": length is out of range 1..32"));
+    }
+    if (IsUnusableSource(p.addr & p.mask())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "namespace ", ns, ": routed prefix ", Ipv4ToString(p.addr), "/",
+          p.len, " is not unicast address space"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
   if (c.name.empty()) {
     return absl::InvalidArgumentError("namespace name: must not be empty");
@@ -1411,6 +1576,10 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
           absl::StrCat("namespace ", c.name, " already exists"));
     }
   }
+  if (absl::Status st = ValidateRoutedPrefixes(c.name, c.routed_prefixes);
+      !st.ok()) {
+    return st;
+  }
   size_t id = 0;
   while (id < namespaces_.size() && namespaces_[id].live) ++id;
   if (id >= kInvalidNamespace) {
@@ -1425,6 +1594,9 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
   e.prefix_len = c.prefix_len;
   e.mask = c.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - c.prefix_len);
   e.mtu = c.mtu;
+  e.routed = c.routed_prefixes;
+  for (Ipv4Prefix& p : e.routed) p.addr &= p.mask();
+  live_namespaces_++;
   return static_cast<NamespaceId>(id);
 }
 
@@ -1453,6 +1625,30 @@ absl::Status Nat::Impl::RemoveNamespace(NamespaceId ns) {
     }
   }
   namespaces_[ns] = NamespaceEntry{};
+  live_namespaces_--;
+  return absl::OkStatus();
+}
+
+absl::Status Nat::Impl::SetRoutedPrefixes(NamespaceId ns,
+                                          std::vector<Ipv4Prefix> prefixes) {
+  if (ns >= namespaces_.size() || !namespaces_[ns].live) {
+    return absl::NotFoundError(absl::StrCat("namespace id ", ns, " not found"));
+  }
+  NamespaceEntry& e = namespaces_[ns];
+  if (absl::Status st = ValidateRoutedPrefixes(e.name, prefixes); !st.ok()) {
+    return st;
+  }
+  for (Ipv4Prefix& p : prefixes) p.addr &= p.mask();
+  e.routed = std::move(prefixes);
+  // Flows of hosts that are no longer the tenant's end: their packets
+  // would now be dropped as spoofed_source on the full path, and must not
+  // go on through the fast path either.
+  for (uint32_t i = 0; i < flows_.size(); ++i) {
+    const Flow& f = flows_[i];
+    if ((f.flags & kFlowLive) && f.ns == ns && !e.Contains(f.in_addr)) {
+      DeleteFlow(i, false);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -1595,6 +1791,7 @@ Stats Nat::Impl::GetStats() const {
     s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state() : 0]++;
   }
   s.expectations = live_expectations_;
+  s.half_open_inbound = static_cast<uint32_t>(half_open_.size());
   s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
   s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
   return s;
@@ -1658,7 +1855,7 @@ absl::Status ValidateConfig(const NatConfig& config) {
   }
   const Timeouts& t = config.timeouts;
   if (t.tcp_established_s == 0 || t.tcp_transitory_s == 0 || t.udp_s == 0 ||
-      t.icmp_s == 0) {
+      t.icmp_s == 0 || t.tcp_inbound_syn_s == 0) {
     return absl::InvalidArgumentError("timeouts: every timeout must be > 0");
   }
   if (config.limits.max_flows == 0 || config.limits.max_flows > (1u << 30)) {
@@ -1698,6 +1895,16 @@ absl::Status Nat::UpdatePolicy(const NatConfig& config) {
 absl::StatusOr<NamespaceId> Nat::AddNamespace(const NamespaceConfig& config) {
   return impl_->AddNamespace(config);
 }
+absl::Status Nat::SetRoutedPrefixes(NamespaceId ns,
+                                    std::vector<Ipv4Prefix> prefixes) {
+  return impl_->SetRoutedPrefixes(ns, std::move(prefixes));
+}
+
+bool Nat::IsInsideAddress(NamespaceId ns, uint32_t addr) const {
+  const auto& v = impl_->namespaces_;
+  return ns < v.size() && v[ns].live && v[ns].Contains(addr);
+}
+
 absl::Status Nat::RemoveNamespace(NamespaceId ns) {
   return impl_->RemoveNamespace(ns);
 }
@@ -1716,6 +1923,12 @@ std::vector<NamespaceInfo> Nat::Namespaces() const {
     for (int s = 0; s < 2; ++s) {
       n.packets[s] = e.packets[s];
       n.bytes[s] = e.bytes[s];
+    }
+    n.routed_prefixes = e.routed;
+    const uint8_t protos[kNumProtos] = {kProtoTcp, kProtoUdp, kProtoIcmp};
+    for (uint8_t proto : protos) {
+      n.ports[ProtoIndex(proto)] = e.ports[ProtoIndex(proto)];
+      n.port_quota[ProtoIndex(proto)] = impl_->NamespacePortQuota(proto);
     }
     out.push_back(std::move(n));
   }

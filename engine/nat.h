@@ -79,6 +79,10 @@ struct NamespaceInfo {
   uint32_t flows = 0;
   uint64_t packets[2] = {0, 0};  // indexed by arrival Side
   uint64_t bytes[2] = {0, 0};
+  std::vector<Ipv4Prefix> routed_prefixes;
+  // External ports (mappings) held, by protocol index, and the quota.
+  uint32_t ports[kNumProtos] = {0, 0, 0};
+  uint32_t port_quota[kNumProtos] = {0, 0, 0};
 };
 
 struct Stats {
@@ -97,7 +101,9 @@ struct Stats {
   uint64_t expiry_visits = 0;  // flows the reaper looked at
   uint64_t icmp_errors_sent = 0;
   uint64_t icmp_errors_rate_limited = 0;
-  uint64_t packets[2] = {0, 0};  // forwarded, by arrival Side
+  uint32_t half_open_inbound = 0;  // inbound TCP handshakes in progress
+  uint64_t half_open_evicted = 0;  // evicted for a newer one
+  uint64_t packets[2] = {0, 0};    // forwarded, by arrival Side
   uint64_t bytes[2] = {0, 0};
   // Fragments.
   uint64_t fragments_forwarded = 0;    // translated one by one (virtual)
@@ -127,6 +133,13 @@ class Nat {
   // expectations.
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& config);
   absl::Status RemoveNamespace(NamespaceId ns);
+  // Replaces a namespace's routed prefixes (NamespaceConfig); flows from
+  // sources no longer inside the tenant end.
+  absl::Status SetRoutedPrefixes(NamespaceId ns,
+                                 std::vector<Ipv4Prefix> prefixes);
+  // Whether `addr` is one of the namespace's own addresses (its link prefix
+  // or a routed prefix): the hosts it translates and serves.
+  bool IsInsideAddress(NamespaceId ns, uint32_t addr) const;
   std::vector<NamespaceInfo> Namespaces() const;
   absl::StatusOr<NamespaceId> FindNamespace(std::string_view name) const;
 

@@ -119,7 +119,18 @@ struct NamespaceEntry {
   uint8_t prefix_len = 0;
   uint32_t mask = 0;
   uint16_t mtu = 1500;
+  std::vector<Ipv4Prefix> routed;  // behind a router of the tenant's
   uint32_t flows = 0;
+  uint32_t ports[kNumProtos] = {0, 0, 0};  // mappings (live and held)
+  // Whether `a` is one of this tenant's addresses: its link prefix or a
+  // routed prefix. Only those are translated (reverse-path check).
+  bool Contains(uint32_t a) const {
+    if (((a ^ gateway) & mask) == 0) return true;
+    for (const Ipv4Prefix& p : routed) {
+      if (p.Contains(a)) return true;
+    }
+    return false;
+  }
   uint64_t packets[2] = {0, 0};
   uint64_t bytes[2] = {0, 0};
 };
@@ -257,6 +268,9 @@ inline bool SeqAfter(uint32_t a, uint32_t b) {
 
 using namespace internal;  // NOLINT: the engine's own internals
 
+absl::Status ValidateRoutedPrefixes(const std::string& ns,
+                                    const std::vector<Ipv4Prefix>& prefixes);
+
 class Nat::Impl : public HelperContext {
  public:
   explicit Impl(const NatConfig& config) : config_(config), rng_(0) {
@@ -298,6 +312,8 @@ class Nat::Impl : public HelperContext {
   // ---- namespaces ----
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
   absl::Status RemoveNamespace(NamespaceId ns);
+  absl::Status SetRoutedPrefixes(NamespaceId ns,
+                                 std::vector<Ipv4Prefix> prefixes);
 
   // ---- packet path ----
   // The translation path. `first_fragment`: the packet is the first
@@ -387,6 +403,7 @@ class Nat::Impl : public HelperContext {
   NatConfig config_;
   PacketSink* sink_ = nullptr;
   std::vector<NamespaceEntry> namespaces_;
+  uint32_t live_namespaces_ = 0;
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
@@ -412,8 +429,11 @@ class Nat::Impl : public HelperContext {
                       uint16_t port, uint32_t rem, uint16_t rport) const;
   uint32_t FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
                        uint32_t rem, uint16_t rport) const;
-  // Creates a flow; returns its index or kNone with *why set.
-  uint32_t NewFlow(const Flow& proto_flow, DropReason* why);
+  // Creates a flow; returns its index or kNone with *why set. A half-open
+  // inbound TCP flow (`half_open`) is kept off its host's flow budget and
+  // filed with the half-open flows of its forward or mapping instead.
+  uint32_t NewFlow(const Flow& proto_flow, DropReason* why,
+                   bool half_open = false);
   // A new flow inside endpoint -> remote on the endpoint's (new or shared)
   // mapping, as the first outbound packet creates it.
   uint32_t NewOutboundFlow(NamespaceId ns, uint8_t proto, uint32_t in_addr,
@@ -483,6 +503,30 @@ class Nat::Impl : public HelperContext {
     return hosts_[(uint64_t{ns} << 32) | addr];
   }
   void MaybeDropHost(NamespaceId ns, uint32_t addr);
+  // External ports a namespace may hold per protocol (Limits).
+  uint32_t NamespacePortQuota(uint8_t proto) const;
+
+  // Half-open inbound TCP flows, grouped by what let them in (the flow's
+  // owner: a forward or a mapping). Each group keeps its flows oldest
+  // first, with lazy deletion: an entry whose serial no longer matches is
+  // stale and skipped.
+  struct HalfOpenEntry {
+    uint32_t group;
+    uint64_t serial;
+  };
+  struct HalfOpenGroup {
+    uint32_t count = 0;
+    std::deque<std::pair<uint32_t, uint64_t>> fifo;  // (flow, serial)
+  };
+  // Evicts what must go before a new half-open flow joins `group`.
+  void MakeRoomHalfOpen(uint32_t group);
+  void EvictOldestHalfOpen(uint32_t group);
+  void AddHalfOpen(uint32_t idx, uint32_t group);
+  // Forgets the flow as half-open; false if it was not.
+  bool RemoveHalfOpen(uint32_t idx);
+  absl::flat_hash_map<uint32_t, HalfOpenEntry> half_open_;
+  absl::flat_hash_map<uint32_t, HalfOpenGroup> half_open_groups_;
+  uint64_t half_open_serial_ = 0;
 
   // ADF filtering: remote addresses each mapping has talked to.
   void AdfAdd(uint32_t m, uint32_t rem) {
@@ -510,7 +554,8 @@ class Nat::Impl : public HelperContext {
   bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
                      const L4View& l4) const;
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
-  Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip);
+  Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip,
+                      bool source_inside = true);
   // Rewrites `pkt` into the RST the gateway answers a TCP segment with.
   Verdict ResetFromGateway(Packet& pkt, const Ipv4View& ip, const L4View& l4,
                            NamespaceId ns);

@@ -99,6 +99,16 @@ const char* DropReasonName(DropReason reason) {
       return "hairpin_loop";
     case DropReason::kNoExternalAddress:
       return "no_external_address";
+    case DropReason::kSpoofedSource:
+      return "spoofed_source";
+    case DropReason::kBadIpOptions:
+      return "bad_ip_options";
+    case DropReason::kSourceRoute:
+      return "source_route";
+    case DropReason::kBadL4Checksum:
+      return "bad_l4_checksum";
+    case DropReason::kNamespacePortLimit:
+      return "namespace_port_limit";
     case DropReason::kCount:
       break;
   }

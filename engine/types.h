@@ -72,6 +72,11 @@ enum class DropReason : uint8_t {
   kHelperDrop,           // an ALG or local helper refused the packet
   kHairpinLoop,          // hairpin that would loop
   kNoExternalAddress,    // no external address configured
+  kSpoofedSource,        // inside source outside the namespace's prefixes
+  kBadIpOptions,         // IP option with length 0/1 or past the header
+  kSourceRoute,          // IP source-route option (LSRR/SSRR): not honoured
+  kBadL4Checksum,        // new flow's first packet has a wrong L4 checksum
+  kNamespacePortLimit,   // the namespace's share of external ports is used
   kCount
 };
 const char* DropReasonName(DropReason reason);

@@ -13,6 +13,46 @@ std::optional<Ipv4View> Fail(DropReason* why, DropReason reason) {
 
 }  // namespace
 
+DropReason CheckIpOptions(std::span<const uint8_t> options) {
+  const size_t n = options.size();
+  DropReason verdict = DropReason::kNone;
+  for (size_t i = 0; i < n;) {
+    const uint8_t type = options[i];
+    if (type == ip_option::kEndOfList) break;  // the rest is padding
+    if (type == ip_option::kNop) {
+      ++i;
+      continue;
+    }
+    // Every other option is type, length (counting both), data.
+    if (i + 1 >= n) return DropReason::kBadIpOptions;
+    const uint8_t len = options[i + 1];
+    if (len < 2 || len > n - i) return DropReason::kBadIpOptions;
+    if (type == ip_option::kLsrr || type == ip_option::kSsrr) {
+      verdict = DropReason::kSourceRoute;  // still check the rest's lengths
+    }
+    i += len;
+  }
+  return verdict;
+}
+
+bool L4ChecksumOk(const Ipv4View& ip, const L4View& l4, uint8_t protocol) {
+  const std::span<const uint8_t> bytes{l4.data(), l4.size()};
+  switch (protocol) {
+    case kProtoTcp:
+    case kProtoUdp:
+      if (protocol == kProtoUdp &&
+          LoadBe16(l4.data() + l4_field::kUdpChecksum) == 0) {
+        return true;  // UDP without a checksum (RFC 768)
+      }
+      return InternetChecksum(bytes, PseudoHeaderSum(ip.src(), ip.dst(),
+                                                     protocol, l4.size())) == 0;
+    case kProtoIcmp:
+      return InternetChecksum(bytes) == 0;
+    default:
+      return true;
+  }
+}
+
 std::optional<Ipv4View> Ipv4View::Parse(std::span<uint8_t> data,
                                         DropReason* why) {
   if (data.size() < ipv4_field::kMinHeader) {
@@ -39,6 +79,13 @@ std::optional<Ipv4View> Ipv4View::Parse(std::span<uint8_t> data,
     checksum_ok = InternetChecksum(data.first(hl)) == 0;
   }
   if (!checksum_ok) return Fail(why, DropReason::kBadIpChecksum);
+  if (hl > ipv4_field::kMinHeader) {
+    if (const DropReason r = CheckIpOptions(
+            data.subspan(ipv4_field::kMinHeader, hl - ipv4_field::kMinHeader));
+        r != DropReason::kNone) {
+      return Fail(why, r);
+    }
+  }
   return Ipv4View(data.data(), total, hl, static_cast<uint16_t>(total - hl));
 }
 

@@ -34,6 +34,14 @@ inline constexpr uint16_t kDst = 16;
 inline constexpr uint16_t kMinHeader = 20;
 }  // namespace ipv4_field
 
+// IPv4 option types (RFC 791) the parser treats specially.
+namespace ip_option {
+inline constexpr uint8_t kEndOfList = 0;
+inline constexpr uint8_t kNop = 1;
+inline constexpr uint8_t kLsrr = 0x83;  // loose source and record route
+inline constexpr uint8_t kSsrr = 0x89;  // strict source and record route
+}  // namespace ip_option
+
 namespace l4_field {
 inline constexpr uint16_t kSrcPort = 0;
 inline constexpr uint16_t kDstPort = 2;
@@ -205,5 +213,16 @@ class L4View {
   uint8_t* data_;
   uint16_t size_;
 };
+
+// The options of an IPv4 header (the bytes after the first 20): kNone when
+// every option's length is sound, kBadIpOptions when one has a length of 0
+// or 1 or runs past the header, kSourceRoute when they are sound but carry
+// loose or strict source routing (not honoured, as Linux's default
+// accept_source_route=0).
+DropReason CheckIpOptions(std::span<const uint8_t> options);
+
+// Whether a whole datagram's L4 checksum is right (TCP, UDP: with the
+// pseudo header, a UDP checksum of 0 means none; ICMP: over the message).
+bool L4ChecksumOk(const Ipv4View& ip, const L4View& l4, uint8_t protocol);
 
 }  // namespace unat

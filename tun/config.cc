@@ -285,6 +285,11 @@ uint32_t Mask(uint8_t prefix_len) {
 
 }  // namespace
 
+// 0/8, loopback, multicast and class E: no host can be behind a router there.
+bool IsReservedForRouting(uint32_t a) {
+  return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 28) >= 0xe;
+}
+
 absl::Status ParseCidr(absl::string_view text, uint32_t* addr,
                        uint8_t* prefix_len) {
   size_t slash = text.find('/');
@@ -467,6 +472,37 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
         return s;
       }
     }
+    if (in.routed_prefix_size() >
+        static_cast<int>(NamespaceConfig::kMaxRoutedPrefixes)) {
+      return Bad(p + ".routed_prefix",
+                 absl::StrCat(in.routed_prefix_size(), " prefixes, at most ",
+                              NamespaceConfig::kMaxRoutedPrefixes));
+    }
+    for (int r = 0; r < in.routed_prefix_size(); ++r) {
+      const std::string field = absl::StrCat(p, ".routed_prefix[", r, "]");
+      const std::string& text = in.routed_prefix(r);
+      Ipv4Prefix prefix;
+      if (!ParseCidr(text, &prefix.addr, &prefix.len).ok()) {
+        return Bad(field, absl::StrCat(Quote(text), " is not ADDRESS/PREFIX"));
+      }
+      if (prefix.len < 1 || (prefix.addr & ~prefix.mask()) != 0) {
+        return Bad(field,
+                   absl::StrCat(Quote(text),
+                                prefix.len < 1
+                                    ? ": prefix length is out of range 1..32"
+                                    : " has host bits set past the prefix"));
+      }
+      if (IsReservedForRouting(prefix.addr)) {
+        return Bad(field,
+                   absl::StrCat(Quote(text), " is not unicast address space"));
+      }
+      const Ipv4Prefix link{spec.gateway, spec.prefix_len};
+      if (link.Contains(prefix.addr) || prefix.Contains(spec.gateway)) {
+        return Bad(field, absl::StrCat(Quote(text), " overlaps ", p,
+                                       ".address ", Quote(in.address())));
+      }
+      spec.routed_prefixes.push_back(prefix);
+    }
     spec.name = in.name();
     spec.device = in.device();
     spec.netns = in.netns();
@@ -525,6 +561,8 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       {"timeouts.udp_s", t.udp_s(), 120, &d.nat.timeouts.udp_s},
       {"timeouts.icmp_s", t.icmp_s(), 60, &d.nat.timeouts.icmp_s},
       {"timeouts.port_hold_s", t.port_hold_s(), 0, &d.nat.timeouts.port_hold_s},
+      {"timeouts.tcp_inbound_syn_s", t.tcp_inbound_syn_s(), 6,
+       &d.nat.timeouts.tcp_inbound_syn_s},
   };
   for (const TimeoutField& f : timeouts) {
     if (absl::Status s = CheckRange(f.name, f.value, f.min, 7 * 24 * 3600);
@@ -602,6 +640,24 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.nat.limits.max_flows_per_namespace = l.max_flows_per_namespace();
   d.nat.limits.max_flows_per_host = l.max_flows_per_host();
   d.nat.limits.max_ports_per_host = l.max_ports_per_host();
+  if (absl::Status s = CheckRange("limits.max_ports_per_namespace",
+                                  l.max_ports_per_namespace(), 0, 1u << 24);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("limits.max_half_open_per_forward",
+                                  l.max_half_open_per_forward(), 1, 1u << 20);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckRange("limits.max_half_open", l.max_half_open(), 1,
+                                  l.max_flows());
+      !s.ok()) {
+    return s;
+  }
+  d.nat.limits.max_ports_per_namespace = l.max_ports_per_namespace();
+  d.nat.limits.max_half_open_per_forward = l.max_half_open_per_forward();
+  d.nat.limits.max_half_open = l.max_half_open();
 
   const config::IcmpErrors& ie = c.icmp_errors();
   if (absl::Status s =
@@ -783,13 +839,18 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       return s;
     }
     uint32_t mask = Mask(ns->prefix_len);
-    if ((e.inside_addr & mask) != (ns->gateway & mask) ||
+    bool routed = false;
+    for (const Ipv4Prefix& r : ns->routed_prefixes) {
+      routed = routed || r.Contains(e.inside_addr);
+    }
+    if ((!routed && (e.inside_addr & mask) != (ns->gateway & mask)) ||
         e.inside_addr == ns->gateway) {
       return Bad(
           p + ".inside_address",
-          absl::StrCat(Quote(f.inside_address()),
-                       " is not a host of inside network ", ns->name, " (",
-                       Ipv4ToString(ns->gateway), "/", ns->prefix_len, ")"));
+          absl::StrCat(
+              Quote(f.inside_address()), " is not a host of inside network ",
+              ns->name, " (", Ipv4ToString(ns->gateway), "/", ns->prefix_len,
+              ns->routed_prefixes.empty() ? "" : " or its routed_prefix", ")"));
     }
     if (!f.has_inside_port()) return Bad(p + ".inside_port", "is required");
     if (absl::Status s =

@@ -30,6 +30,7 @@ struct InsideSpec {
   uint32_t gateway = 0;
   uint8_t prefix_len = 24;
   uint32_t mtu = 0;
+  std::vector<Ipv4Prefix> routed_prefixes;
 };
 
 struct OutsideSpec {

@@ -135,7 +135,9 @@ absl::Status Daemon::Init() {
     if (!tun.ok()) return tun.status();
     const uint16_t mtu =
         static_cast<uint16_t>(std::clamp<uint32_t>((*tun)->mtu(), 68, 65535));
-    auto ns = nat_->AddNamespace({in.name, in.gateway, in.prefix_len, mtu});
+    NamespaceConfig nsc{in.name, in.gateway, in.prefix_len, mtu};
+    nsc.routed_prefixes = in.routed_prefixes;
+    auto ns = nat_->AddNamespace(nsc);
     if (!ns.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("engine refused inside network ", in.name, ": ",
@@ -716,6 +718,23 @@ void Daemon::Reload() {
                    x.prefix_len == y.prefix_len;
   }
   if (!devices_same) restart.push_back("inside/outside devices");
+  if (devices_same) {
+    // Routed prefixes apply now; flows of hosts no longer inside end.
+    for (size_t i = 0; i < next->inside.size(); ++i) {
+      InsideSpec& cur = config_.inside[i];
+      if (next->inside[i].routed_prefixes == cur.routed_prefixes) continue;
+      auto ns = nat_->FindNamespace(cur.name);
+      if (!ns.ok()) continue;
+      if (absl::Status st =
+              nat_->SetRoutedPrefixes(*ns, next->inside[i].routed_prefixes);
+          !st.ok()) {
+        Log("reload: inside %s: routed prefixes refused: %s", cur.name,
+            std::string(st.message()));
+        continue;
+      }
+      cur.routed_prefixes = next->inside[i].routed_prefixes;
+    }
+  }
   if (next->ctl_socket != config_.ctl_socket ||
       next->ctl_mode != config_.ctl_mode ||
       next->ctl_group != config_.ctl_group) {
@@ -922,6 +941,14 @@ void Daemon::ListNamespaces(control::Response* out) {
       }
     }
     ns->set_flows(info.flows);
+    for (const Ipv4Prefix& p : info.routed_prefixes) {
+      ns->add_routed_prefix(absl::StrCat(Ipv4ToString(p.addr), "/", p.len));
+    }
+    ns->set_tcp_ports(info.ports[ProtoIndex(kProtoTcp)]);
+    ns->set_udp_ports(info.ports[ProtoIndex(kProtoUdp)]);
+    ns->set_icmp_ids(info.ports[ProtoIndex(kProtoIcmp)]);
+    ns->set_port_quota(info.port_quota[ProtoIndex(kProtoUdp)]);
+    ns->set_icmp_id_quota(info.port_quota[ProtoIndex(kProtoIcmp)]);
     ns->set_packets_out(info.packets[0]);
     ns->set_packets_in(info.packets[1]);
     ns->set_bytes_out(info.bytes[0]);
@@ -964,6 +991,8 @@ void Daemon::FillStats(control::Response* out) {
   st->set_flows_expired(s.flows_expired);
   st->set_icmp_errors_sent(s.icmp_errors_sent);
   st->set_icmp_errors_rate_limited(s.icmp_errors_rate_limited);
+  st->set_half_open_inbound(s.half_open_inbound);
+  st->set_half_open_evicted(s.half_open_evicted);
   st->set_packets_out(s.packets[0]);
   st->set_packets_in(s.packets[1]);
   st->set_bytes_out(s.bytes[0]);

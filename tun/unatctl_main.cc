@@ -211,6 +211,9 @@ void PrintStats(const Response& r) {
   printf("icmp errors sent %llu, rate-limited %llu\n",
          static_cast<unsigned long long>(s.icmp_errors_sent()),
          static_cast<unsigned long long>(s.icmp_errors_rate_limited()));
+  printf("inbound tcp handshakes in progress %u, evicted %llu\n",
+         s.half_open_inbound(),
+         static_cast<unsigned long long>(s.half_open_evicted()));
   printf(
       "fragments: forwarded %llu, datagrams reassembled %llu, created %llu; "
       "in reassembly %u datagrams, %u bytes\n\n",
@@ -416,16 +419,20 @@ int main(int argc, char** argv) {
   } else if (cmd == "namespaces") {
     std::vector<std::vector<std::string>> rows;
     for (const auto& n : response.namespaces()) {
-      rows.push_back({n.name(), absl::StrCat(n.id()), n.address(),
-                      n.netns().empty()
-                          ? n.device()
-                          : absl::StrCat(n.netns(), ":", n.device()),
-                      absl::StrCat(n.flows()),
-                      absl::StrCat(n.packets_out(), "/", n.packets_in()),
-                      absl::StrCat(n.bytes_out(), "/", n.bytes_in())});
+      rows.push_back(
+          {n.name(), absl::StrCat(n.id()), n.address(),
+           n.netns().empty() ? n.device()
+                             : absl::StrCat(n.netns(), ":", n.device()),
+           absl::StrCat(n.flows()),
+           absl::StrCat(n.tcp_ports(), "/", n.udp_ports(), "/", n.icmp_ids(),
+                        " of ", n.port_quota()),
+           absl::StrCat(n.packets_out(), "/", n.packets_in()),
+           absl::StrCat(n.bytes_out(), "/", n.bytes_in()),
+           n.routed_prefix().empty() ? std::string("-")
+                                     : absl::StrJoin(n.routed_prefix(), ",")});
     }
     PrintTable({"NAMESPACE", "ID", "ADDRESS", "NETNS:DEVICE", "FLOWS",
-                "PKTS OUT/IN", "BYTES OUT/IN"},
+                "PORTS TCP/UDP/ICMP", "PKTS OUT/IN", "BYTES OUT/IN", "ROUTED"},
                rows);
   } else if (cmd == "stats") {
     PrintStats(response);

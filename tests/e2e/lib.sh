@@ -25,6 +25,9 @@ _cleanup() {
     echo "--- $TEST_NAME failed (rc $rc); unatd log:" >&2
     "$LAB" log | tail -n 30 >&2 || true
   fi
+  # A test that made more than the lab (its own namespaces, devices)
+  # defines test_cleanup to remove them.
+  if declare -F test_cleanup >/dev/null; then test_cleanup || true; fi
   "$LAB" down || true
   rm -rf "$TMP"
   exit "$rc"
@@ -103,3 +106,12 @@ http_server() {
   bg "$1" "$PY" -m http.server "$4" --bind 0.0.0.0 --directory "$2"
   wait_tcp "$1" "$3" "$4"
 }
+
+# drop_count REASON: unatd's counter for that drop reason.
+drop_count() {
+  ctl --json stats | json "sum(int(c.get('value', 0)) for c in d['stats']['drops'] if c['name'] == '$1')"
+}
+# stat_field FIELD: one top-level number of `unatctl stats` (0 when absent).
+stat_field() { ctl --json stats | json "int(d['stats'].get('$1', 0))"; }
+# stat_size FILE: its size in bytes (0 when it does not exist).
+stat_size() { if [ -e "$1" ]; then stat -c %s "$1"; else echo 0; fi; }

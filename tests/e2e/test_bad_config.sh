@@ -101,6 +101,24 @@ expect 2 '^unatd: flags: --external-address: "300\.1\.1\.1" is not an IPv4 addre
   "$good" --external-address 300.1.1.1
 expect 2 '^unatd: flags: --external-address: "127\.0\.0\.1" is not a usable unicast address$' \
   "$good" --external-address 198.51.100.1 --external-address 127.0.0.1
+# Routed prefixes and the hardening limits.
+expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "10\.99\.0\.0" is not ADDRESS/PREFIX$' \
+  "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"10.99.0.0\"}"
+expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[1\]: "10\.99\.0\.5/24" has host bits set past the prefix$' \
+  "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"10.98.0.0/16\" routed_prefix: \"10.99.0.5/24\"}"
+expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "10\.77\.0\.0/16" overlaps inside\[0\]\.address "10\.77\.0\.1/24"$' \
+  "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"10.77.0.0/16\"}"
+expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "224\.1\.0\.0/16" is not unicast address space$' \
+  "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"224.1.0.0/16\"}"
+expect 2 '^unatd: config: timeouts\.tcp_inbound_syn_s: 5 is out of range 6\.\.604800$' \
+  "$good
+timeouts { tcp_inbound_syn_s: 5 }"
+expect 2 '^unatd: config: limits\.max_half_open_per_forward: 0 is out of range 1\.\.1048576$' \
+  "$good
+limits { max_half_open_per_forward: 0 }"
+expect 2 '^unatd: config: limits\.max_half_open: 2000000 is out of range 1\.\.1048576$' \
+  "$good
+limits { max_half_open: 2000000 }"
 # Past the config: a namespace that does not exist (run-time error, rc 1).
 expect 1 '^unatd: device unatw0 in netns unat-wan: network namespace unat-wan' "$good"
 

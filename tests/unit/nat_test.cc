@@ -653,6 +653,7 @@ TEST_F(NatTest, DynamicAllocationNeverTakesAForwardedPort) {
     c.port_min = 2000;
     c.port_max = 2003;
     c.port_parity = false;
+    c.limits.max_ports_per_namespace = 65535;  // the pool, not the share
   });
   ASSERT_TRUE(
       nat->AddForward({kProtoUdp, 0, 2001, lan, A("10.77.0.2"), 9}, now).ok());
@@ -837,6 +838,7 @@ TEST_F(NatTest, PortPoolExhaustion) {
     c.port_min = 3000;
     c.port_max = 3009;
     c.limits.max_ports_per_host = 0;
+    c.limits.max_ports_per_namespace = 65535;  // the pool, not the share
   });
   for (int i = 0; i < 10; ++i) {
     ASSERT_NE(UdpOut(lan, "10.77.0.2", static_cast<uint16_t>(100 + i),
@@ -998,6 +1000,8 @@ TEST_F(NatTest, ExpiryCostIsProportionalToWhatExpires) {
     c.timeouts.tcp_transitory_s = 7200;
     c.limits.max_flows_per_host = 0;
   });
+  // The hosts are 10.77.1.2 and up: behind a router of the tenant's.
+  ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.77.0.0"), 16}}).ok());
   nat->Advance(now);
   for (int i = 0; i < 20000; ++i) {
     const std::string host = "10.77." + std::to_string(1 + i / 250) + "." +

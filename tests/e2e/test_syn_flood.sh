@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 13 defect 1: spoofed SYNs from the WAN at a static forward must not
+# cut the inside host off. 8000 SYNs from random sources (hping3
+# --rand-source) hit 203.0.113.1:8080 -> lan 10.77.0.2:8000 with the host's
+# flow budget at 2000: the half-open flows stay off that budget (at most
+# max_half_open_per_forward, 1024, the oldest evicted), so during and after
+# the flood the host still pings, curls and sends UDP to the WAN, a real
+# WAN client still gets through the forward, and lan2 is untouched.
+source "$(dirname "$0")/lib.sh"
+need hping3
+UNAT_LAB_CONFIG_EXTRA='limits { max_flows_per_host: 2000 }
+forward { proto: TCP external_port: 8080 namespace: "lan" inside_address: "10.77.0.2" inside_port: 8000 }' \
+  "$LAB" up
+
+mkdir -p "$TMP/lan" "$TMP/wan"
+echo "inside server" >"$TMP/lan/who.txt"
+echo "wan server" >"$TMP/wan/who.txt"
+http_server unat-lan "$TMP/lan" 10.77.0.2 8000
+http_server unat-wan "$TMP/wan" 203.0.113.2 8000
+bg unat-wan "$PY" "$E2E_DIR/udp_echo.py" serve 203.0.113.2 7
+wait_udp unat-wan 7
+
+served() {
+  [ "$(wan curl -sS -m 5 http://203.0.113.1:8080/who.txt)" = "inside server" ] ||
+    fail "$1: the forward does not serve the WAN client"
+  [ "$(lan curl -sS -m 5 http://203.0.113.2:8000/who.txt)" = "wan server" ] ||
+    fail "$1: lan's host lost outbound TCP"
+  lan ping -c 1 -W 2 203.0.113.2 >/dev/null || fail "$1: lan's host lost ping"
+  [ "$(lan "$PY" "$E2E_DIR/udp_echo.py" ask 203.0.113.2 7 100)" = ok ] ||
+    fail "$1: lan's host lost UDP"
+  [ "$(lan2 curl -sS -m 5 http://203.0.113.2:8000/who.txt)" = "wan server" ] ||
+    fail "$1: lan2 lost outbound TCP"
+}
+served "before the flood"
+
+wan hping3 -S --rand-source -p 8080 -i u250 -c 8000 -q 203.0.113.1 >/dev/null 2>&1 &
+flood=$!
+rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$("$LAB" pid)/status")
+sleep 0.5
+served "during the flood"
+lan2 ping -c 20 -i 0.05 -W 1 -q 203.0.113.2 >"$TMP/ping2" 2>&1 || true
+received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$TMP/ping2")
+[ "${received:-0}" -ge 18 ] || fail "lan2 lost pings during the flood: $(cat "$TMP/ping2")"
+wait "$flood" || true
+rss_after=$(awk '/^VmRSS/ {print $2}' "/proc/$("$LAB" pid)/status")
+echo "  (lan2 ping during the flood: $received/20; unatd RSS ${rss_before} -> ${rss_after} kB)"
+evicted=$(stat_field half_open_evicted)
+half_open=$(stat_field half_open_inbound)
+[ "$evicted" -gt 0 ] || fail "no half-open flow was evicted ($(ctl stats | head -5))"
+[ "$half_open" -le 1024 ] || fail "$half_open half-open flows, cap 1024"
+[ "$(drop_count host_flow_limit)" -eq 0 ] || fail "the host hit its flow budget"
+served "after the flood"
+ok "8000 spoofed SYNs: $half_open half-open kept, $evicted evicted, host_flow_limit 0; lan, lan2 and the forward served throughout"
