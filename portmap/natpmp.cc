@@ -24,6 +24,7 @@ uint16_t NatPmpResult(MapStatus s) {
     case MapStatus::kNetworkFailure:
       return natpmp::kNetworkFailure;
     case MapStatus::kUserQuota:
+    case MapStatus::kNamespaceQuota:
     case MapStatus::kNoResources:
     case MapStatus::kCannotProvideExternal:
       return natpmp::kOutOfResources;

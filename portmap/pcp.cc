@@ -90,6 +90,9 @@ uint8_t PcpResult(MapStatus s) {
     case MapStatus::kNonceMismatch:
       return pcp::kNotAuthorized;
     case MapStatus::kUserQuota:
+    case MapStatus::kNamespaceQuota:
+      // The tenant is the subscriber whose quota this is (RFC 6887 7.4:
+      // USER_EX_QUOTA, a short lifetime error like NO_RESOURCES).
       return pcp::kUserExQuota;
     case MapStatus::kNoResources:
       return pcp::kNoResources;
@@ -353,9 +356,13 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
     }
     if (it == peers_.end()) {
       size_t mine = 0;
-      for (const auto& [k, v] : peers_)
+      size_t tenant = 0;
+      for (const auto& [k, v] : peers_) {
         mine += v.ns == ns && v.client == client;
-      if (mine >= registry_->policy().max_per_client) {
+        tenant += v.ns == ns;
+      }
+      if (mine >= registry_->policy().max_per_client ||
+          tenant >= registry_->NamespaceCap()) {
         return PcpError(p, pcp::kUserExQuota, now);
       }
       if (peers_.size() >= registry_->policy().max_total) {

@@ -28,6 +28,8 @@ const char* MapStatusName(MapStatus status) {
       return "nonce_mismatch";
     case MapStatus::kUserQuota:
       return "user_quota";
+    case MapStatus::kNamespaceQuota:
+      return "namespace_quota";
     case MapStatus::kNoResources:
       return "no_resources";
     case MapStatus::kCannotProvideExternal:
@@ -38,6 +40,24 @@ const char* MapStatusName(MapStatus status) {
       return "too_many_filters";
     case MapStatus::kInvalid:
       return "invalid";
+  }
+  return "?";
+}
+
+const char* LeaseEventName(LeaseEvent event) {
+  switch (event) {
+    case LeaseEvent::kGranted:
+      return "granted";
+    case LeaseEvent::kRenewed:
+      return "renewed";
+    case LeaseEvent::kDeleted:
+      return "deleted";
+    case LeaseEvent::kExpired:
+      return "expired";
+    case LeaseEvent::kVanished:
+      return "vanished";
+    case LeaseEvent::kRestored:
+      return "restored";
   }
   return "?";
 }
@@ -77,7 +97,7 @@ std::optional<uint64_t> MappingRegistry::LiveLease(
     const Lease& l = leases_.at(id);
     if (!ForwardMatches(l)) {
       stats_.vanished++;
-      Erase(id, false);
+      EraseWith(LeaseEvent::kVanished, id, false);
       continue;
     }
     if (!prefer || l.owner == *prefer) return id;
@@ -91,10 +111,36 @@ size_t MappingRegistry::CountForClient(NamespaceId ns, uint32_t client) const {
   return it == per_client_.end() ? 0 : it->second;
 }
 
+size_t MappingRegistry::CountForNamespace(NamespaceId ns) const {
+  auto it = per_ns_.find(ns);
+  return it == per_ns_.end() ? 0 : it->second;
+}
+
+uint32_t MappingRegistry::NamespaceCap() const {
+  if (policy_.max_per_namespace != 0) return policy_.max_per_namespace;
+  const size_t n = std::max<size_t>(1, nat_->Namespaces().size());
+  return std::max<uint32_t>(1, static_cast<uint32_t>(policy_.max_total / n));
+}
+
+void MappingRegistry::Notify(LeaseEvent event, const Lease& lease) {
+  generation_++;
+  if (observer_) observer_(event, lease);
+}
+
+void MappingRegistry::EraseWith(LeaseEvent event, uint64_t id,
+                                bool remove_forward) {
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return;
+  const Lease copy = it->second;
+  Erase(id, remove_forward);
+  Notify(event, copy);
+}
+
 void MappingRegistry::Insert(Lease lease) {
   const uint64_t id = lease.id;
   by_key_.emplace(KeyOf(lease), id);
   per_client_[{lease.ns, lease.client}]++;
+  per_ns_[lease.ns]++;
   expiry_.emplace(lease.expires, id);
   leases_.emplace(id, std::move(lease));
 }
@@ -114,6 +160,8 @@ void MappingRegistry::Erase(uint64_t id, bool remove_forward) {
   }
   auto pc = per_client_.find({l.ns, l.client});
   if (pc != per_client_.end() && --pc->second == 0) per_client_.erase(pc);
+  auto pn = per_ns_.find(l.ns);
+  if (pn != per_ns_.end() && --pn->second == 0) per_ns_.erase(pn);
   expiry_.erase({l.expires, id});
   leases_.erase(it);
 }
@@ -188,19 +236,27 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
     stats_.renewed++;
     out.lease = leases_.at(*existing);
     out.renewed = true;
+    Notify(LeaseEvent::kRenewed, out.lease);
     return out;
   }
 
   const auto& ext = nat_->external_addresses();
   if (ext.empty()) return refuse(MapStatus::kNetworkFailure);
   if (leases_.size() >= policy_.max_total) {
-    Reconcile();
+    ReconcileAtQuota(now);
     if (leases_.size() >= policy_.max_total) {
       return refuse(MapStatus::kNoResources);
     }
   }
+  // A tenant's share: one namespace cannot starve the others.
+  if (CountForNamespace(r.ns) >= NamespaceCap()) {
+    ReconcileAtQuota(now);
+    if (CountForNamespace(r.ns) >= NamespaceCap()) {
+      return refuse(MapStatus::kNamespaceQuota);
+    }
+  }
   if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
-    Reconcile();
+    ReconcileAtQuota(now);
     if (CountForClient(r.ns, r.client) >= policy_.max_per_client) {
       return refuse(MapStatus::kUserQuota);
     }
@@ -257,6 +313,7 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   stats_.granted++;
   out.lease = l;
   Insert(std::move(l));
+  Notify(LeaseEvent::kGranted, out.lease);
   return out;
 }
 
@@ -277,7 +334,7 @@ MapStatus MappingRegistry::Refresh(Lease& l, const MapRequest& r,
   if (!nat_->RenewForward(l.forward_id, expires).ok()) {
     // Cannot happen after ForwardMatches(); treat as vanished.
     stats_.vanished++;
-    Erase(l.id, false);
+    EraseWith(LeaseEvent::kVanished, l.id, false);
     return MapStatus::kNoResources;
   }
   expiry_.erase({l.expires, l.id});
@@ -300,7 +357,7 @@ std::optional<Lease> MappingRegistry::FindByExternal(uint8_t proto,
     if (l.proto != proto || l.external_port != external_port) continue;
     if (ForwardMatches(l)) return l;
     stats_.vanished++;
-    Erase(it->first, false);
+    EraseWith(LeaseEvent::kVanished, it->first, false);
     return FindByExternal(proto, external_port);
   }
   return std::nullopt;
@@ -311,7 +368,7 @@ absl::Status MappingRegistry::Remove(uint64_t lease_id) {
     return absl::NotFoundError(absl::StrCat("lease ", lease_id, " not found"));
   }
   stats_.deleted++;
-  Erase(lease_id, true);
+  EraseWith(LeaseEvent::kDeleted, lease_id, true);
   return absl::OkStatus();
 }
 
@@ -327,14 +384,16 @@ size_t MappingRegistry::RemoveClient(NamespaceId ns, uint32_t client,
   }
   for (uint64_t id : doomed) {
     stats_.deleted++;
-    Erase(id, true);
+    EraseWith(LeaseEvent::kDeleted, id, true);
   }
   return doomed.size();
 }
 
 size_t MappingRegistry::Clear() {
   const size_t n = leases_.size();
-  while (!leases_.empty()) Erase(leases_.begin()->first, true);
+  while (!leases_.empty()) {
+    EraseWith(LeaseEvent::kDeleted, leases_.begin()->first, true);
+  }
   return n;
 }
 
@@ -342,8 +401,17 @@ void MappingRegistry::Advance(TimeMs now) {
   while (!expiry_.empty() && expiry_.begin()->first <= now) {
     const uint64_t id = expiry_.begin()->second;
     stats_.expired++;
-    Erase(id, true);
+    EraseWith(LeaseEvent::kExpired, id, true);
   }
+}
+
+void MappingRegistry::ReconcileAtQuota(TimeMs now) {
+  if (quota_reconciled_ && now < last_quota_reconcile_ + kQuotaReconcileMs) {
+    return;
+  }
+  quota_reconciled_ = true;
+  last_quota_reconcile_ = now;
+  Reconcile();
 }
 
 void MappingRegistry::Reconcile() {
@@ -364,7 +432,7 @@ void MappingRegistry::Reconcile() {
   }
   for (uint64_t id : gone) {
     stats_.vanished++;
-    Erase(id, false);
+    EraseWith(LeaseEvent::kVanished, id, false);
   }
 }
 
@@ -379,6 +447,7 @@ absl::StatusOr<Lease> MappingRegistry::Restore(const Lease& in, TimeMs now) {
   l.id = next_id_++;
   Lease copy = l;
   Insert(std::move(l));
+  Notify(LeaseEvent::kRestored, copy);
   return copy;
 }
 

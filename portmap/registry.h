@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -38,6 +39,10 @@ struct MappingPolicy {
   // Leases per client (namespace, address) and in total, all protocols.
   uint32_t max_per_client = 64;
   uint32_t max_total = 4096;
+  // Leases per namespace (tenant), all protocols, so that one tenant cannot
+  // take the whole pool. 0: a fair share, max_total divided by the number
+  // of namespaces in the engine (at least 1).
+  uint32_t max_per_namespace = 0;
   // Granted lifetime = clamp(requested, min, max).
   uint32_t min_lifetime_s = 120;
   uint32_t max_lifetime_s = 86400;
@@ -100,6 +105,7 @@ enum class MapStatus : uint8_t {
   kNotAuthorized,          // policy refuses (third party, other owner, ...)
   kNonceMismatch,          // PCP: the lease belongs to another nonce
   kUserQuota,              // the client has its maximum of leases
+  kNamespaceQuota,         // the client's namespace has its maximum
   kNoResources,            // total maximum, or no free port
   kCannotProvideExternal,  // the suggestion is taken and it insisted
   kNetworkFailure,         // no external address
@@ -132,12 +138,31 @@ struct RegistryStats {
   uint64_t vanished = 0;  // forward removed behind the registry's back
 };
 
+// What happened to a lease, for an observer (logging, persistence).
+enum class LeaseEvent : uint8_t {
+  kGranted,
+  kRenewed,
+  kDeleted,   // by its client, an operator or Clear()
+  kExpired,   // its lifetime ran out
+  kVanished,  // its forward was removed behind the registry's back
+  kRestored,  // from persistent state
+};
+const char* LeaseEventName(LeaseEvent event);
+
 class MappingRegistry {
  public:
+  // Called after every change to the set of leases or their lifetimes,
+  // with the lease as it is (granted, renewed) or was (the others).
+  using Observer = std::function<void(LeaseEvent, const Lease&)>;
+
   MappingRegistry(Nat* nat, MappingPolicy policy, uint64_t seed = 0);
 
   const MappingPolicy& policy() const { return policy_; }
   void set_policy(const MappingPolicy& policy) { policy_ = policy; }
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+  // Grows with every change an observer is told about: a persistence layer
+  // compares it with the generation it last wrote.
+  uint64_t generation() const { return generation_; }
 
   // Clamps a requested lifetime (> 0) to the policy.
   uint32_t ClampLifetime(uint32_t requested_s) const;
@@ -179,12 +204,20 @@ class MappingRegistry {
   std::vector<Lease> Leases();
   size_t size() const { return leases_.size(); }
   size_t CountForClient(NamespaceId ns, uint32_t client) const;
+  size_t CountForNamespace(NamespaceId ns) const;
+  // The per-namespace cap in force (policy, or the fair share).
+  uint32_t NamespaceCap() const;
   const RegistryStats& stats() const { return stats_; }
 
  private:
   using ClientKey = std::pair<NamespaceId, uint32_t>;
 
   bool ForwardMatches(const Lease& lease) const;
+  // At a quota, vanished leases may be what holds it: Reconcile(), but at
+  // most once per kQuotaReconcileMs, so that a flood of requests refused at
+  // a quota costs no pass over every forward each (issue 13).
+  static constexpr TimeMs kQuotaReconcileMs = 1000;
+  void ReconcileAtQuota(TimeMs now);
   // A live lease id for the key, preferring `prefer`'s (drops vanished
   // ones on the way).
   std::optional<uint64_t> LiveLease(const LeaseKey& key,
@@ -199,6 +232,9 @@ class MappingRegistry {
   absl::StatusOr<uint32_t> AddForward(const Lease& lease, TimeMs now);
   void Insert(Lease lease);
   void Erase(uint64_t id, bool remove_forward);
+  // Counts and reports a change, then erases (for the removing events).
+  void Notify(LeaseEvent event, const Lease& lease);
+  void EraseWith(LeaseEvent event, uint64_t id, bool remove_forward);
   static LeaseKey KeyOf(const Lease& l) {
     return {l.ns, l.proto, l.inside_addr, l.inside_port};
   }
@@ -210,8 +246,13 @@ class MappingRegistry {
   std::map<uint64_t, Lease> leases_;
   std::multimap<LeaseKey, uint64_t> by_key_;
   std::map<ClientKey, uint32_t> per_client_;
+  std::map<NamespaceId, uint32_t> per_ns_;
   std::set<std::pair<TimeMs, uint64_t>> expiry_;
   RegistryStats stats_;
+  Observer observer_;
+  uint64_t generation_ = 0;
+  bool quota_reconciled_ = false;
+  TimeMs last_quota_reconcile_ = 0;
 };
 
 }  // namespace unat::portmap

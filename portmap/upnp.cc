@@ -1357,6 +1357,7 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
     case MapStatus::kNonceMismatch:
       return upnp_error::kConflictInMappingEntry;
     case MapStatus::kUserQuota:
+    case MapStatus::kNamespaceQuota:
     case MapStatus::kNoResources:
       return upnp_error::kNoPortMapsAvailable;
     case MapStatus::kInvalid:

@@ -10,10 +10,12 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "tun/privileges.h"
 
@@ -22,25 +24,214 @@ namespace {
 
 class OneLineErrors : public google::protobuf::io::ErrorCollector {
  public:
-  explicit OneLineErrors(absl::string_view filename) : filename_(filename) {}
   void AddError(int line, google::protobuf::io::ColumnNumber column,
                 const std::string& message) override {
-    if (!first_.empty()) return;  // the first error is the one that matters
-    if (line < 0) {
-      first_ = absl::StrCat(filename_, ": ", message);
-    } else {
-      first_ = absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ",
-                            message);
-    }
+    if (seen_) return;  // the first error is the one that matters
+    seen_ = true;
+    line_ = line;
+    column_ = column;
+    message_ = message;
   }
   void AddWarning(int, google::protobuf::io::ColumnNumber,
                   const std::string&) override {}
-  const std::string& first() const { return first_; }
+  bool seen() const { return seen_; }
+  int line() const { return line_; }
+  int column() const { return column_; }
+  const std::string& message() const { return message_; }
 
  private:
-  std::string filename_;
-  std::string first_;
+  bool seen_ = false;
+  int line_ = -1;
+  int column_ = 0;
+  std::string message_;
 };
+
+class SilentErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int, google::protobuf::io::ColumnNumber,
+                const std::string&) override {}
+};
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+// What a value of `field` must look like, for an error message.
+std::string Expected(const FieldDescriptor* field) {
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return "an integer (int32)";
+    case FieldDescriptor::CPPTYPE_INT64:
+      return "an integer (int64)";
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return "an unsigned integer (uint32)";
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return "an unsigned integer (uint64)";
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return "a number";
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return "true or false";
+    case FieldDescriptor::CPPTYPE_STRING:
+      return "a quoted string";
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      return "a { ... } block";
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      std::string names;
+      const google::protobuf::EnumDescriptor* e = field->enum_type();
+      for (int i = 0; i < e->value_count(); ++i) {
+        absl::StrAppend(&names, i == 0 ? "" : ", ", e->value(i)->name());
+      }
+      return absl::StrCat("one of ", names);
+    }
+  }
+  return "a valid value";
+}
+
+// Where a text-format error is: the path of the field whose value the
+// tokenizer was at (`inside[0].mtu`), that field, and the value as written
+// (`-1`, `"fast"`).
+struct ErrorSite {
+  std::string path;
+  const FieldDescriptor* field = nullptr;
+  std::string value;
+  int line = 0;  // of the value, 0-based like the tokenizer's
+  int column = 0;
+};
+
+// Walks the text's tokens up to (line, column), following fields and
+// blocks the way the text-format parser does. nullopt when the error is not
+// at a field's value (a field name, a brace, the end of the text); then
+// `*before` is the value just before that token, if there is one (the
+// parser reports a bad enum or bool after it has read the value).
+std::optional<ErrorSite> FindErrorSite(absl::string_view text, int line,
+                                       int column, const Descriptor* root,
+                                       std::optional<ErrorSite>* before) {
+  namespace io = google::protobuf::io;
+  io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
+  SilentErrors silent;
+  io::Tokenizer tok(&input, &silent);
+  tok.set_comment_style(io::Tokenizer::SH_COMMENT_STYLE);
+  tok.set_allow_f_after_float(true);
+  tok.set_require_space_after_number(false);
+  struct Scope {
+    const Descriptor* type;
+    std::string prefix;
+    std::map<std::string, int> seen;
+    bool in_list;  // a block that is an element of [ ... ]
+    // The field whose value the block is (for the list's next element).
+    std::string owner_name;
+    const FieldDescriptor* owner_field;
+  };
+  std::vector<Scope> scopes;
+  scopes.push_back({root, "", {}, false, "", nullptr});
+  enum { kName, kAfterName, kValue, kList } state = kName;
+  std::string name, path;
+  const FieldDescriptor* field = nullptr;
+  auto reached = [&](const io::Tokenizer::Token& t) {
+    return t.line > line || (t.line == line && t.end_column > column);
+  };
+  auto element_path = [&]() {
+    const int index = scopes.back().seen[name]++;
+    return field != nullptr && field->is_repeated()
+               ? absl::StrCat(scopes.back().prefix, name, "[", index, "]")
+               : absl::StrCat(scopes.back().prefix, name);
+  };
+  auto open_block = [&](bool in_list) {
+    path = element_path();
+    scopes.push_back({field != nullptr && field->cpp_type() ==
+                                              FieldDescriptor::CPPTYPE_MESSAGE
+                          ? field->message_type()
+                          : nullptr,
+                      path + ".",
+                      {},
+                      in_list,
+                      name,
+                      field});
+    state = kName;
+  };
+  // The value at the current token, joining a minus sign to its number.
+  auto value_here = [&]() -> std::optional<ErrorSite> {
+    std::string v = tok.current().text;
+    const int end = tok.current().end_column;
+    const int at_line = tok.current().line;
+    const int start = tok.current().column;
+    if (v == "-" && tok.Next() && tok.current().line == at_line &&
+        tok.current().column == end) {
+      v += tok.current().text;
+    }
+    return ErrorSite{path, field, v, at_line, start};
+  };
+  std::optional<ErrorSite> last_value;  // the previous token's, if a value
+  while (tok.Next()) {
+    const io::Tokenizer::Token& t = tok.current();
+    const bool here = reached(t);
+    if (here) *before = last_value;
+    last_value.reset();
+    switch (state) {
+      case kName:
+        if (t.text == "}" || t.text == ">") {
+          if (here || scopes.size() == 1) return std::nullopt;
+          const bool was_in_list = scopes.back().in_list;
+          name = scopes.back().owner_name;
+          field = scopes.back().owner_field;
+          scopes.pop_back();
+          state = was_in_list ? kList : kName;
+          break;
+        }
+        if (t.text == ";" || t.text == ",") break;
+        if (here || t.type != io::Tokenizer::TYPE_IDENTIFIER) {
+          return std::nullopt;
+        }
+        name = t.text;
+        field = scopes.back().type ? scopes.back().type->FindFieldByName(name)
+                                   : nullptr;
+        state = kAfterName;
+        break;
+      case kAfterName:
+        // An error right after a name is about the name (repeated, ...).
+        if (here) return std::nullopt;
+        if (t.text == ":") {
+          state = kValue;
+          break;
+        }
+        [[fallthrough]];
+      case kValue:
+        if (t.text == "{" || t.text == "<") {
+          if (here) return std::nullopt;
+          open_block(false);
+          break;
+        }
+        if (t.text == "[") {
+          if (here) return std::nullopt;
+          state = kList;
+          break;
+        }
+        path = element_path();
+        if (here) return value_here();
+        last_value = ErrorSite{path, field, t.text, t.line, t.column};
+        state = kName;
+        break;
+      case kList:
+        if (t.text == "]") {
+          if (here) return std::nullopt;
+          state = kName;
+          break;
+        }
+        if (t.text == ",") break;
+        if (t.text == "{" || t.text == "<") {
+          if (here) return std::nullopt;
+          open_block(true);
+          break;
+        }
+        path = element_path();
+        if (here) return value_here();
+        last_value = ErrorSite{path, field, t.text, t.line, t.column};
+        break;
+    }
+  }
+  *before = last_value;  // the error is at the end of the text
+  return std::nullopt;
+}
 
 absl::Status Bad(absl::string_view field, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
@@ -125,14 +316,43 @@ absl::StatusOr<config::Config> ParseConfigText(absl::string_view text,
                                                absl::string_view filename) {
   config::Config config;
   google::protobuf::TextFormat::Parser parser;
-  OneLineErrors errors(filename);
+  OneLineErrors errors;
   parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(std::string(text), &config)) {
-    std::string message = errors.first();
-    if (message.empty()) message = absl::StrCat(filename, ": cannot parse");
-    return absl::InvalidArgumentError(message);
+  if (parser.ParseFromString(std::string(text), &config)) return config;
+  if (!errors.seen()) {
+    return absl::InvalidArgumentError(absl::StrCat(filename, ": cannot parse"));
   }
-  return config;
+  if (errors.line() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(filename, ": ", errors.message()));
+  }
+  std::string where =
+      absl::StrCat(filename, ":", errors.line() + 1, ":", errors.column() + 1);
+  // A bad value: name the field by its path and show the value as written
+  // (protobuf's own words name neither: `Expected integer, got: -`).
+  std::optional<ErrorSite> before;
+  std::optional<ErrorSite> site =
+      FindErrorSite(text, errors.line(), errors.column(),
+                    config::Config::descriptor(), &before);
+  if (!site && before && before->field != nullptr &&
+      (absl::StrContains(errors.message(), "enumeration value") ||
+       absl::StrContains(errors.message(), "boolean"))) {
+    site = before;
+    // The parser points after the value; point at it.
+    where = absl::StrCat(filename, ":", site->line + 1, ":", site->column + 1);
+  }
+  if (site && site->field != nullptr) {
+    const bool range = absl::StrContains(errors.message(), "out of range");
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": ", site->path, ": ", site->value,
+        range ? " is out of range for " : " is not ", Expected(site->field)));
+  }
+  if (site) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": ", site->path, ": ", site->value, ": ", errors.message()));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": ", errors.message()));
 }
 
 absl::StatusOr<config::Config> LoadConfigFile(const std::string& path) {
@@ -533,6 +753,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       {"portmap.port_max", pm.port_max(), 1, 65535},
       {"portmap.max_per_client", pm.max_per_client(), 0, 65536},
       {"portmap.max_total", pm.max_total(), 0, 1u << 20},
+      {"portmap.max_per_namespace", pm.max_per_namespace(), 0, 1u << 20},
       {"portmap.min_lifetime_s", pm.min_lifetime_s(), 1, 1u << 30},
       {"portmap.max_lifetime_s", pm.max_lifetime_s(), 1, 1u << 30},
       {"portmap.max_filters", pm.max_filters(), 0,
@@ -561,6 +782,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.portmap_policy.port_max = static_cast<uint16_t>(pm.port_max());
   d.portmap_policy.max_per_client = pm.max_per_client();
   d.portmap_policy.max_total = pm.max_total();
+  d.portmap_policy.max_per_namespace = pm.max_per_namespace();
   d.portmap_policy.min_lifetime_s = pm.min_lifetime_s();
   d.portmap_policy.max_lifetime_s = pm.max_lifetime_s();
   d.portmap_policy.allow_third_party = pm.allow_third_party();

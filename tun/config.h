@@ -64,8 +64,8 @@ struct DaemonConfig {
   uint32_t batch = 32;
   uint32_t tx_queue_len = 1000;  // 0: leave the devices' queues alone
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
-  bool natpmp = true;
-  bool pcp = true;
+  bool natpmp = false;
+  bool pcp = false;
   // UPnP IGD: SSDP on UDP 1900 and HTTP/SOAP on TCP upnp_port of every
   // inside gateway address.
   bool upnp = false;

@@ -150,6 +150,10 @@ absl::Status Daemon::Init() {
 
   registry_ = std::make_unique<portmap::MappingRegistry>(
       nat_.get(), config_.portmap_policy, config_.nat.random_seed);
+  registry_->set_observer(
+      [this](portmap::LeaseEvent event, const portmap::Lease& lease) {
+        LogLease(event, lease);
+      });
   {
     portmap::PortMapConfig pc;
     pc.natpmp = config_.natpmp;
@@ -472,27 +476,63 @@ state::State Daemon::CollectState() const {
 }
 
 void Daemon::SaveStateNow(const char* why) {
-  saved_signature_ = ForwardSignature(nat_->Forwards());
-  if (config_.state_file.empty()) return;
-  absl::Status s = SaveState(config_.state_file, CollectState());
-  if (s.ok()) {
-    ++state_saves_;
-  } else {
-    ++state_save_errors_;
+  absl::Status s = SaveStateChecked();
+  if (!s.ok()) {
     Log("state: saving (%s) failed: %s", why, std::string(s.message()));
   }
 }
 
 absl::Status Daemon::SaveStateChecked() {
   saved_signature_ = ForwardSignature(nat_->Forwards());
+  // Whatever happens below, this generation has been dealt with: a state
+  // file that cannot be written must not hold the answers for ever (the
+  // failure is logged and counted).
+  if (registry_) durable_generation_ = registry_->generation();
   if (config_.state_file.empty()) return absl::OkStatus();
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   absl::Status s = SaveState(config_.state_file, CollectState());
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  const uint64_t us = static_cast<uint64_t>((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                            (t1.tv_nsec - t0.tv_nsec) / 1000);
+  state_save_us_total_ += us;
+  state_save_us_max_ = std::max(state_save_us_max_, us);
   if (s.ok()) {
     ++state_saves_;
   } else {
     ++state_save_errors_;
   }
   return s;
+}
+
+bool Daemon::LeasesDirty() const {
+  return registry_ != nullptr && !config_.state_file.empty() &&
+         registry_->generation() != durable_generation_;
+}
+
+void Daemon::MakeLeasesDurable() {
+  if (LeasesDirty()) SaveStateNow("leases changed");
+  if (held_.empty()) return;
+  for (const HeldPacket& p : held_) {
+    TunDevice* dev = DeviceFor(p.side, p.ns);
+    if (dev == nullptr) {
+      ++no_device_drops_;
+      continue;
+    }
+    dev->Write(p.bytes.data(), p.bytes.size());
+  }
+  held_.clear();
+}
+
+void Daemon::LogLease(portmap::LeaseEvent event, const portmap::Lease& l) {
+  const TimeMs now = NowMs();
+  const uint64_t left = l.expires > now ? (l.expires - now + 500) / 1000 : 0;
+  Log("portmap: %s %s ns %s client %s %s %s -> %s lifetime %us",
+      std::string(ForwardOwnerName(l.owner)),
+      std::string(portmap::LeaseEventName(event)), NamespaceName(l.ns),
+      Ipv4ToString(l.client), std::string(ProtoName(l.proto)),
+      Endpoint(l.external_addr, l.external_port),
+      Endpoint(l.inside_addr, l.inside_port), left);
 }
 
 void Daemon::MaybeSaveState() {
@@ -530,6 +570,8 @@ absl::Status Daemon::Run() {
         control_->OnEvent(static_cast<int>(low), events[i].events);
       }
     }
+    // Answers about leases leave only once the leases are on disk.
+    MakeLeasesDurable();
   }
   // Control points forget the IGD now rather than at max-age.
   if (upnp_) upnp_->Stop(this);
@@ -594,6 +636,12 @@ void Daemon::Send(const Verdict& verdict, const Packet& packet) {
 }
 
 void Daemon::Emit(Side side, NamespaceId ns, std::span<const uint8_t> packet) {
+  if (LeasesDirty()) {
+    // Sent by MakeLeasesDurable() once the state file has the change.
+    held_.push_back({side, ns, {packet.begin(), packet.end()}});
+    ++held_packets_;
+    return;
+  }
   TunDevice* dev = DeviceFor(side, ns);
   if (dev == nullptr) {
     ++no_device_drops_;
@@ -979,6 +1027,9 @@ void Daemon::FillStats(control::Response* out) {
   st->set_reloads(reloads_);
   st->set_state_saves(state_saves_);
   st->set_state_save_errors(state_save_errors_);
+  st->set_state_save_us_total(state_save_us_total_);
+  st->set_state_save_us_max(state_save_us_max_);
+  st->set_held_for_durability(held_packets_);
   if (algs_) {
     algs_->ForEachCounter([st](std::string_view name, uint64_t value) {
       control::Counter* c = st->add_helpers();

@@ -69,6 +69,14 @@ class Daemon : public PacketSink {
   absl::Status RestoreState();
   void SaveStateNow(const char* why);
   void MaybeSaveState();
+  // One log line per lease change (the registry's observer).
+  void LogLease(portmap::LeaseEvent event, const portmap::Lease& lease);
+  // True while a lease change is not yet in the state file: packets unatd
+  // makes itself (the answers that grant, renew or delete) are held.
+  bool LeasesDirty() const;
+  // Saves the state if leases changed, then sends the held packets: an
+  // answer never tells a client about a lease that a crash could lose.
+  void MakeLeasesDurable();
   state::State CollectState() const;
 
   void OnDevice(size_t index);
@@ -121,6 +129,16 @@ class Daemon : public PacketSink {
   uint64_t reloads_ = 0;
   uint64_t state_saves_ = 0;
   uint64_t state_save_errors_ = 0;
+  uint64_t state_save_us_total_ = 0;
+  uint64_t state_save_us_max_ = 0;
+  uint64_t durable_generation_ = 0;  // registry generation in the file
+  struct HeldPacket {
+    Side side;
+    NamespaceId ns;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<HeldPacket> held_;  // emitted while leases were dirty
+  uint64_t held_packets_ = 0;
 };
 
 }  // namespace unat::tun

@@ -1,8 +1,10 @@
 #include "tun/flags.h"
 
 #include <cctype>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -186,6 +188,40 @@ void ApplyFlags(const Flags& f, config::Config* c) {
   if (f.random_seed) c->set_random_seed(*f.random_seed);
   if (f.user) c->set_user(*f.user);
   if (f.group) c->set_group(*f.group);
+}
+
+std::string ConfigErrorLine(const Flags& f, const absl::Status& status) {
+  const absl::string_view message = status.message();
+  struct Override {
+    const char* field;
+    const char* flag;
+    bool set;
+  } const overrides[] = {
+      {"outside.external_address", "--external-address",
+       !f.external_addresses.empty()},
+      {"ports.min", "--port-range", f.port_min.has_value()},
+      {"ports.max", "--port-range", f.port_max.has_value()},
+      {"filtering", "--filtering", f.filtering.has_value()},
+      {"limits.max_flows", "--max-flows", f.max_flows.has_value()},
+      {"random_seed", "--random-seed", f.random_seed.has_value()},
+      {"control.socket", "--ctl-socket", f.ctl_socket.has_value()},
+      {"state_file", "--state-file", f.state_file.has_value()},
+      {"user", "--user", f.user.has_value()},
+      {"group", "--group", f.group.has_value()},
+  };
+  for (const Override& o : overrides) {
+    if (!o.set || !absl::StartsWith(message, o.field)) continue;
+    absl::string_view rest = message.substr(strlen(o.field));
+    // `field: ...` or `field[N]: ...` (the Nth value of a repeated flag).
+    if (absl::StartsWith(rest, "[")) {
+      const size_t close = rest.find(']');
+      if (close == absl::string_view::npos) continue;
+      rest.remove_prefix(close + 1);
+    }
+    if (!absl::StartsWith(rest, ": ")) continue;
+    return absl::StrCat("flags: ", o.flag, rest);
+  }
+  return absl::StrCat("config: ", message);
 }
 
 }  // namespace unat::tun

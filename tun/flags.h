@@ -37,6 +37,11 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv);
 // Writes the flags that override config fields into `config`.
 void ApplyFlags(const Flags& flags, config::Config* config);
 
+// The one line for an error from checking the config after ApplyFlags():
+// `flags: --external-address: "300.1.1.1" is not an IPv4 address` when the
+// field it names was set by a flag, else `config: ...`.
+std::string ConfigErrorLine(const Flags& flags, const absl::Status& status);
+
 std::string FlagsHelp();
 
 }  // namespace unat::tun

@@ -126,6 +126,93 @@ TEST(ConfigTest, ParseErrorsAreOneLineWithPosition) {
   EXPECT_EQ(std::string(c.status().message()).find('\n'), std::string::npos);
 }
 
+TEST(ConfigTest, BadValuesNameTheFieldPathAndTheValue) {
+  // Issue 13: protobuf's own words named neither (`Expected integer, got:
+  // -`). Every message names the field by its path and shows the value.
+  auto err = [](const std::string& extra) {
+    auto c = ParseConfigText(std::string(kGood) + extra, "f.conf");
+    return c.ok() ? std::string("ok") : std::string(c.status().message());
+  };
+  EXPECT_EQ(err("timeouts { udp_s: \"fast\" }"),
+            "f.conf:5:19: timeouts.udp_s: \"fast\" is not an unsigned integer "
+            "(uint32)");
+  EXPECT_EQ(err("timeouts { udp_s: fast }"),
+            "f.conf:5:19: timeouts.udp_s: fast is not an unsigned integer "
+            "(uint32)");
+  EXPECT_EQ(err("inside { name: \"b\" device: \"u\" mtu: -1 }"),
+            "f.conf:5:37: inside[1].mtu: -1 is not an unsigned integer "
+            "(uint32)");
+  EXPECT_EQ(err("limits { max_flows: 99999999999 }"),
+            "f.conf:5:21: limits.max_flows: 99999999999 is out of range for "
+            "an unsigned integer (uint32)");
+  EXPECT_EQ(err("fragments { mode: HALF }"),
+            "f.conf:5:19: fragments.mode: HALF is not one of VIRTUAL, FULL");
+  EXPECT_EQ(err("filtering: SOMETIMES"),
+            "f.conf:5:12: filtering: SOMETIMES is not one of "
+            "ADDRESS_AND_PORT_DEPENDENT, ADDRESS_DEPENDENT, "
+            "ENDPOINT_INDEPENDENT");
+  EXPECT_EQ(err("helpers { natpmp: maybe }"),
+            "f.conf:5:19: helpers.natpmp: maybe is not true or false");
+  EXPECT_EQ(
+      err("forward { inside_address: 10 }"),
+      "f.conf:5:27: forward[0].inside_address: 10 is not a quoted string");
+  EXPECT_EQ(err("forward { external_port: 1 }\n# two\nforward [{ "
+                "external_port: 2 }, { external_port: \"x\" }]"),
+            "f.conf:7:49: forward[2].external_port: \"x\" is not an unsigned "
+            "integer (uint32)");
+  EXPECT_EQ(err("outside { mtu: 1 }"),
+            "f.conf:5:9: Non-repeated field \"outside\" is specified multiple "
+            "times.");
+}
+
+TEST(ConfigTest, NatPmpAndPcpAreOptInAndTheTenantShareIsAFairShare) {
+  auto c = Build(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->natpmp);
+  EXPECT_FALSE(c->pcp);
+  EXPECT_FALSE(c->upnp);
+  EXPECT_EQ(c->portmap_policy.max_per_namespace, 0u);  // max_total / inside
+  auto on = Build(std::string(kGood) +
+                  "helpers { natpmp: true pcp: true }\n"
+                  "portmap { max_per_namespace: 100 }");
+  ASSERT_TRUE(on.ok()) << on.status();
+  EXPECT_TRUE(on->natpmp);
+  EXPECT_TRUE(on->pcp);
+  EXPECT_EQ(on->portmap_policy.max_per_namespace, 100u);
+  EXPECT_EQ(
+      Error(std::string(kGood) + "portmap { max_per_namespace: 2000000 }"),
+      "portmap.max_per_namespace: 2000000 is out of range 0..1048576");
+}
+
+TEST(FlagsTest, ErrorsFromFlagValuesNameTheFlag) {
+  auto line = [](std::vector<const char*> args) {
+    args.insert(args.begin(), "unatd");
+    auto f = ParseFlags(static_cast<int>(args.size()),
+                        const_cast<char**>(args.data()));
+    EXPECT_TRUE(f.ok()) << f.status();
+    auto parsed = ParseConfigText(kGood, "t");
+    EXPECT_TRUE(parsed.ok());
+    ApplyFlags(*f, &*parsed);
+    auto c = BuildDaemonConfig(*parsed);
+    return c.ok() ? std::string("ok") : ConfigErrorLine(*f, c.status());
+  };
+  EXPECT_EQ(line({"--external-address", "300.1.1.1"}),
+            "flags: --external-address: \"300.1.1.1\" is not an IPv4 address");
+  EXPECT_EQ(line({"--external-address", "198.51.100.1", "--external-address",
+                  "127.0.0.1"}),
+            "flags: --external-address: \"127.0.0.1\" is not a usable "
+            "unicast address");
+  EXPECT_EQ(line({"--external-address", "198.51.100.1"}), "ok");
+  // Not set by a flag: the config field.
+  auto parsed = ParseConfigText(
+      std::string(kGood) + "ports { min: 5000 max: 4000 }", "t");
+  ASSERT_TRUE(parsed.ok());
+  auto c = BuildDaemonConfig(*parsed);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(ConfigErrorLine(Flags{}, c.status()),
+            "config: ports.min: 5000 is above ports.max 4000");
+}
+
 TEST(FlagsTest, ParsesAndOverrides) {
   const char* argv[] = {
       "unatd",        "--config=/x.conf",   "--port-range",

@@ -187,11 +187,16 @@ void PrintForwards(const Response& r) {
 
 void PrintStats(const Response& r) {
   const auto& s = r.stats();
-  printf("uptime %.1fs  reloads %llu  state saves %llu (errors %llu)\n",
-         static_cast<double>(s.uptime_ms()) / 1000.0,
-         static_cast<unsigned long long>(s.reloads()),
-         static_cast<unsigned long long>(s.state_saves()),
-         static_cast<unsigned long long>(s.state_save_errors()));
+  printf(
+      "uptime %.1fs  reloads %llu  state saves %llu (errors %llu, %llu us "
+      "total, max %llu us)  held for durability %llu\n",
+      static_cast<double>(s.uptime_ms()) / 1000.0,
+      static_cast<unsigned long long>(s.reloads()),
+      static_cast<unsigned long long>(s.state_saves()),
+      static_cast<unsigned long long>(s.state_save_errors()),
+      static_cast<unsigned long long>(s.state_save_us_total()),
+      static_cast<unsigned long long>(s.state_save_us_max()),
+      static_cast<unsigned long long>(s.held_for_durability()));
   printf(
       "flows %u (created %llu, expired %llu)  mappings %u (held %u)  "
       "forwards %u  expectations %u\n",

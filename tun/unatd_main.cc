@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
   }
   auto config = LoadAll(*flags);
   if (!config.ok()) {
-    return Fail(2, absl::StrCat("config: ", config.status().message()));
+    return Fail(2, unat::tun::ConfigErrorLine(*flags, config.status()));
   }
   if (flags->check_config) {
     // What the engine would say, too (no devices are opened).

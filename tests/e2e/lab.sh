@@ -39,6 +39,8 @@
 # Runtime files live in ${UNAT_LAB_DIR:-/run/unat-lab}. Binaries come from
 # ${UNAT_BUILD_DIR:-build}/tun/ relative to the repository root.
 # UNAT_LAB_CONFIG_EXTRA: text-format lines appended to the generated config.
+#   The generated config keeps unatd's defaults: NAT-PMP, PCP and UPnP are
+#   off; a test that uses them turns them on here, in one helpers { } block.
 # UNAT_LAB_LAN_INSIDE_EXTRA: fields added to lan's inside block
 # (e.g. 'routed_prefix: "10.99.0.0/24"').
 # UNAT_LAB_LAN_MTU / UNAT_LAB_WAN_MTU: MTU of the lan (both tenants) / wan

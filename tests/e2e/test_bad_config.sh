@@ -43,9 +43,29 @@ expect 2 '^unatd: config: outside\.external_address\[0\]: "203\.0\.113" is not a
 expect 2 '^unatd: config: .*c[0-9]+\.conf:5:[0-9]+: Message type "unat\.config\.Config" has no field named "bogus"\.$' \
   "$good
 bogus: 1"
-expect 2 '^unatd: config: .*c[0-9]+\.conf:5:24: Expected integer, got: "x"$' \
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:24: ports\.max: "x" is not an unsigned integer \(uint32\)$' \
   "$good
 ports { min: 1024 max: \"x\" }"
+# Wrong-type values name the field's path and the value as written (issue 13;
+# protobuf's own words were `Expected integer, got: "fast"` / `got: -`).
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:19: timeouts\.udp_s: "fast" is not an unsigned integer \(uint32\)$' \
+  "$good
+timeouts { udp_s: \"fast\" }"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:1:[0-9]+: inside\[0\]\.mtu: -1 is not an unsigned integer \(uint32\)$' \
+  "${good/address: \"10.77.0.1\/24\" \}/address: \"10.77.0.1/24\" mtu: -1 \}}"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:12: filtering: SOMETIMES is not one of ADDRESS_AND_PORT_DEPENDENT, ADDRESS_DEPENDENT, ENDPOINT_INDEPENDENT$' \
+  "$good
+filtering: SOMETIMES"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:5:19: helpers\.natpmp: maybe is not true or false$' \
+  "$good
+helpers { natpmp: maybe }"
+expect 2 '^unatd: config: .*c[0-9]+\.conf:6:[0-9]+: forward\[1\]\.inside_port: 70000000000 is out of range for an unsigned integer \(uint32\)$' \
+  "$good
+forward { proto: TCP external_port: 80 namespace: \"lan\" inside_address: \"10.77.0.2\" inside_port: 80 }
+forward { inside_port: 70000000000 }"
+expect 2 '^unatd: config: portmap\.max_per_namespace: 2000000 is out of range 0\.\.1048576$' \
+  "$good
+portmap { max_per_namespace: 2000000 }"
 expect 2 '^unatd: config: tx_queue_len: 2000000 is out of range 0\.\.1000000$' \
   "$good
 tx_queue_len: 2000000"
@@ -76,8 +96,11 @@ expect 2 '^unatd: flags: --port-range: "5000" is not MIN-MAX$' "$good" --port-ra
 expect 2 '^unatd: flags: --port-range: 70000 is out of range 1\.\.65535$' "$good" --port-range 1000-70000
 expect 2 '^unatd: flags: --filtering: "sometimes" is not ' "$good" --filtering sometimes
 expect 2 '^unatd: flags: --config: needs a value$' "$good" --config
-expect 2 '^unatd: config: outside\.external_address\[0\]: "300\.1\.1\.1" is not an IPv4 address$' \
+# A bad flag value is the flag's error, not the config field it overrides.
+expect 2 '^unatd: flags: --external-address: "300\.1\.1\.1" is not an IPv4 address$' \
   "$good" --external-address 300.1.1.1
+expect 2 '^unatd: flags: --external-address: "127\.0\.0\.1" is not a usable unicast address$' \
+  "$good" --external-address 198.51.100.1 --external-address 127.0.0.1
 # Routed prefixes and the hardening limits.
 expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "10\.99\.0\.0" is not ADDRESS/PREFIX$' \
   "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"10.99.0.0\"}"

@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/priv_lib.sh"
 
-"$LAB" up --drop-user "$PRIV_USER"
+UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true }' "$LAB" up --drop-user "$PRIV_USER"
 grep -q "^user: \"$PRIV_USER\"" "$("$LAB" config-path)" || fail "config has no user"
 grep -q "privileges: dropped to user $PRIV_USER (uid $PRIV_UID)" <("$LAB" log) ||
   fail "no drop in the log: $("$LAB" log | tail -n 3)"

@@ -5,7 +5,7 @@
 # ports, each reaching its own tenant; a restart keeps the leases.
 source "$(dirname "$0")/lib.sh"
 need natpmpc
-"$LAB" up
+UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true pcp: true }' "$LAB" up
 
 # mapped_port OUTPUT: the public port natpmpc reports.
 mapped_port() { sed -n 's/^Mapped public port \([0-9]*\) protocol .*/\1/p' <<<"$1"; }

@@ -5,7 +5,7 @@
 # FILTER, every malformed-header case, lifetime limits and a flood; exact
 # result codes and lifetimes.
 source "$(dirname "$0")/lib.sh"
-"$LAB" up
+UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true pcp: true }' "$LAB" up
 
 CLIENT="$E2E_DIR/pcp_client.py"
 pcp() { ip netns exec unat-lan "$PY" "$CLIENT" 10.77.0.1 "$@"; }

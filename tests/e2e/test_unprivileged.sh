@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/priv_lib.sh"
 
-"$LAB" up --user "$PRIV_USER"
+UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true }' "$LAB" up --user "$PRIV_USER"
 [ "$("$LAB" user)" = "$PRIV_USER" ] || fail "lab.sh user: $("$LAB" user)"
 check_unprivileged
 check_traffic

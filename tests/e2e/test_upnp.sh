@@ -9,7 +9,7 @@
 # on the control port, 408); and unatd's own counters.
 source "$(dirname "$0")/lib.sh"
 need upnpc natpmpc
-UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
+UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true natpmp: true }' "$LAB" up
 
 URL=http://10.77.0.1:5000/rootDesc.xml
 # upnpc calls an IGD whose external address is reserved (203.0.113.1 is

@@ -11,7 +11,7 @@
 # and its counters show each event.
 source "$(dirname "$0")/lib.sh"
 need upnpc natpmpc curl
-UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
+UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true natpmp: true }' "$LAB" up
 pid=$("$LAB" pid)
 AB="$E2E_DIR/upnp_abuse.py"
 URL=http://10.77.0.1:5000/rootDesc.xml

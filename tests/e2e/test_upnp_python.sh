@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
   exit 77
 }
 need natpmpc
-UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true }' "$LAB" up
+UNAT_LAB_CONFIG_EXTRA='helpers { upnp: true natpmp: true }' "$LAB" up
 
 mkdir -p "$TMP/www" "$TMP/sync"
 size=300000

@@ -228,6 +228,36 @@ TEST_F(NatPmpTest, OutOfResourcesAtTheClientQuota) {
             natpmp::kSuccess);
 }
 
+TEST_F(NatPmpTest, OneTenantCannotTakeTheWholePool) {
+  // Issue 13: spoofed clients of lan filled max_total and lan2 got result
+  // 4. Now lan stops at its share (max_total / 2 here) and lan2 is served.
+  MappingPolicy p;
+  p.max_total = 8;
+  p.max_per_client = 2;
+  Make(p);
+  int granted = 0, refused = 0;
+  for (int c = 10; c < 20; ++c) {
+    const std::string client = "10.77.0." + std::to_string(c);
+    for (uint16_t port = 1; port <= 2; ++port) {
+      auto r = Ask(MapReq(2, port, 0, 3600), client.c_str());
+      ASSERT_TRUE(r);
+      if (Get16(*r, 2) == natpmp::kSuccess) {
+        granted++;
+      } else {
+        EXPECT_EQ(Get16(*r, 2), natpmp::kOutOfResources);
+        EXPECT_EQ(Get16(*r, 10), 0);
+        refused++;
+      }
+    }
+  }
+  EXPECT_EQ(granted, 4);
+  EXPECT_EQ(refused, 16);
+  auto r = Ask(MapReq(2, 80, 0, 3600), kHost, 40001, lan2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Get16(*r, 2), natpmp::kSuccess);
+  EXPECT_NE(Get16(*r, 10), 0);
+}
+
 TEST_F(NatPmpTest, OutOfResourcesWhenThePortRangeIsFull) {
   MappingPolicy p;
   p.port_min = 20000;

@@ -502,6 +502,39 @@ TEST_F(PcpTest, UserQuotaIsAShortLifetimeError) {
             pcp::kUserExQuota);
 }
 
+TEST_F(PcpTest, NamespaceShareIsUserExQuota) {
+  // The tenant is the subscriber: past its share, USER_EX_QUOTA (a short
+  // lifetime error); the other tenant is still served.
+  MappingPolicy p;
+  p.max_total = 4;  // 2 per namespace
+  Make(p);
+  const char* clients[] = {"10.77.0.5", "10.77.0.6", "10.77.0.7"};
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Result(*Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A(clients[i])),
+                          clients[i])),
+              pcp::kSuccess);
+  }
+  auto r =
+      Ask(Map(600, kProtoTcp, 80, 0, 0, kNonce, A(clients[2])), clients[2]);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Result(*r), pcp::kUserExQuota);
+  EXPECT_EQ(Lifetime(*r), 30u);
+  // PEER leases count against the same share.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(Result(*Ask(Peer(600, kProtoUdp, 5000, A(kRemote), 53, kNonce,
+                               A(clients[i])),
+                          clients[i])),
+              pcp::kSuccess);
+  }
+  EXPECT_EQ(Result(*Ask(Peer(600, kProtoUdp, 5000, A(kRemote), 53, kNonce,
+                             A(clients[2])),
+                        clients[2])),
+            pcp::kUserExQuota);
+  auto r2 = Ask(Map(600, kProtoTcp, 80), kHost, 40001, lan2);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(Result(*r2), pcp::kSuccess);
+}
+
 TEST_F(PcpTest, NoResourcesWhenTheTableIsFull) {
   MappingPolicy p;
   p.max_total = 1;

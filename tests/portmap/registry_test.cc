@@ -111,6 +111,7 @@ TEST_F(RegistryTest, RestoreKeepsTheExternalPortAndRemainingLifetime) {
 TEST_F(RegistryTest, TotalLimit) {
   MappingPolicy p;
   p.max_total = 3;
+  p.max_per_namespace = 3;  // one tenant may take it all here
   registry->set_policy(p);
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(registry->Map(Req(static_cast<uint16_t>(80 + i)), now).status,
@@ -136,6 +137,108 @@ TEST_F(RegistryTest, RandomPortsStayInRangeAndAreDistinct) {
   }
   EXPECT_EQ(ports.size(), 100u);
   EXPECT_EQ(registry->Map(Req(2000), now).status, MapStatus::kNoResources);
+}
+
+TEST_F(RegistryTest, NamespaceCapDefaultsToAFairShare) {
+  // Issue 13: one tenant's clients filled the whole pool and the other
+  // tenant got nothing. max_total 6, two namespaces: 3 each by default.
+  MappingPolicy p;
+  p.max_total = 6;
+  registry->set_policy(p);
+  EXPECT_EQ(registry->NamespaceCap(), 3u);
+  const char* clients[] = {"10.77.0.5", "10.77.0.6", "10.77.0.7", "10.77.0.8"};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(registry->Map(Req(80, 0, clients[i]), now).status,
+              MapStatus::kOk);
+  }
+  // A fourth client of lan: the tenant's share is used up.
+  EXPECT_EQ(registry->Map(Req(80, 0, clients[3]), now).status,
+            MapStatus::kNamespaceQuota);
+  EXPECT_EQ(registry->CountForNamespace(lan), 3u);
+  // A renewal inside the share is still fine.
+  EXPECT_EQ(registry->Map(Req(80, 0, clients[0]), now).status, MapStatus::kOk);
+  // lan2 (same addresses) still gets its share.
+  for (int i = 0; i < 3; ++i) {
+    MapRequest r = Req(80, 0, clients[i]);
+    r.ns = lan2;
+    ASSERT_EQ(registry->Map(r, now).status, MapStatus::kOk) << i;
+  }
+  EXPECT_EQ(registry->CountForNamespace(lan2), 3u);
+  // Deleting frees the share.
+  ASSERT_TRUE(registry->Remove(registry->Leases().front().id).ok());
+  EXPECT_EQ(registry->Map(Req(80, 0, clients[3]), now).status, MapStatus::kOk);
+}
+
+TEST_F(RegistryTest, AtAQuotaVanishedLeasesAreFoundAtMostOnceASecond) {
+  // A refused request must not cost a pass over every forward each: a
+  // flood at a quota reconciles once per second.
+  MappingPolicy p;
+  p.max_per_namespace = 1;
+  registry->set_policy(p);
+  ASSERT_EQ(registry->Map(Req(80, 8080), now).status, MapStatus::kOk);
+  ASSERT_TRUE(nat->RemoveForward(kProtoTcp, A(kExt), 8080).ok());
+  // The first time at the quota: reconciled, the vanished lease freed it.
+  ASSERT_EQ(registry->Map(Req(81, 8081), now).status, MapStatus::kOk);
+  ASSERT_TRUE(nat->RemoveForward(kProtoTcp, A(kExt), 8081).ok());
+  EXPECT_EQ(registry->Map(Req(82), now + 10).status,
+            MapStatus::kNamespaceQuota);  // not yet looked at again
+  EXPECT_EQ(registry->Map(Req(82), now + 1010).status, MapStatus::kOk);
+  EXPECT_EQ(registry->stats().vanished, 2u);
+}
+
+TEST_F(RegistryTest, ExplicitNamespaceCap) {
+  MappingPolicy p;
+  p.max_total = 100;
+  p.max_per_namespace = 2;
+  registry->set_policy(p);
+  EXPECT_EQ(registry->NamespaceCap(), 2u);
+  ASSERT_EQ(registry->Map(Req(80), now).status, MapStatus::kOk);
+  ASSERT_EQ(registry->Map(Req(81), now).status, MapStatus::kOk);
+  EXPECT_EQ(registry->Map(Req(82), now).status, MapStatus::kNamespaceQuota);
+  // A fair share never rounds down to nothing.
+  p.max_per_namespace = 0;
+  p.max_total = 1;
+  registry->set_policy(p);
+  EXPECT_EQ(registry->NamespaceCap(), 1u);
+}
+
+TEST_F(RegistryTest, ObserverSeesEveryChangeAndGenerationGrows) {
+  std::vector<std::pair<LeaseEvent, uint16_t>> seen;
+  registry->set_observer([&](LeaseEvent e, const Lease& l) {
+    seen.push_back({e, l.inside_port});
+  });
+  const uint64_t g0 = registry->generation();
+  ASSERT_EQ(registry->Map(Req(80, 8080), now).status, MapStatus::kOk);
+  ASSERT_EQ(registry->Map(Req(80, 8080), now).status, MapStatus::kOk);
+  auto short_lived = Req(81);
+  short_lived.lifetime_s = 120;
+  ASSERT_EQ(registry->Map(short_lived, now).status, MapStatus::kOk);
+  ASSERT_EQ(registry->Map(Req(82), now).status, MapStatus::kOk);
+  EXPECT_EQ(registry->generation(), g0 + 4);
+  // Refusals change nothing.
+  EXPECT_EQ(registry->Map(Req(0), now).status, MapStatus::kInvalid);
+  EXPECT_EQ(registry->generation(), g0 + 4);
+  registry->Advance(now + 121'000);  // 81 expires
+  const Lease kept = *registry->Find({lan, kProtoTcp, A(kHost), 80});
+  ASSERT_TRUE(registry->Remove(kept.id).ok());
+  EXPECT_EQ(registry->RemoveClient(lan, A(kHost), ForwardOwner::kNatPmp, 0),
+            1u);  // 82
+  Lease again = kept;
+  ASSERT_TRUE(registry->Restore(again, now).ok());
+  // An operator removes it behind the registry's back.
+  ASSERT_TRUE(nat->RemoveForward(kProtoTcp, 0, 8080).ok() ||
+              nat->RemoveForward(kProtoTcp, A(kExt), 8080).ok());
+  registry->Reconcile();
+  const std::vector<std::pair<LeaseEvent, uint16_t>> want = {
+      {LeaseEvent::kGranted, 80},  {LeaseEvent::kRenewed, 80},
+      {LeaseEvent::kGranted, 81},  {LeaseEvent::kGranted, 82},
+      {LeaseEvent::kExpired, 81},  {LeaseEvent::kDeleted, 80},
+      {LeaseEvent::kDeleted, 82},  {LeaseEvent::kRestored, 80},
+      {LeaseEvent::kVanished, 80},
+  };
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(registry->generation(), g0 + want.size());
+  EXPECT_STREQ(LeaseEventName(LeaseEvent::kExpired), "expired");
 }
 
 }  // namespace

@@ -646,6 +646,26 @@ TEST_F(UpnpTest, DeleteOwnershipAndTenants) {
   EXPECT_TRUE(nat->Forwards().empty());
 }
 
+TEST_F(UpnpTest, NamespaceShareIs728AndTheOtherTenantIsServed) {
+  MappingPolicy p;
+  p.max_total = 4;  // 2 per namespace
+  registry->set_policy(p);
+  ASSERT_EQ(
+      Call("AddPortMapping", AddArgs("8201", "81", "10.77.0.5"), 2, "10.77.0.5")
+          .first,
+      200);
+  ASSERT_EQ(
+      Call("AddPortMapping", AddArgs("8202", "82", "10.77.0.6"), 2, "10.77.0.6")
+          .first,
+      200);
+  auto [c, r] = Call("AddPortMapping", AddArgs("8203", "83", "10.77.0.7"), 2,
+                     "10.77.0.7");
+  EXPECT_EQ(c, 500);
+  EXPECT_EQ(r["errorCode"], "728");
+  auto [c2, r2] = Call("AddPortMapping", AddArgs("8203", "83"), 2, kHost, lan2);
+  EXPECT_EQ(c2, 200);
+}
+
 TEST_F(UpnpTest, DeleteRange) {
   for (const char* p : {"8101", "8102", "8103"}) {
     ASSERT_EQ(
