@@ -62,7 +62,11 @@ std::vector<uint8_t> PortMapServer::HandleNatPmp(NamespaceId ns,
     return out;
   };
 
+  // A host outside the tenant's prefixes is refused whatever it asks
+  // (result 2), before anything is looked up for it.
+  const bool stranger = !nat_->IsInsideAddress(ns, client);
   if (op == 0) {
+    if (stranger) return header(12, natpmp::kNotAuthorized);
     const uint32_t ext = PrimaryExternal();
     auto out = header(12, ext ? natpmp::kSuccess : natpmp::kNetworkFailure);
     StoreBe32(&out[8], ext);
@@ -86,6 +90,7 @@ std::vector<uint8_t> PortMapServer::HandleNatPmp(NamespaceId ns,
     StoreBe32(&out[12], life);
     return out;
   };
+  if (stranger) return map_answer(natpmp::kNotAuthorized, internal_port, 0, 0);
 
   if (lifetime == 0) {
     // RFC 6886 3.4: delete one mapping, or (internal port 0) all of this

@@ -198,6 +198,13 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   if (r.inside_addr != r.client && !policy_.allow_third_party) {
     return refuse(MapStatus::kNotAuthorized);
   }
+  // Only the tenant's own hosts (its link and routed prefixes) are served,
+  // and only for its own hosts: a stranger on the device gets its
+  // protocol's refusal, as the engine would not translate it anyway.
+  if (!nat_->IsInsideAddress(r.ns, r.client) ||
+      !nat_->IsInsideAddress(r.ns, r.inside_addr)) {
+    return refuse(MapStatus::kNotAuthorized);
+  }
   if (r.filters &&
       r.filters->size() > std::min<size_t>(policy_.max_filters,
                                            ForwardSpec::kMaxRemoteFilters)) {

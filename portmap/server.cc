@@ -147,6 +147,10 @@ std::optional<std::vector<uint8_t>> PortMapServer::Handle(
   stats_.pcp_requests++;
   if (!config_.pcp) return NatPmpUnsupportedVersion(p[1], now);
   if (version != pcp::kVersion) return PcpError(p, pcp::kUnsuppVersion, now);
+  // A host outside the tenant's prefixes: NOT_AUTHORIZED for any opcode.
+  if (!nat_->IsInsideAddress(ns, client)) {
+    return PcpError(p, pcp::kNotAuthorized, now);
+  }
   return HandlePcp(ns, client, p, now);
 }
 

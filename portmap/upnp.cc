@@ -1104,6 +1104,11 @@ std::string UpnpServer::HandleSoap(NamespaceId ns, uint32_t client,
   if (call->service != want || call->version > max_version) {
     return fault(upnp_error::kInvalidAction);
   }
+  // A host outside the tenant's prefixes may read the descriptions, but no
+  // action is run for it (not even a query of the tenant's mappings).
+  if (!nat_->IsInsideAddress(ns, client)) {
+    return fault(upnp_error::kNotAuthorized);
+  }
   auto result = RunAction(ns, client, *call, now);
   if (std::holds_alternative<int>(result)) {
     return fault(std::get<int>(result));

@@ -450,5 +450,32 @@ TEST_F(NatPmpTest, RestartWithStateAnnouncesNatPmpOnly) {
   }
 }
 
+TEST_F(NatPmpTest, HostOutsideTheTenantIsRefusedUntilItsPrefixIsRouted) {
+  // 10.99.0.5 sits on lan's device but outside 10.77.0.0/24 (issue 13
+  // defect 6): every opcode answers 2, and nothing is mapped.
+  auto ext = Ask({0, 0}, "10.99.0.5");
+  ASSERT_TRUE(ext);
+  ASSERT_EQ(ext->size(), 12u);
+  EXPECT_EQ(Get16(*ext, 2), natpmp::kNotAuthorized);
+  EXPECT_EQ(Get32(*ext, 8), 0u);
+  for (uint32_t life : {3600u, 0u}) {
+    auto r = Ask(MapReq(2, 80, 8080, life), "10.99.0.5");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(Get16(*r, 2), natpmp::kNotAuthorized) << life;
+    EXPECT_EQ(Get16(*r, 10), 0);
+  }
+  EXPECT_TRUE(nat->Forwards().empty());
+  // A VPN client behind the tenant's own router is served.
+  ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.99.0.0"), 24}}).ok());
+  auto ok = Ask(MapReq(2, 80, 8080, 3600), "10.99.0.5");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(Get16(*ok, 2), natpmp::kSuccess);
+  EXPECT_TRUE(Reaches(kProtoTcp, 8080, "10.99.0.5", 80, lan));
+  // lan2 has no such prefix: its 10.99.0.5 is still a stranger.
+  auto other = Ask(MapReq(2, 81, 8081, 3600), "10.99.0.5", 40001, lan2);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(Get16(*other, 2), natpmp::kNotAuthorized);
+}
+
 }  // namespace
 }  // namespace unat::portmap::test

@@ -578,5 +578,21 @@ TEST_F(PcpTest, FloodIsBoundedOtherClientsServed) {
   EXPECT_EQ(Result(*r), pcp::kSuccess);
 }
 
+TEST_F(PcpTest, HostOutsideTheTenantGetsNotAuthorized) {
+  const uint32_t stranger = A("10.99.0.5");
+  for (const Bytes& req : {Map(3600, kProtoTcp, 80, 8080, 0, kNonce, stranger),
+                           Header(pcp::kOpAnnounce, 0, stranger)}) {
+    auto r = Ask(req, "10.99.0.5");
+    ASSERT_TRUE(r);
+    EXPECT_EQ((*r)[3], pcp::kNotAuthorized);
+  }
+  EXPECT_TRUE(nat->Forwards().empty());
+  ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.99.0.0"), 24}}).ok());
+  auto r =
+      Ask(Map(3600, kProtoTcp, 80, 8080, 0, kNonce, stranger), "10.99.0.5");
+  ASSERT_TRUE(r);
+  EXPECT_EQ((*r)[3], pcp::kSuccess);
+}
+
 }  // namespace
 }  // namespace unat::portmap::test

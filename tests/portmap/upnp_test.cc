@@ -1294,5 +1294,28 @@ TEST_F(UpnpTest, Layer3ForwardingNamesTheConnectionService) {
       << upnp->L3fScpd();
 }
 
+TEST_F(UpnpTest, HostOutsideTheTenantGets606ForEveryAction) {
+  const std::map<std::string, std::string> add = {
+      {"NewRemoteHost", ""},
+      {"NewExternalPort", "8080"},
+      {"NewProtocol", "TCP"},
+      {"NewInternalPort", "80"},
+      {"NewInternalClient", "10.99.0.5"},
+      {"NewEnabled", "1"},
+      {"NewPortMappingDescription", "x"},
+      {"NewLeaseDuration", "3600"}};
+  auto [code, out] = Call("AddPortMapping", add, 2, "10.99.0.5");
+  EXPECT_EQ(code, 500);
+  EXPECT_EQ(out["errorCode"], "606");
+  auto [qcode, qout] = Call("GetGenericPortMappingEntry",
+                            {{"NewPortMappingIndex", "0"}}, 2, "10.99.0.5");
+  EXPECT_EQ(qout["errorCode"], "606");
+  EXPECT_TRUE(nat->Forwards().empty());
+  ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.99.0.0"), 24}}).ok());
+  auto [ok_code, ok_out] = Call("AddPortMapping", add, 2, "10.99.0.5");
+  EXPECT_EQ(ok_code, 200);
+  EXPECT_EQ(nat->Forwards().size(), 1u);
+}
+
 }  // namespace
 }  // namespace unat::portmap::test
