@@ -18,6 +18,7 @@ flock -w 600 9 || {
   exit 1
 }
 
+EXTRA_NS=()
 _cleanup() {
   local rc=$?
   trap - EXIT
@@ -25,9 +26,13 @@ _cleanup() {
     echo "--- $TEST_NAME failed (rc $rc); unatd log:" >&2
     "$LAB" log | tail -n 30 >&2 || true
   fi
-  # A test that made more than the lab (its own namespaces, devices)
-  # defines test_cleanup to remove them.
-  if declare -F test_cleanup >/dev/null; then test_cleanup || true; fi
+  # Namespaces a test made beyond the lab (tenant_router): their processes
+  # (by pid) and the namespaces themselves, with their devices.
+  local ns pid
+  for ns in "${EXTRA_NS[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
   "$LAB" down || true
   rm -rf "$TMP"
   exit "$rc"
@@ -115,3 +120,23 @@ drop_count() {
 stat_field() { ctl --json stats | json "int(d['stats'].get('$1', 0))"; }
 # stat_size FILE: its size in bytes (0 when it does not exist).
 stat_size() { if [ -e "$1" ]; then stat -c %s "$1"; else echo 0; fi; }
+
+# tenant_router: a router of lan's own, as a WireGuard or OpenVPN server
+# would be: netns unat-lanr holds 10.99.0.5/24 with its default route via
+# 10.99.0.1, unat-lan's end of a veth between them, and unat-lan forwards.
+# (lan needs routed_prefix "10.99.0.0/24" for unat to translate it.) Removed
+# when the test ends. `vpn CMD...` runs in unat-lanr.
+tenant_router() {
+  local r=unat-lanr
+  EXTRA_NS+=("$r")
+  ip netns add "$r"
+  ip -n "$r" link set lo up
+  ip link add unat-lr0 netns unat-lan type veth peer name unat-lr1 netns "$r"
+  ip -n unat-lan addr add 10.99.0.1/24 dev unat-lr0
+  ip -n unat-lan link set unat-lr0 up
+  ip -n "$r" addr add 10.99.0.5/24 dev unat-lr1
+  ip -n "$r" link set unat-lr1 up
+  ip -n "$r" route add default via 10.99.0.1
+  lan sysctl -qw net.ipv4.ip_forward=1
+}
+vpn() { ip netns exec unat-lanr "$@"; }

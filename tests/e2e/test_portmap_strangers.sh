@@ -9,14 +9,8 @@
 # and the WAN reaches it through them.
 source "$(dirname "$0")/lib.sh"
 need natpmpc upnpc
-NS_R=unat-lanr
 URL=http://10.77.0.1:5000/rootDesc.xml
 
-test_cleanup() {
-  local pid
-  for pid in $(ip netns pids "$NS_R" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$NS_R" 2>/dev/null || true
-}
 
 UNAT_LAB_LAN_INSIDE_EXTRA='routed_prefix: "10.99.0.0/24"' \
   UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true pcp: true upnp: true }' "$LAB" up
@@ -42,20 +36,11 @@ out=$(lan natpmpc -g 10.77.0.1 -a 8082 80 tcp 3600 2>&1) || fail "lan's own host
 ok "lan's own host still gets a lease"
 
 # The VPN client behind the tenant's router.
-ip netns add "$NS_R"
-ip -n "$NS_R" link set lo up
-ip link add unat-lr0 netns unat-lan type veth peer name unat-lr1 netns "$NS_R"
-ip -n unat-lan addr add 10.99.0.1/24 dev unat-lr0
-ip -n unat-lan link set unat-lr0 up
-ip -n "$NS_R" addr add 10.99.0.5/24 dev unat-lr1
-ip -n "$NS_R" link set unat-lr1 up
-ip -n "$NS_R" route add default via 10.99.0.1
-lan sysctl -qw net.ipv4.ip_forward=1
-vpn() { ip netns exec "$NS_R" "$@"; }
+tenant_router
 mkdir -p "$TMP/www"
 echo "vpn client" >"$TMP/www/who.txt"
-bg "$NS_R" "$PY" -m http.server 8000 --bind 0.0.0.0 --directory "$TMP/www"
-wait_tcp "$NS_R" 10.99.0.5 8000
+bg unat-lanr "$PY" -m http.server 8000 --bind 0.0.0.0 --directory "$TMP/www"
+wait_tcp unat-lanr 10.99.0.5 8000
 
 out=$(vpn natpmpc -g 10.77.0.1 -a 9080 8000 tcp 3600 2>&1) || fail "natpmpc from 10.99.0.5: $out"
 grep -q "Mapped public port 9080 protocol TCP to local port 8000" <<<"$out" || fail "natpmpc: $out"

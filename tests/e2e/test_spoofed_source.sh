@@ -9,34 +9,20 @@
 # removes the routed prefix cuts the router's hosts off.
 source "$(dirname "$0")/lib.sh"
 need hping3
-NS_R=unat-lanr
 
-test_cleanup() {
-  local pid
-  for pid in $(ip netns pids "$NS_R" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
-  ip netns del "$NS_R" 2>/dev/null || true
-}
 
 UNAT_LAB_LAN_INSIDE_EXTRA='routed_prefix: "10.99.0.0/24"' "$LAB" up
 conf="$("$LAB" config-path)"
 
 # The tenant's router: unat-lan forwards between its TUN and a veth to
 # unat-lanr, where 10.99.0.5 lives (default route back through unat-lan).
-ip netns add "$NS_R"
-ip -n "$NS_R" link set lo up
-ip link add unat-lr0 netns unat-lan type veth peer name unat-lr1 netns "$NS_R"
-ip -n unat-lan addr add 10.99.0.1/24 dev unat-lr0
-ip -n unat-lan link set unat-lr0 up
-ip -n "$NS_R" addr add 10.99.0.5/24 dev unat-lr1
-ip -n "$NS_R" link set unat-lr1 up
-ip -n "$NS_R" route add default via 10.99.0.1
-lan sysctl -qw net.ipv4.ip_forward=1
+tenant_router
 
 mkdir -p "$TMP/www"
 echo "from the wan" >"$TMP/www/who.txt"
 http_server unat-wan "$TMP/www" 203.0.113.2 8000
 
-got="$(ip netns exec "$NS_R" curl -sS -m 5 http://203.0.113.2:8000/who.txt)" ||
+got="$(vpn curl -sS -m 5 http://203.0.113.2:8000/who.txt)" ||
   fail "curl from the routed prefix failed"
 [ "$got" = "from the wan" ] || fail "routed prefix got: $got"
 ctl --json flows --ns lan --proto tcp >"$TMP/flows.json"
@@ -77,7 +63,7 @@ for ((i = 0; i < 50; i++)); do
   sleep 0.1
 done
 ctl namespaces | grep -E '^lan ' | grep -q '10.99.0.0/24' && fail "reload kept the prefix"
-ip netns exec "$NS_R" curl -s -m 2 -o /dev/null http://203.0.113.2:8000/who.txt &&
+vpn curl -s -m 2 -o /dev/null http://203.0.113.2:8000/who.txt &&
   fail "10.99.0.5 still translated after the reload"
 [ "$(drop_count spoofed_source)" -gt "$after" ] || fail "no spoofed_source drop after the reload"
 [ "$(lan curl -sS -m 5 http://203.0.113.2:8000/who.txt)" = "from the wan" ] ||

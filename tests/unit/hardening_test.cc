@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "engine/nat.h"
-#include "test_util.h"
+#include "tests/unit/nat_fixture.h"
+#include "tests/unit/test_util.h"
 
 namespace unat {
 namespace {
@@ -19,61 +20,18 @@ using testing::Buf;
 using testing::Tcp;
 using testing::Udp;
 
-class NullSink : public PacketSink {
- public:
-  void Emit(Side, NamespaceId, std::span<const uint8_t>) override {}
-};
-
-class HardeningTest : public ::testing::Test {
+class HardeningTest : public testing::NatTest {
  protected:
-  void SetUp() override { Make(); }
-
-  void Make(const std::function<void(NatConfig&)>& tweak = {},
-            std::vector<Ipv4Prefix> routed = {}) {
-    NatConfig c;
-    c.external_addresses = {A("203.0.113.1")};
-    c.random_seed = 7;
-    if (tweak) tweak(c);
-    auto n = Nat::Create(c);
-    ASSERT_TRUE(n.ok()) << n.status();
-    nat = std::move(*n);
-    nat->SetSink(&sink);
-    NamespaceConfig lc{"lan", A("10.77.0.1"), 24};
-    lc.routed_prefixes = std::move(routed);
-    lan = *nat->AddNamespace(lc);
-    lan2 = *nat->AddNamespace({"lan2", A("10.77.0.1"), 24});
+  // lan with 10.99.0.0/24 behind a router of its own.
+  void MakeRouted() {
+    Make();
+    ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.99.0.0"), 24}}).ok());
   }
-  Verdict In(NamespaceId ns, const std::vector<uint8_t>& bytes,
-             std::vector<uint8_t>* out = nullptr) {
-    Buf b(bytes);
-    Verdict v = nat->ProcessInside(ns, b.pkt, now);
-    if (out) *out = b.out();
-    return v;
-  }
-  Verdict Out(const std::vector<uint8_t>& bytes,
-              std::vector<uint8_t>* out = nullptr) {
-    Buf b(bytes);
-    Verdict v = nat->ProcessOutside(b.pkt, now);
-    if (out) *out = b.out();
-    return v;
-  }
-  uint64_t Drops(DropReason r) {
-    return nat->GetStats().drops[static_cast<int>(r)];
-  }
-  uint32_t FlowCount() {
-    uint32_t n = 0;
-    nat->ForEachFlow([&](const FlowInfo&) { ++n; });
-    return n;
-  }
+  uint32_t FlowCount() { return static_cast<uint32_t>(Flows().size()); }
   // A SYN from a remote to a forwarded port.
   Verdict Syn(const std::string& remote, uint16_t sport, uint16_t dport) {
     return Out(Tcp(remote.c_str(), sport, "203.0.113.1", dport));
   }
-
-  TimeMs now = 1'000'000;
-  std::unique_ptr<Nat> nat;
-  NullSink sink;
-  NamespaceId lan = 0, lan2 = 0;
 };
 
 TEST_F(HardeningTest, SourcesOutsideTheTenantAreDropped) {
@@ -90,7 +48,7 @@ TEST_F(HardeningTest, SourcesOutsideTheTenantAreDropped) {
 }
 
 TEST_F(HardeningTest, RoutedPrefixIsTranslatedAndItsRepliesGoBackIn) {
-  Make({}, {{A("10.99.0.0"), 24}});
+  MakeRouted();
   std::vector<uint8_t> out;
   ASSERT_EQ(In(lan, Udp("10.99.0.5", 4000, "203.0.113.2", 53), &out).action,
             Verdict::kForward);
@@ -117,7 +75,7 @@ TEST_F(HardeningTest, RoutedPrefixIsTranslatedAndItsRepliesGoBackIn) {
 }
 
 TEST_F(HardeningTest, RemovingARoutedPrefixEndsItsFlows) {
-  Make({}, {{A("10.99.0.0"), 24}});
+  MakeRouted();
   ASSERT_EQ(In(lan, Udp("10.99.0.5", 4000, "203.0.113.2", 53)).action,
             Verdict::kForward);
   ASSERT_EQ(In(lan, Udp("10.77.0.2", 4000, "203.0.113.2", 53)).action,

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "engine/wire.h"
+#include "tests/unit/nat_fixture.h"
 #include "tests/unit/test_util.h"
 
 namespace unat {
@@ -14,83 +15,14 @@ namespace {
 
 using testing::A;
 using testing::Buf;
+using testing::CapturingSink;
 using testing::ChecksumsValid;
 using testing::Echo;
+using testing::Emitted;
 using testing::IcmpError;
+using testing::NatTest;
 using testing::Tcp;
 using testing::Udp;
-
-struct Emitted {
-  Side side;
-  NamespaceId ns;
-  std::vector<uint8_t> bytes;
-};
-
-class CapturingSink : public PacketSink {
- public:
-  void Emit(Side side, NamespaceId ns,
-            std::span<const uint8_t> packet) override {
-    packets.push_back({side, ns, {packet.begin(), packet.end()}});
-  }
-  std::vector<Emitted> packets;
-};
-
-class NatTest : public ::testing::Test {
- protected:
-  void SetUp() override { Make(); }
-
-  void Make(const std::function<void(NatConfig&)>& tweak = {}) {
-    NatConfig c;
-    c.external_addresses = {A("203.0.113.1")};
-    c.random_seed = 42;
-    if (tweak) tweak(c);
-    auto n = Nat::Create(c);
-    ASSERT_TRUE(n.ok()) << n.status();
-    nat = std::move(*n);
-    nat->SetSink(&sink);
-    lan = *nat->AddNamespace({"lan", A("10.77.0.1"), 24});
-    lan2 = *nat->AddNamespace({"lan2", A("10.77.0.1"), 24});
-  }
-
-  // Runs one packet; on forward, `out` gets the bytes.
-  Verdict In(NamespaceId ns, const std::vector<uint8_t>& bytes,
-             std::vector<uint8_t>* out = nullptr) {
-    Buf b(bytes);
-    Verdict v = nat->ProcessInside(ns, b.pkt, now);
-    if (out) *out = b.out();
-    return v;
-  }
-  Verdict Out(const std::vector<uint8_t>& bytes,
-              std::vector<uint8_t>* out = nullptr) {
-    Buf b(bytes);
-    Verdict v = nat->ProcessOutside(b.pkt, now);
-    if (out) *out = b.out();
-    return v;
-  }
-  uint64_t Drops(DropReason r) {
-    return nat->GetStats().drops[static_cast<int>(r)];
-  }
-  std::vector<FlowInfo> Flows() {
-    std::vector<FlowInfo> v;
-    nat->ForEachFlow([&](const FlowInfo& f) { v.push_back(f); });
-    return v;
-  }
-  // Sends a UDP packet out and returns the external port it got.
-  uint16_t UdpOut(NamespaceId ns, const char* src, uint16_t sport,
-                  const char* dst, uint16_t dport) {
-    std::vector<uint8_t> out;
-    Verdict v = In(ns, Udp(src, sport, dst, dport), &out);
-    EXPECT_EQ(v.action, Verdict::kForward) << DropReasonName(v.reason);
-    if (v.action != Verdict::kForward) return 0;
-    Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
-    return ip.rfind_pdu<Tins::UDP>().sport();
-  }
-
-  TimeMs now = 1'000'000;
-  std::unique_ptr<Nat> nat;
-  NamespaceId lan = 0, lan2 = 0;
-  CapturingSink sink;
-};
 
 // ---------------------------------------------------------------- round trips
 
