@@ -110,7 +110,7 @@ struct NamespaceConfig {
   // range, a second subnet), reached through the same device. Only
   // sources in gateway/prefix_len or in one of these are translated; the
   // rest are dropped as spoofed_source.
-  std::vector<Ipv4Prefix> routed_prefixes;
+  std::vector<Ipv4Prefix> routed_prefixes = {};
   static constexpr size_t kMaxRoutedPrefixes = 64;
 };
 
