@@ -30,6 +30,10 @@ struct Timeouts {
   // unanswered. Linux conntrack's SYN_RECV timeout; at least RFC 5382
   // REQ-4's 6 s for an unsolicited SYN.
   uint32_t tcp_inbound_syn_s = 60;
+  // An inbound UDP flow (through a forward, a mapping's filter or an
+  // expectation) the inside host has not answered yet: conntrack's
+  // unreplied UDP timeout. Once answered it has udp_s.
+  uint32_t udp_inbound_unanswered_s = 30;
 };
 
 struct Limits {
@@ -42,11 +46,12 @@ struct Limits {
   // protocol (port or ICMP id range times external addresses) divided by
   // the namespaces there are.
   uint32_t max_ports_per_namespace = 0;
-  // Inbound TCP flows whose handshake has not completed (half-open): per
-  // forward or mapping they arrive through, and in all. They do not count
-  // against max_flows_per_host until they complete; past either limit the
-  // oldest half-open flow of the fullest forward is evicted for the new
-  // one. Established flows are never evicted.
+  // Inbound flows not yet answered (half-open): TCP whose handshake has
+  // not completed, UDP the inside host has not replied to; per forward or
+  // mapping they arrive through, and in all. They do not count against
+  // max_flows_per_host until answered; past either limit the oldest
+  // half-open flow of the fullest forward is evicted for the new one.
+  // Answered flows are never evicted.
   uint32_t max_half_open_per_forward = 1024;
   uint32_t max_half_open = 16384;
 };

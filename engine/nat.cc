@@ -68,6 +68,10 @@ uint32_t Nat::Impl::Timeout(const Flow& f) const {
       }
       return config_.timeouts.tcp_transitory_s;
     case kProtoUdp:
+      if ((f.flags & (kFlowInboundOrigin | kFlowSeenInside)) ==
+          kFlowInboundOrigin) {
+        return config_.timeouts.udp_inbound_unanswered_s;  // no reply yet
+      }
       return config_.timeouts.udp_s;
     default:
       return config_.timeouts.icmp_s;
@@ -168,7 +172,7 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   }
   // A half-open inbound flow never took a place in its host's budget.
   const bool was_half_open = (f.flags & kFlowInboundOrigin) &&
-                             f.proto == kProtoTcp && RemoveHalfOpen(idx);
+                             f.proto != kProtoIcmp && RemoveHalfOpen(idx);
   if (!was_half_open) {
     HostState& host = Host(f.ns, f.in_addr);
     if (host.flows) host.flows--;
@@ -1058,6 +1062,13 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
     }
     idx = NewOutboundFlow(ns, proto, src, sport, dst, dport, &why);
     if (idx == kNone) return Drop(why);
+  } else if (proto == kProtoUdp &&
+             (flows_[idx].flags & (kFlowInboundOrigin | kFlowSeenInside)) ==
+                 kFlowInboundOrigin) {
+    // The inside host answers an inbound UDP flow: from now on a flow of
+    // its own, on its budget, with the normal timeout.
+    flows_[idx].flags |= kFlowSeenInside;
+    if (RemoveHalfOpen(idx)) Host(ns, src).flows++;
   }
   Flow& f = flows_[idx];
   const bool to_hairpin = ExternalIndex(dst) >= 0;
@@ -1226,9 +1237,10 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(DropReason::kFiltered);
     }
-    // An inbound TCP handshake stays off its host's flow budget until it
-    // completes; the oldest unfinished one makes way under a flood.
-    const bool half_open = proto == kProtoTcp;
+    // An inbound flow stays off its host's flow budget until it is answered
+    // (TCP: the handshake completes; UDP: the host replies); the oldest
+    // unanswered one makes way under a flood.
+    const bool half_open = proto == kProtoTcp || proto == kProtoUdp;
     if (half_open) MakeRoomHalfOpen(nf.owner);
     idx = NewFlow(nf, &why, half_open);
     if (idx == kNone) {
@@ -1362,6 +1374,15 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   }
   Flow& f = flows_[idx];
   if (f.expires_s <= now_s_ || f.helper != 0) return kNotHere;
+  if constexpr (kSide == Side::kInside) {
+    // The first answer to an inbound UDP flow moves it onto its host's
+    // budget: the full path's.
+    if ((f.flags & (kFlowInboundOrigin | kFlowSeenInside)) ==
+            kFlowInboundOrigin &&
+        proto == kProtoUdp) {
+      return kNotHere;
+    }
+  }
   constexpr int s = static_cast<int>(kSide);
   const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
   // Longer than the egress MTU: DF answers and fragmentation are the full
@@ -1859,7 +1880,8 @@ absl::Status ValidateConfig(const NatConfig& config) {
   }
   const Timeouts& t = config.timeouts;
   if (t.tcp_established_s == 0 || t.tcp_transitory_s == 0 || t.udp_s == 0 ||
-      t.icmp_s == 0 || t.tcp_inbound_syn_s == 0) {
+      t.icmp_s == 0 || t.tcp_inbound_syn_s == 0 ||
+      t.udp_inbound_unanswered_s == 0) {
     return absl::InvalidArgumentError("timeouts: every timeout must be > 0");
   }
   if (config.limits.max_flows == 0 || config.limits.max_flows > (1u << 30)) {

@@ -101,7 +101,7 @@ struct Stats {
   uint64_t expiry_visits = 0;  // flows the reaper looked at
   uint64_t icmp_errors_sent = 0;
   uint64_t icmp_errors_rate_limited = 0;
-  uint32_t half_open_inbound = 0;  // inbound TCP handshakes in progress
+  uint32_t half_open_inbound = 0;  // inbound flows not answered yet
   uint64_t half_open_evicted = 0;  // evicted for a newer one
   uint64_t packets[2] = {0, 0};    // forwarded, by arrival Side
   uint64_t bytes[2] = {0, 0};

@@ -563,6 +563,8 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       {"timeouts.port_hold_s", t.port_hold_s(), 0, &d.nat.timeouts.port_hold_s},
       {"timeouts.tcp_inbound_syn_s", t.tcp_inbound_syn_s(), 6,
        &d.nat.timeouts.tcp_inbound_syn_s},
+      {"timeouts.udp_inbound_unanswered_s", t.udp_inbound_unanswered_s(), 10,
+       &d.nat.timeouts.udp_inbound_unanswered_s},
   };
   for (const TimeoutField& f : timeouts) {
     if (absl::Status s = CheckRange(f.name, f.value, f.min, 7 * 24 * 3600);

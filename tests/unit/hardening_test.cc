@@ -161,6 +161,61 @@ TEST_F(HardeningTest, SpoofedSynsThroughAForwardLeaveTheHostItsBudget) {
             Verdict::kForward);
 }
 
+TEST_F(HardeningTest, UnansweredInboundUdpStaysOffTheHostBudget) {
+  Make([](NatConfig& c) {
+    c.limits.max_flows_per_host = 20;
+    c.limits.max_half_open_per_forward = 50;
+  });
+  ASSERT_TRUE(
+      nat->AddForward({kProtoUdp, 0, 5353, lan, A("10.77.0.2"), 53}, now).ok());
+  for (int i = 0; i < 500; ++i) {
+    const std::string src = "198.51.100." + std::to_string(1 + i % 250);
+    ASSERT_EQ(Out(Udp(src.c_str(), static_cast<uint16_t>(1024 + i / 250),
+                      "203.0.113.1", 5353))
+                  .action,
+              Verdict::kForward);
+  }
+  EXPECT_EQ(nat->GetStats().half_open_inbound, 50u);
+  EXPECT_EQ(nat->GetStats().half_open_evicted, 450u);
+  // The host answers one of them: that flow is its own now (and is kept
+  // however many datagrams follow), and its budget has room for 19 more.
+  ASSERT_EQ(Out(Udp("192.0.2.9", 7000, "203.0.113.1", 5353)).action,
+            Verdict::kForward);
+  std::vector<uint8_t> out;
+  ASSERT_EQ(In(lan, Udp("10.77.0.2", 53, "192.0.2.9", 7000), &out).action,
+            Verdict::kForward);
+  EXPECT_EQ(Tins::IP(out.data(), static_cast<uint32_t>(out.size()))
+                .rfind_pdu<Tins::UDP>()
+                .sport(),
+            5353);
+  for (int i = 0; i < 200; ++i) {
+    Out(Udp(("198.51.100." + std::to_string(1 + i)).c_str(), 3000,
+            "203.0.113.1", 5353));
+  }
+  ASSERT_EQ(In(lan, Udp("10.77.0.2", 53, "192.0.2.9", 7000)).action,
+            Verdict::kForward);
+  for (int i = 0; i < 19; ++i) {
+    EXPECT_EQ(In(lan, Udp("10.77.0.2", static_cast<uint16_t>(2000 + i),
+                          "203.0.113.2", 53))
+                  .action,
+              Verdict::kForward)
+        << i;
+  }
+  EXPECT_EQ(In(lan, Udp("10.77.0.2", 3000, "203.0.113.2", 53)).reason,
+            DropReason::kHostFlowLimit);
+  // Unanswered ones end after udp_inbound_unanswered_s; the answered one
+  // has the normal UDP timeout.
+  nat->Advance(now);
+  now += 31'000;
+  nat->Advance(now);
+  EXPECT_EQ(nat->GetStats().half_open_inbound, 0u);
+  uint32_t answered = 0;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    answered += f.inbound_origin && f.remote_addr == A("192.0.2.9");
+  });
+  EXPECT_EQ(answered, 1u);
+}
+
 TEST_F(HardeningTest, HalfOpenInboundExpiresAfterTheSynTimeout) {
   ASSERT_TRUE(
       nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());

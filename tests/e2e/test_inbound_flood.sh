@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Issue 13 defect 1: spoofed SYNs from the WAN at a static forward must not
+# Issue 13 defect 1: spoofed SYNs (and datagrams) from the WAN at a static forward must not
 # cut the inside host off. 8000 SYNs from random sources (hping3
 # --rand-source) hit 203.0.113.1:8080 -> lan 10.77.0.2:8000 with the host's
 # flow budget at 2000: the half-open flows stay off that budget (at most
 # max_half_open_per_forward, 1024, the oldest evicted), so during and after
 # the flood the host still pings, curls and sends UDP to the WAN, a real
-# WAN client still gets through the forward, and lan2 is untouched.
+# WAN client still gets through the forward, and lan2 is untouched. Then
+# the same with 8000 spoofed UDP datagrams at a UDP forward the host does
+# not answer (unanswered inbound UDP flows are kept off the budget the same
+# way, and end after udp_inbound_unanswered_s).
 source "$(dirname "$0")/lib.sh"
 need hping3
 UNAT_LAB_CONFIG_EXTRA='limits { max_flows_per_host: 2000 }
-forward { proto: TCP external_port: 8080 namespace: "lan" inside_address: "10.77.0.2" inside_port: 8000 }' \
+forward { proto: TCP external_port: 8080 namespace: "lan" inside_address: "10.77.0.2" inside_port: 8000 }
+forward { proto: UDP external_port: 5353 namespace: "lan" inside_address: "10.77.0.2" inside_port: 5353 }' \
   "$LAB" up
 
 mkdir -p "$TMP/lan" "$TMP/wan"
@@ -51,3 +55,15 @@ half_open=$(stat_field half_open_inbound)
 [ "$(drop_count host_flow_limit)" -eq 0 ] || fail "the host hit its flow budget"
 served "after the flood"
 ok "8000 spoofed SYNs: $half_open half-open kept, $evicted evicted, host_flow_limit 0; lan, lan2 and the forward served throughout"
+
+evicted_tcp=$evicted
+wan hping3 --udp --rand-source -p 5353 -i u250 -c 8000 -d 32 -q 203.0.113.1 >/dev/null 2>&1 &
+flood=$!
+sleep 0.5
+served "during the UDP flood"
+wait "$flood" || true
+evicted=$(($(stat_field half_open_evicted) - evicted_tcp))
+[ "$evicted" -gt 0 ] || fail "no unanswered UDP flow was evicted"
+[ "$(drop_count host_flow_limit)" -eq 0 ] || fail "the UDP flood took the host's flow budget"
+served "after the UDP flood"
+ok "8000 spoofed UDP datagrams at a forward: $evicted unanswered flows evicted, host_flow_limit 0; everyone served"
