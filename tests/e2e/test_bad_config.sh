@@ -113,6 +113,9 @@ expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "224\.1\.0\.0/16" is 
 expect 2 '^unatd: config: timeouts\.tcp_inbound_syn_s: 5 is out of range 6\.\.604800$' \
   "$good
 timeouts { tcp_inbound_syn_s: 5 }"
+expect 2 '^unatd: config: timeouts\.udp_inbound_unanswered_s: 9 is out of range 10\.\.604800$' \
+  "$good
+timeouts { udp_inbound_unanswered_s: 9 }"
 expect 2 '^unatd: config: limits\.max_half_open_per_forward: 0 is out of range 1\.\.1048576$' \
   "$good
 limits { max_half_open_per_forward: 0 }"
