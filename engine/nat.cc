@@ -1009,7 +1009,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                   0, 0);
     return Drop(DropReason::kTtlExpired);
   }
-  if (nse.Contains(dst)) {
+  if (nse.IsLocalDestination(dst)) {
     // Another host of the same inside network (or of a routed prefix):
     // routed back in, untranslated (a NAT never sends a tenant's private
     // destinations to the outside).
@@ -1664,9 +1664,12 @@ absl::Status Nat::Impl::SetRoutedPrefixes(NamespaceId ns,
   // Flows of hosts that are no longer the tenant's end: their packets
   // would now be dropped as spoofed_source on the full path, and must not
   // go on through the fast path either.
+  // Flows to a host that is now the tenant's own end too: its packets
+  // stay inside from now on.
   for (uint32_t i = 0; i < flows_.size(); ++i) {
     const Flow& f = flows_[i];
-    if ((f.flags & kFlowLive) && f.ns == ns && !e.Contains(f.in_addr)) {
+    if ((f.flags & kFlowLive) && f.ns == ns &&
+        (!e.Contains(f.in_addr) || e.InRouted(f.rem_addr))) {
       DeleteFlow(i, false);
     }
   }

@@ -125,11 +125,19 @@ struct NamespaceEntry {
   // Whether `a` is one of this tenant's addresses: its link prefix or a
   // routed prefix. Only those are translated (reverse-path check).
   bool Contains(uint32_t a) const {
-    if (((a ^ gateway) & mask) == 0) return true;
+    return ((a ^ gateway) & mask) == 0 || InRouted(a);
+  }
+  bool InRouted(uint32_t a) const {
     for (const Ipv4Prefix& p : routed) {
       if (p.Contains(a)) return true;
     }
     return false;
+  }
+  // A destination that stays inside, untranslated: another host of the
+  // link (a /0 "link" is the whole Internet, so not that) or of a routed
+  // prefix.
+  bool IsLocalDestination(uint32_t a) const {
+    return (mask != 0 && ((a ^ gateway) & mask) == 0) || InRouted(a);
   }
   uint64_t packets[2] = {0, 0};
   uint64_t bytes[2] = {0, 0};

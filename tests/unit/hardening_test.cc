@@ -89,6 +89,18 @@ TEST_F(HardeningTest, RemovingARoutedPrefixEndsItsFlows) {
   EXPECT_FALSE(nat->SetRoutedPrefixes(lan, {{A("224.0.0.0"), 8}}).ok());
 }
 
+TEST_F(HardeningTest, ANewRoutedPrefixKeepsItsTrafficInside) {
+  // A flow to 10.99.0.5 went out while that was the Internet; once it is
+  // lan's routed prefix, the flow ends and the next packet stays inside.
+  ASSERT_EQ(In(lan, Udp("10.77.0.2", 4000, "10.99.0.5", 53)).out_side,
+            Side::kOutside);
+  ASSERT_TRUE(nat->SetRoutedPrefixes(lan, {{A("10.99.0.0"), 24}}).ok());
+  EXPECT_EQ(FlowCount(), 0u);
+  Verdict v = In(lan, Udp("10.77.0.2", 4000, "10.99.0.5", 53));
+  EXPECT_EQ(v.action, Verdict::kForward);
+  EXPECT_EQ(v.out_side, Side::kInside);
+}
+
 TEST_F(HardeningTest, StrangersGetOnlyAHelpersRefusal) {
   // Nothing listens on the gateway in this engine: a stranger's ping and
   // datagram are dropped as spoofed, not answered.
