@@ -12,34 +12,22 @@
 #include "tests/fuzz/portmap_world.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace unat;        // NOLINT
-  using namespace unat::fuzz;  // NOLINT
-  PortmapWorld& w = World();
-  Reader r(data, size);
-  for (int i = 0; i < 64 && !r.empty(); ++i) {
-    const uint8_t flags = r.U8();
-    auto rec = r.Record(1200);
-    std::vector<uint8_t> req(rec.begin(), rec.end());
-    if (req.empty()) req.push_back(0);
-    req[0] = portmap::pcp::kVersion;
-    if (!(flags & 0x10) && req.size() % 4 != 0) {
-      req.resize(req.size() + 4 - req.size() % 4, 0);
-    }
-    const uint32_t client = kPmClient + ((flags >> 1) & 3);
-    if (flags & 8) w.Tick(30'000);
-    if (flags & 1) {
-      Feed(*w.nat, true, w.ns,
-           UdpPacket(client, 5350, kPmGateway, portmap::kServerPort, req),
-           w.now);
-    } else {
-      auto answer = w.portmap->Handle(w.ns, client, req, w.now);
-      // A PCP answer has the 24-byte header, is a multiple of 4 and never
-      // longer than the largest request.
-      if (answer && (answer->size() < 24 || answer->size() % 4 != 0 ||
-                     answer->size() > portmap::pcp::kMaxSize)) {
-        abort();
-      }
-    }
-  }
+  using namespace unat;  // NOLINT
+  fuzz::RunPortmapRecords(
+      data, size, 1200,
+      [](std::vector<uint8_t>& req, uint8_t flags) {
+        req[0] = portmap::pcp::kVersion;
+        if (!(flags & 0x10) && req.size() % 4 != 0) {
+          req.resize(req.size() + 4 - req.size() % 4, 0);
+        }
+      },
+      [](const std::optional<std::vector<uint8_t>>& answer) {
+        // A PCP answer has the 24-byte header, is a multiple of 4 and never
+        // longer than the largest request.
+        if (answer && (answer->size() < 24 || answer->size() % 4 != 0 ||
+                       answer->size() > portmap::pcp::kMaxSize)) {
+          abort();
+        }
+      });
   return 0;
 }

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "portmap/registry.h"
 #include "portmap/server.h"
@@ -63,6 +65,35 @@ inline PortmapWorld& World(int every = 5000) {
     w = new PortmapWorld();
   }
   return *w;
+}
+
+// The NAT-PMP and PCP targets' shared loop: records of flags(1) length(2)
+// request(length), at most 64, into one PortMapServer. `fix` adjusts a
+// request before it is sent (forces the version byte, ...); flags bit 0
+// sends it through the engine as a UDP datagram to the gateway's port
+// 5351, else straight to Handle(), whose answer `check` judges; bits 1-2
+// pick one of four clients, bit 3 advances the clock by 30 s.
+template <typename Fix, typename Check>
+void RunPortmapRecords(const uint8_t* data, size_t size, size_t max_len,
+                       Fix fix, Check check) {
+  PortmapWorld& w = World();
+  Reader r(data, size);
+  for (int i = 0; i < 64 && !r.empty(); ++i) {
+    const uint8_t flags = r.U8();
+    auto rec = r.Record(max_len);
+    std::vector<uint8_t> req(rec.begin(), rec.end());
+    if (req.empty()) req.push_back(0);
+    fix(req, flags);
+    const uint32_t client = kPmClient + ((flags >> 1) & 3);
+    if (flags & 8) w.Tick(30'000);
+    if (flags & 1) {
+      Feed(*w.nat, true, w.ns,
+           UdpPacket(client, 5350, kPmGateway, portmap::kServerPort, req),
+           w.now);
+    } else {
+      check(w.portmap->Handle(w.ns, client, req, w.now));
+    }
+  }
 }
 
 }  // namespace unat::fuzz
