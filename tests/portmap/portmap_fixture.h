@@ -21,24 +21,11 @@ namespace unat::portmap::test {
 
 using unat::testing::A;
 using unat::testing::Buf;
+using unat::testing::CapturingSink;
 using unat::testing::ChecksumsValid;
+using unat::testing::Emitted;
 
 using Bytes = std::vector<uint8_t>;
-
-struct Emitted {
-  Side side;
-  NamespaceId ns;
-  Bytes bytes;
-};
-
-class CapturingSink : public PacketSink {
- public:
-  void Emit(Side side, NamespaceId ns,
-            std::span<const uint8_t> packet) override {
-    packets.push_back({side, ns, {packet.begin(), packet.end()}});
-  }
-  std::vector<Emitted> packets;
-};
 
 inline void Put16(Bytes& b, uint16_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));

@@ -15,21 +15,6 @@
 
 namespace unat::testing {
 
-struct Emitted {
-  Side side;
-  NamespaceId ns;
-  std::vector<uint8_t> bytes;
-};
-
-class CapturingSink : public PacketSink {
- public:
-  void Emit(Side side, NamespaceId ns,
-            std::span<const uint8_t> packet) override {
-    packets.push_back({side, ns, {packet.begin(), packet.end()}});
-  }
-  std::vector<Emitted> packets;
-};
-
 class NatTest : public ::testing::Test {
  protected:
   void SetUp() override { Make(); }

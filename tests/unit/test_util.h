@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,22 @@
 namespace unat::testing {
 
 inline uint32_t A(const char* dotted) { return *ParseIpv4(dotted); }
+
+// What the engine emitted through its sink (ICMP errors, helper answers).
+struct Emitted {
+  Side side;
+  NamespaceId ns;
+  std::vector<uint8_t> bytes;
+};
+
+class CapturingSink : public PacketSink {
+ public:
+  void Emit(Side side, NamespaceId ns,
+            std::span<const uint8_t> packet) override {
+    packets.push_back({side, ns, {packet.begin(), packet.end()}});
+  }
+  std::vector<Emitted> packets;
+};
 
 // A packet buffer with room to grow.
 struct Buf {
