@@ -16,8 +16,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/config.h"
 #include "engine/helper.h"
+#include "engine/nat_config.h"
 #include "engine/types.h"
 
 namespace unat {

@@ -13,8 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "engine/config.h"
 #include "engine/nat.h"
+#include "engine/nat_config.h"
 #include "helpers/helper_set.h"
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
