@@ -1185,8 +1185,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       if (!fs.allowed_remotes.empty()) {
         bool ok = false;
         for (const RemoteFilter& r : fs.allowed_remotes) {
-          const uint32_t mask =
-              r.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - r.prefix_len);
+          const uint32_t mask = PrefixMask(r.prefix_len);
           if ((src & mask) == (r.addr & mask) &&
               (r.port == 0 || r.port == sport)) {
             ok = true;
@@ -1613,7 +1612,7 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
   e.name = c.name;
   e.gateway = c.gateway;
   e.prefix_len = c.prefix_len;
-  e.mask = c.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - c.prefix_len);
+  e.mask = PrefixMask(c.prefix_len);
   e.mtu = c.mtu;
   e.routed = c.routed_prefixes;
   for (Ipv4Prefix& p : e.routed) p.addr &= p.mask();

@@ -98,10 +98,15 @@ struct NatConfig {
   uint64_t random_seed = 0;
 };
 
+// The netmask of an IPv4 prefix length (0..32), host byte order.
+inline uint32_t PrefixMask(uint8_t len) {
+  return len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+}
+
 struct Ipv4Prefix {
   uint32_t addr = 0;  // host byte order; bits past len are ignored
   uint8_t len = 32;
-  uint32_t mask() const { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+  uint32_t mask() const { return PrefixMask(len); }
   bool Contains(uint32_t a) const { return ((a ^ addr) & mask()) == 0; }
   bool operator==(const Ipv4Prefix&) const = default;
 };

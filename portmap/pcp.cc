@@ -172,9 +172,7 @@ uint8_t ParseOptions(uint8_t opcode, std::span<const uint8_t> p, size_t offset,
         RemoteFilter f;
         f.prefix_len =
             static_cast<uint8_t>(prefix >= 96 ? prefix - 96 : prefix);
-        const uint32_t mask =
-            f.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - f.prefix_len);
-        f.addr = LoadBe32(addr + 12) & mask;
+        f.addr = LoadBe32(addr + 12) & PrefixMask(f.prefix_len);
         f.port = port;
         o->filters.push_back(f);
         break;

@@ -279,10 +279,6 @@ absl::Status ParseAddress(absl::string_view field, const std::string& text,
   return absl::OkStatus();
 }
 
-uint32_t Mask(uint8_t prefix_len) {
-  return prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
-}
-
 }  // namespace
 
 // 0/8, loopback, multicast and class E: no host can be behind a router there.
@@ -460,8 +456,8 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
                  absl::StrCat(Quote(in.address()),
                               ": prefix length is out of range 1..30"));
     }
-    uint32_t host = spec.gateway & ~Mask(spec.prefix_len);
-    if (host == 0 || host == ~Mask(spec.prefix_len)) {
+    uint32_t host = spec.gateway & ~PrefixMask(spec.prefix_len);
+    if (host == 0 || host == ~PrefixMask(spec.prefix_len)) {
       return Bad(p + ".address",
                  absl::StrCat(Quote(in.address()),
                               " is the network or broadcast address"));
@@ -840,7 +836,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
         !s.ok()) {
       return s;
     }
-    uint32_t mask = Mask(ns->prefix_len);
+    uint32_t mask = PrefixMask(ns->prefix_len);
     bool routed = false;
     for (const Ipv4Prefix& r : ns->routed_prefixes) {
       routed = routed || r.Contains(e.inside_addr);
