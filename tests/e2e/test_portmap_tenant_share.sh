@@ -52,12 +52,15 @@ p=$(sed -n 's/^Mapped public port \([0-9]*\) protocol TCP to local port 80 .*/\1
 [ "$(wan curl -sS -m 5 "http://203.0.113.1:$p/who.txt")" = "served by lan2" ] ||
   fail "lan2's NAT-PMP mapping $p does not reach lan2"
 ok "lan2 natpmpc -a: public port $p, reached from the WAN"
-out=$(lan2 upnpc -i -u "$URL" -a 10.77.0.2 8088 8088 TCP 3600 2>&1) || fail "lan2 upnpc: $out"
-grep -q 'external 203.0.113.1:8088 TCP is redirected to internal 10.77.0.2:8088' <<<"$out" ||
+# UPnP asks for one external port exactly: take one that lan's 2048 random
+# lease ports left free (a taken one would be a correct 718).
+ext=$(ctl --json forwards | json 'next(p for p in range(8088, 9088) if p not in {f["external_port"] for f in d.get("forwards", [])})')
+out=$(lan2 upnpc -i -u "$URL" -a 10.77.0.2 8088 "$ext" TCP 3600 2>&1) || fail "lan2 upnpc: $out"
+grep -q "external 203.0.113.1:$ext TCP is redirected to internal 10.77.0.2:8088" <<<"$out" ||
   fail "lan2 upnpc -a: $out"
-[ "$(wan curl -sS -m 5 http://203.0.113.1:8088/who.txt)" = "served by lan2" ] ||
-  fail "lan2's UPnP mapping 8088 does not reach lan2"
-ok "lan2 upnpc -a 8088: granted, reached from the WAN"
+[ "$(wan curl -sS -m 5 "http://203.0.113.1:$ext/who.txt")" = "served by lan2" ] ||
+  fail "lan2's UPnP mapping $ext does not reach lan2"
+ok "lan2 upnpc -a $ext: granted, reached from the WAN"
 out=$(lan2 "$PY" "$E2E_DIR/pcp_client.py" 10.77.0.1 map --proto udp --internal 5000 --lifetime 3600)
 grep -q '"result_name": "SUCCESS"' <<<"$out" || fail "lan2 PCP MAP: $out"
 ok "lan2 PCP MAP: SUCCESS"
