@@ -37,7 +37,12 @@ grep -q '"result_name": "USER_EX_QUOTA"' <<<"$out" || fail "lan PCP MAP: $out"
 grep -q '"lifetime": 30\b' <<<"$out" || fail "lan PCP MAP error lifetime: $out"
 ok "lan PCP MAP past the share: USER_EX_QUOTA, lifetime 30"
 URL=http://10.77.0.1:5000/rootDesc.xml
-out=$(lan upnpc -i -u "$URL" -a 10.77.0.2 9002 9002 TCP 3600 2>&1) || true
+# UPnP asks for one external port exactly; lan's 2048 lease ports are
+# random, so ask for one they left free (a taken one is a correct 718).
+free_port() {
+  ctl --json forwards | json "next(p for p in range($1, $1 + 1000) if p not in {f['external_port'] for f in d.get('forwards', [])})"
+}
+out=$(lan upnpc -i -u "$URL" -a 10.77.0.2 9002 "$(free_port 9002)" TCP 3600 2>&1) || true
 grep -q '728' <<<"$out" || fail "lan upnpc -a past the share: not 728: $out"
 ok "lan upnpc -a past the share: 728 (NoPortMapsAvailable)"
 
@@ -52,9 +57,7 @@ p=$(sed -n 's/^Mapped public port \([0-9]*\) protocol TCP to local port 80 .*/\1
 [ "$(wan curl -sS -m 5 "http://203.0.113.1:$p/who.txt")" = "served by lan2" ] ||
   fail "lan2's NAT-PMP mapping $p does not reach lan2"
 ok "lan2 natpmpc -a: public port $p, reached from the WAN"
-# UPnP asks for one external port exactly: take one that lan's 2048 random
-# lease ports left free (a taken one would be a correct 718).
-ext=$(ctl --json forwards | json 'next(p for p in range(8088, 9088) if p not in {f["external_port"] for f in d.get("forwards", [])})')
+ext=$(free_port 8088)
 out=$(lan2 upnpc -i -u "$URL" -a 10.77.0.2 8088 "$ext" TCP 3600 2>&1) || fail "lan2 upnpc: $out"
 grep -q "external 203.0.113.1:$ext TCP is redirected to internal 10.77.0.2:8088" <<<"$out" ||
   fail "lan2 upnpc -a: $out"
