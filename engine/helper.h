@@ -23,6 +23,7 @@ namespace unat {
 
 class Ipv4View;
 class L4View;
+class PacketHelper;
 
 using FlowId = uint32_t;
 inline constexpr FlowId kInvalidFlow = 0xffffffff;
@@ -66,6 +67,23 @@ struct ExpectationSpec {
   // timeout is capped at kMaxAnyRemoteTimeoutS.
   bool allow_any_remote = false;
   static constexpr uint32_t kMaxAnyRemoteTimeoutS = 120;
+  // The helper the related flow gets when it is made (null: none), e.g.
+  // H.245 under H.323 or RTCP beside RTP. It must be registered with the
+  // engine (RegisterPacketHelper) on some port or none.
+  PacketHelper* helper = nullptr;
+};
+
+// What the engine allows a helper's expectations, per helper (netfilter's
+// nf_conntrack_expect_policy).
+struct ExpectationPolicy {
+  // Expectations one master flow may have waiting; past it the oldest is
+  // evicted. 0: no limit of the helper's (the engine's total still holds).
+  uint32_t max_per_master = 4;
+  // The longest lifetime an expectation may ask for.
+  uint32_t max_timeout_s = 3600;
+  // Whether an expectation may admit any remote (allow_any_remote); its
+  // lifetime is then capped at ExpectationSpec::kMaxAnyRemoteTimeoutS.
+  bool allow_any_remote = true;
 };
 
 struct ExternalEndpoint {
@@ -108,6 +126,8 @@ class PacketHelper {
   // already translated. Return false to drop it (counted as kHelperDrop).
   virtual bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                         Ipv4View& ip, L4View& l4) = 0;
+  // What this helper's expectations may do (see ExpectationPolicy).
+  virtual ExpectationPolicy expectation_policy() const { return {}; }
 };
 
 // Sends packets the engine or a local helper makes (ICMP errors, replies).

@@ -9,52 +9,10 @@ namespace {
 // SSDP (UPnP discovery): the only multicast group a local helper may take.
 constexpr uint32_t kSsdpGroup = 0xeffffffa;  // 239.255.255.250
 constexpr uint16_t kSsdpPort = 1900;
-
-absl::Status ValidateRemoteFilters(const std::vector<RemoteFilter>& filters) {
-  if (filters.size() > ForwardSpec::kMaxRemoteFilters) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("forward allowed_remotes: ", filters.size(),
-                     " entries, at most ", ForwardSpec::kMaxRemoteFilters));
-  }
-  for (const RemoteFilter& r : filters) {
-    if (r.prefix_len > 32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "forward allowed_remotes: prefix_len ", r.prefix_len, " > 32"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 // ------------------------------------------------------------------------
 // Flow table
-
-uint32_t Nat::Impl::FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
-                               uint16_t port, uint32_t rem,
-                               uint16_t rport) const {
-  const uint32_t h = KeyHash(hash_seed_, ns, proto, addr, port, rem, rport);
-  const uint32_t v = index_.Find(h, [&](uint32_t value) {
-    if (value & 1) return false;
-    const Flow& f = flows_[value >> 1];
-    return f.in_addr == addr && f.in_port == port && f.rem_addr == rem &&
-           f.rem_port == rport && f.ns == ns && f.proto == proto;
-  });
-  return v == FlowIndex::kNotFound ? kNone : v >> 1;
-}
-
-uint32_t Nat::Impl::FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
-                                uint32_t rem, uint16_t rport) const {
-  const uint32_t h =
-      KeyHash(hash_seed_, kOutsideKeyNs, proto, addr, port, rem, rport);
-  const uint32_t v = index_.Find(h, [&](uint32_t value) {
-    if (!(value & 1)) return false;
-    const Flow& f = flows_[value >> 1];
-    return f.ext_addr == addr && f.ext_port == port && f.rem_addr == rem &&
-           f.rem_port == rport && f.proto == proto;
-  });
-  return v == FlowIndex::kNotFound ? kNone : v >> 1;
-}
 
 uint32_t Nat::Impl::Timeout(const Flow& f) const {
   switch (f.proto) {
@@ -95,39 +53,27 @@ uint32_t Nat::Impl::NewFlow(const Flow& proto_flow, DropReason* why,
   if (!half_open && lim.max_flows_per_host != 0 &&
       host.flows >= lim.max_flows_per_host) {
     *why = DropReason::kHostFlowLimit;
-    MaybeDropHost(proto_flow.ns, proto_flow.in_addr);
+    mappings_.MaybeDropHost(proto_flow.ns, proto_flow.in_addr);
     return kNone;
   }
-  uint32_t idx;
-  if (!free_flows_.empty()) {
-    idx = free_flows_.back();
-    free_flows_.pop_back();
-  } else {
-    idx = static_cast<uint32_t>(flows_.size());
-    flows_.emplace_back();
-    tcp_.emplace_back();
-  }
-  tcp_[idx] = TcpTrack{};
+  const uint32_t idx = flows_.Allocate();
   Flow& f = flows_[idx];
   f = proto_flow;
   f.flags |= kFlowLive;
   f.wscale = 0xff;
   f.expires_s = now_s_ + Timeout(f);
   if (half_open) {
-    AddHalfOpen(idx, f.owner);
+    half_open_.Add(idx, f.owner);
   } else {
     host.flows++;
   }
   nse.flows++;
   stats_.flows_total++;
   stats_.flows_created++;
-  index_.Insert(InsideHash(f), idx << 1);
-  index_.Insert(OutsideHash(f), (idx << 1) | 1);
-  if (f.has_mapping()) AdfAdd(f.mapping(), f.rem_addr);
-  TimerInsert(idx);
+  flows_.Insert(idx);
+  if (f.has_mapping()) filter_.FlowAdded(f.mapping(), f.rem_addr);
   return idx;
 }
-
 uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
                                     uint32_t in_addr, uint16_t in_port,
                                     uint32_t rem_addr, uint16_t rem_port,
@@ -153,128 +99,43 @@ uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
 
 void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   Flow& f = flows_[idx];
-  if (!(f.flags & kFlowLive)) return;
-  index_.Erase(InsideHash(f), idx << 1);
-  index_.Erase(OutsideHash(f), (idx << 1) | 1);
-  TimerUnlink(idx);
+  if (!f.live()) return;
   pinned_.erase(idx);
   if (f.helper) {
     seqadj_.erase(idx);
     helper_state_.erase(idx);
   }
-  if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
-    const std::vector<uint32_t> list = it->second;
-    for (uint32_t e : list) RemoveExpectation(e);
-  }
+  for (uint32_t e : expects_.OfMaster(idx)) RemoveExpectation(e);
   if (f.has_mapping()) {
-    AdfRemove(f.mapping(), f.rem_addr);
+    filter_.FlowRemoved(f.mapping(), f.rem_addr);
     ReleaseMapping(f.mapping());
   }
   // A half-open inbound flow never took a place in its host's budget.
   const bool was_half_open = (f.flags & kFlowInboundOrigin) &&
-                             f.proto != kProtoIcmp && RemoveHalfOpen(idx);
+                             f.proto != kProtoIcmp && half_open_.Remove(idx);
   if (!was_half_open) {
     HostState& host = Host(f.ns, f.in_addr);
     if (host.flows) host.flows--;
   }
-  MaybeDropHost(f.ns, f.in_addr);
+  mappings_.MaybeDropHost(f.ns, f.in_addr);
   namespaces_[f.ns].flows--;
   stats_.flows_total--;
   if (expired) stats_.flows_expired++;
-  f.flags = 0;
-  free_flows_.push_back(idx);
-}
-
-void Nat::Impl::TimerInsert(uint32_t idx) {
-  Flow& f = flows_[idx];
-  const uint32_t slot = f.expires_s & (kWheelSlots - 1);
-  f.timer_prev = kTimerHead | slot;
-  f.timer_next = wheel_[slot];
-  if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = idx;
-  wheel_[slot] = idx;
-}
-
-void Nat::Impl::TimerUnlink(uint32_t idx) {
-  Flow& f = flows_[idx];
-  if (f.timer_prev == kNone) return;  // not filed
-  if (!(f.timer_prev & kTimerHead)) {
-    flows_[f.timer_prev].timer_next = f.timer_next;
-  } else {
-    wheel_[f.timer_prev & ~kTimerHead] = f.timer_next;
-  }
-  if (f.timer_next != kNone) flows_[f.timer_next].timer_prev = f.timer_prev;
-  f.timer_prev = f.timer_next = kNone;
+  flows_.Remove(idx);
 }
 
 void Nat::Impl::Advance(TimeMs now) {
   SetNow(now);
-  // Flows: walk the wheel slots from the last processed second to now.
-  uint32_t steps = now_s_ - wheel_tick_;
-  if (steps > kWheelSlots) steps = kWheelSlots;
-  uint32_t tick = now_s_ - steps;
-  for (uint32_t n = 0; n <= steps; ++n, ++tick) {
-    const uint32_t slot = tick & (kWheelSlots - 1);
-    uint32_t idx = wheel_[slot];
-    while (idx != kNone) {
-      const uint32_t next = flows_[idx].timer_next;
-      Flow& f = flows_[idx];
-      stats_.expiry_visits++;
-      if (f.expires_s <= now_s_) {
-        if (!Repin(idx)) DeleteFlow(idx, true);
-      } else if ((f.expires_s & (kWheelSlots - 1)) != slot) {
-        // Refreshed since it was filed: move it to its current slot.
-        TimerUnlink(idx);
-        TimerInsert(idx);
-      }
-      idx = next;
-    }
-  }
-  wheel_tick_ = now_s_;
-
-  // Held mappings: constant hold time, so the queue is in expiry order.
-  while (!held_.empty()) {
-    auto [m, gen] = held_.front();
-    Mapping& mp = mappings_[m];
-    if (mp.state == MappingState::kHeld && mp.generation == gen) {
-      if (mp.hold_until_s > now_s_) break;
-      FreeMapping(m);
-    }
-    held_.pop_front();
-  }
-
-  // Leased forwards.
-  while (!forward_expiry_.empty() && forward_expiry_.top().first <= now) {
-    const uint32_t id = forward_expiry_.top().second;
-    forward_expiry_.pop();
-    if (id < forwards_.size() && forwards_[id].live &&
-        forwards_[id].spec.expires != 0 && forwards_[id].spec.expires <= now) {
-      (void)RemoveForwardIndex(id);
-    }
-  }
-
+  stats_.expiry_visits += flows_.Expire(now_s_, [this](uint32_t idx) {
+    if (!Repin(idx)) DeleteFlow(idx, true);
+  });
+  mappings_.ExpireHeld(now_s_);
+  forwards_.Expire(now, [this](uint32_t id) { (void)RemoveForwardIndex(id); });
   ExpireFragments();
-
-  // Expectations.
-  while (!expect_expiry_.empty() && expect_expiry_.top().first <= now) {
-    const uint32_t e = expect_expiry_.top().second;
-    expect_expiry_.pop();
-    if (expectations_[e].live && expectations_[e].expires <= now) {
-      RemoveExpectation(e);
-    }
-  }
+  expects_.Expire(now, [this](uint32_t e) { RemoveExpectation(e); });
 }
-
 // ------------------------------------------------------------------------
 // Mappings
-
-void Nat::Impl::MaybeDropHost(NamespaceId ns, uint32_t addr) {
-  auto it = hosts_.find((uint64_t{ns} << 32) | addr);
-  if (it == hosts_.end()) return;
-  const HostState& h = it->second;
-  if (h.flows == 0 && h.ports[0] == 0 && h.ports[1] == 0 && h.ports[2] == 0) {
-    hosts_.erase(it);
-  }
-}
 
 uint32_t Nat::Impl::NamespacePortQuota(uint8_t proto) const {
   if (config_.limits.max_ports_per_namespace != 0) {
@@ -289,214 +150,16 @@ uint32_t Nat::Impl::NamespacePortQuota(uint8_t proto) const {
   return pool / std::max<uint32_t>(1, live_namespaces_);
 }
 
-// ------------------------------------------------------------------------
-// Half-open inbound TCP flows
-
-void Nat::Impl::AddHalfOpen(uint32_t idx, uint32_t group) {
-  const uint64_t serial = ++half_open_serial_;
-  half_open_[idx] = HalfOpenEntry{group, serial};
-  HalfOpenGroup& g = half_open_groups_[group];
-  g.count++;
-  g.fifo.emplace_back(idx, serial);
-  auto stale = [this](const std::pair<uint32_t, uint64_t>& e) {
-    auto it = half_open_.find(e.first);
-    return it == half_open_.end() || it->second.serial != e.second;
-  };
-  while (!g.fifo.empty() && stale(g.fifo.front())) g.fifo.pop_front();
-  // Flows that completed their handshake leave stale entries behind: keep
-  // them to at most as many as there are live ones.
-  if (g.fifo.size() > 2 * size_t{g.count} + 16) {
-    std::erase_if(g.fifo, stale);
-  }
-}
-
-bool Nat::Impl::RemoveHalfOpen(uint32_t idx) {
-  auto it = half_open_.find(idx);
-  if (it == half_open_.end()) return false;
-  auto g = half_open_groups_.find(it->second.group);
-  half_open_.erase(it);
-  if (g != half_open_groups_.end() && --g->second.count == 0) {
-    half_open_groups_.erase(g);
-  }
-  return true;
-}
-
-void Nat::Impl::EvictOldestHalfOpen(uint32_t group) {
-  auto g = half_open_groups_.find(group);
-  if (g == half_open_groups_.end()) return;
-  std::deque<std::pair<uint32_t, uint64_t>>& fifo = g->second.fifo;
-  while (!fifo.empty()) {
-    const auto [idx, serial] = fifo.front();
-    fifo.pop_front();
-    auto it = half_open_.find(idx);
-    if (it != half_open_.end() && it->second.serial == serial) {
-      stats_.half_open_evicted++;
-      DeleteFlow(idx, false);  // may erase the group: touch nothing after
-      return;
-    }
-  }
-}
-
 void Nat::Impl::MakeRoomHalfOpen(uint32_t group) {
   const Limits& lim = config_.limits;
-  if (lim.max_half_open_per_forward != 0) {
-    for (;;) {
-      auto g = half_open_groups_.find(group);
-      if (g == half_open_groups_.end() ||
-          g->second.count < lim.max_half_open_per_forward) {
-        break;
-      }
-      EvictOldestHalfOpen(group);
-    }
+  for (;;) {
+    const uint32_t victim = half_open_.Victim(
+        group, lim.max_half_open_per_forward, lim.max_half_open);
+    if (victim == kNone) break;
+    stats_.half_open_evicted++;
+    DeleteFlow(victim, false);
+    half_open_.Remove(victim);  // (DeleteFlow did, for a live flow)
   }
-  while (lim.max_half_open != 0 && half_open_.size() >= lim.max_half_open) {
-    // The fullest group pays: a flood at one forward does not push out the
-    // handshakes of the others.
-    uint32_t fullest = group;
-    uint32_t most = 0;
-    for (const auto& [key, g] : half_open_groups_) {
-      if (g.count > most) {
-        most = g.count;
-        fullest = key;
-      }
-    }
-    if (most == 0) break;
-    EvictOldestHalfOpen(fullest);
-  }
-}
-
-int Nat::Impl::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
-  std::vector<uint32_t>& table = PortTable(ext_index, proto);
-  const bool icmp = proto == kProtoIcmp;
-  const uint32_t lo = icmp ? config_.icmp_id_min : config_.port_min;
-  const uint32_t hi = icmp ? config_.icmp_id_max : config_.port_max;
-  if (!icmp && config_.port_preservation && in_port >= lo && in_port <= hi &&
-      table[in_port] == kPortFree) {
-    return in_port;
-  }
-  const uint32_t n = hi - lo + 1;
-  const uint32_t start = static_cast<uint32_t>(rng_.Next() % n);
-  const bool parity = !icmp && config_.port_parity && n > 1;
-  if (parity) {
-    // Same parity as the inside port first (RFC 4787 REQ-4).
-    uint32_t first = start;
-    if (((lo + first) & 1) != (in_port & 1u)) first = (first + 1) % n;
-    for (uint32_t i = 0; i < n; i += 2) {
-      const uint32_t p = lo + (first + i) % n;
-      if ((p & 1u) == (in_port & 1u) && table[p] == kPortFree) {
-        return static_cast<int>(p);
-      }
-    }
-  }
-  for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t p = lo + (start + i) % n;
-    if (table[p] == kPortFree) return static_cast<int>(p);
-  }
-  return -1;
-}
-
-uint32_t Nat::Impl::GetOrCreateMapping(NamespaceId ns, uint8_t proto,
-                                       uint32_t addr, uint16_t port,
-                                       DropReason* why) {
-  const uint32_t key_hash = MappingHash(ns, proto, addr, port);
-  if (const uint32_t found = FindMapping(key_hash, ns, proto, addr, port);
-      found != kNone) {
-    Mapping& m = mappings_[found];
-    if (m.state == MappingState::kHeld) {
-      m.state = MappingState::kLive;
-      m.generation++;
-      stats_.mappings_held--;
-    }
-    m.refs++;
-    return found;
-  }
-  if (config_.external_addresses.empty()) {
-    *why = DropReason::kNoExternalAddress;
-    return kNone;
-  }
-  const bool new_host = !hosts_.contains((uint64_t{ns} << 32) | addr);
-  HostState& host = Host(ns, addr);
-  if (new_host) {
-    // Paired pooling (RFC 4787 REQ-2): one external address per host.
-    host.ext_index = static_cast<uint8_t>(Mix64((uint64_t{ns} << 32) | addr) %
-                                          config_.external_addresses.size());
-  }
-  if (config_.limits.max_ports_per_host != 0 &&
-      host.ports[ProtoIndex(proto)] >= config_.limits.max_ports_per_host) {
-    *why = DropReason::kHostPortLimit;
-    MaybeDropHost(ns, addr);
-    return kNone;
-  }
-  // RFC 6888 REQ-4 for a tenant: one namespace cannot take the whole pool.
-  if (namespaces_[ns].ports[ProtoIndex(proto)] >= NamespacePortQuota(proto)) {
-    *why = DropReason::kNamespacePortLimit;
-    MaybeDropHost(ns, addr);
-    return kNone;
-  }
-  const int ext_port = AllocatePort(host.ext_index, proto, port);
-  if (ext_port < 0) {
-    *why = DropReason::kNoPorts;
-    MaybeDropHost(ns, addr);
-    return kNone;
-  }
-  uint32_t m;
-  if (!free_mappings_.empty()) {
-    m = free_mappings_.back();
-    free_mappings_.pop_back();
-  } else {
-    m = static_cast<uint32_t>(mappings_.size());
-    mappings_.emplace_back();
-  }
-  Mapping& mp = mappings_[m];
-  const uint32_t gen = mp.generation + 1;
-  mp = Mapping{addr,
-               config_.external_addresses[host.ext_index],
-               port,
-               static_cast<uint16_t>(ext_port),
-               ns,
-               proto,
-               MappingState::kLive,
-               1,
-               0,
-               gen};
-  PortTable(host.ext_index, proto)[ext_port] = m;
-  host.ports[ProtoIndex(proto)]++;
-  namespaces_[ns].ports[ProtoIndex(proto)]++;
-  mapping_index_.Insert(key_hash, m);
-  stats_.mappings++;
-  return m;
-}
-
-void Nat::Impl::ReleaseMapping(uint32_t m) {
-  Mapping& mp = mappings_[m];
-  if (mp.refs > 0) mp.refs--;
-  if (mp.refs != 0 || mp.state != MappingState::kLive) return;
-  if (config_.timeouts.port_hold_s == 0) {
-    FreeMapping(m);
-    return;
-  }
-  mp.state = MappingState::kHeld;
-  mp.generation++;
-  mp.hold_until_s = now_s_ + config_.timeouts.port_hold_s;
-  held_.emplace_back(m, mp.generation);
-  stats_.mappings_held++;
-}
-
-void Nat::Impl::FreeMapping(uint32_t m) {
-  Mapping& mp = mappings_[m];
-  if (mp.state == MappingState::kFree) return;
-  if (mp.state == MappingState::kHeld) stats_.mappings_held--;
-  PortTable(ExternalIndex(mp.ext_addr), mp.proto)[mp.ext_port] = kPortFree;
-  mapping_index_.Erase(MappingHash(mp.ns, mp.proto, mp.in_addr, mp.in_port), m);
-  HostState& host = Host(mp.ns, mp.in_addr);
-  if (host.ports[ProtoIndex(mp.proto)]) host.ports[ProtoIndex(mp.proto)]--;
-  if (uint32_t& n = namespaces_[mp.ns].ports[ProtoIndex(mp.proto)]; n) n--;
-  MaybeDropHost(mp.ns, mp.in_addr);
-  mp.state = MappingState::kFree;
-  mp.generation++;
-  mp.refs = 0;
-  stats_.mappings--;
-  free_mappings_.push_back(m);
 }
 
 // ------------------------------------------------------------------------
@@ -511,27 +174,38 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
     return absl::InvalidArgumentError(
         absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
   }
-  if (spec.remote_addr == 0 && !spec.allow_any_remote) {
+  const Flow& master_flow = flows_[current_flow_];
+  const ExpectationPolicy policy =
+      helpers_[master_flow.helper - 1]->expectation_policy();
+  if (spec.remote_addr == 0 &&
+      !(spec.allow_any_remote && policy.allow_any_remote)) {
     return absl::InvalidArgumentError(
         "expectation needs the remote address (no opening to any remote)");
   }
-  const uint32_t timeout_s =
-      spec.remote_addr == 0
-          ? std::min(spec.timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS)
-          : spec.timeout_s;
-  const FlowId master = current_flow_;
-  const NamespaceId ns = flows_[master].ns;
-  if (auto it = expect_by_master_.find(master);
-      it != expect_by_master_.end() &&
-      it->second.size() >= kMaxExpectationsPerMaster) {
-    // Evict the oldest, as netfilter does past max_expected.
-    uint32_t oldest = it->second.front();
-    for (uint32_t e : it->second) {
-      if (expectations_[e].seq < expectations_[oldest].seq) oldest = e;
+  uint8_t child_helper = 0;
+  if (spec.helper != nullptr) {
+    auto it = std::find(helpers_.begin(), helpers_.end(), spec.helper);
+    if (it == helpers_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expectation helper ", std::string(spec.helper->name()),
+                       " is not registered with this engine"));
     }
-    RemoveExpectation(oldest);
+    child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
   }
-  if (live_expectations_ >= kMaxExpectations) {
+  uint32_t timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
+  if (spec.remote_addr == 0) {
+    timeout_s = std::min(timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS);
+  }
+  const FlowId master = current_flow_;
+  const NamespaceId ns = master_flow.ns;
+  // Past the helper's limit the master's oldest goes, as netfilter does
+  // past max_expected.
+  while (policy.max_per_master != 0 &&
+         expects_.CountOf(master) >= policy.max_per_master) {
+    RemoveExpectation(expects_.OldestOf(master));
+  }
+  if (config_.limits.max_expectations != 0 &&
+      expects_.live() >= config_.limits.max_expectations) {
     return absl::ResourceExhaustedError("too many expectations");
   }
   DropReason why = DropReason::kNone;
@@ -541,353 +215,21 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
     return absl::ResourceExhaustedError(
         absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
   }
-  uint32_t e;
-  if (!free_expectations_.empty()) {
-    e = free_expectations_.back();
-    free_expectations_.pop_back();
-  } else {
-    e = static_cast<uint32_t>(expectations_.size());
-    expectations_.emplace_back();
-  }
-  Expectation& x = expectations_[e];
-  x = Expectation{true,
-                  spec.proto,
-                  ns,
-                  spec.remote_addr,
-                  spec.remote_port,
-                  m,
-                  master,
-                  now_ms_ + uint64_t{timeout_s} * 1000,
-                  ++expect_seq_};
   const Mapping& mp = mappings_[m];
-  expect_index_[ExpectKey(spec.proto, mp.ext_addr, mp.ext_port)].push_back(e);
-  expect_by_master_[master].push_back(e);
-  expect_expiry_.emplace(x.expires, e);
-  live_expectations_++;
+  Expectation x;
+  x.proto = spec.proto;
+  x.ns = ns;
+  x.rem_addr = spec.remote_addr;
+  x.rem_port = spec.remote_port;
+  x.ext_addr = mp.ext_addr;
+  x.ext_port = mp.ext_port;
+  x.mapping = m;
+  x.master = master;
+  x.helper = child_helper;
+  x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
+  expects_.Add(x);
   return ExternalEndpoint{mp.ext_addr, mp.ext_port};
 }
-
-void Nat::Impl::RemoveExpectation(uint32_t e) {
-  Expectation& x = expectations_[e];
-  if (!x.live) return;
-  x.live = false;
-  const Mapping& mp = mappings_[x.mapping];
-  const uint64_t key = ExpectKey(x.proto, mp.ext_addr, mp.ext_port);
-  if (auto it = expect_index_.find(key); it != expect_index_.end()) {
-    auto& v = it->second;
-    v.erase(std::remove(v.begin(), v.end(), e), v.end());
-    if (v.empty()) expect_index_.erase(it);
-  }
-  if (auto it = expect_by_master_.find(x.master);
-      it != expect_by_master_.end()) {
-    auto& v = it->second;
-    v.erase(std::remove(v.begin(), v.end(), e), v.end());
-    if (v.empty()) expect_by_master_.erase(it);
-  }
-  if (x.mapping != kNone) ReleaseMapping(x.mapping);
-  x.mapping = kNone;
-  live_expectations_--;
-  free_expectations_.push_back(e);
-}
-
-uint32_t Nat::Impl::MatchExpectation(uint8_t proto, uint32_t ext_addr,
-                                     uint16_t port, uint32_t src,
-                                     uint16_t sport) {
-  auto it = expect_index_.find(ExpectKey(proto, ext_addr, port));
-  if (it == expect_index_.end()) return kNone;
-  for (uint32_t e : it->second) {
-    const Expectation& x = expectations_[e];
-    if (x.live && x.expires > now_ms_ &&
-        (x.rem_addr == src || x.rem_addr == 0) &&
-        (x.rem_port == 0 || x.rem_port == sport)) {
-      return e;
-    }
-  }
-  return kNone;
-}
-
-// ------------------------------------------------------------------------
-// TCP tracking
-
-bool Nat::Impl::RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
-                              const L4View& l4) const {
-  const int s = static_cast<int>(from);
-  const int other = 1 - s;
-  const uint8_t seen_from =
-      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
-  if (!(f.flags & seen_from)) {
-    // Nothing seen from this side yet: only an answer to the other side's
-    // SYN is believable: it must acknowledge exactly what was sent.
-    return (l4.tcp_flags() & tcp_flags::kAck) && l4.tcp_ack() == t.end[other];
-  }
-  const uint32_t win = std::max<uint32_t>(t.win[other], 1);
-  const uint32_t seq = l4.tcp_seq();
-  const uint32_t expected = t.end[s];
-  // Within the receiver's window around what the sender has sent so far.
-  return !SeqAfter(expected - win, seq) && !SeqAfter(seq, expected + win);
-}
-
-bool Nat::Impl::UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
-                          uint16_t payload_len, DropReason* why) {
-  const uint8_t fl = l4.tcp_flags();
-  const int s = static_cast<int>(from);
-  if (fl & tcp_flags::kRst) {
-    if (!RstAcceptable(f, t, from, l4)) {
-      *why = DropReason::kTcpInvalidRst;
-      return false;
-    }
-    f.set_state(TcpState::kClosed);
-    return true;
-  }
-  const bool originator_side = (from == Side::kOutside) ==
-                               static_cast<bool>(f.flags & kFlowInboundOrigin);
-  // Window scale from SYN options (RFC 7323): kind 3, length 3.
-  if (fl & tcp_flags::kSyn) {
-    uint8_t scale = 15;
-    const uint16_t hl = l4.tcp_header_length();
-    const uint8_t* o = l4.data();
-    for (uint16_t i = l4_field::kTcpMinHeader; i < hl;) {
-      const uint8_t kind = o[i];
-      if (kind == 0) break;
-      if (kind == 1) {
-        ++i;
-        continue;
-      }
-      if (i + 1 >= hl || o[i + 1] < 2 || i + o[i + 1] > hl) break;
-      if (kind == 3 && o[i + 1] == 3) scale = std::min<uint8_t>(o[i + 2], 14);
-      i += o[i + 1];
-    }
-    const uint8_t shift = s == 0 ? 0 : 4;
-    f.wscale =
-        static_cast<uint8_t>((f.wscale & ~(0xf << shift)) | (scale << shift));
-  }
-  // Track the highest sequence end and window per side.
-  const uint32_t end = l4.tcp_seq() + payload_len +
-                       ((fl & tcp_flags::kSyn) ? 1 : 0) +
-                       ((fl & tcp_flags::kFin) ? 1 : 0);
-  const uint8_t seen_from =
-      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
-  if (!(f.flags & seen_from) || SeqAfter(end, t.end[s])) t.end[s] = end;
-  f.flags |= seen_from;
-  uint32_t win = l4.tcp_window();
-  const uint8_t ws_in = f.wscale & 0xf, ws_out = f.wscale >> 4;
-  if (!(fl & tcp_flags::kSyn) && ws_in != 15 && ws_out != 15) {
-    win <<= (s == 0 ? ws_in : ws_out);
-  }
-  if (win > t.win[s]) t.win[s] = win;
-
-  TcpState st = static_cast<TcpState>(f.state());
-  const TcpState before = st;
-  switch (st) {
-    case TcpState::kSynSent:
-      if ((fl & tcp_flags::kSyn) && !originator_side) {
-        st = TcpState::kSynReceived;
-      }
-      break;
-    case TcpState::kSynReceived:
-      if (originator_side && (fl & tcp_flags::kAck) &&
-          !(fl & tcp_flags::kSyn)) {
-        st = TcpState::kEstablished;
-      }
-      break;
-    case TcpState::kEstablished:
-      break;
-    case TcpState::kFinWait:
-    case TcpState::kClosing:
-    case TcpState::kClosed:
-      if ((fl & tcp_flags::kSyn) && !(fl & tcp_flags::kAck) &&
-          originator_side) {
-        // A new connection on the same 4-tuple (e.g. after TIME_WAIT).
-        st = TcpState::kSynSent;
-        f.flags &= static_cast<uint8_t>(~(kFlowSeenInside | kFlowSeenOutside));
-        f.flags |= seen_from;
-        t.end[1 - s] = 0;
-        t.win[1 - s] = 0;
-      }
-      break;
-    default:
-      break;
-  }
-  if (fl & tcp_flags::kFin) {
-    const int fin_from = (f.flags & kFlowFinFromOutside) ? 1 : 0;
-    if (st == TcpState::kFinWait && fin_from != s) {
-      st = TcpState::kClosing;
-    } else if (st != TcpState::kClosing && st != TcpState::kFinWait) {
-      st = TcpState::kFinWait;
-      f.flags = static_cast<uint8_t>(s ? f.flags | kFlowFinFromOutside
-                                       : f.flags & ~kFlowFinFromOutside);
-    }
-  }
-  f.set_state(st);
-  if ((f.flags & kFlowInboundOrigin) && before <= TcpState::kSynReceived &&
-      st > TcpState::kSynReceived &&
-      RemoveHalfOpen(static_cast<uint32_t>(&f - flows_.data()))) {
-    // The handshake completed: from now on a connection of its host's.
-    Host(f.ns, f.in_addr).flows++;
-  }
-  return true;
-}
-
-// ------------------------------------------------------------------------
-// ICMP
-
-void Nat::Impl::SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
-                              const Ipv4View& ip, uint8_t type, uint8_t code,
-                              uint32_t rest) {
-  // Never answer an ICMP error, a non-first fragment, or a packet whose
-  // source cannot take an answer (RFC 1812 4.3.2.7).
-  if (ip.fragment_offset_bytes() != 0 || IsUnusableSource(ip.src())) return;
-  if (ip.protocol() == kProtoIcmp) {
-    const auto pl = ip.payload();
-    if (pl.empty() || !IsIcmpQuery(pl[0])) return;
-  }
-  if (sink_ == nullptr) return;
-  // Token bucket: tokens in thousandths.
-  const uint64_t cap = uint64_t{config_.icmp_error_burst} * 1000;
-  if (!icmp_bucket_started_) {
-    icmp_tokens_ = cap;
-    icmp_last_ = now_ms_;
-    icmp_bucket_started_ = true;
-  }
-  icmp_tokens_ = std::min<uint64_t>(
-      cap,
-      icmp_tokens_ + (now_ms_ - icmp_last_) * config_.icmp_errors_per_second);
-  icmp_last_ = now_ms_;
-  if (icmp_tokens_ < 1000) {
-    stats_.icmp_errors_rate_limited++;
-    return;
-  }
-  icmp_tokens_ -= 1000;
-  const uint16_t quote = std::min<uint16_t>(ip.size(), kIcmpQuoteMax);
-  uint8_t buf[20 + 8 + kIcmpQuoteMax];
-  const uint16_t total = static_cast<uint16_t>(20 + 8 + quote);
-  std::fill(buf, buf + 28, 0);
-  buf[0] = 0x45;
-  StoreBe16(buf + 2, total);
-  buf[8] = 64;
-  buf[9] = kProtoIcmp;
-  StoreBe32(buf + 12, from_addr);
-  StoreBe32(buf + 16, ip.src());
-  StoreBe16(buf + 10, InternetChecksum({buf, 20}));
-  buf[20] = type;
-  buf[21] = code;
-  StoreBe32(buf + 24, rest);
-  std::copy(ip.data(), ip.data() + quote, buf + 28);
-  StoreBe16(buf + 22,
-            InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
-  stats_.icmp_errors_sent++;
-  sink_->Emit(side, ns, {buf, total});
-}
-
-Verdict Nat::Impl::EchoReply(Packet& pkt, Ipv4View& ip, Side side,
-                             NamespaceId ns) {
-  uint8_t* icmp = ip.data() + ip.header_length();
-  const uint32_t src = ip.src(), dst = ip.dst();
-  ip.set_src(dst);
-  ip.set_dst(src);
-  // Type 8 -> 0: the type/code word changes by 0x0800.
-  const uint16_t old_word = LoadBe16(icmp);
-  icmp[0] = icmp_type::kEchoReply;
-  StoreBe16(icmp + 2,
-            ChecksumUpdate16(LoadBe16(icmp + 2), old_word, LoadBe16(icmp)));
-  // Fresh TTL for our own answer.
-  const uint16_t old_ttl = LoadBe16(ip.data() + ipv4_field::kTtl);
-  ip.data()[ipv4_field::kTtl] = 64;
-  StoreBe16(ip.data() + ipv4_field::kChecksum,
-            ChecksumUpdate16(ip.checksum(), old_ttl,
-                             LoadBe16(ip.data() + ipv4_field::kTtl)));
-  (void)pkt;
-  return Verdict::Forward(side, ns);
-}
-
-Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
-                                   L4View& l4) {
-  // The whole ICMP message must check out before we vouch for it again.
-  auto icmp = ip.payload();
-  if (InternetChecksum(icmp) != 0) return Drop(DropReason::kBadL4Header);
-  DropReason why = DropReason::kIcmpBadQuote;
-  auto quoted_span = icmp.subspan(l4_field::kIcmpHeader);
-  auto q = Ipv4View::ParseQuoted(quoted_span, &why);
-  if (!q) return Drop(why);
-  if (q->fragment_offset_bytes() != 0) return Drop(DropReason::kIcmpBadQuote);
-  auto ql4 = L4View::ParseQuoted(q->protocol(), q->payload());
-  if (!ql4) return Drop(DropReason::kIcmpBadQuote);
-  const uint8_t qproto = q->protocol();
-  if (qproto == kProtoIcmp && !IsIcmpQuery(ql4->icmp_type())) {
-    return Drop(DropReason::kIcmpBadQuote);  // an error about an error
-  }
-  const bool qicmp = qproto == kProtoIcmp;
-  uint32_t idx;
-  if (from == Side::kOutside) {
-    // The quoted packet is one we sent out: src = external endpoint.
-    if (q->src() != ip.dst()) return Drop(DropReason::kIcmpNoFlow);
-    idx = qicmp ? FindOutside(qproto, q->src(), ql4->icmp_id(), q->dst(), 0)
-                : FindOutside(qproto, q->src(), ql4->src_port(), q->dst(),
-                              ql4->dst_port());
-  } else {
-    // The quoted packet is one we delivered inside: dst = inside endpoint.
-    idx = qicmp ? FindInside(ns, qproto, q->dst(), ql4->icmp_id(), q->src(), 0)
-                : FindInside(ns, qproto, q->dst(), ql4->dst_port(), q->src(),
-                             ql4->src_port());
-  }
-  if (idx == kNone || flows_[idx].expires_s <= now_s_) {
-    return Drop(DropReason::kIcmpNoFlow);
-  }
-  const Flow& f = flows_[idx];
-  // Rewrite the quoted header (and its checksum and L4 checksum if quoted),
-  // then the outer header; recompute the ICMP checksum over the message.
-  auto rewrite_quoted = [&](bool source, uint32_t addr, uint16_t port) {
-    const uint32_t old_addr = source ? q->src() : q->dst();
-    if (source) {
-      q->set_src(addr);
-    } else {
-      q->set_dst(addr);
-    }
-    if (qicmp) {
-      StoreBe16(ql4->data() + l4_field::kIcmpId, port);
-      // The quoted ICMP checksum covers the whole original message, which
-      // may be truncated: update it incrementally for the id change.
-      return;
-    }
-    const uint16_t off = source ? l4_field::kSrcPort : l4_field::kDstPort;
-    const uint16_t old_port = LoadBe16(ql4->data() + off);
-    StoreBe16(ql4->data() + off, port);
-    const uint16_t coff = ql4->ChecksumOffset(qproto);
-    if (coff != 0) {
-      ChecksumDelta d;
-      d.Replace32(old_addr, addr);
-      d.Replace16(old_port, port);
-      uint16_t c = d.Apply(LoadBe16(ql4->data() + coff));
-      if (qproto == kProtoUdp && c == 0) c = 0xffff;
-      StoreBe16(ql4->data() + coff, c);
-    }
-  };
-  if (qicmp) {
-    const uint16_t old_id = ql4->icmp_id();
-    const uint16_t new_id = from == Side::kOutside ? f.in_port : f.ext_port;
-    StoreBe16(ql4->data() + l4_field::kIcmpChecksum,
-              ChecksumUpdate16(LoadBe16(ql4->data() + l4_field::kIcmpChecksum),
-                               old_id, new_id));
-  }
-  NamespaceId out_ns = ns;
-  Side out_side;
-  if (from == Side::kOutside) {
-    rewrite_quoted(true, f.in_addr, f.in_port);
-    ip.set_dst(f.in_addr);
-    out_side = Side::kInside;
-    out_ns = f.ns;
-  } else {
-    rewrite_quoted(false, f.ext_addr, f.ext_port);
-    ip.set_src(f.ext_addr);
-    out_side = Side::kOutside;
-  }
-  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, 0);
-  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, InternetChecksum(icmp));
-  (void)l4;
-  ip.DecrementTtl();
-  return Verdict::Forward(out_side, out_ns);
-}
-
 // ------------------------------------------------------------------------
 // Helpers
 
@@ -1068,7 +410,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
     // The inside host answers an inbound UDP flow: from now on a flow of
     // its own, on its budget, with the normal timeout.
     flows_[idx].flags |= kFlowSeenInside;
-    if (RemoveHalfOpen(idx)) Host(ns, src).flows++;
+    if (half_open_.Remove(idx)) Host(ns, src).flows++;
   }
   Flow& f = flows_[idx];
   const bool to_hairpin = ExternalIndex(dst) >= 0;
@@ -1081,7 +423,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
           : 0;
   if (proto == kProtoTcp &&
-      !UpdateTcp(f, tcp_[idx], Side::kInside, *l4, l4_payload, &why)) {
+      !UpdateTcp(idx, Side::kInside, *l4, l4_payload, &why)) {
     return Drop(why);
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -1155,7 +497,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
     if (proto == kProtoIcmp) return Drop(DropReason::kNoFlow);
-    const uint32_t owner = PortTable(ext_index, proto)[dport];
+    const uint32_t owner = mappings_.PortOwner(ext_index, proto, dport);
     if (owner == kPortFree) return Drop(DropReason::kNoFlow);
     Flow nf{};
     nf.ext_addr = dst;
@@ -1177,22 +519,13 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     }
     if (owner & kPortForwardBit) {
       const uint32_t fi = owner & ~kPortForwardBit;
-      const ForwardSpec& fs = forwards_[fi].spec;
+      const ForwardSpec& fs = forwards_.spec(fi);
       if (fs.expires != 0 && fs.expires <= now_ms_) {
         return Drop(DropReason::kNoFlow);
       }
       if (!fs.enabled) return Drop(DropReason::kForwardDisabled);
-      if (!fs.allowed_remotes.empty()) {
-        bool ok = false;
-        for (const RemoteFilter& r : fs.allowed_remotes) {
-          const uint32_t mask = PrefixMask(r.prefix_len);
-          if ((src & mask) == (r.addr & mask) &&
-              (r.port == 0 || r.port == sport)) {
-            ok = true;
-            break;
-          }
-        }
-        if (!ok) return Drop(DropReason::kFiltered);
+      if (!ForwardTable::RemoteAllowed(fs, src, sport)) {
+        return Drop(DropReason::kFiltered);
       }
       nf.ns = fs.ns;
       nf.in_addr = fs.inside_addr;
@@ -1200,24 +533,12 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       nf.owner = kOwnerForwardBit | fi;
       nf.helper = HelperFor(proto, fs.inside_port);
     } else {
-      Mapping& mp = mappings_[owner];
-      bool allowed = false;
-      if (mp.state == MappingState::kLive) {
-        switch (config_.filtering) {
-          case FilteringMode::kEndpointIndependent:
-            allowed = true;
-            break;
-          case FilteringMode::kAddressDependent:
-            allowed = adf_.contains((uint64_t{owner} << 32) | src);
-            break;
-          case FilteringMode::kAddressAndPortDependent:
-            allowed = false;
-            break;
-        }
-      }
+      const Mapping& mp = mappings_[owner];
+      const bool allowed =
+          mp.state == MappingState::kLive && filter_.Allows(owner, src);
       uint32_t e = kNone;
       if (!allowed) {
-        e = MatchExpectation(proto, dst, dport, src, sport);
+        e = expects_.Match(proto, dst, dport, src, sport, now_ms_);
         if (e == kNone) {
           return Drop(mp.state == MappingState::kLive ? DropReason::kFiltered
                                                       : DropReason::kNoFlow);
@@ -1227,8 +548,11 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       nf.in_addr = mp.in_addr;
       nf.in_port = mp.in_port;
       nf.owner = owner;
-      mp.refs++;  // the flow's reference
-      if (e != kNone) RemoveExpectation(e);
+      mappings_.Retain(owner);  // the flow's reference
+      if (e != kNone) {
+        nf.helper = expects_[e].helper;
+        RemoveExpectation(e);
+      }
     }
     // An inside key clash (the host already talks to that remote from that
     // port) would corrupt the table: refuse instead.
@@ -1257,7 +581,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
           ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
           : 0;
   if (proto == kProtoTcp &&
-      !UpdateTcp(f, tcp_[idx], Side::kOutside, *l4, l4_payload, &why)) {
+      !UpdateTcp(idx, Side::kOutside, *l4, l4_payload, &why)) {
     return Drop(why);
   }
   f.expires_s = now_s_ + Timeout(f);
@@ -1347,29 +671,17 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   uint32_t idx;
   if constexpr (kSide == Side::kInside) {
     const uint32_t h =
-        hash ? *hash : KeyHash(hash_seed_, ns, proto, src, sport, dst, dport);
-    const uint32_t v = index_.Find(h, [&](uint32_t value) {
-      if (value & 1) return false;
-      const Flow& f = flows_[value >> 1];
-      return f.in_addr == src && f.in_port == sport && f.rem_addr == dst &&
-             f.rem_port == dport && f.ns == ns && f.proto == proto;
-    });
-    if (v == FlowIndex::kNotFound) return kNotHere;
-    idx = v >> 1;
+        hash ? *hash
+             : flows_.InsideKeyHash(ns, proto, src, sport, dst, dport);
+    idx = flows_.FindInside(h, ns, proto, src, sport, dst, dport);
+    if (idx == kNone) return kNotHere;
   } else {
     // A flow's external address is always one of ours (the set cannot
     // change), so finding the flow settles the full path's martian check.
-    const uint32_t h = hash ? *hash
-                            : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst,
-                                      dport, src, sport);
-    const uint32_t v = index_.Find(h, [&](uint32_t value) {
-      if (!(value & 1)) return false;
-      const Flow& f = flows_[value >> 1];
-      return f.ext_addr == dst && f.ext_port == dport && f.rem_addr == src &&
-             f.rem_port == sport && f.proto == proto;
-    });
-    if (v == FlowIndex::kNotFound) return kNotHere;
-    idx = v >> 1;
+    const uint32_t h =
+        hash ? *hash : flows_.OutsideKeyHash(proto, dst, dport, src, sport);
+    idx = flows_.FindOutside(h, proto, dst, dport, src, sport);
+    if (idx == kNone) return kNotHere;
   }
   Flow& f = flows_[idx];
   if (f.expires_s <= now_s_ || f.helper != 0) return kNotHere;
@@ -1393,7 +705,7 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   pkt.len = total;  // drop link padding
   if (proto == kProtoTcp) {
     DropReason why = DropReason::kNone;
-    if (!UpdateTcp(f, tcp_[idx], kSide, L4View::Validated(l4, l4_size), payload,
+    if (!UpdateTcp(idx, kSide, L4View::Validated(l4, l4_size), payload,
                    &why)) {
       stats_.drops[static_cast<int>(why)]++;
       return VerdictBits(Verdict::kDrop, why, Side::kOutside,
@@ -1469,8 +781,8 @@ bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
   }
   *hash =
       kSide == Side::kInside
-          ? KeyHash(hash_seed_, ns, proto, src, sport, dst, dport)
-          : KeyHash(hash_seed_, kOutsideKeyNs, proto, dst, dport, src, sport);
+          ? flows_.InsideKeyHash(ns, proto, src, sport, dst, dport)
+          : flows_.OutsideKeyHash(proto, dst, dport, src, sport);
   return true;
 }
 
@@ -1484,18 +796,14 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
     bool have[kChunk];
     for (size_t i = 0; i < n; ++i) {
       have[i] = PeekHash<kSide>(ns, pkts[base + i], &hashes[i]);
-      if (have[i]) index_.Prefetch(hashes[i]);
+      if (have[i]) flows_.PrefetchIndex(hashes[i]);
     }
     for (size_t i = 0; i < n; ++i) {
       if (!have[i]) continue;
-      const uint32_t v = index_.PeekCandidate(hashes[i]);
-      if (v != FlowIndex::kNotFound && (v >> 1) < flows_.size()) {
-        __builtin_prefetch(&flows_[v >> 1]);
-        // TCP sequence tracking lives apart from the flow.
-        if (pkts[base + i].data[ipv4_field::kProtocol] == kProtoTcp) {
-          __builtin_prefetch(&tcp_[v >> 1]);
-        }
-      }
+      // TCP sequence tracking lives apart from the flow.
+      flows_.PrefetchFlow(hashes[i],
+                          pkts[base + i].data[ipv4_field::kProtocol] ==
+                              kProtoTcp);
     }
     for (size_t i = 0; i < n; ++i) {
       Packet& p = pkts[base + i];
@@ -1625,7 +933,7 @@ absl::Status Nat::Impl::RemoveNamespace(NamespaceId ns) {
     return absl::NotFoundError(absl::StrCat("namespace id ", ns, " not found"));
   }
   for (uint32_t i = 0; i < forwards_.size(); ++i) {
-    if (forwards_[i].live && forwards_[i].spec.ns == ns) {
+    if (forwards_.Live(i) && forwards_.spec(i).ns == ns) {
       (void)RemoveForwardIndex(i);
     }
   }
@@ -1634,16 +942,10 @@ absl::Status Nat::Impl::RemoveNamespace(NamespaceId ns) {
       DeleteFlow(i, false);
     }
   }
-  for (uint32_t e = 0; e < expectations_.size(); ++e) {
-    if (expectations_[e].live && expectations_[e].ns == ns) {
-      RemoveExpectation(e);
-    }
+  for (uint32_t e = 0; e < expects_.size(); ++e) {
+    if (expects_[e].live && expects_[e].ns == ns) RemoveExpectation(e);
   }
-  for (uint32_t m = 0; m < mappings_.size(); ++m) {
-    if (mappings_[m].state != MappingState::kFree && mappings_[m].ns == ns) {
-      FreeMapping(m);
-    }
-  }
+  mappings_.RemoveNamespace(ns);
   namespaces_[ns] = NamespaceEntry{};
   live_namespaces_--;
   return absl::OkStatus();
@@ -1673,18 +975,6 @@ absl::Status Nat::Impl::SetRoutedPrefixes(NamespaceId ns,
     }
   }
   return absl::OkStatus();
-}
-
-int Nat::Impl::FindForward(uint8_t proto, uint32_t ext_addr,
-                           uint16_t port) const {
-  for (size_t i = 0; i < forwards_.size(); ++i) {
-    const auto& f = forwards_[i];
-    if (f.live && f.spec.proto == proto && f.spec.external_port == port &&
-        f.spec.external_addr == ext_addr) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
 }
 
 absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
@@ -1727,7 +1017,8 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
     targets.push_back(i);
   }
   for (int t : targets) {
-    const uint32_t owner = PortTable(t, spec.proto)[spec.external_port];
+    const uint32_t owner =
+        mappings_.PortOwner(t, spec.proto, spec.external_port);
     if (owner != kPortFree) {
       return absl::AlreadyExistsError(absl::StrCat(
           ProtoName(spec.proto), " ",
@@ -1736,21 +1027,11 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
           (owner & kPortForwardBit) ? "another forward" : "a mapping"));
     }
   }
-  uint32_t id;
-  if (!free_forwards_.empty()) {
-    id = free_forwards_.back();
-    free_forwards_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(forwards_.size());
-    forwards_.emplace_back();
-  }
-  forwards_[id].live = true;
-  forwards_[id].spec = spec;
+  const uint32_t id = forwards_.Add(spec);
   for (int t : targets) {
-    PortTable(t, spec.proto)[spec.external_port] = kPortForwardBit | id;
+    mappings_.SetPortOwner(t, spec.proto, spec.external_port,
+                           kPortForwardBit | id);
   }
-  if (spec.expires != 0) forward_expiry_.emplace(spec.expires, id);
-  stats_.forwards++;
   return id;
 }
 
@@ -1763,20 +1044,19 @@ void Nat::Impl::DeleteForwardFlows(uint32_t idx) {
 }
 
 absl::Status Nat::Impl::RemoveForwardIndex(uint32_t idx) {
-  if (idx >= forwards_.size() || !forwards_[idx].live) {
+  if (!forwards_.Live(idx)) {
     return absl::NotFoundError(absl::StrCat("forward ", idx, " not found"));
   }
-  ForwardEntry& fe = forwards_[idx];
+  const ForwardSpec& spec = forwards_.spec(idx);
   for (size_t t = 0; t < config_.external_addresses.size(); ++t) {
-    auto& table = PortTable(static_cast<int>(t), fe.spec.proto);
-    if (table[fe.spec.external_port] == (kPortForwardBit | idx)) {
-      table[fe.spec.external_port] = kPortFree;
+    const int ti = static_cast<int>(t);
+    if (mappings_.PortOwner(ti, spec.proto, spec.external_port) ==
+        (kPortForwardBit | idx)) {
+      mappings_.SetPortOwner(ti, spec.proto, spec.external_port, kPortFree);
     }
   }
   DeleteForwardFlows(idx);
-  fe.live = false;
-  free_forwards_.push_back(idx);
-  stats_.forwards--;
+  forwards_.Remove(idx);
   return absl::OkStatus();
 }
 
@@ -1800,21 +1080,23 @@ FlowInfo Nat::Impl::Info(uint32_t idx) const {
     i.bytes[s] = f.bytes[s];
   }
   if (f.helper) i.helper = helpers_[f.helper - 1]->name();
-  if (auto it = expect_by_master_.find(idx); it != expect_by_master_.end()) {
-    i.expectations = static_cast<uint32_t>(it->second.size());
-  }
+  i.expectations = expects_.CountOf(idx);
   return i;
 }
 
 Stats Nat::Impl::GetStats() const {
   Stats s = stats_;
   for (auto& row : s.flows) row.fill(0);
-  for (const Flow& f : flows_) {
-    if (!(f.flags & kFlowLive)) continue;
+  for (uint32_t i = 0; i < flows_.size(); ++i) {
+    const Flow& f = flows_[i];
+    if (!f.live()) continue;
     s.flows[ProtoIndex(f.proto)][f.proto == kProtoTcp ? f.state() : 0]++;
   }
-  s.expectations = live_expectations_;
-  s.half_open_inbound = static_cast<uint32_t>(half_open_.size());
+  s.mappings = mappings_.live_and_held();
+  s.mappings_held = mappings_.held();
+  s.forwards = forwards_.live();
+  s.expectations = expects_.live();
+  s.half_open_inbound = half_open_.size();
   s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
   s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
   s.fragments_held = 0;
@@ -1825,13 +1107,7 @@ Stats Nat::Impl::GetStats() const {
 }
 
 size_t Nat::Impl::MemoryUsage() const {
-  size_t n = flows_.capacity() * sizeof(Flow) +
-             tcp_.capacity() * sizeof(TcpTrack) + index_.MemoryUsage() +
-             mappings_.capacity() * sizeof(Mapping) +
-             mapping_index_.MemoryUsage() +
-             hosts_.capacity() * (sizeof(std::pair<uint64_t, HostState>) + 1) +
-             free_flows_.capacity() * 4 + free_mappings_.capacity() * 4;
-  return n;
+  return flows_.MemoryUsage() + mappings_.MemoryUsage();
 }
 
 // ------------------------------------------------------------------------
@@ -1910,13 +1186,10 @@ absl::Status Nat::UpdatePolicy(const NatConfig& config) {
         "external_addresses: changing them needs a restart (live mappings "
         "use the current ones)");
   }
-  const bool to_adf =
-      config.filtering == FilteringMode::kAddressDependent &&
-      impl_->config_.filtering != FilteringMode::kAddressDependent;
   const uint64_t seed = impl_->config_.random_seed;
   impl_->config_ = config;
   impl_->config_.random_seed = seed;
-  impl_->RebuildFilterState(to_adf);
+  impl_->SetFilteringMode(config.filtering);
   return absl::OkStatus();
 }
 
@@ -1955,7 +1228,8 @@ std::vector<NamespaceInfo> Nat::Namespaces() const {
     n.routed_prefixes = e.routed;
     const uint8_t protos[kNumProtos] = {kProtoTcp, kProtoUdp, kProtoIcmp};
     for (uint8_t proto : protos) {
-      n.ports[ProtoIndex(proto)] = e.ports[ProtoIndex(proto)];
+      n.ports[ProtoIndex(proto)] =
+          impl_->mappings_.NamespacePorts(static_cast<NamespaceId>(i), proto);
       n.port_quota[ProtoIndex(proto)] = impl_->NamespacePortQuota(proto);
     }
     out.push_back(std::move(n));
@@ -2044,7 +1318,7 @@ absl::StatusOr<uint32_t> Nat::AddForward(const ForwardSpec& spec, TimeMs now) {
 }
 absl::Status Nat::RemoveForward(uint8_t proto, uint32_t external_addr,
                                 uint16_t external_port) {
-  const int i = impl_->FindForward(proto, external_addr, external_port);
+  const int i = impl_->forwards_.Find(proto, external_addr, external_port);
   if (i < 0) {
     return absl::NotFoundError(absl::StrCat(
         "no ", ProtoName(proto), " forward for ",
@@ -2057,30 +1331,29 @@ absl::Status Nat::RemoveForwardById(uint32_t id) {
   return impl_->RemoveForwardIndex(id);
 }
 absl::Status Nat::RenewForward(uint32_t id, TimeMs expires) {
-  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+  if (!impl_->forwards_.Live(id)) {
     return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
   }
-  impl_->forwards_[id].spec.expires = expires;
-  if (expires != 0) impl_->forward_expiry_.emplace(expires, id);
+  impl_->forwards_.Renew(id, expires);
   return absl::OkStatus();
 }
 absl::Status Nat::SetForwardFilter(uint32_t id,
                                    std::vector<RemoteFilter> allowed_remotes) {
-  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+  if (!impl_->forwards_.Live(id)) {
     return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
   }
   if (absl::Status st = ValidateRemoteFilters(allowed_remotes); !st.ok()) {
     return st;
   }
-  impl_->forwards_[id].spec.allowed_remotes = std::move(allowed_remotes);
+  impl_->forwards_.spec(id).allowed_remotes = std::move(allowed_remotes);
   return absl::OkStatus();
 }
 
 absl::Status Nat::SetForwardEnabled(uint32_t id, bool enabled) {
-  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+  if (!impl_->forwards_.Live(id)) {
     return absl::NotFoundError(absl::StrCat("forward ", id, " not found"));
   }
-  ForwardSpec& spec = impl_->forwards_[id].spec;
+  ForwardSpec& spec = impl_->forwards_.spec(id);
   if (spec.enabled == enabled) return absl::OkStatus();
   spec.enabled = enabled;
   if (!enabled) impl_->DeleteForwardFlows(id);
@@ -2088,17 +1361,17 @@ absl::Status Nat::SetForwardEnabled(uint32_t id, bool enabled) {
 }
 
 std::optional<ForwardSpec> Nat::Forward(uint32_t id) const {
-  if (id >= impl_->forwards_.size() || !impl_->forwards_[id].live) {
+  if (!impl_->forwards_.Live(id)) {
     return std::nullopt;
   }
-  return impl_->forwards_[id].spec;
+  return impl_->forwards_.spec(id);
 }
 
 std::vector<ForwardInfo> Nat::Forwards() const {
   std::vector<ForwardInfo> out;
-  for (size_t i = 0; i < impl_->forwards_.size(); ++i) {
-    if (impl_->forwards_[i].live) {
-      out.push_back({static_cast<uint32_t>(i), impl_->forwards_[i].spec});
+  for (uint32_t i = 0; i < impl_->forwards_.size(); ++i) {
+    if (impl_->forwards_.Live(i)) {
+      out.push_back({i, impl_->forwards_.spec(i)});
     }
   }
   return out;
@@ -2116,7 +1389,7 @@ bool Nat::ExternalPortInUse(uint8_t proto, uint32_t external_addr,
                             uint16_t port) const {
   const int i = impl_->ExternalIndex(external_addr);
   if (i < 0) return false;
-  return impl_->PortTable(i, proto)[port] != kPortFree;
+  return impl_->mappings_.PortOwner(i, proto, port) != kPortFree;
 }
 const std::vector<uint32_t>& Nat::external_addresses() const {
   return impl_->config_.external_addresses;

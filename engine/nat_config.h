@@ -54,6 +54,10 @@ struct Limits {
   // Answered flows are never evicted.
   uint32_t max_half_open_per_forward = 1024;
   uint32_t max_half_open = 16384;
+  // Expectations (related flows helpers announced) waiting in all; past it
+  // a helper's Expect() fails. Per master flow, the helper's own
+  // ExpectationPolicy limits them. 0: no limit.
+  uint32_t max_expectations = 4096;
 };
 
 // IPv4 fragments. Virtual reassembly translates each fragment as it passes

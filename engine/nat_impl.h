@@ -7,110 +7,28 @@
 #include <cstddef>
 #include <cstring>
 #include <deque>
-#include <queue>
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/flow_index.h"
-#include "engine/huge_alloc.h"
+#include "engine/expectations.h"
+#include "engine/filtering.h"
+#include "engine/flow_table.h"
+#include "engine/forwards.h"
+#include "engine/half_open.h"
+#include "engine/icmp.h"
+#include "engine/mappings.h"
 #include "engine/nat.h"
+#include "engine/tcp_track.h"
 #include "engine/wire.h"
 
 namespace unat {
 
 namespace internal {
 
-constexpr uint32_t kNone = 0xffffffff;
-constexpr uint32_t kPortFree = 0xffffffff;
-constexpr uint32_t kPortForwardBit = 0x80000000;
-constexpr NamespaceId kOutsideKeyNs = 0xffff;
-constexpr uint32_t kWheelSlots = 4096;  // one slot per second
 constexpr uint32_t kMaxExpectationsPerMaster = 4;
 constexpr uint32_t kMaxExpectations = 4096;
-constexpr uint16_t kIcmpQuoteMax = 548;  // RFC 1812 4.3.2.3: up to 576 total
-
-enum FlowFlags : uint8_t {
-  kFlowLive = 1,
-  kFlowInboundOrigin = 2,
-  kFlowSeenInside = 4,
-  kFlowSeenOutside = 8,
-  kFlowFinFromOutside = 16,  // the first FIN came from the outside
-};
-// The TCP state lives in the top three bits of Flow::flags.
-constexpr int kFlowStateShift = 5;
-constexpr uint8_t kFlowStateMask = 0xe0;
-static_assert(static_cast<int>(TcpState::kCount) <= 8);
-// Flow::owner for a forwarded flow: the forward index with this bit set
-// (as in the port tables). kNone has it set too: no mapping either way.
-constexpr uint32_t kOwnerForwardBit = 0x80000000;
-// Flow::timer_prev of the first flow of a wheel slot: the slot, with this
-// bit set.
-constexpr uint32_t kTimerHead = 0x80000000;
-
-// One cache line: everything a packet of an established flow touches,
-// except the TCP tracking (TcpTrack, kept apart so UDP and ICMP never load
-// it).
-struct alignas(64) Flow {
-  uint32_t in_addr;
-  uint32_t ext_addr;
-  uint32_t rem_addr;
-  uint16_t in_port;
-  uint16_t ext_port;
-  uint16_t rem_port;
-  NamespaceId ns;
-  uint8_t proto;
-  uint8_t flags;   // FlowFlags | TcpState << kFlowStateShift
-  uint8_t helper;  // index + 1 into helpers_, 0: none
-  uint8_t wscale;  // low nibble: inside's, high nibble: outside's (15: none)
-  uint32_t owner;  // mapping index, or kOwnerForwardBit | forward index
-  uint32_t expires_s;
-  uint32_t timer_prev;  // kTimerHead | slot for the first of its slot
-  uint32_t timer_next;
-  uint32_t packets[2];
-  uint64_t bytes[2];
-
-  uint8_t state() const { return flags >> kFlowStateShift; }
-  void set_state(TcpState st) {
-    flags = static_cast<uint8_t>((flags & ~kFlowStateMask) |
-                                 (static_cast<uint8_t>(st) << kFlowStateShift));
-  }
-  bool has_mapping() const { return !(owner & kOwnerForwardBit); }
-  uint32_t mapping() const { return owner; }  // when has_mapping()
-  bool forwarded_by(uint32_t forward) const {
-    return owner == (kOwnerForwardBit | forward);
-  }
-};
-
-static_assert(sizeof(Flow) == 64, "Flow grew: update docs/architecture.md");
-
-// TCP sequence tracking (for RST validation), parallel to the flows.
-struct TcpTrack {
-  uint32_t end[2];  // next sequence number expected from each side
-  uint32_t win[2];  // largest window each side advertised (scaled)
-};
-
-enum class MappingState : uint8_t { kFree, kLive, kHeld };
-
-struct Mapping {  // 28 bytes
-  uint32_t in_addr;
-  uint32_t ext_addr;
-  uint16_t in_port;
-  uint16_t ext_port;
-  NamespaceId ns;
-  uint8_t proto;
-  MappingState state;  // (its external address index: ExternalIndex)
-  uint32_t refs;       // flows + expectations
-  uint32_t hold_until_s;
-  uint32_t generation;
-};
-
-struct HostState {
-  uint32_t flows = 0;
-  uint32_t ports[kNumProtos] = {0, 0, 0};
-  uint8_t ext_index = 0;
-};
 
 struct NamespaceEntry {
   bool live = false;
@@ -121,7 +39,6 @@ struct NamespaceEntry {
   uint16_t mtu = 1500;
   std::vector<Ipv4Prefix> routed;  // behind a router of the tenant's
   uint32_t flows = 0;
-  uint32_t ports[kNumProtos] = {0, 0, 0};  // mappings (live and held)
   // Whether `a` is one of this tenant's addresses: its link prefix or a
   // routed prefix. Only those are translated (reverse-path check).
   bool Contains(uint32_t a) const {
@@ -141,70 +58,6 @@ struct NamespaceEntry {
   }
   uint64_t packets[2] = {0, 0};
   uint64_t bytes[2] = {0, 0};
-};
-
-struct ForwardEntry {
-  bool live = false;
-  ForwardSpec spec;
-};
-
-struct Expectation {
-  bool live = false;
-  uint8_t proto = 0;
-  NamespaceId ns = kInvalidNamespace;
-  uint32_t rem_addr = 0;
-  uint16_t rem_port = 0;
-  uint32_t mapping = kNone;
-  FlowId master = kInvalidFlow;
-  TimeMs expires = 0;
-  uint64_t seq = 0;  // creation order, for evicting the oldest
-};
-
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-// Flow-key hash: one 64x64->128 multiply of the two key words, each mixed
-// with a per-engine secret, folded high into low ("mum", as in wyhash), so
-// every key bit reaches the low bits the index uses and remote peers cannot
-// aim for collisions.
-inline uint32_t KeyHash(uint64_t seed, NamespaceId ns, uint8_t proto,
-                        uint32_t addr, uint16_t port, uint32_t rem_addr,
-                        uint16_t rem_port) {
-  const uint64_t a = ((uint64_t{addr} << 32) | rem_addr) ^ seed;
-  const uint64_t b = ((uint64_t{port} << 48) | (uint64_t{rem_port} << 32) |
-                      (uint64_t{ns} << 8) | proto) ^
-                     (seed * 0x9e3779b97f4a7c15ULL) ^ 0xa0761d6478bd642fULL;
-  const unsigned __int128 m = static_cast<unsigned __int128>(a) * b;
-  const uint64_t h = static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
-  return static_cast<uint32_t>(h ^ (h >> 32));
-}
-
-inline bool IsMulticastOrBroadcast(uint32_t a) {
-  return (a >> 28) == 0xe || a == 0xffffffff;
-}
-inline bool IsUnusableSource(uint32_t a) {
-  return a == 0 || (a >> 24) == 127 || IsMulticastOrBroadcast(a) ||
-         (a >> 28) == 0xf;
-}
-
-class SplitMix {
- public:
-  explicit SplitMix(uint64_t seed) : s_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
- private:
-  uint64_t s_;
 };
 
 // Rewrites the source (or destination) address and port of a full packet,
@@ -267,11 +120,6 @@ inline Verdict VerdictFromBits(uint64_t bits) {
 // without a reason, which no real verdict is.
 constexpr uint64_t kFastPathDeclined = 0;
 
-// Sequence-space comparison (RFC 1982 style).
-inline bool SeqAfter(uint32_t a, uint32_t b) {
-  return static_cast<int32_t>(a - b) > 0;
-}
-
 }  // namespace internal
 
 using namespace internal;  // NOLINT: the engine's own internals
@@ -281,24 +129,20 @@ absl::Status ValidateRoutedPrefixes(const std::string& ns,
 
 class Nat::Impl : public HelperContext {
  public:
-  explicit Impl(const NatConfig& config) : config_(config), rng_(0) {
-    uint64_t seed = config.random_seed;
+  explicit Impl(const NatConfig& config)
+      : config_(config),
+        seed_(ResolveSeed(config.random_seed)),
+        hash_seed_(SplitMix(seed_).Next()),
+        flows_(hash_seed_),
+        // The port generator goes on where the hash seed's draw left off.
+        mappings_(config_, hash_seed_, seed_ + 0x9e3779b97f4a7c15ULL),
+        filter_(config.filtering) {}
+  static uint64_t ResolveSeed(uint64_t seed) {
     if (seed == 0) {
       std::random_device rd;
       seed = (uint64_t{rd()} << 32) | rd();
     }
-    rng_ = SplitMix(seed);
-    hash_seed_ = rng_.Next();
-    const size_t n = config_.external_addresses.size();
-    ports_.resize(n * kNumProtos);
-    for (auto& table : ports_) table.assign(65536, kPortFree);
-    wheel_.assign(kWheelSlots, kNone);
-    ext_filter_.assign(1024, 0);
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t a = config_.external_addresses[i];
-      ext_index_.emplace(a, static_cast<int>(i));
-      ext_filter_[AddrFold(a) >> 6] |= uint64_t{1} << (AddrFold(a) & 63);
-    }
+    return seed;
   }
 
   // The engine's clock only moves forward.
@@ -387,56 +231,52 @@ class Nat::Impl : public HelperContext {
   absl::StatusOr<ExternalEndpoint> EnsureFlow(
       NamespaceId ns, uint8_t proto, uint32_t in_addr, uint16_t in_port,
       uint32_t rem_addr, uint16_t rem_port, uint32_t lifetime_s, TimeMs now);
-  int FindForward(uint8_t proto, uint32_t ext_addr, uint16_t port) const;
 
   FlowInfo Info(uint32_t idx) const;
-  // After a filtering change: address-dependent filtering needs the
+  // After a policy change: address-dependent filtering needs the
   // remote-address set of every mapping; the others need none.
-  void RebuildFilterState(bool to_adf) {
-    if (!to_adf) {
-      if (config_.filtering != FilteringMode::kAddressDependent) adf_.clear();
-      return;
-    }
-    adf_.clear();
+  void SetFilteringMode(FilteringMode mode) {
+    if (mode == filter_.mode()) return;
+    filter_.SetMode(mode);
+    if (mode != FilteringMode::kAddressDependent) return;
     for (uint32_t i = 0; i < flows_.size(); ++i) {
       const Flow& f = flows_[i];
-      if ((f.flags & kFlowLive) && f.has_mapping()) {
-        AdfAdd(f.mapping(), f.rem_addr);
-      }
+      if (f.live() && f.has_mapping()) filter_.FlowAdded(f.mapping(), f.rem_addr);
     }
   }
   Stats GetStats() const;
   size_t MemoryUsage() const;
 
+  // The components, in the order a packet meets them (docs/architecture.md).
   NatConfig config_;
+  uint64_t seed_;
+  uint64_t hash_seed_;
+  FlowTable flows_;
+  MappingTable mappings_;
+  Filter filter_;
+  ForwardTable forwards_;
+  ExpectationTable expects_;
+  HalfOpenTable half_open_;
+  IcmpRateLimiter icmp_limiter_;
+
   PacketSink* sink_ = nullptr;
   std::vector<NamespaceEntry> namespaces_;
   uint32_t live_namespaces_ = 0;
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
-  std::vector<Flow, HugePageAllocator<Flow>> flows_;
-  std::vector<TcpTrack, HugePageAllocator<TcpTrack>> tcp_;  // parallel
-  std::vector<uint32_t> free_flows_;
-  std::vector<ForwardEntry> forwards_;
-  std::vector<uint32_t> free_forwards_;
 
  private:
   friend class Nat;
 
-  // Flow table.
-  uint32_t InsideHash(const Flow& f) const {
-    return KeyHash(hash_seed_, f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
-                   f.rem_port);
-  }
-  uint32_t OutsideHash(const Flow& f) const {
-    return KeyHash(hash_seed_, kOutsideKeyNs, f.proto, f.ext_addr, f.ext_port,
-                   f.rem_addr, f.rem_port);
-  }
   uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
-                      uint16_t port, uint32_t rem, uint16_t rport) const;
+                      uint16_t port, uint32_t rem, uint16_t rport) const {
+    return flows_.FindInside(ns, proto, addr, port, rem, rport);
+  }
   uint32_t FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
-                       uint32_t rem, uint16_t rport) const;
+                       uint32_t rem, uint16_t rport) const {
+    return flows_.FindOutside(proto, addr, port, rem, rport);
+  }
   // Creates a flow; returns its index or kNone with *why set. A half-open
   // inbound TCP flow (`half_open`) is kept off its host's flow budget and
   // filed with the half-open flows of its forward or mapping instead.
@@ -448,8 +288,6 @@ class Nat::Impl : public HelperContext {
                            uint16_t in_port, uint32_t rem_addr,
                            uint16_t rem_port, DropReason* why);
   void DeleteFlow(uint32_t idx, bool expired);
-  void TimerInsert(uint32_t idx);
-  void TimerUnlink(uint32_t idx);
   uint32_t Timeout(const Flow& f) const;
   // Drops a flow found past its time before it is used.
   bool ExpiredNow(uint32_t idx) {
@@ -466,101 +304,50 @@ class Nat::Impl : public HelperContext {
       pinned_.erase(it);
       return false;
     }
-    TimerUnlink(idx);
     flows_[idx].expires_s = it->second;
-    TimerInsert(idx);
+    flows_.Refile(idx);
     return true;
   }
 
   // Mappings and ports.
-  // A bitmap over a 16-bit fold of the address answers "not ours" (nearly
-  // every lookup on the packet path) without touching the hash map.
-  static uint32_t AddrFold(uint32_t a) { return (a ^ (a >> 16)) & 0xffff; }
   int ExternalIndex(uint32_t addr) const {
-    const uint32_t h = AddrFold(addr);
-    if (!(ext_filter_[h >> 6] & (uint64_t{1} << (h & 63)))) return -1;
-    auto it = ext_index_.find(addr);
-    return it == ext_index_.end() ? -1 : it->second;
-  }
-  std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) {
-    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
-  }
-  const std::vector<uint32_t>& PortTable(int ext_index, uint8_t proto) const {
-    return ports_[ext_index * kNumProtos + ProtoIndex(proto)];
-  }
-  uint32_t MappingHash(NamespaceId ns, uint8_t proto, uint32_t addr,
-                       uint16_t port) const {
-    return KeyHash(hash_seed_ ^ 0x6d617070696e6773ULL, ns, proto, addr, port, 0,
-                   0);
-  }
-  uint32_t FindMapping(uint32_t hash, NamespaceId ns, uint8_t proto,
-                       uint32_t addr, uint16_t port) const {
-    const uint32_t v = mapping_index_.Find(hash, [&](uint32_t m) {
-      const Mapping& mp = mappings_[m];
-      return mp.in_addr == addr && mp.in_port == port && mp.ns == ns &&
-             mp.proto == proto;
-    });
-    return v == FlowIndex::kNotFound ? kNone : v;
+    return mappings_.ExternalIndex(addr);
   }
   uint32_t GetOrCreateMapping(NamespaceId ns, uint8_t proto, uint32_t addr,
-                              uint16_t port, DropReason* why);
-  void ReleaseMapping(uint32_t m);
-  void FreeMapping(uint32_t m);
-  int AllocatePort(int ext_index, uint8_t proto, uint16_t in_port);
-  HostState& Host(NamespaceId ns, uint32_t addr) {
-    return hosts_[(uint64_t{ns} << 32) | addr];
+                              uint16_t port, DropReason* why) {
+    return mappings_.GetOrCreate(ns, proto, addr, port,
+                                 NamespacePortQuota(proto), why);
   }
-  void MaybeDropHost(NamespaceId ns, uint32_t addr);
+  void ReleaseMapping(uint32_t m) { mappings_.Release(m, now_s_); }
+  HostState& Host(NamespaceId ns, uint32_t addr) {
+    return mappings_.Host(ns, addr);
+  }
   // External ports a namespace may hold per protocol (Limits).
   uint32_t NamespacePortQuota(uint8_t proto) const;
-
-  // Half-open inbound TCP flows, grouped by what let them in (the flow's
-  // owner: a forward or a mapping). Each group keeps its flows oldest
-  // first, with lazy deletion: an entry whose serial no longer matches is
-  // stale and skipped.
-  struct HalfOpenEntry {
-    uint32_t group;
-    uint64_t serial;
-  };
-  struct HalfOpenGroup {
-    uint32_t count = 0;
-    std::deque<std::pair<uint32_t, uint64_t>> fifo;  // (flow, serial)
-  };
-  // Evicts what must go before a new half-open flow joins `group`.
+  // Makes room before a half-open inbound flow joins `group` (evicting the
+  // oldest of the group or of the fullest group at their limits).
   void MakeRoomHalfOpen(uint32_t group);
-  void EvictOldestHalfOpen(uint32_t group);
-  void AddHalfOpen(uint32_t idx, uint32_t group);
-  // Forgets the flow as half-open; false if it was not.
-  bool RemoveHalfOpen(uint32_t idx);
-  absl::flat_hash_map<uint32_t, HalfOpenEntry> half_open_;
-  absl::flat_hash_map<uint32_t, HalfOpenGroup> half_open_groups_;
-  uint64_t half_open_serial_ = 0;
 
-  // ADF filtering: remote addresses each mapping has talked to.
-  void AdfAdd(uint32_t m, uint32_t rem) {
-    if (config_.filtering == FilteringMode::kAddressDependent) {
-      ++adf_[(uint64_t{m} << 32) | rem];
+  // Expectations: unfiled, with the mapping reference they held released.
+  void RemoveExpectation(uint32_t e) {
+    const uint32_t m = expects_.Remove(e);
+    if (m != kNone) ReleaseMapping(m);
+  }
+
+  // TCP tracking of flow idx (engine/tcp_track.h); an inbound flow whose
+  // handshake completes moves onto its host's budget.
+  bool UpdateTcp(uint32_t idx, Side from, const L4View& l4,
+                 uint16_t payload_len, DropReason* why) {
+    Flow& f = flows_[idx];
+    const uint8_t before = f.state();
+    if (!TrackTcp(f, flows_.tcp(idx), from, l4, payload_len, why)) {
+      return false;
     }
+    if (HandshakeCompleted(f, before) && half_open_.Remove(idx)) {
+      Host(f.ns, f.in_addr).flows++;
+    }
+    return true;
   }
-  void AdfRemove(uint32_t m, uint32_t rem) {
-    if (config_.filtering != FilteringMode::kAddressDependent) return;
-    auto it = adf_.find((uint64_t{m} << 32) | rem);
-    if (it != adf_.end() && --it->second == 0) adf_.erase(it);
-  }
-
-  // Expectations.
-  uint64_t ExpectKey(uint8_t proto, uint32_t ext_addr, uint16_t port) const {
-    return (uint64_t{proto} << 48) | (uint64_t{ext_addr} << 16) | port;
-  }
-  void RemoveExpectation(uint32_t e);
-  uint32_t MatchExpectation(uint8_t proto, uint32_t ext_addr, uint16_t port,
-                            uint32_t src, uint16_t sport);
-
-  // Packet helpers.
-  bool UpdateTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
-                 uint16_t payload_len, DropReason* why);
-  bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
-                     const L4View& l4) const;
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
   Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip,
                       bool source_inside = true);
@@ -594,47 +381,10 @@ class Nat::Impl : public HelperContext {
     return Verdict::Drop(r);
   }
 
-  SplitMix rng_;
-  uint64_t hash_seed_ = 0;
   absl::flat_hash_map<uint32_t, uint32_t> pinned_;  // flow -> until (s)
-  std::vector<uint64_t> ext_filter_;
-  absl::flat_hash_map<uint32_t, int> ext_index_;
   TimeMs now_ms_ = 0;
   uint32_t now_s_ = 0;
   uint32_t current_flow_ = kNone;  // the flow a helper is running for
-
-  FlowIndex index_;
-  std::vector<uint32_t> wheel_;
-  uint32_t wheel_tick_ = 0;  // last second processed
-
-  std::vector<Mapping> mappings_;
-  std::vector<uint32_t> free_mappings_;
-  // (namespace, proto, inside addr, inside port) -> mapping: 8-byte slots
-  // compared against the mapping records, as the flow index does.
-  FlowIndex mapping_index_;
-  std::deque<std::pair<uint32_t, uint32_t>> held_;  // (mapping, generation)
-  std::vector<std::vector<uint32_t>> ports_;        // [ext][proto] -> owner
-  absl::flat_hash_map<uint64_t, HostState> hosts_;
-  absl::flat_hash_map<uint64_t, uint32_t> adf_;
-
-  std::priority_queue<std::pair<TimeMs, uint32_t>,
-                      std::vector<std::pair<TimeMs, uint32_t>>, std::greater<>>
-      forward_expiry_;
-
-  std::vector<Expectation> expectations_;
-  std::vector<uint32_t> free_expectations_;
-  absl::flat_hash_map<uint64_t, std::vector<uint32_t>> expect_index_;
-  absl::flat_hash_map<uint32_t, std::vector<uint32_t>> expect_by_master_;
-  std::priority_queue<std::pair<TimeMs, uint32_t>,
-                      std::vector<std::pair<TimeMs, uint32_t>>, std::greater<>>
-      expect_expiry_;
-  uint64_t expect_seq_ = 0;
-  uint32_t live_expectations_ = 0;
-
-  // ICMP error token bucket (tokens scaled by 1000).
-  uint64_t icmp_tokens_ = 0;
-  TimeMs icmp_last_ = 0;
-  bool icmp_bucket_started_ = false;
 
   // Fragment reassembly state.
   struct FragKey {

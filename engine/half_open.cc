@@ -1,0 +1,60 @@
+// Half-open inbound flows (see engine/half_open.h).
+#include "engine/half_open.h"
+
+#include <algorithm>
+
+namespace unat {
+namespace internal {
+
+void HalfOpenTable::Add(uint32_t flow, uint32_t group) {
+  const uint64_t serial = ++serial_;
+  flows_[flow] = Entry{group, serial};
+  Group& g = groups_[group];
+  g.count++;
+  g.fifo.emplace_back(flow, serial);
+  while (!g.fifo.empty() && Stale(g.fifo.front())) g.fifo.pop_front();
+  // Flows that were answered leave stale entries behind: keep them to at
+  // most as many as there are live ones.
+  if (g.fifo.size() > 2 * size_t{g.count} + 16) {
+    std::erase_if(g.fifo, [this](const auto& e) { return Stale(e); });
+  }
+}
+
+bool HalfOpenTable::Remove(uint32_t flow) {
+  auto it = flows_.find(flow);
+  if (it == flows_.end()) return false;
+  auto g = groups_.find(it->second.group);
+  flows_.erase(it);
+  if (g != groups_.end() && --g->second.count == 0) groups_.erase(g);
+  return true;
+}
+
+uint32_t HalfOpenTable::Oldest(uint32_t group) {
+  auto g = groups_.find(group);
+  if (g == groups_.end()) return kNone;
+  auto& fifo = g->second.fifo;
+  while (!fifo.empty() && Stale(fifo.front())) fifo.pop_front();
+  return fifo.empty() ? kNone : fifo.front().first;
+}
+
+uint32_t HalfOpenTable::Victim(uint32_t group, uint32_t per_group,
+                               uint32_t total) {
+  if (per_group != 0 && GroupSize(group) >= per_group) return Oldest(group);
+  if (total != 0 && flows_.size() >= total) {
+    // The fullest group pays: a flood at one forward does not push out the
+    // handshakes of the others.
+    uint32_t fullest = kNone;
+    uint32_t most = 0;
+    for (const auto& [key, g] : groups_) {
+      if (g.count > most) {
+        most = g.count;
+        fullest = key;
+      }
+    }
+    if (most != 0) return Oldest(fullest);
+  }
+  return kNone;
+}
+
+}  // namespace internal
+}  // namespace unat

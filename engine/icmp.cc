@@ -1,0 +1,169 @@
+// ICMP: the NAT's own errors and echo replies, and the translation of ICMP
+// errors passing through, quoted headers included (RFC 5508).
+#include "engine/icmp.h"
+
+#include "engine/nat_impl.h"
+
+namespace unat {
+
+namespace internal {
+
+bool MayAnswerWithIcmpError(const Ipv4View& ip) {
+  if (ip.fragment_offset_bytes() != 0 || IsUnusableSource(ip.src())) {
+    return false;
+  }
+  if (ip.protocol() == kProtoIcmp) {
+    const auto pl = ip.payload();
+    if (pl.empty() || !IsIcmpQuery(pl[0])) return false;
+  }
+  return true;
+}
+
+uint16_t BuildIcmpError(uint32_t from_addr, const Ipv4View& ip, uint8_t type,
+                        uint8_t code, uint32_t rest, uint8_t* buf) {
+  const uint16_t quote = std::min<uint16_t>(ip.size(), kIcmpQuoteMax);
+  const uint16_t total = static_cast<uint16_t>(20 + 8 + quote);
+  std::fill(buf, buf + 28, 0);
+  buf[0] = 0x45;
+  StoreBe16(buf + 2, total);
+  buf[8] = 64;
+  buf[9] = kProtoIcmp;
+  StoreBe32(buf + 12, from_addr);
+  StoreBe32(buf + 16, ip.src());
+  StoreBe16(buf + 10, InternetChecksum({buf, 20}));
+  buf[20] = type;
+  buf[21] = code;
+  StoreBe32(buf + 24, rest);
+  std::copy(ip.data(), ip.data() + quote, buf + 28);
+  StoreBe16(buf + 22,
+            InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
+  return total;
+}
+
+}  // namespace internal
+
+void Nat::Impl::SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
+                              const Ipv4View& ip, uint8_t type, uint8_t code,
+                              uint32_t rest) {
+  if (!MayAnswerWithIcmpError(ip) || sink_ == nullptr) return;
+  if (!icmp_limiter_.Take(now_ms_, config_.icmp_errors_per_second,
+                          config_.icmp_error_burst)) {
+    stats_.icmp_errors_rate_limited++;
+    return;
+  }
+  uint8_t buf[kIcmpErrorMax];
+  const uint16_t total = BuildIcmpError(from_addr, ip, type, code, rest, buf);
+  stats_.icmp_errors_sent++;
+  sink_->Emit(side, ns, {buf, total});
+}
+
+Verdict Nat::Impl::EchoReply(Packet& pkt, Ipv4View& ip, Side side,
+                             NamespaceId ns) {
+  uint8_t* icmp = ip.data() + ip.header_length();
+  const uint32_t src = ip.src(), dst = ip.dst();
+  ip.set_src(dst);
+  ip.set_dst(src);
+  // Type 8 -> 0: the type/code word changes by 0x0800.
+  const uint16_t old_word = LoadBe16(icmp);
+  icmp[0] = icmp_type::kEchoReply;
+  StoreBe16(icmp + 2,
+            ChecksumUpdate16(LoadBe16(icmp + 2), old_word, LoadBe16(icmp)));
+  // Fresh TTL for our own answer.
+  const uint16_t old_ttl = LoadBe16(ip.data() + ipv4_field::kTtl);
+  ip.data()[ipv4_field::kTtl] = 64;
+  StoreBe16(ip.data() + ipv4_field::kChecksum,
+            ChecksumUpdate16(ip.checksum(), old_ttl,
+                             LoadBe16(ip.data() + ipv4_field::kTtl)));
+  (void)pkt;
+  return Verdict::Forward(side, ns);
+}
+
+Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
+                                   L4View& l4) {
+  // The whole ICMP message must check out before we vouch for it again.
+  auto icmp = ip.payload();
+  if (InternetChecksum(icmp) != 0) return Drop(DropReason::kBadL4Header);
+  DropReason why = DropReason::kIcmpBadQuote;
+  auto quoted_span = icmp.subspan(l4_field::kIcmpHeader);
+  auto q = Ipv4View::ParseQuoted(quoted_span, &why);
+  if (!q) return Drop(why);
+  if (q->fragment_offset_bytes() != 0) return Drop(DropReason::kIcmpBadQuote);
+  auto ql4 = L4View::ParseQuoted(q->protocol(), q->payload());
+  if (!ql4) return Drop(DropReason::kIcmpBadQuote);
+  const uint8_t qproto = q->protocol();
+  if (qproto == kProtoIcmp && !IsIcmpQuery(ql4->icmp_type())) {
+    return Drop(DropReason::kIcmpBadQuote);  // an error about an error
+  }
+  const bool qicmp = qproto == kProtoIcmp;
+  uint32_t idx;
+  if (from == Side::kOutside) {
+    // The quoted packet is one we sent out: src = external endpoint.
+    if (q->src() != ip.dst()) return Drop(DropReason::kIcmpNoFlow);
+    idx = qicmp ? FindOutside(qproto, q->src(), ql4->icmp_id(), q->dst(), 0)
+                : FindOutside(qproto, q->src(), ql4->src_port(), q->dst(),
+                              ql4->dst_port());
+  } else {
+    // The quoted packet is one we delivered inside: dst = inside endpoint.
+    idx = qicmp ? FindInside(ns, qproto, q->dst(), ql4->icmp_id(), q->src(), 0)
+                : FindInside(ns, qproto, q->dst(), ql4->dst_port(), q->src(),
+                             ql4->src_port());
+  }
+  if (idx == kNone || flows_[idx].expires_s <= now_s_) {
+    return Drop(DropReason::kIcmpNoFlow);
+  }
+  const Flow& f = flows_[idx];
+  // Rewrite the quoted header (and its checksum and L4 checksum if quoted),
+  // then the outer header; recompute the ICMP checksum over the message.
+  auto rewrite_quoted = [&](bool source, uint32_t addr, uint16_t port) {
+    const uint32_t old_addr = source ? q->src() : q->dst();
+    if (source) {
+      q->set_src(addr);
+    } else {
+      q->set_dst(addr);
+    }
+    if (qicmp) {
+      StoreBe16(ql4->data() + l4_field::kIcmpId, port);
+      // The quoted ICMP checksum covers the whole original message, which
+      // may be truncated: update it incrementally for the id change.
+      return;
+    }
+    const uint16_t off = source ? l4_field::kSrcPort : l4_field::kDstPort;
+    const uint16_t old_port = LoadBe16(ql4->data() + off);
+    StoreBe16(ql4->data() + off, port);
+    const uint16_t coff = ql4->ChecksumOffset(qproto);
+    if (coff != 0) {
+      ChecksumDelta d;
+      d.Replace32(old_addr, addr);
+      d.Replace16(old_port, port);
+      uint16_t c = d.Apply(LoadBe16(ql4->data() + coff));
+      if (qproto == kProtoUdp && c == 0) c = 0xffff;
+      StoreBe16(ql4->data() + coff, c);
+    }
+  };
+  if (qicmp) {
+    const uint16_t old_id = ql4->icmp_id();
+    const uint16_t new_id = from == Side::kOutside ? f.in_port : f.ext_port;
+    StoreBe16(ql4->data() + l4_field::kIcmpChecksum,
+              ChecksumUpdate16(LoadBe16(ql4->data() + l4_field::kIcmpChecksum),
+                               old_id, new_id));
+  }
+  NamespaceId out_ns = ns;
+  Side out_side;
+  if (from == Side::kOutside) {
+    rewrite_quoted(true, f.in_addr, f.in_port);
+    ip.set_dst(f.in_addr);
+    out_side = Side::kInside;
+    out_ns = f.ns;
+  } else {
+    rewrite_quoted(false, f.ext_addr, f.ext_port);
+    ip.set_src(f.ext_addr);
+    out_side = Side::kOutside;
+  }
+  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, 0);
+  StoreBe16(icmp.data() + l4_field::kIcmpChecksum, InternetChecksum(icmp));
+  (void)l4;
+  ip.DecrementTtl();
+  return Verdict::Forward(out_side, out_ns);
+}
+
+}  // namespace unat

@@ -1,0 +1,205 @@
+// Mappings and the port allocator (see engine/mappings.h).
+#include "engine/mappings.h"
+
+namespace unat {
+namespace internal {
+
+MappingTable::MappingTable(const NatConfig& config, uint64_t hash_seed,
+                           uint64_t rng_seed)
+    : config_(config),
+      seed_(hash_seed ^ 0x6d617070696e6773ULL),
+      rng_(rng_seed) {
+  const size_t n = config_.external_addresses.size();
+  ports_.resize(n * kNumProtos);
+  for (auto& table : ports_) table.assign(65536, kPortFree);
+  ext_filter_.assign(1024, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t a = config_.external_addresses[i];
+    ext_index_.emplace(a, static_cast<int>(i));
+    ext_filter_[AddrFold(a) >> 6] |= uint64_t{1} << (AddrFold(a) & 63);
+  }
+}
+
+uint32_t MappingTable::Find(uint32_t hash, NamespaceId ns, uint8_t proto,
+                            uint32_t addr, uint16_t port) const {
+  const uint32_t v = index_.Find(hash, [&](uint32_t m) {
+    const Mapping& mp = mappings_[m];
+    return mp.in_addr == addr && mp.in_port == port && mp.ns == ns &&
+           mp.proto == proto;
+  });
+  return v == FlowIndex::kNotFound ? kNone : v;
+}
+
+void MappingTable::MaybeDropHost(NamespaceId ns, uint32_t addr) {
+  auto it = hosts_.find(HostKey(ns, addr));
+  if (it != hosts_.end() && it->second.empty()) hosts_.erase(it);
+}
+
+int MappingTable::AllocatePort(int ext_index, uint8_t proto,
+                               uint16_t in_port) {
+  const std::vector<uint32_t>& table =
+      ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  const bool icmp = proto == kProtoIcmp;
+  const uint32_t lo = icmp ? config_.icmp_id_min : config_.port_min;
+  const uint32_t hi = icmp ? config_.icmp_id_max : config_.port_max;
+  if (!icmp && config_.port_preservation && in_port >= lo && in_port <= hi &&
+      table[in_port] == kPortFree) {
+    return in_port;
+  }
+  const uint32_t n = hi - lo + 1;
+  const uint32_t start = static_cast<uint32_t>(rng_.Next() % n);
+  const bool parity = !icmp && config_.port_parity && n > 1;
+  if (parity) {
+    // Same parity as the inside port first (RFC 4787 REQ-4).
+    uint32_t first = start;
+    if (((lo + first) & 1) != (in_port & 1u)) first = (first + 1) % n;
+    for (uint32_t i = 0; i < n; i += 2) {
+      const uint32_t p = lo + (first + i) % n;
+      if ((p & 1u) == (in_port & 1u) && table[p] == kPortFree) {
+        return static_cast<int>(p);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = lo + (start + i) % n;
+    if (table[p] == kPortFree) return static_cast<int>(p);
+  }
+  return -1;
+}
+
+uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto,
+                                   uint32_t addr, uint16_t port,
+                                   uint32_t ns_quota, DropReason* why) {
+  const uint32_t key_hash = Hash(ns, proto, addr, port);
+  if (const uint32_t found = Find(key_hash, ns, proto, addr, port);
+      found != kNone) {
+    Mapping& m = mappings_[found];
+    if (m.state == MappingState::kHeld) {
+      m.state = MappingState::kLive;
+      m.generation++;
+      held_count_--;
+    }
+    m.refs++;
+    return found;
+  }
+  if (config_.external_addresses.empty()) {
+    *why = DropReason::kNoExternalAddress;
+    return kNone;
+  }
+  const bool new_host = !hosts_.contains(HostKey(ns, addr));
+  HostState& host = Host(ns, addr);
+  if (new_host) {
+    // Paired pooling (RFC 4787 REQ-2): one external address per host.
+    host.ext_index = static_cast<uint8_t>(Mix64(HostKey(ns, addr)) %
+                                          config_.external_addresses.size());
+  }
+  const int pi = ProtoIndex(proto);
+  if (config_.limits.max_ports_per_host != 0 &&
+      host.ports[pi] >= config_.limits.max_ports_per_host) {
+    *why = DropReason::kHostPortLimit;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
+  // RFC 6888 REQ-4 for a tenant: one namespace cannot take the whole pool.
+  if (NamespacePorts(ns, proto) >= ns_quota) {
+    *why = DropReason::kNamespacePortLimit;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
+  const int ext_port = AllocatePort(host.ext_index, proto, port);
+  if (ext_port < 0) {
+    *why = DropReason::kNoPorts;
+    MaybeDropHost(ns, addr);
+    return kNone;
+  }
+  uint32_t m;
+  if (!free_.empty()) {
+    m = free_.back();
+    free_.pop_back();
+  } else {
+    m = static_cast<uint32_t>(mappings_.size());
+    mappings_.emplace_back();
+  }
+  Mapping& mp = mappings_[m];
+  const uint32_t gen = mp.generation + 1;
+  mp = Mapping{addr,
+               config_.external_addresses[host.ext_index],
+               port,
+               static_cast<uint16_t>(ext_port),
+               ns,
+               proto,
+               MappingState::kLive,
+               1,
+               0,
+               gen};
+  SetPortOwner(host.ext_index, proto, static_cast<uint16_t>(ext_port), m);
+  host.ports[pi]++;
+  NsPorts(ns, proto)++;
+  index_.Insert(key_hash, m);
+  count_++;
+  return m;
+}
+
+void MappingTable::Release(uint32_t m, uint32_t now_s) {
+  Mapping& mp = mappings_[m];
+  if (mp.refs > 0) mp.refs--;
+  if (mp.refs != 0 || mp.state != MappingState::kLive) return;
+  if (config_.timeouts.port_hold_s == 0) {
+    Free(m);
+    return;
+  }
+  mp.state = MappingState::kHeld;
+  mp.generation++;
+  mp.hold_until_s = now_s + config_.timeouts.port_hold_s;
+  held_.emplace_back(m, mp.generation);
+  held_count_++;
+}
+
+void MappingTable::Free(uint32_t m) {
+  Mapping& mp = mappings_[m];
+  if (mp.state == MappingState::kFree) return;
+  if (mp.state == MappingState::kHeld) held_count_--;
+  SetPortOwner(ExternalIndex(mp.ext_addr), mp.proto, mp.ext_port, kPortFree);
+  index_.Erase(Hash(mp.ns, mp.proto, mp.in_addr, mp.in_port), m);
+  HostState& host = Host(mp.ns, mp.in_addr);
+  const int pi = ProtoIndex(mp.proto);
+  if (host.ports[pi]) host.ports[pi]--;
+  if (uint32_t& n = NsPorts(mp.ns, mp.proto); n) n--;
+  MaybeDropHost(mp.ns, mp.in_addr);
+  mp.state = MappingState::kFree;
+  mp.generation++;
+  mp.refs = 0;
+  count_--;
+  free_.push_back(m);
+}
+
+void MappingTable::ExpireHeld(uint32_t now_s) {
+  // Constant hold time, so the queue is in expiry order.
+  while (!held_.empty()) {
+    auto [m, gen] = held_.front();
+    const Mapping& mp = mappings_[m];
+    if (mp.state == MappingState::kHeld && mp.generation == gen) {
+      if (mp.hold_until_s > now_s) break;
+      Free(m);
+    }
+    held_.pop_front();
+  }
+}
+
+void MappingTable::RemoveNamespace(NamespaceId ns) {
+  for (uint32_t m = 0; m < mappings_.size(); ++m) {
+    if (mappings_[m].state != MappingState::kFree && mappings_[m].ns == ns) {
+      Free(m);
+    }
+  }
+  if (ns < ns_ports_.size()) ns_ports_[ns] = {};
+}
+
+size_t MappingTable::MemoryUsage() const {
+  return mappings_.capacity() * sizeof(Mapping) + index_.MemoryUsage() +
+         hosts_.capacity() * (sizeof(std::pair<uint64_t, HostState>) + 1) +
+         free_.capacity() * 4;
+}
+
+}  // namespace internal
+}  // namespace unat

@@ -1,0 +1,43 @@
+// TCP tracking: the connection state machine a flow follows, window-scale
+// learning from SYN options, and the sequence window an RST must hit to be
+// believed (RFC 5961 in spirit, as netfilter's nf_conntrack_proto_tcp).
+//
+// Pure functions of the flow record and its TcpTrack: no table, no clock.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/flow_table.h"
+#include "engine/wire.h"
+
+namespace unat {
+namespace internal {
+
+// Sequence-space comparison (RFC 1982 style).
+inline bool SeqAfter(uint32_t a, uint32_t b) {
+  return static_cast<int32_t>(a - b) > 0;
+}
+
+// Whether an RST from `from` falls in the window the other side would
+// accept (or, before anything was seen from `from`, acknowledges exactly
+// the other side's SYN).
+bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
+                   const L4View& l4);
+
+// One segment from `from` with `payload_len` bytes of data: moves the
+// state, learns window scales and sequence ends. False (flow untouched but
+// for nothing) when the segment is an RST outside the window: *why is set
+// and the segment must be dropped.
+bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
+              uint16_t payload_len, DropReason* why);
+
+// Whether a state change took an inbound flow past its handshake: it is
+// answered from then on (the engine moves it onto its host's budget).
+inline bool HandshakeCompleted(const Flow& f, uint8_t state_before) {
+  constexpr uint8_t kSynRecv = static_cast<uint8_t>(TcpState::kSynReceived);
+  return (f.flags & kFlowInboundOrigin) && state_before <= kSynRecv &&
+         f.state() > kSynRecv;
+}
+
+}  // namespace internal
+}  // namespace unat
