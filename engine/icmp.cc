@@ -2,6 +2,7 @@
 // errors passing through, quoted headers included (RFC 5508).
 #include "engine/icmp.h"
 
+#include "engine/l4proto.h"
 #include "engine/nat_impl.h"
 
 namespace unat {
@@ -39,6 +40,36 @@ uint16_t BuildIcmpError(uint32_t from_addr, const Ipv4View& ip, uint8_t type,
             InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
   return total;
 }
+
+// The ICMP entry of the protocol table: query messages (echo, timestamp),
+// keyed by their identifier on both sides; only an inside request makes a
+// flow. Errors are not flows: the packet path translates them on their own.
+extern const L4Proto kIcmpProto = {
+    .number = kProtoIcmp,
+    .name = "icmp",
+    .parse = [](std::span<uint8_t> data, DropReason* why, bool first_fragment) {
+      return L4View::Parse(kProtoIcmp, data, why, first_fragment);
+    },
+    .read_key =
+        [](Side, const L4View& l4, uint16_t* ours, uint16_t* theirs) {
+          *ours = l4.icmp_id();
+          *theirs = 0;
+        },
+    .rewrite =
+        [](const L4View& l4, Side, uint32_t, uint32_t, uint16_t port) {
+          // The ICMP checksum has no pseudo header: only the id changes it.
+          L4View v = l4;
+          v.SetPort(l4_field::kIcmpId, port, l4_field::kIcmpChecksum, false);
+        },
+    .may_create =
+        [](Side from, const L4View& l4) {
+          return from == Side::kInside && IsIcmpQueryRequest(l4.icmp_type());
+        },
+    .track = nullptr,
+    .timeout = [](const Flow&, const Timeouts& t) { return t.icmp_s; },
+    .inbound = false,
+    .helpers = false,
+};
 
 }  // namespace internal
 
@@ -88,74 +119,47 @@ Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
   auto q = Ipv4View::ParseQuoted(quoted_span, &why);
   if (!q) return Drop(why);
   if (q->fragment_offset_bytes() != 0) return Drop(DropReason::kIcmpBadQuote);
-  auto ql4 = L4View::ParseQuoted(q->protocol(), q->payload());
-  if (!ql4) return Drop(DropReason::kIcmpBadQuote);
   const uint8_t qproto = q->protocol();
+  const L4Proto* ops = L4ProtoFor(qproto);
+  if (ops == nullptr) return Drop(DropReason::kIcmpBadQuote);
+  auto ql4 = L4View::ParseQuoted(qproto, q->payload());
+  if (!ql4) return Drop(DropReason::kIcmpBadQuote);
   if (qproto == kProtoIcmp && !IsIcmpQuery(ql4->icmp_type())) {
     return Drop(DropReason::kIcmpBadQuote);  // an error about an error
   }
-  const bool qicmp = qproto == kProtoIcmp;
+  // The quoted packet went the other way: an error from outside quotes one
+  // we sent out (its source is our external endpoint), one from inside
+  // quotes one we delivered in (its destination is the inside endpoint).
+  const Side quoted_from = from == Side::kOutside ? Side::kInside : Side::kOutside;
+  uint16_t ours, theirs;
+  ops->read_key(quoted_from, *ql4, &ours, &theirs);
   uint32_t idx;
   if (from == Side::kOutside) {
-    // The quoted packet is one we sent out: src = external endpoint.
     if (q->src() != ip.dst()) return Drop(DropReason::kIcmpNoFlow);
-    idx = qicmp ? FindOutside(qproto, q->src(), ql4->icmp_id(), q->dst(), 0)
-                : FindOutside(qproto, q->src(), ql4->src_port(), q->dst(),
-                              ql4->dst_port());
+    idx = FindOutside(qproto, q->src(), ours, q->dst(), theirs);
   } else {
-    // The quoted packet is one we delivered inside: dst = inside endpoint.
-    idx = qicmp ? FindInside(ns, qproto, q->dst(), ql4->icmp_id(), q->src(), 0)
-                : FindInside(ns, qproto, q->dst(), ql4->dst_port(), q->src(),
-                             ql4->src_port());
+    idx = FindInside(ns, qproto, q->dst(), ours, q->src(), theirs);
   }
   if (idx == kNone || flows_[idx].expires_s <= now_s_) {
     return Drop(DropReason::kIcmpNoFlow);
   }
   const Flow& f = flows_[idx];
-  // Rewrite the quoted header (and its checksum and L4 checksum if quoted),
-  // then the outer header; recompute the ICMP checksum over the message.
-  auto rewrite_quoted = [&](bool source, uint32_t addr, uint16_t port) {
-    const uint32_t old_addr = source ? q->src() : q->dst();
-    if (source) {
-      q->set_src(addr);
-    } else {
-      q->set_dst(addr);
-    }
-    if (qicmp) {
-      StoreBe16(ql4->data() + l4_field::kIcmpId, port);
-      // The quoted ICMP checksum covers the whole original message, which
-      // may be truncated: update it incrementally for the id change.
-      return;
-    }
-    const uint16_t off = source ? l4_field::kSrcPort : l4_field::kDstPort;
-    const uint16_t old_port = LoadBe16(ql4->data() + off);
-    StoreBe16(ql4->data() + off, port);
-    const uint16_t coff = ql4->ChecksumOffset(qproto);
-    if (coff != 0) {
-      ChecksumDelta d;
-      d.Replace32(old_addr, addr);
-      d.Replace16(old_port, port);
-      uint16_t c = d.Apply(LoadBe16(ql4->data() + coff));
-      if (qproto == kProtoUdp && c == 0) c = 0xffff;
-      StoreBe16(ql4->data() + coff, c);
-    }
-  };
-  if (qicmp) {
-    const uint16_t old_id = ql4->icmp_id();
-    const uint16_t new_id = from == Side::kOutside ? f.in_port : f.ext_port;
-    StoreBe16(ql4->data() + l4_field::kIcmpChecksum,
-              ChecksumUpdate16(LoadBe16(ql4->data() + l4_field::kIcmpChecksum),
-                               old_id, new_id));
-  }
+  // Rewrite the quoted header (its address, its port or id with the L4
+  // checksum where quoted), then the outer header; recompute the ICMP
+  // checksum over the message.
   NamespaceId out_ns = ns;
   Side out_side;
   if (from == Side::kOutside) {
-    rewrite_quoted(true, f.in_addr, f.in_port);
+    const uint32_t old_addr = q->src();
+    q->set_src(f.in_addr);
+    ops->rewrite(*ql4, quoted_from, old_addr, f.in_addr, f.in_port);
     ip.set_dst(f.in_addr);
     out_side = Side::kInside;
     out_ns = f.ns;
   } else {
-    rewrite_quoted(false, f.ext_addr, f.ext_port);
+    const uint32_t old_addr = q->dst();
+    q->set_dst(f.ext_addr);
+    ops->rewrite(*ql4, quoted_from, old_addr, f.ext_addr, f.ext_port);
     ip.set_src(f.ext_addr);
     out_side = Side::kOutside;
   }

@@ -15,24 +15,14 @@ constexpr uint16_t kSsdpPort = 1900;
 // Flow table
 
 uint32_t Nat::Impl::Timeout(const Flow& f) const {
+  // TCP and UDP inline (the fast path's), any other through its entry.
   switch (f.proto) {
     case kProtoTcp:
-      if (f.state() == static_cast<uint8_t>(TcpState::kEstablished)) {
-        return config_.timeouts.tcp_established_s;
-      }
-      if ((f.flags & kFlowInboundOrigin) &&
-          f.state() <= static_cast<uint8_t>(TcpState::kSynReceived)) {
-        return config_.timeouts.tcp_inbound_syn_s;  // unanswered inbound SYN
-      }
-      return config_.timeouts.tcp_transitory_s;
+      return TcpTimeout(f, config_.timeouts);
     case kProtoUdp:
-      if ((f.flags & (kFlowInboundOrigin | kFlowSeenInside)) ==
-          kFlowInboundOrigin) {
-        return config_.timeouts.udp_inbound_unanswered_s;  // no reply yet
-      }
-      return config_.timeouts.udp_s;
+      return UdpTimeout(f, config_.timeouts);
     default:
-      return config_.timeouts.icmp_s;
+      return L4ProtoFor(f.proto)->timeout(f, config_.timeouts);
   }
 }
 
@@ -363,10 +353,11 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
     return HandleFragment(Side::kInside, ns, pkt, *ip);
   }
   const uint8_t proto = ip->protocol();
-  auto l4 = L4View::Parse(proto, ip->payload(), &why, first_fragment);
+  const L4Proto* ops = L4ProtoFor(proto);
+  if (ops == nullptr) return Drop(DropReason::kUnsupportedProto);
+  auto l4 = ops->parse(ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
-  uint16_t sport, dport;
   if (proto == kProtoIcmp) {
     const uint8_t type = l4->icmp_type();
     if (IsIcmpError(type)) {
@@ -380,22 +371,15 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
       Count(Side::kInside, ns, pkt.len);
       return EchoReply(pkt, *ip, Side::kInside, ns);
     }
-    sport = l4->icmp_id();
-    dport = 0;
-  } else {
-    sport = l4->src_port();
-    dport = l4->dst_port();
   }
+  uint16_t sport, dport;
+  ops->read_key(Side::kInside, *l4, &sport, &dport);
 
   uint32_t idx = FindInside(ns, proto, src, sport, dst, dport);
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
-    if (proto == kProtoTcp) {
-      const uint8_t fl = l4->tcp_flags();
-      if ((fl & (tcp_flags::kSyn | tcp_flags::kAck | tcp_flags::kRst)) !=
-          tcp_flags::kSyn) {
-        return Drop(DropReason::kTcpNotSyn);
-      }
+    if (!ops->may_create(Side::kInside, *l4)) {
+      return Drop(DropReason::kTcpNotSyn);
     }
     // A corrupt packet makes no state (conntrack's INVALID). The first
     // fragment alone cannot be checked; the datagram's end host will.
@@ -404,33 +388,24 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
     }
     idx = NewOutboundFlow(ns, proto, src, sport, dst, dport, &why);
     if (idx == kNone) return Drop(why);
-  } else if (proto == kProtoUdp &&
+  } else if (ops->track == nullptr &&
              (flows_[idx].flags & (kFlowInboundOrigin | kFlowSeenInside)) ==
                  kFlowInboundOrigin) {
-    // The inside host answers an inbound UDP flow: from now on a flow of
-    // its own, on its budget, with the normal timeout.
+    // The inside host answers an inbound flow of a stateless protocol: from
+    // now on a flow of its own, on its budget, with the normal timeout.
+    // (A tracked protocol's state machine says when: TCP's handshake.)
     flows_[idx].flags |= kFlowSeenInside;
     if (half_open_.Remove(idx)) Host(ns, src).flows++;
   }
-  Flow& f = flows_[idx];
   const bool to_hairpin = ExternalIndex(dst) >= 0;
   if (TooBigWithDf(*ip, Side::kInside, ns,
                    to_hairpin ? Side::kInside : Side::kOutside, ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
-  const uint16_t l4_payload =
-      proto == kProtoTcp
-          ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
-          : 0;
-  if (proto == kProtoTcp &&
-      !UpdateTcp(idx, Side::kInside, *l4, l4_payload, &why)) {
+  if (!AcceptAndRewrite<Side::kInside>(idx, pkt.data, *l4, TcpPayload(*l4, proto),
+                                       ip->size(), /*keep_ttl=*/false, &why)) {
     return Drop(why);
   }
-  f.expires_s = now_s_ + Timeout(f);
-  f.packets[0]++;
-  f.bytes[0] += pkt.len;
-  RewriteEndpoint(*ip, *l4, proto, /*source=*/true, f.ext_addr, f.ext_port);
-  ip->DecrementTtl();
   if (!RunHelper(idx, Side::kInside, pkt, *ip, *l4)) {
     return Drop(DropReason::kHelperDrop);
   }
@@ -442,7 +417,6 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   }
   return Verdict::Forward(Side::kOutside, kInvalidNamespace);
 }
-
 Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
                                   bool first_fragment) {
   SetNow(now);
@@ -465,10 +439,11 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     return HandleFragment(Side::kOutside, kInvalidNamespace, pkt, *ip);
   }
   const uint8_t proto = ip->protocol();
-  auto l4 = L4View::Parse(proto, ip->payload(), &why, first_fragment);
+  const L4Proto* ops = L4ProtoFor(proto);
+  if (ops == nullptr) return Drop(DropReason::kUnsupportedProto);
+  auto l4 = ops->parse(ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
-  uint16_t sport, dport;
   if (proto == kProtoIcmp) {
     const uint8_t type = l4->icmp_type();
     if (IsIcmpError(type)) {
@@ -485,18 +460,17 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     if (type != icmp_type::kEchoReply && type != icmp_type::kTimestampReply) {
       return Drop(DropReason::kIcmpUnsupported);
     }
-    // Replies carry the identifier we allocated; the remote "port" is 0.
-    sport = 0;
-    dport = l4->icmp_id();
-  } else {
-    sport = l4->src_port();
-    dport = l4->dst_port();
   }
+  // dport: the external port (or id) the packet is for; sport: the
+  // remote's.
+  uint16_t dport, sport;
+  ops->read_key(Side::kOutside, *l4, &dport, &sport);
 
   uint32_t idx = FindOutside(proto, dst, dport, src, sport);
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
-    if (proto == kProtoIcmp) return Drop(DropReason::kNoFlow);
+    // Only replies come in for a protocol without inbound flows (ICMP).
+    if (!ops->inbound) return Drop(DropReason::kNoFlow);
     const uint32_t owner = mappings_.PortOwner(ext_index, proto, dport);
     if (owner == kPortFree) return Drop(DropReason::kNoFlow);
     Flow nf{};
@@ -508,9 +482,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     nf.set_state(TcpState::kSynSent);
     nf.flags = kFlowInboundOrigin;
     nf.owner = kNone;
-    if (proto == kProtoTcp &&
-        (l4->tcp_flags() & (tcp_flags::kSyn | tcp_flags::kAck |
-                            tcp_flags::kRst)) != tcp_flags::kSyn) {
+    if (!ops->may_create(Side::kOutside, *l4)) {
       return Drop(owner & kPortForwardBit ? DropReason::kTcpNotSyn
                                           : DropReason::kNoFlow);
     }
@@ -531,7 +503,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
       nf.in_addr = fs.inside_addr;
       nf.in_port = fs.inside_port;
       nf.owner = kOwnerForwardBit | fi;
-      nf.helper = HelperFor(proto, fs.inside_port);
+      nf.helper = ops->helpers ? HelperFor(proto, fs.inside_port) : 0;
     } else {
       const Mapping& mp = mappings_[owner];
       const bool allowed =
@@ -563,37 +535,77 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
     // An inbound flow stays off its host's flow budget until it is answered
     // (TCP: the handshake completes; UDP: the host replies); the oldest
     // unanswered one makes way under a flood.
-    const bool half_open = proto == kProtoTcp || proto == kProtoUdp;
-    if (half_open) MakeRoomHalfOpen(nf.owner);
-    idx = NewFlow(nf, &why, half_open);
+    MakeRoomHalfOpen(nf.owner);
+    idx = NewFlow(nf, &why, /*half_open=*/true);
     if (idx == kNone) {
       if (nf.has_mapping()) ReleaseMapping(nf.mapping());
       return Drop(why);
     }
   }
-  Flow& f = flows_[idx];
+  const NamespaceId to_ns = flows_[idx].ns;
   if (!hairpin && TooBigWithDf(*ip, Side::kOutside, kInvalidNamespace,
-                               Side::kInside, f.ns)) {
+                               Side::kInside, to_ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
-  const uint16_t l4_payload =
-      proto == kProtoTcp
-          ? static_cast<uint16_t>(l4->size() - l4->tcp_header_length())
-          : 0;
-  if (proto == kProtoTcp &&
-      !UpdateTcp(idx, Side::kOutside, *l4, l4_payload, &why)) {
+  if (!AcceptAndRewrite<Side::kOutside>(idx, pkt.data, *l4,
+                                        TcpPayload(*l4, proto), ip->size(),
+                                        /*keep_ttl=*/hairpin, &why)) {
     return Drop(why);
   }
-  f.expires_s = now_s_ + Timeout(f);
-  f.packets[1]++;
-  f.bytes[1] += pkt.len;
-  RewriteEndpoint(*ip, *l4, proto, /*source=*/false, f.in_addr, f.in_port);
-  if (!hairpin) ip->DecrementTtl();
   if (!RunHelper(idx, Side::kOutside, pkt, *ip, *l4)) {
     return Drop(DropReason::kHelperDrop);
   }
-  Count(Side::kOutside, f.ns, pkt.len);
-  return Verdict::Forward(Side::kInside, f.ns);
+  Count(Side::kOutside, to_ns, pkt.len);
+  return Verdict::Forward(Side::kInside, to_ns);
+}
+
+template <Side kFrom>
+__attribute__((always_inline)) inline bool Nat::Impl::AcceptAndRewrite(
+    uint32_t idx, uint8_t* ip, const L4View& l4, uint16_t payload_len,
+    uint16_t len, bool keep_ttl, DropReason* why) {
+  Flow& f = flows_[idx];
+  const uint8_t proto = f.proto;
+  const L4Proto* ops = nullptr;  // TCP and UDP: inline
+  if (proto == kProtoTcp) {
+    if (!Track(idx, TrackTcp, kFrom, l4, payload_len, why)) return false;
+  } else if (proto != kProtoUdp) {
+    ops = L4ProtoFor(proto);
+    if (ops->track && !Track(idx, ops->track, kFrom, l4, payload_len, why)) {
+      return false;
+    }
+  }
+  f.expires_s = now_s_ + Timeout(f);
+  constexpr int s = static_cast<int>(kFrom);
+  f.packets[s]++;
+  f.bytes[s] += len;
+  constexpr bool kSource = kFrom == Side::kInside;
+  constexpr uint16_t addr_off = kSource ? ipv4_field::kSrc : ipv4_field::kDst;
+  const uint32_t old_addr = LoadBe32(ip + addr_off);
+  const uint32_t new_addr = kSource ? f.ext_addr : f.in_addr;
+  const uint16_t new_port = kSource ? f.ext_port : f.in_port;
+  // IPv4: the address and the TTL, one incremental checksum update.
+  ChecksumDelta ipd;
+  StoreBe32(ip + addr_off, new_addr);
+  ipd.Replace32(old_addr, new_addr);
+  if (!keep_ttl) {
+    const uint16_t old_ttl = LoadBe16(ip + ipv4_field::kTtl);
+    const uint16_t new_ttl = static_cast<uint16_t>(old_ttl - 0x100);
+    StoreBe16(ip + ipv4_field::kTtl, new_ttl);
+    ipd.Replace16(old_ttl, new_ttl);
+  }
+  StoreBe16(ip + ipv4_field::kChecksum,
+            ipd.Apply(LoadBe16(ip + ipv4_field::kChecksum)));
+  // L4: the port (or id) and the checksum.
+  if (proto == kProtoTcp) {
+    PortsRewrite(l4.data(), kSource, l4_field::kTcpChecksum, false, old_addr,
+                 new_addr, new_port);
+  } else if (proto == kProtoUdp) {
+    PortsRewrite(l4.data(), kSource, l4_field::kUdpChecksum, true, old_addr,
+                 new_addr, new_port);
+  } else {
+    ops->rewrite(l4, kFrom, old_addr, new_addr, new_port);
+  }
+  return true;
 }
 
 template <Side kSide>
@@ -694,7 +706,6 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
       return kNotHere;
     }
   }
-  constexpr int s = static_cast<int>(kSide);
   const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
   // Longer than the egress MTU: DF answers and fragmentation are the full
   // path's; when it fits, Finish() has nothing to do either.
@@ -703,48 +714,11 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
     return kNotHere;
   }
   pkt.len = total;  // drop link padding
-  if (proto == kProtoTcp) {
-    DropReason why = DropReason::kNone;
-    if (!UpdateTcp(idx, kSide, L4View::Validated(l4, l4_size), payload,
-                   &why)) {
-      stats_.drops[static_cast<int>(why)]++;
-      return VerdictBits(Verdict::kDrop, why, Side::kOutside,
-                         kInvalidNamespace);
-    }
-  }
-  f.expires_s = now_s_ + Timeout(f);
-  f.packets[s]++;
-  f.bytes[s] += total;
-  // Source (inside) or destination (outside) address and port, TTL: one
-  // incremental update for each checksum.
-  constexpr uint16_t addr_off =
-      kSide == Side::kInside ? ipv4_field::kSrc : ipv4_field::kDst;
-  constexpr uint16_t port_off =
-      kSide == Side::kInside ? l4_field::kSrcPort : l4_field::kDstPort;
-  const uint32_t old_addr = kSide == Side::kInside ? src : dst;
-  const uint16_t old_port = kSide == Side::kInside ? sport : dport;
-  const uint32_t new_addr = kSide == Side::kInside ? f.ext_addr : f.in_addr;
-  const uint16_t new_port = kSide == Side::kInside ? f.ext_port : f.in_port;
-  const uint16_t old_ttl = LoadBe16(d + ipv4_field::kTtl);
-  const uint16_t new_ttl = static_cast<uint16_t>(old_ttl - 0x100);
-  StoreBe32(d + addr_off, new_addr);
-  StoreBe16(d + ipv4_field::kTtl, new_ttl);
-  ChecksumDelta ipd;
-  ipd.Replace32(old_addr, new_addr);
-  ipd.Replace16(old_ttl, new_ttl);
-  StoreBe16(d + ipv4_field::kChecksum,
-            ipd.Apply(LoadBe16(d + ipv4_field::kChecksum)));
-  StoreBe16(l4 + port_off, new_port);
-  const uint16_t csum_off =
-      proto == kProtoTcp ? l4_field::kTcpChecksum : l4_field::kUdpChecksum;
-  const uint16_t old_csum = LoadBe16(l4 + csum_off);
-  if (proto == kProtoTcp || old_csum != 0) {  // UDP checksum 0: none
-    ChecksumDelta l4d;
-    l4d.Replace32(old_addr, new_addr);
-    l4d.Replace16(old_port, new_port);
-    uint16_t c = l4d.Apply(old_csum);
-    if (proto == kProtoUdp && c == 0) c = 0xffff;
-    StoreBe16(l4 + csum_off, c);
+  DropReason why = DropReason::kNone;
+  if (!AcceptAndRewrite<kSide>(idx, d, L4View::Validated(l4, l4_size), payload,
+                               total, /*keep_ttl=*/false, &why)) {
+    stats_.drops[static_cast<int>(why)]++;
+    return VerdictBits(Verdict::kDrop, why, Side::kOutside, kInvalidNamespace);
   }
   if constexpr (kSide == Side::kInside) {
     Count(Side::kInside, ns, total);
@@ -1226,8 +1200,7 @@ std::vector<NamespaceInfo> Nat::Namespaces() const {
       n.bytes[s] = e.bytes[s];
     }
     n.routed_prefixes = e.routed;
-    const uint8_t protos[kNumProtos] = {kProtoTcp, kProtoUdp, kProtoIcmp};
-    for (uint8_t proto : protos) {
+    for (uint8_t proto : kTrackedProtocols) {
       n.ports[ProtoIndex(proto)] =
           impl_->mappings_.NamespacePorts(static_cast<NamespaceId>(i), proto);
       n.port_quota[ProtoIndex(proto)] = impl_->NamespacePortQuota(proto);

@@ -81,8 +81,8 @@ struct NamespaceInfo {
   uint64_t bytes[2] = {0, 0};
   std::vector<Ipv4Prefix> routed_prefixes;
   // External ports (mappings) held, by protocol index, and the quota.
-  uint32_t ports[kNumProtos] = {0, 0, 0};
-  uint32_t port_quota[kNumProtos] = {0, 0, 0};
+  uint32_t ports[kNumProtos] = {};
+  uint32_t port_quota[kNumProtos] = {};
 };
 
 struct Stats {

@@ -18,6 +18,7 @@
 #include "engine/forwards.h"
 #include "engine/half_open.h"
 #include "engine/icmp.h"
+#include "engine/l4proto.h"
 #include "engine/mappings.h"
 #include "engine/nat.h"
 #include "engine/tcp_track.h"
@@ -59,40 +60,6 @@ struct NamespaceEntry {
   uint64_t packets[2] = {0, 0};
   uint64_t bytes[2] = {0, 0};
 };
-
-// Rewrites the source (or destination) address and port of a full packet,
-// with one incremental update for the L4 checksum (address in the pseudo
-// header + port). For ICMP queries the "port" is the identifier.
-inline void RewriteEndpoint(Ipv4View& ip, L4View& l4, uint8_t proto,
-                            bool source, uint32_t addr, uint16_t port) {
-  const uint32_t old_addr = source ? ip.src() : ip.dst();
-  if (proto == kProtoIcmp) {
-    if (source) {
-      ip.set_src(addr);
-    } else {
-      ip.set_dst(addr);
-    }
-    l4.SetPort(l4_field::kIcmpId, port, l4_field::kIcmpChecksum, false);
-    return;
-  }
-  const uint16_t port_off = source ? l4_field::kSrcPort : l4_field::kDstPort;
-  const uint16_t old_port = LoadBe16(l4.data() + port_off);
-  const uint16_t csum_off = l4.ChecksumOffset(proto);
-  if (source) {
-    ip.set_src(addr);
-  } else {
-    ip.set_dst(addr);
-  }
-  StoreBe16(l4.data() + port_off, port);
-  if (csum_off != 0) {
-    ChecksumDelta d;
-    d.Replace32(old_addr, addr);
-    d.Replace16(old_port, port);
-    uint16_t c = d.Apply(LoadBe16(l4.data() + csum_off));
-    if (proto == kProtoUdp && c == 0) c = 0xffff;
-    StoreBe16(l4.data() + csum_off, c);
-  }
-}
 
 // Verdicts of the fast path, built as the integer their bytes make: GCC
 // assembles a Verdict aggregate from byte stores, and the wide load that
@@ -215,6 +182,17 @@ class Nat::Impl : public HelperContext {
   template <Side kSide>
   uint64_t FastPath(NamespaceId ns, Packet& pkt, TimeMs now,
                     const uint32_t* hash);
+  // The accept-and-rewrite step every translated packet of flow idx takes,
+  // on the fast path and the full path alike: the protocol's tracking
+  // (false: drop, *why set), the flow's timeout and counters, then the
+  // NAT's side of the packet rewritten (from inside: the source becomes the
+  // external endpoint; from outside: the destination becomes the inside
+  // endpoint) with the TTL decremented unless `keep_ttl` (a hairpin's
+  // second leg), in one incremental update per checksum.
+  template <Side kFrom>
+  bool AcceptAndRewrite(uint32_t idx, uint8_t* ip, const L4View& l4,
+                        uint16_t payload_len, uint16_t len, bool keep_ttl,
+                        DropReason* why);
   Verdict FullInside(NamespaceId ns, Packet& pkt, TimeMs now);
   Verdict FullOutside(Packet& pkt, TimeMs now);
   // The flow-key hash a packet will be looked up by, from a quick read of
@@ -334,19 +312,25 @@ class Nat::Impl : public HelperContext {
     if (m != kNone) ReleaseMapping(m);
   }
 
-  // TCP tracking of flow idx (engine/tcp_track.h); an inbound flow whose
-  // handshake completes moves onto its host's budget.
-  bool UpdateTcp(uint32_t idx, Side from, const L4View& l4,
-                 uint16_t payload_len, DropReason* why) {
+  // The protocol's state machine for a packet of flow idx; an inbound
+  // flow whose handshake completes moves onto its host's budget.
+  using TrackFn = bool (*)(Flow&, TcpTrack&, Side, const L4View&, uint16_t,
+                           DropReason*);
+  bool Track(uint32_t idx, TrackFn track, Side from, const L4View& l4,
+             uint16_t payload_len, DropReason* why) {
     Flow& f = flows_[idx];
     const uint8_t before = f.state();
-    if (!TrackTcp(f, flows_.tcp(idx), from, l4, payload_len, why)) {
-      return false;
-    }
+    if (!track(f, flows_.tcp(idx), from, l4, payload_len, why)) return false;
     if (HandshakeCompleted(f, before) && half_open_.Remove(idx)) {
       Host(f.ns, f.in_addr).flows++;
     }
     return true;
+  }
+  // The data bytes of a TCP segment (0 for other protocols).
+  static uint16_t TcpPayload(const L4View& l4, uint8_t proto) {
+    return proto == kProtoTcp
+               ? static_cast<uint16_t>(l4.size() - l4.tcp_header_length())
+               : 0;
   }
   Verdict HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip, L4View& l4);
   Verdict LocalInside(NamespaceId ns, Packet& pkt, Ipv4View& ip,

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "engine/l4proto.h"
+
 namespace unat {
 namespace internal {
 
@@ -117,6 +119,33 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
   f.set_state(st);
   return true;
 }
+
+// The TCP entry of the protocol table.
+extern const L4Proto kTcpProto = {
+    .number = kProtoTcp,
+    .name = "tcp",
+    .parse = [](std::span<uint8_t> data, DropReason* why, bool first_fragment) {
+      return L4View::Parse(kProtoTcp, data, why, first_fragment);
+    },
+    .read_key = PortsKey,
+    .rewrite =
+        [](const L4View& l4, Side from, uint32_t old_addr, uint32_t new_addr,
+           uint16_t port) {
+          PortsRewrite(l4.data(), from == Side::kInside,
+                       l4.ChecksumOffset(kProtoTcp), false, old_addr, new_addr,
+                       port);
+        },
+    // A new connection starts with a SYN (nothing else makes state).
+    .may_create =
+        [](Side, const L4View& l4) {
+          return (l4.tcp_flags() & (tcp_flags::kSyn | tcp_flags::kAck |
+                                    tcp_flags::kRst)) == tcp_flags::kSyn;
+        },
+    .track = TrackTcp,
+    .timeout = TcpTimeout,
+    .inbound = true,
+    .helpers = true,
+};
 
 }  // namespace internal
 }  // namespace unat

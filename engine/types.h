@@ -22,11 +22,46 @@ inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoGre = 47;
 
-// Index of a protocol in per-protocol tables (TCP, UDP, ICMP).
-inline constexpr int kNumProtos = 3;
-inline int ProtoIndex(uint8_t proto) {
-  return proto == kProtoTcp ? 0 : proto == kProtoUdp ? 1 : 2;
+// The IP protocols the engine tracks, in the order of per-protocol tables
+// (flow counts, port tables, quotas). Adding one: a line here and its
+// L4Proto entry in its own file (engine/l4proto.h), nothing else.
+#define UNAT_TRACKED_PROTOCOLS(X) \
+  X(kProtoTcp, Tcp)               \
+  X(kProtoUdp, Udp)               \
+  X(kProtoIcmp, Icmp)
+
+#define UNAT_PROTO_NUMBER(number, name) number,
+inline constexpr uint8_t kTrackedProtocols[] = {
+    UNAT_TRACKED_PROTOCOLS(UNAT_PROTO_NUMBER)};
+#undef UNAT_PROTO_NUMBER
+inline constexpr int kNumProtos =
+    static_cast<int>(sizeof(kTrackedProtocols) / sizeof(kTrackedProtocols[0]));
+
+namespace internal {
+struct ProtoSlots {
+  uint8_t slot[256];
+  constexpr ProtoSlots() : slot{} {
+    for (uint8_t& s : slot) s = 0xff;
+    for (int i = 0; i < kNumProtos; ++i) {
+      slot[kTrackedProtocols[i]] = static_cast<uint8_t>(i);
+    }
+  }
+};
+inline constexpr ProtoSlots kProtoSlots{};
+}  // namespace internal
+
+// Whether the engine tracks `proto`.
+inline constexpr bool IsTrackedProto(uint8_t proto) {
+  return internal::kProtoSlots.slot[proto] != 0xff;
 }
+// Index of a tracked protocol in per-protocol tables (callers pass tracked
+// protocols only; any other maps to the last slot, never out of bounds).
+inline constexpr int ProtoIndex(uint8_t proto) {
+  const uint8_t s = internal::kProtoSlots.slot[proto];
+  return s == 0xff ? kNumProtos - 1 : s;
+}
+static_assert(ProtoIndex(kProtoTcp) == 0 && ProtoIndex(kProtoUdp) == 1 &&
+              ProtoIndex(kProtoIcmp) == 2);
 const char* ProtoName(uint8_t proto);
 
 // Every packet the engine does not forward has exactly one of these, and a

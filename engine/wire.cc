@@ -143,11 +143,8 @@ std::optional<L4View> L4View::Parse(uint8_t protocol, std::span<uint8_t> data,
 
 std::optional<L4View> L4View::ParseQuoted(uint8_t protocol,
                                           std::span<uint8_t> data) {
+  (void)protocol;  // the caller knows which protocols it can translate
   if (data.size() < 8) return std::nullopt;
-  if (protocol != kProtoTcp && protocol != kProtoUdp &&
-      protocol != kProtoIcmp) {
-    return std::nullopt;
-  }
   return L4View(data.data(), static_cast<uint16_t>(data.size()));
 }
 
