@@ -114,48 +114,9 @@ void Nat::Impl::EmitEgress(Side side, NamespaceId ns, uint8_t* data,
   }
 }
 
-void Nat::Impl::FreeFragEntry(uint32_t e, DropReason held_reason) {
-  FragEntry& x = frags_[e];
-  if (!x.live) return;
-  stats_.drops[static_cast<int>(held_reason)] += x.held.size();
-  stats_.fragments_dropped += x.held.size();
-  frag_bytes_held_ -= x.held_bytes;
-  auto it = frag_per_ns_.find(x.key.ns);
-  if (it != frag_per_ns_.end() && --it->second == 0) {
-    frag_per_ns_.erase(it);
-    frag_ns_fifo_.erase(x.key.ns);  // nothing live left in it
-  }
-  frag_index_.erase(x.key);
-  x.held.clear();
-  x.held.shrink_to_fit();
-  x.ranges.clear();
-  x.live = false;
-  x.generation++;
-  free_frags_.push_back(e);
-}
-
-// Drops what the datagram holds and refuses its later fragments until the
-// entry times out (the whole datagram is dropped, not just one piece).
-void Nat::Impl::PoisonFragEntry(uint32_t e, DropReason reason) {
-  FragEntry& x = frags_[e];
-  stats_.drops[static_cast<int>(reason)] += x.held.size();
-  stats_.fragments_dropped += x.held.size();
-  frag_bytes_held_ -= x.held_bytes;
-  x.held_bytes = 0;
-  x.held.clear();
-  x.held.shrink_to_fit();
-  x.ranges.clear();
-  x.ranges.shrink_to_fit();
-  x.full = false;
-  x.state = FragState::kDropped;
-}
-
 // Virtual mode: the first fragment was translated; send what waited for it.
 void Nat::Impl::ReleaseHeld(uint32_t e) {
-  std::vector<HeldFragment> held;
-  held.swap(frags_[e].held);
-  frag_bytes_held_ -= frags_[e].held_bytes;
-  frags_[e].held_bytes = 0;
+  std::vector<HeldFragment> held = frags_.TakeHeld(e);
   const FragEntry& x = frags_[e];
   for (HeldFragment& h : held) {
     auto ip = Ipv4View::Parse(h.bytes, nullptr);
@@ -175,101 +136,22 @@ void Nat::Impl::ReleaseHeld(uint32_t e) {
   }
 }
 
-// Frees the oldest datagram in reassembly (of namespace `ns`, or of any
-// namespace holding bytes when ns == kInvalidNamespace), other than `keep`.
-bool Nat::Impl::EvictOldestFragEntry(NamespaceId ns, uint32_t keep,
-                                     DropReason why) {
-  if (ns != kInvalidNamespace) {
-    auto it = frag_ns_fifo_.find(ns);
-    if (it == frag_ns_fifo_.end()) return false;
-    auto& q = it->second;
-    while (!q.empty()) {
-      auto [e, gen] = q.front();
-      q.pop_front();
-      if (frags_[e].live && frags_[e].generation == gen && e != keep) {
-        FreeFragEntry(e, why);
-        return true;
-      }
-    }
-    return false;
-  }
-  for (auto [e, gen] : frag_fifo_) {
-    const FragEntry& x = frags_[e];
-    if (x.live && x.generation == gen && e != keep && x.held_bytes > 0) {
-      FreeFragEntry(e, why);
-      return true;
-    }
-  }
-  return false;
-}
-
 void Nat::Impl::ExpireFragments() {
-  while (!frag_fifo_.empty()) {
-    auto [e, gen] = frag_fifo_.front();
-    FragEntry& x = frags_[e];
-    if (x.live && x.generation == gen) {
-      if (x.expires > now_ms_) break;
-      // RFC 792: time exceeded (reassembly) when the first fragment is held.
-      if (x.full) {
-        for (const HeldFragment& h : x.held) {
-          if (h.offset != 0) continue;
-          std::vector<uint8_t> copy = h.bytes;
-          auto ip = Ipv4View::Parse(copy, nullptr);
-          if (!ip) break;
-          const uint32_t own =
-              x.side == Side::kInside ? namespaces_[x.ns].gateway : ip->dst();
-          SendIcmpError(x.side, x.ns, own, *ip, icmp_type::kTimeExceeded, 1, 0);
-          break;
-        }
-      }
-      if (x.state != FragState::kDropped) stats_.fragment_datagrams_timed_out++;
-      FreeFragEntry(e, DropReason::kFragTimeout);
+  frags_.Expire(now_ms_, [this](uint32_t e) {
+    const FragEntry& x = frags_[e];
+    if (!x.full) return;
+    // RFC 792: time exceeded (reassembly) when the first fragment is held.
+    for (const HeldFragment& h : x.held) {
+      if (h.offset != 0) continue;
+      std::vector<uint8_t> copy = h.bytes;
+      auto ip = Ipv4View::Parse(copy, nullptr);
+      if (!ip) break;
+      const uint32_t own =
+          x.side == Side::kInside ? namespaces_[x.ns].gateway : ip->dst();
+      SendIcmpError(x.side, x.ns, own, *ip, icmp_type::kTimeExceeded, 1, 0);
+      break;
     }
-    frag_fifo_.pop_front();
-  }
-}
-
-uint32_t Nat::Impl::FindOrAddFragEntry(const FragKey& key, Side side,
-                                       NamespaceId ns, DropReason* why) {
-  const FragmentConfig& fc = config_.fragments;
-  if (auto it = frag_index_.find(key); it != frag_index_.end()) {
-    const uint32_t e = it->second;
-    if (frags_[e].expires > now_ms_) return e;
-    // Past its time but not reaped yet (Advance() not called): it timed out.
-    if (frags_[e].state != FragState::kDropped) {
-      stats_.fragment_datagrams_timed_out++;
-    }
-    FreeFragEntry(e, DropReason::kFragTimeout);
-  }
-  if (frag_per_ns_[key.ns] >= fc.max_datagrams_per_namespace &&
-      !EvictOldestFragEntry(key.ns, kNone, DropReason::kFragDatagramLimit)) {
-    *why = DropReason::kFragDatagramLimit;
-    return kNone;
-  }
-  uint32_t& count = frag_per_ns_[key.ns];
-  uint32_t e;
-  if (!free_frags_.empty()) {
-    e = free_frags_.back();
-    free_frags_.pop_back();
-  } else {
-    e = static_cast<uint32_t>(frags_.size());
-    frags_.emplace_back();
-  }
-  ++count;
-  FragEntry& x = frags_[e];
-  const uint32_t gen = x.generation + 1;
-  x = FragEntry{};
-  x.generation = gen;
-  x.live = true;
-  x.key = key;
-  x.side = side;
-  x.ns = ns;
-  x.full = fc.mode == ReassemblyMode::kFull;
-  x.expires = now_ms_ + fc.timeout_ms;
-  frag_index_.emplace(key, e);
-  frag_fifo_.emplace_back(e, gen);
-  frag_ns_fifo_[key.ns].emplace_back(e, gen);
-  return e;
+  });
 }
 
 Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
@@ -299,13 +181,13 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   }
   DropReason why = DropReason::kNone;
   if (bad != DropReason::kNone) {
-    const uint32_t e = FindOrAddFragEntry(key, side, ns, &why);
+    const uint32_t e = frags_.FindOrAdd(key, side, ns, now_ms_, &why);
     if (e != kNone && frags_[e].state != FragState::kDropped) {
-      PoisonFragEntry(e, bad);
+      frags_.Poison(e, bad);
     }
     return FragDrop(bad);
   }
-  const uint32_t e = FindOrAddFragEntry(key, side, ns, &why);
+  const uint32_t e = frags_.FindOrAdd(key, side, ns, now_ms_, &why);
   if (e == kNone) return FragDrop(why);
   FragEntry& x = frags_[e];
   if (x.state == FragState::kDropped) {
@@ -320,7 +202,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
       break;
     }
     if (offset < en && b < end) {
-      PoisonFragEntry(e, DropReason::kFragOverlap);
+      frags_.Poison(e, DropReason::kFragOverlap);
       return FragDrop(DropReason::kFragOverlap);
     }
   }
@@ -331,7 +213,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     for (auto [b, en] : x.ranges) inconsistent |= en > end;
   }
   if (inconsistent) {
-    PoisonFragEntry(e, DropReason::kFragOverlap);
+    frags_.Poison(e, DropReason::kFragOverlap);
     return FragDrop(DropReason::kFragOverlap);
   }
   if (duplicate) {
@@ -351,7 +233,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     return FragDrop(DropReason::kFragDuplicate);
   }
   if (x.ranges.size() >= fc.max_fragments_per_datagram) {
-    PoisonFragEntry(e, DropReason::kFragFragmentLimit);
+    frags_.Poison(e, DropReason::kFragFragmentLimit);
     return FragDrop(DropReason::kFragFragmentLimit);
   }
   x.ranges.emplace_back(offset, end);
@@ -378,7 +260,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
       stats_.fragments_forwarded++;
       const Verdict v = x.verdict;
       if (x.total != 0 && x.covered == x.total) {
-        FreeFragEntry(e, DropReason::kFragDatagramDropped);
+        frags_.Free(e, DropReason::kFragDatagramDropped);
       }
       return v;
     }
@@ -392,7 +274,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
         // Dropped: counted under its own reason by the translation path.
         if (v.action == Verdict::kDrop) stats_.fragments_dropped++;
         if (v.action == Verdict::kConsumed) stats_.fragments_forwarded++;
-        PoisonFragEntry(e, DropReason::kFragDatagramDropped);
+        frags_.Poison(e, DropReason::kFragDatagramDropped);
         return v;
       }
       y.state = FragState::kTranslated;
@@ -402,7 +284,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
       stats_.fragments_forwarded++;
       ReleaseHeld(e);
       if (y.total != 0 && y.covered == y.total) {
-        FreeFragEntry(e, DropReason::kFragDatagramDropped);
+        frags_.Free(e, DropReason::kFragDatagramDropped);
       }
       return v;
     }
@@ -410,18 +292,15 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
 
   // Hold it (virtual mode before the first fragment; full mode always).
   // Over the memory cap, older datagrams give way first.
-  while (frag_bytes_held_ + ip.size() > fc.max_bytes &&
-         EvictOldestFragEntry(kInvalidNamespace, e,
-                              DropReason::kFragMemoryLimit)) {
+  while (frags_.bytes_held() + ip.size() > fc.max_bytes &&
+         frags_.EvictOldest(kInvalidNamespace, e,
+                            DropReason::kFragMemoryLimit)) {
   }
-  if (frag_bytes_held_ + ip.size() > fc.max_bytes) {
-    PoisonFragEntry(e, DropReason::kFragMemoryLimit);
+  if (frags_.bytes_held() + ip.size() > fc.max_bytes) {
+    frags_.Poison(e, DropReason::kFragMemoryLimit);
     return FragDrop(DropReason::kFragMemoryLimit);
   }
-  x.held.push_back(
-      {std::vector<uint8_t>(ip.data(), ip.data() + ip.size()), offset, len});
-  x.held_bytes += ip.size();
-  frag_bytes_held_ += ip.size();
+  frags_.Hold(e, {ip.data(), ip.size()}, offset, len);
   if (!x.full || x.total == 0 || x.covered != x.total) {
     return Verdict{Verdict::kConsumed};
   }
@@ -432,16 +311,22 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
     if (h.offset == 0) first = &h;
   }
   if (first == nullptr) {  // cannot happen: covered == total
-    // This fragment is held too: FreeFragEntry counts it with the others.
-    FreeFragEntry(e, DropReason::kFragMalformed);
+    // This fragment is held too: Free counts it with the others.
+    frags_.Free(e, DropReason::kFragMalformed);
     return Verdict::Drop(DropReason::kFragMalformed);
   }
+  const uint32_t datagram_total = x.total;
+  const std::vector<HeldFragment> held = frags_.TakeHeld(e);
+  first = nullptr;
+  for (const HeldFragment& h : held) {
+    if (h.offset == 0) first = &h;
+  }
   const uint16_t fhl = static_cast<uint16_t>((first->bytes[0] & 0x0f) * 4);
-  const uint32_t total_len = fhl + x.total;
+  const uint32_t total_len = fhl + datagram_total;
   if (scratch_.size() < 65536) scratch_.resize(65536);
   uint8_t* d = scratch_.data();
   std::copy(first->bytes.begin(), first->bytes.begin() + fhl, d);
-  for (const HeldFragment& h : x.held) {
+  for (const HeldFragment& h : held) {
     const uint16_t hhl = static_cast<uint16_t>((h.bytes[0] & 0x0f) * 4);
     std::copy(h.bytes.begin() + hhl, h.bytes.begin() + hhl + h.length,
               d + fhl + h.offset);
@@ -452,11 +337,8 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, fhl}));
   // Held fragments become one datagram: not drops. (The datagram's own fate
   // is counted as a packet's: forwarded, or a drop with its reason.)
-  stats_.fragments_reassembled += x.held.size();
-  frag_bytes_held_ -= x.held_bytes;
-  x.held_bytes = 0;
-  x.held.clear();
-  FreeFragEntry(e, DropReason::kFragDatagramDropped);
+  stats_.fragments_reassembled += held.size();
+  frags_.Free(e, DropReason::kFragDatagramDropped);
   stats_.datagrams_reassembled++;
   Packet whole{d, total_len, static_cast<uint32_t>(scratch_.size()), {}};
   const Verdict v = side == Side::kInside

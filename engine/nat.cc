@@ -1071,12 +1071,9 @@ Stats Nat::Impl::GetStats() const {
   s.forwards = forwards_.live();
   s.expectations = expects_.live();
   s.half_open_inbound = half_open_.size();
-  s.fragment_bytes_held = static_cast<uint32_t>(frag_bytes_held_);
-  s.fragment_datagrams = static_cast<uint32_t>(frag_index_.size());
-  s.fragments_held = 0;
-  for (const FragEntry& x : frags_) {
-    if (x.live) s.fragments_held += static_cast<uint32_t>(x.held.size());
-  }
+  s.fragment_bytes_held = static_cast<uint32_t>(frags_.bytes_held());
+  s.fragment_datagrams = frags_.datagrams();
+  s.fragments_held = frags_.fragments_held();
   return s;
 }
 

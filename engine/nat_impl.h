@@ -16,6 +16,7 @@
 #include "engine/filtering.h"
 #include "engine/flow_table.h"
 #include "engine/forwards.h"
+#include "engine/fragments.h"
 #include "engine/half_open.h"
 #include "engine/icmp.h"
 #include "engine/l4proto.h"
@@ -370,67 +371,14 @@ class Nat::Impl : public HelperContext {
   uint32_t now_s_ = 0;
   uint32_t current_flow_ = kNone;  // the flow a helper is running for
 
-  // Fragment reassembly state.
-  struct FragKey {
-    uint32_t src;
-    uint32_t dst;
-    uint16_t id;
-    NamespaceId ns;  // kOutsideKeyNs for the outside
-    uint8_t proto;
-    bool operator==(const FragKey&) const = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const FragKey& k) {
-      return H::combine(std::move(h), k.src, k.dst, k.id, k.ns, k.proto);
-    }
-  };
-  struct HeldFragment {
-    std::vector<uint8_t> bytes;  // the whole fragment as it arrived
-    uint16_t offset;             // payload offset in the datagram
-    uint16_t length;             // payload length
-  };
-  enum class FragState : uint8_t { kWaiting, kTranslated, kDropped };
-  struct FragEntry {
-    bool live = false;
-    bool full = false;
-    FragState state = FragState::kWaiting;
-    uint32_t generation = 0;
-    FragKey key{};
-    Side side = Side::kInside;
-    NamespaceId ns = kInvalidNamespace;  // arrival namespace (inside)
-    TimeMs expires = 0;
-    Verdict verdict;                    // kTranslated: where fragments go
-    uint32_t new_src = 0, new_dst = 0;  // kTranslated: rewritten addresses
-    uint32_t total = 0;                 // payload length, once the last is seen
-    uint32_t covered = 0;               // payload bytes seen (no overlaps)
-    uint32_t held_bytes = 0;
-    std::vector<std::pair<uint16_t, uint16_t>> ranges;  // [begin, end)
-    std::vector<HeldFragment> held;
-  };
-  // The live entry of `key`, or a new one (evicting the namespace's oldest
-  // at its datagram limit); kNone with *why set when there is no room.
-  uint32_t FindOrAddFragEntry(const FragKey& key, Side side, NamespaceId ns,
-                              DropReason* why);
+  // Fragments (engine/fragments.h): the datagrams in reassembly.
+  FragmentTable frags_{config_.fragments, stats_};
   // A drop of the fragment being handled (counted as a fragment drop too).
   Verdict FragDrop(DropReason r) {
     stats_.fragments_dropped++;
     return Drop(r);
   }
-  void FreeFragEntry(uint32_t e, DropReason held_reason);
-  void PoisonFragEntry(uint32_t e, DropReason reason);
   void ReleaseHeld(uint32_t e);
-
-  absl::flat_hash_map<FragKey, uint32_t> frag_index_;
-  std::vector<FragEntry> frags_;
-  std::vector<uint32_t> free_frags_;
-  std::deque<std::pair<uint32_t, uint32_t>> frag_fifo_;  // (entry, gen)
-  absl::flat_hash_map<NamespaceId, uint32_t> frag_per_ns_;
-  // Per namespace, entries in creation order: the oldest is evicted when a
-  // namespace is at its datagram limit (a flood cannot lock out new
-  // datagrams for a whole timeout).
-  absl::flat_hash_map<NamespaceId, std::deque<std::pair<uint32_t, uint32_t>>>
-      frag_ns_fifo_;
-  bool EvictOldestFragEntry(NamespaceId ns, uint32_t keep, DropReason why);
-  uint64_t frag_bytes_held_ = 0;
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
 
