@@ -731,6 +731,124 @@ TEST_F(NatTest, ExpectationsDieWithTheirMasterAndOnTime) {
   EXPECT_EQ(nat->GetStats().expectations, 0u);
 }
 
+// A helper whose every packet from inside asks for one expectation, with
+// the policy and the child helper the test sets.
+class PolicyHelper : public PacketHelper {
+ public:
+  explicit PolicyHelper(std::string_view name) : name_(name) {}
+  std::string_view name() const override { return name_; }
+  ExpectationPolicy expectation_policy() const override { return policy; }
+  bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from, Ipv4View&,
+                L4View&) override {
+    seen.push_back(flow.id);
+    if (from != Side::kInside || !expect) return true;
+    ExpectationSpec spec;
+    spec.proto = kProtoUdp;
+    spec.remote_addr = any_remote ? 0 : flow.remote_addr;
+    spec.allow_any_remote = any_remote;
+    spec.remote_port = 0;
+    spec.inside_addr = flow.inside_addr;
+    spec.inside_port = static_cast<uint16_t>(next_inside_port++);
+    spec.timeout_s = timeout_s;
+    spec.helper = child;
+    last = ctx.Expect(spec);
+    return true;
+  }
+  ExpectationPolicy policy;
+  bool expect = true;
+  bool any_remote = false;
+  uint32_t timeout_s = 300;
+  uint32_t next_inside_port = 7000;
+  PacketHelper* child = nullptr;
+  absl::StatusOr<ExternalEndpoint> last = ExternalEndpoint{};
+  std::vector<FlowId> seen;
+
+ private:
+  std::string name_;
+};
+
+TEST_F(NatTest, ExpectationPolicyIsPerHelper) {
+  PolicyHelper h("policy");
+  h.policy.max_per_master = 2;
+  h.policy.max_timeout_s = 20;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &h).ok());
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 3; ++i) {
+    UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+    ASSERT_TRUE(h.last.ok()) << h.last.status();
+    ports.push_back(h.last->port);
+  }
+  // Two waiting per master: the third evicted the oldest (its port is only
+  // held now, with nothing behind it).
+  EXPECT_EQ(nat->GetStats().expectations, 2u);
+  EXPECT_EQ(Out(Udp("203.0.113.2", 9, "203.0.113.1", ports[0])).reason,
+            DropReason::kNoFlow);
+  // The 300 s asked for is capped at the helper's 20 s.
+  now += 21'000;
+  nat->Advance(now);
+  EXPECT_EQ(nat->GetStats().expectations, 0u);
+  EXPECT_EQ(Out(Udp("203.0.113.2", 9, "203.0.113.1", ports[2])).reason,
+            DropReason::kNoFlow);
+  // A helper whose protocol always names its peer may not open to anyone.
+  h.policy.allow_any_remote = false;
+  h.any_remote = true;
+  UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+  EXPECT_EQ(h.last.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(nat->GetStats().expectations, 0u);
+}
+
+TEST_F(NatTest, ExpectationsHaveAnEngineWideLimit) {
+  Make([](NatConfig& c) { c.limits.max_expectations = 3; });
+  PolicyHelper h("policy");
+  h.policy.max_per_master = 0;  // no per-master limit of its own
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &h).ok());
+  for (int i = 0; i < 3; ++i) {
+    UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+    ASSERT_TRUE(h.last.ok()) << h.last.status();
+  }
+  UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+  EXPECT_EQ(h.last.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(nat->GetStats().expectations, 3u);
+}
+
+TEST_F(NatTest, ExpectedFlowGetsTheHelperItsExpectationNames) {
+  PolicyHelper master("master");
+  PolicyHelper child("child");
+  child.expect = false;
+  master.child = &child;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &master).ok());
+  // Registered for a port the test never uses: a helper must be known to
+  // the engine before an expectation may name it.
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 1, &child).ok());
+  UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+  ASSERT_TRUE(master.last.ok()) << master.last.status();
+  const uint16_t rtp = master.last->port;
+  std::vector<uint8_t> out;
+  ASSERT_EQ(Out(Udp("203.0.113.2", 40000, "203.0.113.1", rtp, "RTP"), &out)
+                .action,
+            Verdict::kForward);
+  EXPECT_TRUE(ChecksumsValid(out));
+  ASSERT_EQ(child.seen.size(), 1u);
+  int children = 0;
+  for (const FlowInfo& f : Flows()) {
+    if (f.helper == "child") {
+      ++children;
+      EXPECT_EQ(f.inside_port, 7000);
+      EXPECT_EQ(f.id, child.seen[0]);
+    }
+  }
+  EXPECT_EQ(children, 1);
+  // Its later packets, both ways, go to the child too.
+  In(lan, Udp("10.77.0.2", 7000, "203.0.113.2", 40000));
+  EXPECT_EQ(child.seen.size(), 2u);
+
+  // A helper the engine does not know cannot be named.
+  PolicyHelper stranger("stranger");
+  master.child = &stranger;
+  UdpOut(lan, "10.77.0.2", 5000, "203.0.113.2", 5060);
+  EXPECT_EQ(master.last.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 // -------------------------------------------------------------------- limits
 
 TEST_F(NatTest, FlowLimits) {
