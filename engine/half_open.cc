@@ -7,6 +7,7 @@ namespace unat {
 namespace internal {
 
 void HalfOpenTable::Add(uint32_t flow, uint32_t group) {
+  Remove(flow);  // filed once, in its latest group
   const uint64_t serial = ++serial_;
   flows_[flow] = Entry{group, serial};
   Group& g = groups_[group];

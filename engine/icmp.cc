@@ -10,7 +10,8 @@ namespace unat {
 namespace internal {
 
 bool MayAnswerWithIcmpError(const Ipv4View& ip) {
-  if (ip.fragment_offset_bytes() != 0 || IsUnusableSource(ip.src())) {
+  if (ip.fragment_offset_bytes() != 0 || IsUnusableSource(ip.src()) ||
+      IsMulticastOrBroadcast(ip.dst())) {
     return false;
   }
   if (ip.protocol() == kProtoIcmp) {

@@ -25,8 +25,8 @@ inline bool IsUnusableSource(uint32_t a) {
 }
 
 // Whether the packet may be answered with an ICMP error at all: never an
-// ICMP error, a non-first fragment, or a packet whose source cannot take an
-// answer (RFC 1812 4.3.2.7).
+// ICMP error, a non-first fragment, a packet to a multicast or broadcast
+// address, or one whose source cannot take an answer (RFC 1812 4.3.2.7).
 bool MayAnswerWithIcmpError(const Ipv4View& ip);
 
 // Builds the ICMP error (type, code, rest of header) about `ip`, from

@@ -50,13 +50,14 @@ int MappingTable::AllocatePort(int ext_index, uint8_t proto,
   const uint32_t start = static_cast<uint32_t>(rng_.Next() % n);
   const bool parity = !icmp && config_.port_parity && n > 1;
   if (parity) {
-    // Same parity as the inside port first (RFC 4787 REQ-4).
-    uint32_t first = start;
-    if (((lo + first) & 1) != (in_port & 1u)) first = (first + 1) % n;
-    for (uint32_t i = 0; i < n; i += 2) {
-      const uint32_t p = lo + (first + i) % n;
-      if ((p & 1u) == (in_port & 1u) && table[p] == kPortFree) {
-        return static_cast<int>(p);
+    // Same parity as the inside port first (RFC 4787 REQ-4): the m ports
+    // of that parity, p0, p0 + 2, ..., from a random one of them on.
+    const uint32_t p0 = lo + (((lo ^ in_port) & 1u) ? 1u : 0u);
+    if (p0 <= hi) {
+      const uint32_t m = (hi - p0) / 2 + 1;
+      for (uint32_t i = 0; i < m; ++i) {
+        const uint32_t p = p0 + 2 * ((start + i) % m);
+        if (table[p] == kPortFree) return static_cast<int>(p);
       }
     }
   }

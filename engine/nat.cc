@@ -564,7 +564,13 @@ __attribute__((always_inline)) inline bool Nat::Impl::AcceptAndRewrite(
       return false;
     }
   }
-  f.expires_s = now_s_ + Timeout(f);
+  // The wheel refiles a flow lazily when its expiry moves later; one that
+  // moves earlier (a connection closing: established -> transitory) must
+  // be refiled now, or it waits for its old slot.
+  const uint32_t expires = now_s_ + Timeout(f);
+  const bool sooner = expires < f.expires_s;
+  f.expires_s = expires;
+  if (__builtin_expect(sooner, 0)) flows_.Refile(idx);
   constexpr int s = static_cast<int>(kFrom);
   f.packets[s]++;
   f.bytes[s] += len;

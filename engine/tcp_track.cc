@@ -99,6 +99,10 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
         st = TcpState::kSynSent;
         f.flags &= static_cast<uint8_t>(~(kFlowSeenInside | kFlowSeenOutside));
         f.flags |= seen_from;
+        // The new connection's sequence space: its SYN's, whatever the old
+        // one had reached (a new ISN may well be below the old end).
+        t.end[s] = end;
+        t.win[s] = win;
         t.end[1 - s] = 0;
         t.win[1 - s] = 0;
       }

@@ -31,12 +31,14 @@ bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
 bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
               uint16_t payload_len, DropReason* why);
 
-// Whether a state change took an inbound flow past its handshake: it is
-// answered from then on (the engine moves it onto its host's budget).
+// Whether a state change took an inbound flow past its handshake with the
+// inside host's part in it: it is answered from then on (the engine moves
+// it onto its host's budget). The outside's own FIN or RST moves the state
+// too, but answers nothing.
 inline bool HandshakeCompleted(const Flow& f, uint8_t state_before) {
   constexpr uint8_t kSynRecv = static_cast<uint8_t>(TcpState::kSynReceived);
-  return (f.flags & kFlowInboundOrigin) && state_before <= kSynRecv &&
-         f.state() > kSynRecv;
+  return (f.flags & kFlowInboundOrigin) && (f.flags & kFlowSeenInside) &&
+         state_before <= kSynRecv && f.state() > kSynRecv;
 }
 
 }  // namespace internal

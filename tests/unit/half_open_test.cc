@@ -100,5 +100,18 @@ TEST_F(HalfOpenTest, ManyAnsweredFlowsLeaveTheOldestRight) {
   EXPECT_EQ(table.Victim(kG1, 1, 0), 19900u);
 }
 
+TEST_F(HalfOpenTest, AFlowAddedTwiceIsFiledOnceInItsLatestGroup) {
+  table.Add(1, kG1);
+  table.Add(1, kG1);
+  EXPECT_EQ(table.size(), 1u);
+  EXPECT_EQ(table.GroupSize(kG1), 1u);
+  table.Add(1, kG2);
+  EXPECT_EQ(table.GroupSize(kG1), 0u);
+  EXPECT_EQ(table.GroupSize(kG2), 1u);
+  ASSERT_TRUE(table.Remove(1));
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.GroupSize(kG2), 0u);
+}
+
 }  // namespace
 }  // namespace unat::internal

@@ -99,6 +99,15 @@ TEST(MayAnswerWithIcmpError, AnswersOrdinaryPacketsAndQueries) {
       Views(unat::testing::Echo("10.0.0.2", "198.51.100.1", 7, 1, true)).ip()));
 }
 
+TEST(MayAnswerWithIcmpError, NeverAnswersAPacketToMulticastOrBroadcast) {
+  // RFC 1812 4.3.2.7: no error about a datagram sent to a group or to the
+  // limited broadcast address.
+  EXPECT_FALSE(MayAnswerWithIcmpError(
+      Views(unat::testing::Udp("10.0.0.2", 1, "239.255.255.250", 1900)).ip()));
+  EXPECT_FALSE(MayAnswerWithIcmpError(
+      Views(unat::testing::Udp("10.0.0.2", 68, "255.255.255.255", 67)).ip()));
+}
+
 TEST(MayAnswerWithIcmpError, NeverAnswersAnIcmpError) {
   const std::vector<uint8_t> quoted =
       unat::testing::Udp("198.51.100.1", 53, "10.0.0.2", 5000);
