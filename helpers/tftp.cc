@@ -1,6 +1,7 @@
 #include "helpers/tftp.h"
 
 #include <cstring>
+#include <memory>
 
 #include "helpers/tcp_lines.h"
 
@@ -52,6 +53,28 @@ bool TftpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     stats_.expect_failed++;
   }
   return true;
+}
+
+void TftpHelper::ForEachCounter(const CounterFn& fn) const {
+  fn("requests", stats_.requests);
+  fn("malformed", stats_.malformed);
+  fn("expect_failed", stats_.expect_failed);
+}
+
+const HelperEntry& TftpEntry() {
+  static const HelperEntry entry{
+      .name = "tftp",
+      .proto = kProtoUdp,
+      .default_ports = {69},
+      // The server's answer from its new port, from its address only.
+      .expectations = {.max_per_master = 4,
+                       .lifetime_s = TftpHelper::Options{}.expect_timeout_s},
+      .create = []() -> std::unique_ptr<PacketHelper> {
+        return std::make_unique<TftpHelper>();
+      },
+      .counters = &CountersOf<TftpHelper>,
+  };
+  return entry;
 }
 
 }  // namespace unat::helpers

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "helpers/registry.h"
 #include "tun/log.h"
 #include "tun/state_file.h"
 
@@ -752,14 +753,12 @@ void Daemon::Reload() {
       next->upnp_igd_version != config_.upnp_igd_version) {
     restart.push_back("helpers.upnp/upnp_port/upnp_igd_version");
   }
-  {
-    const helpers::HelperSetConfig& a = next->alg;
-    const helpers::HelperSetConfig& b = config_.alg;
-    if (a.ftp != b.ftp || a.tftp != b.tftp || a.irc != b.irc ||
-        a.ftp_ports != b.ftp_ports || a.tftp_ports != b.tftp_ports ||
-        a.irc_ports != b.irc_ports) {
-      restart.push_back("helpers.ftp/tftp/irc");
+  if (next->alg != config_.alg) {
+    std::string names;  // "ftp/tftp/irc"
+    for (const helpers::HelperEntry* e : helpers::Registered()) {
+      absl::StrAppend(&names, names.empty() ? "" : "/", std::string(e->name));
     }
+    restart.push_back(absl::StrCat("helpers.", names));
   }
   const portmap::RateLimit& ra = config_.portmap_rate;
   const portmap::RateLimit& rb = next->portmap_rate;

@@ -95,15 +95,17 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
   std::string g = kGood;
   auto off = Build(g);
   ASSERT_TRUE(off.ok());
-  EXPECT_FALSE(off->alg.ftp || off->alg.tftp || off->alg.irc);
+  EXPECT_FALSE(off->alg.enabled("ftp") || off->alg.enabled("tftp") ||
+               off->alg.enabled("irc"));
   auto on = Build(g +
                   "helpers { ftp: true tftp: true irc: true "
                   "ftp_ports: [21, 2121] irc_ports: 6697 }");
   ASSERT_TRUE(on.ok()) << on.status();
-  EXPECT_TRUE(on->alg.ftp && on->alg.tftp && on->alg.irc);
-  EXPECT_EQ(on->alg.ftp_ports, (std::vector<uint16_t>{21, 2121}));
-  EXPECT_EQ(on->alg.tftp_ports, std::vector<uint16_t>{69});
-  EXPECT_EQ(on->alg.irc_ports, std::vector<uint16_t>{6697});
+  EXPECT_TRUE(on->alg.enabled("ftp") && on->alg.enabled("tftp") &&
+              on->alg.enabled("irc"));
+  EXPECT_EQ(on->alg.ports("ftp"), (std::vector<uint16_t>{21, 2121}));
+  EXPECT_EQ(on->alg.ports("tftp"), std::vector<uint16_t>{69});
+  EXPECT_EQ(on->alg.ports("irc"), std::vector<uint16_t>{6697});
   EXPECT_EQ(Error(g + "helpers { ftp: true ftp_ports: 0 }"),
             "helpers.ftp_ports: 0 is not a port (1..65535)");
   EXPECT_EQ(Error(g + "helpers { tftp_ports: [69, 69] }"),

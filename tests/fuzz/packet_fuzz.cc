@@ -59,7 +59,7 @@ struct World {
     ns[0] = *nat->AddNamespace({"a", 0x0a4d0001, 24, 1500});
     ns[1] = *nat->AddNamespace({"b", 0x0a4d0001, 24, 576});
     helpers::HelperSetConfig hc;
-    hc.ftp = hc.tftp = hc.irc = true;
+    hc.Enable("ftp").Enable("tftp").Enable("irc");
     helpers = std::make_unique<helpers::HelperSet>(hc);
     (void)helpers->Register(*nat);
     registry = std::make_unique<portmap::MappingRegistry>(
