@@ -332,11 +332,14 @@ absl::Status BuildAlgs(const config::Helpers& h,
       if (!out->enabled(a.name) || a.proto != b.proto) continue;
       for (uint16_t p : out->ports(a.name)) {
         if (std::find(b_ports.begin(), b_ports.end(), p) != b_ports.end()) {
+          const std::string earlier_name =
+              absl::AsciiStrToUpper(std::string(a.name));
+          // Read letter by letter: "an FTP", "an IRC", "a TFTP".
+          const bool an = absl::StrContains("AEFHILMNORSX", earlier_name[0]);
           return Bad(absl::StrCat("helpers.", b.ports_field()),
                      absl::StrCat(absl::AsciiStrToUpper(ProtoName(a.proto)),
-                                  " port ", p, " is also an ",
-                                  absl::AsciiStrToUpper(std::string(a.name)),
-                                  " port"));
+                                  " port ", p, " is also ", an ? "an " : "a ",
+                                  earlier_name, " port"));
         }
       }
     }
