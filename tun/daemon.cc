@@ -149,8 +149,9 @@ absl::Status Daemon::Init() {
     devices_.push_back({std::move(*tun), false, *ns, in.name});
   }
 
+  table_ = std::make_unique<portmap::NatTable>(*nat_);
   registry_ = std::make_unique<portmap::MappingRegistry>(
-      nat_.get(), config_.portmap_policy, config_.nat.random_seed);
+      table_.get(), config_.portmap_policy, config_.nat.random_seed);
   registry_->set_observer(
       [this](portmap::LeaseEvent event, const portmap::Lease& lease) {
         LogLease(event, lease);
@@ -161,7 +162,7 @@ absl::Status Daemon::Init() {
     pc.pcp = config_.pcp;
     pc.rate = config_.portmap_rate;
     portmap_ = std::make_unique<portmap::PortMapServer>(
-        nat_.get(), registry_.get(), pc, NowMs());
+        table_.get(), registry_.get(), pc, NowMs());
     if (config_.natpmp || config_.pcp) {
       if (absl::Status s = portmap_->Register(); !s.ok()) return s;
     }
@@ -175,7 +176,7 @@ absl::Status Daemon::Init() {
     // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
     uc.boot_id = static_cast<uint32_t>(std::max<int64_t>(1, WallMs() / 1000) &
                                        0x7fffffff);
-    upnp_ = std::make_unique<portmap::UpnpServer>(nat_.get(), registry_.get(),
+    upnp_ = std::make_unique<portmap::UpnpServer>(table_.get(), registry_.get(),
                                                   uc, NowMs());
     if (absl::Status s = upnp_->Register(); !s.ok()) {
       return absl::InvalidArgumentError(
