@@ -288,18 +288,11 @@ void FtpHelper::ForEachCounter(const CounterFn& fn) const {
 }
 
 const HelperEntry& FtpEntry() {
-  static const HelperEntry entry{
-      .name = "ftp",
-      .proto = kProtoTcp,
-      .default_ports = {21},
-      // One data connection from the server's (or client's) address.
-      .expectations = {.max_per_master = 4,
-                       .lifetime_s = FtpHelper::Options{}.expect_timeout_s},
-      .create = []() -> std::unique_ptr<PacketHelper> {
-        return std::make_unique<FtpHelper>();
-      },
-      .counters = &CountersOf<FtpHelper>,
-  };
+  // One data connection from the server's (or client's) address.
+  static const HelperEntry entry =
+      EntryOf<FtpHelper>("ftp", kProtoTcp, {21},
+                         {.max_per_master = 4,
+                          .lifetime_s = FtpHelper::Options{}.expect_timeout_s});
   return entry;
 }
 

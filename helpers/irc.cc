@@ -260,22 +260,14 @@ void IrcHelper::ForEachCounter(const CounterFn& fn) const {
 }
 
 const HelperEntry& IrcEntry() {
-  static const HelperEntry entry{
-      .name = "irc",
-      .proto = kProtoTcp,
-      .default_ports = {6667},
-      // The peer is another IRC user: any address, once, for at most the
-      // engine's cap on such expectations.
-      .expectations = {.max_per_master = 4,
-                       .lifetime_s =
-                           std::min(IrcHelper::Options{}.expect_timeout_s,
-                                    ExpectationSpec::kMaxAnyRemoteTimeoutS),
-                       .any_remote = true},
-      .create = []() -> std::unique_ptr<PacketHelper> {
-        return std::make_unique<IrcHelper>();
-      },
-      .counters = &CountersOf<IrcHelper>,
-  };
+  // The peer is another IRC user: any address, once, for at most the
+  // engine's cap on such expectations.
+  static const HelperEntry entry = EntryOf<IrcHelper>(
+      "irc", kProtoTcp, {6667},
+      {.max_per_master = 4,
+       .lifetime_s = std::min(IrcHelper::Options{}.expect_timeout_s,
+                              ExpectationSpec::kMaxAnyRemoteTimeoutS),
+       .any_remote = true});
   return entry;
 }
 

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/helper.h"
@@ -58,6 +59,21 @@ const HelperEntry* FindHelper(std::string_view name);
 template <typename T>
 void CountersOf(const PacketHelper& helper, const CounterFn& fn) {
   static_cast<const T&>(helper).ForEachCounter(fn);
+}
+
+// The entry of helper class T (default-constructible, with ForEachCounter).
+template <typename T>
+HelperEntry EntryOf(std::string_view name, uint8_t proto,
+                    std::vector<uint16_t> default_ports,
+                    ExpectationPolicy expectations) {
+  return {.name = name,
+          .proto = proto,
+          .default_ports = std::move(default_ports),
+          .expectations = expectations,
+          .create = []() -> std::unique_ptr<PacketHelper> {
+            return std::make_unique<T>();
+          },
+          .counters = &CountersOf<T>};
 }
 
 // The TcpLineHelper stream counters ("lines", "split_drops", ...).

@@ -62,18 +62,11 @@ void TftpHelper::ForEachCounter(const CounterFn& fn) const {
 }
 
 const HelperEntry& TftpEntry() {
-  static const HelperEntry entry{
-      .name = "tftp",
-      .proto = kProtoUdp,
-      .default_ports = {69},
-      // The server's answer from its new port, from its address only.
-      .expectations = {.max_per_master = 4,
-                       .lifetime_s = TftpHelper::Options{}.expect_timeout_s},
-      .create = []() -> std::unique_ptr<PacketHelper> {
-        return std::make_unique<TftpHelper>();
-      },
-      .counters = &CountersOf<TftpHelper>,
-  };
+  // The server's answer from its new port, from its address only.
+  static const HelperEntry entry = EntryOf<TftpHelper>(
+      "tftp", kProtoUdp, {69},
+      {.max_per_master = 4,
+       .lifetime_s = TftpHelper::Options{}.expect_timeout_s});
   return entry;
 }
 
