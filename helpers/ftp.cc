@@ -289,10 +289,11 @@ void FtpHelper::ForEachCounter(const CounterFn& fn) const {
 
 const HelperEntry& FtpEntry() {
   // One data connection from the server's (or client's) address.
-  static const HelperEntry entry =
-      EntryOf<FtpHelper>("ftp", kProtoTcp, {21},
-                         {.max_per_master = 4,
-                          .lifetime_s = FtpHelper::Options{}.expect_timeout_s});
+  static const HelperEntry entry = EntryOf<FtpHelper>(
+      "ftp", kProtoTcp, {21},
+      {.max_per_master = 4,
+       .max_timeout_s = FtpHelper::Options{}.expect_timeout_s,
+       .allow_any_remote = false});
   return entry;
 }
 

@@ -265,9 +265,9 @@ const HelperEntry& IrcEntry() {
   static const HelperEntry entry = EntryOf<IrcHelper>(
       "irc", kProtoTcp, {6667},
       {.max_per_master = 4,
-       .lifetime_s = std::min(IrcHelper::Options{}.expect_timeout_s,
-                              ExpectationSpec::kMaxAnyRemoteTimeoutS),
-       .any_remote = true});
+       .max_timeout_s = std::min(IrcHelper::Options{}.expect_timeout_s,
+                                 ExpectationSpec::kMaxAnyRemoteTimeoutS),
+       .allow_any_remote = true});
   return entry;
 }
 

@@ -24,21 +24,15 @@ struct StreamStats;
 // One counter: its name within the helper ("port_rewrites") and value.
 using CounterFn = std::function<void(std::string_view, uint64_t)>;
 
-// How many related connections a helper may ask for and for how long (the
-// values its ExpectationSpecs use today). Recorded here for the engine to
-// enforce per helper; the engine does not read it yet.
-struct ExpectationPolicy {
-  uint32_t max_per_master = 4;  // the oldest is evicted past this
-  uint32_t lifetime_s = 300;
-  bool any_remote = false;  // may expect a connection from any address
-};
-
 struct HelperEntry {
   // "ftp": also the config fields `helpers.ftp` (bool) and
   // `helpers.ftp_ports` (repeated uint32) and the counter prefix "ftp/".
   std::string_view name;
   uint8_t proto = kProtoTcp;            // of the flows it is attached to
   std::vector<uint16_t> default_ports;  // server ports when none are listed
+  // What its expectations may do (engine/helper.h), with the values its
+  // ExpectationSpecs use today. Not yet what the helper's
+  // expectation_policy() returns (the engine's default still applies).
   ExpectationPolicy expectations;
   std::unique_ptr<PacketHelper> (*create)() = nullptr;
   // Every counter of a helper `create` made, in a stable order.

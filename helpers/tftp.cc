@@ -66,7 +66,8 @@ const HelperEntry& TftpEntry() {
   static const HelperEntry entry = EntryOf<TftpHelper>(
       "tftp", kProtoUdp, {69},
       {.max_per_master = 4,
-       .lifetime_s = TftpHelper::Options{}.expect_timeout_s});
+       .max_timeout_s = TftpHelper::Options{}.expect_timeout_s,
+       .allow_any_remote = false});
   return entry;
 }
 

@@ -45,9 +45,9 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
     });
     EXPECT_GT(counters, 0);
     EXPECT_GE(e->expectations.max_per_master, 1u);
-    EXPECT_GE(e->expectations.lifetime_s, 1u);
-    if (e->expectations.any_remote) {
-      EXPECT_LE(e->expectations.lifetime_s,
+    EXPECT_GE(e->expectations.max_timeout_s, 1u);
+    if (e->expectations.allow_any_remote) {
+      EXPECT_LE(e->expectations.max_timeout_s,
                 ExpectationSpec::kMaxAnyRemoteTimeoutS);
     }
   }
@@ -67,12 +67,12 @@ TEST(HelperRegistryTest, TheBuiltInHelpers) {
   EXPECT_EQ(irc->proto, kProtoTcp);
   EXPECT_EQ(irc->default_ports, std::vector<uint16_t>{6667});
   // The policies their ExpectationSpecs carry today.
-  EXPECT_EQ(ftp->expectations.lifetime_s, 120u);
-  EXPECT_FALSE(ftp->expectations.any_remote);
-  EXPECT_EQ(tftp->expectations.lifetime_s, 60u);
-  EXPECT_FALSE(tftp->expectations.any_remote);
-  EXPECT_EQ(irc->expectations.lifetime_s, 120u);
-  EXPECT_TRUE(irc->expectations.any_remote);
+  EXPECT_EQ(ftp->expectations.max_timeout_s, 120u);
+  EXPECT_FALSE(ftp->expectations.allow_any_remote);
+  EXPECT_EQ(tftp->expectations.max_timeout_s, 60u);
+  EXPECT_FALSE(tftp->expectations.allow_any_remote);
+  EXPECT_EQ(irc->expectations.max_timeout_s, 120u);
+  EXPECT_TRUE(irc->expectations.allow_any_remote);
   for (const HelperEntry* e : {ftp, tftp, irc}) {
     EXPECT_EQ(e->expectations.max_per_master, 4u);
   }
