@@ -1,5 +1,7 @@
 #include "helpers/ftp.h"
 
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 
 namespace unat::helpers {
@@ -269,6 +271,30 @@ std::optional<std::string> FtpHelper::Commit(HelperContext& ctx,
       return absl::StrCat(ext->port);
   }
   return std::nullopt;
+}
+
+void FtpHelper::ForEachCounter(const CounterFn& fn) const {
+  fn("port_rewrites", stats_.port_rewrites);
+  fn("eprt_rewrites", stats_.eprt_rewrites);
+  fn("pasv_rewrites", stats_.pasv_rewrites);
+  fn("epsv_rewrites", stats_.epsv_rewrites);
+  fn("foreign_address", stats_.foreign_address);
+  fn("malformed", stats_.malformed);
+  fn("other_family", stats_.other_family);
+  fn("expect_failed", stats_.expect_failed);
+  fn("passive_outside", stats_.passive_outside);
+  fn("epsv_other_address", stats_.epsv_other_address);
+  ForEachStreamCounter(stream_stats(), fn);
+}
+
+const HelperEntry& FtpEntry() {
+  // One data connection from the server's (or client's) address.
+  static const HelperEntry entry = EntryOf<FtpHelper>(
+      "ftp", kProtoTcp, {21},
+      {.max_per_master = 4,
+       .max_timeout_s = FtpHelper::Options{}.expect_timeout_s,
+       .allow_any_remote = false});
+  return entry;
 }
 
 }  // namespace unat::helpers

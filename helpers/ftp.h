@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "helpers/registry.h"
 #include "helpers/tcp_lines.h"
 
 namespace unat::helpers {
@@ -47,6 +48,8 @@ class FtpHelper : public TcpLineHelper {
 
   std::string_view name() const override { return "ftp"; }
   const FtpStats& stats() const { return stats_; }
+  // stats() and stream_stats() as ("port_rewrites", n), ...
+  void ForEachCounter(const CounterFn& fn) const;
 
  protected:
   bool EditsFrom(const FlowInfo& flow, Side from,
@@ -64,5 +67,8 @@ class FtpHelper : public TcpLineHelper {
   Options options_;
   FtpStats stats_;
 };
+
+// The registry's entry: "ftp", TCP 21.
+const HelperEntry& FtpEntry();
 
 }  // namespace unat::helpers

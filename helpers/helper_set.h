@@ -1,49 +1,75 @@
 // The ALG helpers a daemon or an embedder turns on, registered with a Nat on
-// their configured server ports, with their counters in one place.
+// their configured server ports, with their counters in one place. Generic
+// over the registry (helpers/registry.h): nothing here names a helper.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "engine/nat.h"
-#include "helpers/ftp.h"
-#include "helpers/irc.h"
-#include "helpers/tftp.h"
+#include "helpers/registry.h"
 
 namespace unat::helpers {
 
-struct HelperSetConfig {
-  bool ftp = false;
-  std::vector<uint16_t> ftp_ports = {21};
-  bool tftp = false;
-  std::vector<uint16_t> tftp_ports = {69};
-  bool irc = false;
-  std::vector<uint16_t> irc_ports = {6667};
+// One helper's settings.
+struct HelperConfig {
+  bool enabled = false;
+  std::vector<uint16_t> ports;  // its server ports
+  bool operator==(const HelperConfig&) const = default;
+};
+
+// The settings of every registered helper, by name ("ftp"): all off and on
+// their default ports until changed.
+class HelperSetConfig {
+ public:
+  HelperSetConfig();
+  // Turns the helper named `name` on (or off); its ports stay. A name no
+  // helper has is kept and refused by HelperSet::Register().
+  HelperSetConfig& Enable(std::string_view name, bool on = true);
+  // Replaces its server ports.
+  HelperSetConfig& SetPorts(std::string_view name, std::vector<uint16_t> ports);
+
+  bool enabled(std::string_view name) const;
+  // Its server ports: the defaults until SetPorts(); empty for a name no
+  // helper has.
+  const std::vector<uint16_t>& ports(std::string_view name) const;
+  // The names turned on, in name order.
+  std::vector<std::string> enabled_names() const;
+
+  bool operator==(const HelperSetConfig&) const = default;
+
+ private:
+  std::map<std::string, HelperConfig, std::less<>> by_name_;
 };
 
 class HelperSet {
  public:
+  // Creates the enabled helpers (each from its registry entry).
   explicit HelperSet(const HelperSetConfig& config);
-  // Registers the enabled helpers on their ports (TCP for FTP and IRC, UDP
-  // for TFTP). Fails on port 0 or a port another helper already has.
+  // Registers the enabled helpers on their ports, with their entry's
+  // protocol. Fails on an unknown name, port 0 or a port another helper
+  // already has.
   absl::Status Register(Nat& nat);
-  // Every counter as "ftp/port_rewrites" etc.
+  // Every counter of the enabled helpers as "ftp/port_rewrites" etc.
   void ForEachCounter(
       const std::function<void(std::string_view, uint64_t)>& fn) const;
-
-  const FtpHelper& ftp() const { return ftp_; }
-  const TftpHelper& tftp() const { return tftp_; }
-  const IrcHelper& irc() const { return irc_; }
+  // The enabled helper named `name`; nullptr when it is off.
+  const PacketHelper* Find(std::string_view name) const;
 
  private:
-  HelperSetConfig config_;
-  FtpHelper ftp_;
-  TftpHelper tftp_;
-  IrcHelper irc_;
+  struct Running {
+    const HelperEntry* entry;
+    std::vector<uint16_t> ports;
+    std::unique_ptr<PacketHelper> helper;
+  };
+  std::vector<Running> running_;      // in registration order
+  std::vector<std::string> unknown_;  // enabled, but no helper has the name
 };
 
 }  // namespace unat::helpers

@@ -1,6 +1,8 @@
 #include "helpers/irc.h"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
@@ -242,6 +244,31 @@ std::optional<std::string> IrcHelper::Commit(HelperContext& ctx,
     stats_.chat_rewrites++;
   }
   return absl::StrCat(ext->addr, " ", ext->port);
+}
+
+void IrcHelper::ForEachCounter(const CounterFn& fn) const {
+  fn("send_rewrites", stats_.send_rewrites);
+  fn("chat_rewrites", stats_.chat_rewrites);
+  fn("resume_rewrites", stats_.resume_rewrites);
+  fn("accept_rewrites", stats_.accept_rewrites);
+  fn("reverse_offers", stats_.reverse_offers);
+  fn("foreign_address", stats_.foreign_address);
+  fn("malformed", stats_.malformed);
+  fn("expect_failed", stats_.expect_failed);
+  fn("unknown_port", stats_.unknown_port);
+  ForEachStreamCounter(stream_stats(), fn);
+}
+
+const HelperEntry& IrcEntry() {
+  // The peer is another IRC user: any address, once, for at most the
+  // engine's cap on such expectations.
+  static const HelperEntry entry = EntryOf<IrcHelper>(
+      "irc", kProtoTcp, {6667},
+      {.max_per_master = 4,
+       .max_timeout_s = std::min(IrcHelper::Options{}.expect_timeout_s,
+                                 ExpectationSpec::kMaxAnyRemoteTimeoutS),
+       .allow_any_remote = true});
+  return entry;
 }
 
 }  // namespace unat::helpers

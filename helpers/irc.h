@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 
+#include "helpers/registry.h"
 #include "helpers/tcp_lines.h"
 
 namespace unat::helpers {
@@ -43,6 +44,8 @@ class IrcHelper : public TcpLineHelper {
   explicit IrcHelper(Options o) : options_(o) {}
   std::string_view name() const override { return "irc"; }
   const IrcStats& stats() const { return stats_; }
+  // stats() and stream_stats() as ("send_rewrites", n), ...
+  void ForEachCounter(const CounterFn& fn) const;
 
   static constexpr size_t kMaxOffers = 4;  // remembered per connection
 
@@ -62,5 +65,8 @@ class IrcHelper : public TcpLineHelper {
   Options options_;
   IrcStats stats_;
 };
+
+// The registry's entry: "irc", TCP 6667.
+const HelperEntry& IrcEntry();
 
 }  // namespace unat::helpers

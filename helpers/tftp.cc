@@ -1,6 +1,7 @@
 #include "helpers/tftp.h"
 
 #include <cstring>
+#include <memory>
 
 #include "helpers/tcp_lines.h"
 
@@ -52,6 +53,22 @@ bool TftpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     stats_.expect_failed++;
   }
   return true;
+}
+
+void TftpHelper::ForEachCounter(const CounterFn& fn) const {
+  fn("requests", stats_.requests);
+  fn("malformed", stats_.malformed);
+  fn("expect_failed", stats_.expect_failed);
+}
+
+const HelperEntry& TftpEntry() {
+  // The server's answer from its new port, from its address only.
+  static const HelperEntry entry = EntryOf<TftpHelper>(
+      "tftp", kProtoUdp, {69},
+      {.max_per_master = 4,
+       .max_timeout_s = TftpHelper::Options{}.expect_timeout_s,
+       .allow_any_remote = false});
+  return entry;
 }
 
 }  // namespace unat::helpers

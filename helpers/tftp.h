@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "engine/helper.h"
+#include "helpers/registry.h"
 
 namespace unat::helpers {
 
@@ -33,10 +34,15 @@ class TftpHelper : public PacketHelper {
   bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                 Ipv4View& ip, L4View& l4) override;
   const TftpStats& stats() const { return stats_; }
+  // stats() as ("requests", n), ...
+  void ForEachCounter(const CounterFn& fn) const;
 
  private:
   Options options_;
   TftpStats stats_;
 };
+
+// The registry's entry: "tftp", UDP 69.
+const HelperEntry& TftpEntry();
 
 }  // namespace unat::helpers

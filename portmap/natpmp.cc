@@ -64,7 +64,7 @@ std::vector<uint8_t> PortMapServer::HandleNatPmp(NamespaceId ns,
 
   // A host outside the tenant's prefixes is refused whatever it asks
   // (result 2), before anything is looked up for it.
-  const bool stranger = !nat_->IsInsideAddress(ns, client);
+  const bool stranger = !table_->IsInsideAddress(ns, client);
   if (op == 0) {
     if (stranger) return header(12, natpmp::kNotAuthorized);
     const uint32_t ext = PrimaryExternal();
@@ -109,7 +109,7 @@ std::vector<uint8_t> PortMapServer::HandleNatPmp(NamespaceId ns,
       (void)registry_->Remove(lease->id);
     } else {
       // A static forward to this endpoint is the configuration's: refuse.
-      for (const ForwardInfo& f : nat_->Forwards()) {
+      for (const ForwardInfo& f : table_->Forwards()) {
         if (f.spec.owner == ForwardOwner::kStatic && f.spec.ns == ns &&
             f.spec.proto == proto && f.spec.inside_addr == client &&
             f.spec.inside_port == internal_port) {

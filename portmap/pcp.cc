@@ -342,8 +342,8 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
       uint32_t ext_addr = 0;
       uint16_t ext_port = 0;
       if (it != peers_.end()) {
-        auto ep = nat_->EnsureFlow(ns, protocol, inside, internal_port, remote,
-                                   remote_port, 0, now);
+        auto ep = table_->EnsureFlow(ns, protocol, inside, internal_port,
+                                     remote, remote_port, 0, now);
         if (ep.ok()) {
           ext_addr = ep->addr;
           ext_port = ep->port;
@@ -367,12 +367,12 @@ std::vector<uint8_t> PortMapServer::HandlePcp(NamespaceId ns, uint32_t client,
         return PcpError(p, pcp::kNoResources, now);
       }
     }
-    if (nat_->external_addresses().empty()) {
+    if (table_->external_addresses().empty()) {
       return PcpError(p, pcp::kNetworkFailure, now);
     }
     const uint32_t lifetime = registry_->ClampLifetime(requested);
-    auto ep = nat_->EnsureFlow(ns, protocol, inside, internal_port, remote,
-                               remote_port, lifetime, now);
+    auto ep = table_->EnsureFlow(ns, protocol, inside, internal_port, remote,
+                                 remote_port, lifetime, now);
     if (!ep.ok()) {
       return PcpError(p,
                       ep.status().code() == absl::StatusCode::kInvalidArgument

@@ -62,8 +62,9 @@ const char* LeaseEventName(LeaseEvent event) {
   return "?";
 }
 
-MappingRegistry::MappingRegistry(Nat* nat, MappingPolicy policy, uint64_t seed)
-    : nat_(nat),
+MappingRegistry::MappingRegistry(TranslationTable* table, MappingPolicy policy,
+                                 uint64_t seed)
+    : table_(table),
       policy_(policy),
       rng_(seed != 0 ? seed : std::random_device{}()) {}
 
@@ -73,12 +74,12 @@ uint32_t MappingRegistry::ClampLifetime(uint32_t requested_s) const {
 }
 
 uint32_t MappingRegistry::PrimaryExternal() const {
-  const auto& ext = nat_->external_addresses();
+  const auto& ext = table_->external_addresses();
   return ext.empty() ? 0 : ext.front();
 }
 
 bool MappingRegistry::ForwardMatches(const Lease& l) const {
-  const std::optional<ForwardSpec> s = nat_->Forward(l.forward_id);
+  const std::optional<ForwardSpec> s = table_->FindForward(l.forward_id);
   return s && s->owner == l.owner && s->owner_client == l.client &&
          s->ns == l.ns && s->proto == l.proto &&
          s->inside_addr == l.inside_addr && s->inside_port == l.inside_port &&
@@ -118,7 +119,7 @@ size_t MappingRegistry::CountForNamespace(NamespaceId ns) const {
 
 uint32_t MappingRegistry::NamespaceCap() const {
   if (policy_.max_per_namespace != 0) return policy_.max_per_namespace;
-  const size_t n = std::max<size_t>(1, nat_->Namespaces().size());
+  const size_t n = std::max<size_t>(1, table_->Tenants().size());
   return std::max<uint32_t>(1, static_cast<uint32_t>(policy_.max_total / n));
 }
 
@@ -150,7 +151,7 @@ void MappingRegistry::Erase(uint64_t id, bool remove_forward) {
   if (it == leases_.end()) return;
   const Lease& l = it->second;
   if (remove_forward && ForwardMatches(l)) {
-    (void)nat_->RemoveForwardById(l.forward_id);
+    (void)table_->RemoveForward(l.forward_id);
   }
   for (auto [k, end] = by_key_.equal_range(KeyOf(l)); k != end; ++k) {
     if (k->second == id) {
@@ -181,7 +182,7 @@ absl::StatusOr<uint32_t> MappingRegistry::AddForward(const Lease& l,
   spec.description = l.description;
   spec.allowed_remotes = l.filters;
   spec.enabled = l.enabled;
-  return nat_->AddForward(spec, now);
+  return table_->AddForward(spec, now);
 }
 
 MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
@@ -201,8 +202,8 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
   // Only the tenant's own hosts (its link and routed prefixes) are served,
   // and only for its own hosts: a stranger on the device gets its
   // protocol's refusal, as the engine would not translate it anyway.
-  if (!nat_->IsInsideAddress(r.ns, r.client) ||
-      !nat_->IsInsideAddress(r.ns, r.inside_addr)) {
+  if (!table_->IsInsideAddress(r.ns, r.client) ||
+      !table_->IsInsideAddress(r.ns, r.inside_addr)) {
     return refuse(MapStatus::kNotAuthorized);
   }
   if (r.filters &&
@@ -247,7 +248,7 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
     return out;
   }
 
-  const auto& ext = nat_->external_addresses();
+  const auto& ext = table_->external_addresses();
   if (ext.empty()) return refuse(MapStatus::kNetworkFailure);
   if (leases_.size() >= policy_.max_total) {
     ReconcileAtQuota(now);
@@ -293,7 +294,7 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
 
   auto try_port = [&](uint16_t port) -> bool {
     if (!PortAllowed(port) || port == 0) return false;
-    if (nat_->ExternalPortInUse(l.proto, l.external_addr, port)) return false;
+    if (table_->ExternalPortInUse(l.proto, l.external_addr, port)) return false;
     l.external_port = port;
     auto id = AddForward(l, now);
     if (!id.ok()) return false;
@@ -327,18 +328,18 @@ MapResult MappingRegistry::Map(const MapRequest& r, TimeMs now) {
 MapStatus MappingRegistry::Refresh(Lease& l, const MapRequest& r,
                                    TimeMs expires) {
   if (r.filters && !SameFilters(*r.filters, l.filters)) {
-    if (!nat_->SetForwardFilter(l.forward_id, *r.filters).ok()) {
+    if (!table_->SetForwardFilter(l.forward_id, *r.filters).ok()) {
       return MapStatus::kTooManyFilters;
     }
     l.filters = *r.filters;
   }
   if (r.enabled && *r.enabled != l.enabled) {
-    if (!nat_->SetForwardEnabled(l.forward_id, *r.enabled).ok()) {
+    if (!table_->SetForwardEnabled(l.forward_id, *r.enabled).ok()) {
       return MapStatus::kNoResources;
     }
     l.enabled = *r.enabled;
   }
-  if (!nat_->RenewForward(l.forward_id, expires).ok()) {
+  if (!table_->RenewForward(l.forward_id, expires).ok()) {
     // Cannot happen after ForwardMatches(); treat as vanished.
     stats_.vanished++;
     EraseWith(LeaseEvent::kVanished, l.id, false);
@@ -423,7 +424,7 @@ void MappingRegistry::ReconcileAtQuota(TimeMs now) {
 
 void MappingRegistry::Reconcile() {
   std::map<uint32_t, const ForwardInfo*> by_id;
-  const std::vector<ForwardInfo> forwards = nat_->Forwards();
+  const std::vector<ForwardInfo> forwards = table_->Forwards();
   for (const ForwardInfo& f : forwards) by_id[f.id] = &f;
   std::vector<uint64_t> gone;
   for (const auto& [id, l] : leases_) {

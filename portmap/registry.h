@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/nat.h"
+#include "portmap/table.h"
 
 namespace unat::portmap {
 
@@ -155,7 +155,8 @@ class MappingRegistry {
   // with the lease as it is (granted, renewed) or was (the others).
   using Observer = std::function<void(LeaseEvent, const Lease&)>;
 
-  MappingRegistry(Nat* nat, MappingPolicy policy, uint64_t seed = 0);
+  MappingRegistry(TranslationTable* table, MappingPolicy policy,
+                  uint64_t seed = 0);
 
   const MappingPolicy& policy() const { return policy_; }
   void set_policy(const MappingPolicy& policy) { policy_ = policy; }
@@ -239,7 +240,7 @@ class MappingRegistry {
     return {l.ns, l.proto, l.inside_addr, l.inside_port};
   }
 
-  Nat* nat_;
+  TranslationTable* table_;
   MappingPolicy policy_;
   std::mt19937_64 rng_;
   uint64_t next_id_ = 1;

@@ -24,9 +24,9 @@ const char* PortMapDropName(PortMapDrop reason) {
   return "?";
 }
 
-PortMapServer::PortMapServer(Nat* nat, MappingRegistry* registry,
+PortMapServer::PortMapServer(TranslationTable* table, MappingRegistry* registry,
                              PortMapConfig config, TimeMs now)
-    : nat_(nat),
+    : table_(table),
       registry_(registry),
       config_(config),
       limiter_(config.rate),
@@ -34,11 +34,11 @@ PortMapServer::PortMapServer(Nat* nat, MappingRegistry* registry,
       last_external_(PrimaryExternal()) {}
 
 absl::Status PortMapServer::Register() {
-  return nat_->RegisterLocalHelper(kProtoUdp, kServerPort, this);
+  return table_->RegisterLocalHelper(kProtoUdp, kServerPort, this);
 }
 
 uint32_t PortMapServer::PrimaryExternal() const {
-  const auto& ext = nat_->external_addresses();
+  const auto& ext = table_->external_addresses();
   return ext.empty() ? 0 : ext.front();
 }
 
@@ -104,7 +104,7 @@ void PortMapServer::SendAnnouncements(TimeMs now, PacketSink* sink) {
   pcp_msg[0] = pcp::kVersion;
   pcp_msg[1] = 0x80 | pcp::kOpAnnounce;
   StoreBe32(&pcp_msg[8], epoch);
-  for (const NamespaceInfo& ns : nat_->Namespaces()) {
+  for (const Tenant& ns : table_->Tenants()) {
     if (config_.natpmp) {
       auto d = BuildUdpDatagram(ns.gateway, kServerPort, kAllHostsGroup,
                                 kClientPort, natpmp_msg, 1);
@@ -148,7 +148,7 @@ std::optional<std::vector<uint8_t>> PortMapServer::Handle(
   if (!config_.pcp) return NatPmpUnsupportedVersion(p[1], now);
   if (version != pcp::kVersion) return PcpError(p, pcp::kUnsuppVersion, now);
   // A host outside the tenant's prefixes: NOT_AUTHORIZED for any opcode.
-  if (!nat_->IsInsideAddress(ns, client)) {
+  if (!table_->IsInsideAddress(ns, client)) {
     return PcpError(p, pcp::kNotAuthorized, now);
   }
   return HandlePcp(ns, client, p, now);

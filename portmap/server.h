@@ -1,8 +1,8 @@
 // The UDP 5351 dispatcher on every inside gateway address: NAT-PMP (RFC
 // 6886, version 0) and PCP (RFC 6887, version 2) on one MappingRegistry.
 //
-// Register it with Nat::RegisterLocalHelper(kProtoUdp, 5351, &server) (see
-// Register()). Call Tick() periodically (e.g. with Nat::Advance()): it
+// Register() registers it on its TranslationTable (portmap/table.h) for UDP
+// 5351. Call Tick() periodically (e.g. with Nat::Advance()): it
 // expires leases, notices a changed external address, and sends the
 // scheduled announcements to 224.0.0.1:5350 in every inside namespace.
 //
@@ -21,9 +21,9 @@
 #include <vector>
 
 #include "engine/helper.h"
-#include "engine/nat.h"
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
+#include "portmap/table.h"
 
 namespace unat::portmap {
 
@@ -131,8 +131,8 @@ class PortMapServer : public LocalHelper {
  public:
   // `registry` is shared (UPnP uses it too) and must outlive the server.
   // The epoch starts at `now` (state lost); see SetEpoch() to keep one.
-  PortMapServer(Nat* nat, MappingRegistry* registry, PortMapConfig config,
-                TimeMs now);
+  PortMapServer(TranslationTable* table, MappingRegistry* registry,
+                PortMapConfig config, TimeMs now);
 
   std::string_view name() const override { return "natpmp-pcp"; }
   // Registers with the engine for UDP 5351 on every gateway address.
@@ -188,7 +188,7 @@ class PortMapServer : public LocalHelper {
   uint32_t PrimaryExternal() const;
   void SendAnnouncements(TimeMs now, PacketSink* sink);
 
-  Nat* nat_;
+  TranslationTable* table_;
   MappingRegistry* registry_;
   PortMapConfig config_;
   RateLimiter limiter_;

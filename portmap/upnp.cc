@@ -496,9 +496,9 @@ std::optional<SoapCall> ParseSoap(std::string_view soap_action,
   return call;
 }
 
-UpnpServer::UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
-                       TimeMs now)
-    : nat_(nat),
+UpnpServer::UpnpServer(TranslationTable* table, MappingRegistry* registry,
+                       UpnpConfig config, TimeMs now)
+    : table_(table),
       registry_(registry),
       config_(config),
       tcp_(
@@ -548,25 +548,25 @@ absl::Status UpnpServer::Register() {
         config_.http_port));
   }
   if (absl::Status s =
-          nat_->RegisterLocalHelper(kProtoTcp, config_.http_port, this);
+          table_->RegisterLocalHelper(kProtoTcp, config_.http_port, this);
       !s.ok()) {
     return s;
   }
   for (uint32_t p = config_.event_port_min; p <= config_.event_port_max; ++p) {
-    if (absl::Status s = nat_->RegisterLocalHelper(
+    if (absl::Status s = table_->RegisterLocalHelper(
             kProtoTcp, static_cast<uint16_t>(p), this);
         !s.ok()) {
       return s;
     }
   }
-  return nat_->RegisterLocalHelper(kProtoUdp, kSsdpPort, this);
+  return table_->RegisterLocalHelper(kProtoUdp, kSsdpPort, this);
 }
 
 void UpnpServer::RunEvents(TimeMs now, PacketSink* sink) {
   if (gena_.size() == 0) return;
   if (now >= next_event_check_) {
     next_event_check_ = now + config_.event_interval_ms;
-    for (const NamespaceInfo& n : nat_->Namespaces()) {
+    for (const Tenant& n : table_->Tenants()) {
       for (const char* path :
            {kEventIpConn, kEventIpConn1, kEventCommon, kEventL3f}) {
         if (gena_.Watched(n.id, path)) {
@@ -610,7 +610,7 @@ void UpnpServer::OnEventConnClosed(const TcpConnInfo& info) {
 }
 
 uint32_t UpnpServer::PrimaryExternal() const {
-  const auto& ext = nat_->external_addresses();
+  const auto& ext = table_->external_addresses();
   return ext.empty() ? 0 : ext.front();
 }
 
@@ -669,9 +669,9 @@ void UpnpServer::Start(TimeMs now) {
 void UpnpServer::Tick(TimeMs now, PacketSink* sink) {
   tcp_.Tick(now, sink);
   RunEvents(now, sink);
-  std::vector<NamespaceInfo> tenants;
+  std::vector<Tenant> tenants;
   if (!pending_.empty() && pending_.begin()->first <= now) {
-    tenants = nat_->Namespaces();
+    tenants = table_->Tenants();
   }
   while (!pending_.empty() && pending_.begin()->first <= now) {
     const PendingAnswer& a = pending_.begin()->second;
@@ -887,7 +887,7 @@ std::vector<std::string> UpnpServer::AdvertisedTypes() const {
 void UpnpServer::SendNotifies(SsdpKind kind, PacketSink* sink) {
   if (sink == nullptr) return;
   const std::vector<std::string> types = AdvertisedTypes();
-  for (const NamespaceInfo& n : nat_->Namespaces()) {
+  for (const Tenant& n : table_->Tenants()) {
     for (const std::string& t : types) {
       EmitSsdp(n.id, n.gateway, kSsdpGroup, kSsdpPort,
                SsdpMessage(kind, config_.igd_version, t, n.gateway), 2, sink);
@@ -1106,7 +1106,7 @@ std::string UpnpServer::HandleSoap(NamespaceId ns, uint32_t client,
   }
   // A host outside the tenant's prefixes may read the descriptions, but no
   // action is run for it (not even a query of the tenant's mappings).
-  if (!nat_->IsInsideAddress(ns, client)) {
+  if (!table_->IsInsideAddress(ns, client)) {
     return fault(upnp_error::kNotAuthorized);
   }
   auto result = RunAction(ns, client, *call, now);
@@ -1164,7 +1164,8 @@ std::variant<UpnpServer::Args, int> UpnpServer::RunAction(NamespaceId ns,
   for (const ArgDef& g : def->args) {
     if (!g.out && !call.args.count(g.name)) return upnp_error::kInvalidArgs;
   }
-  const Stats st = call.service == kWanCommon ? nat_->GetStats() : Stats{};
+  const TrafficTotals st =
+      call.service == kWanCommon ? table_->Traffic() : TrafficTotals{};
   const std::string& a = call.action;
   auto u32 = [](uint64_t v) {
     return std::to_string(static_cast<uint32_t>(v));  // ui4 wraps
@@ -1319,7 +1320,7 @@ std::variant<UpnpServer::Args, int> UpnpServer::AddMapping(NamespaceId ns,
         if (!any) return upnp_error::kConflictInMappingEntry;
         want = 0;
       }
-    } else if (nat_->ExternalPortInUse(*proto, PrimaryExternal(), want)) {
+    } else if (table_->ExternalPortInUse(*proto, PrimaryExternal(), want)) {
       // Held by something that is no client's lease: a static forward or
       // the NAT's own mapping of an outbound flow. IGD:2 calls that a
       // conflict with other mechanisms (729); IGD:1 knows only 718.

@@ -24,11 +24,11 @@
 #include <vector>
 
 #include "engine/helper.h"
-#include "engine/nat.h"
 #include "portmap/gena.h"
 #include "portmap/http.h"
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
+#include "portmap/table.h"
 #include "portmap/tcp_endpoint.h"
 
 namespace unat::portmap {
@@ -129,8 +129,8 @@ struct SoapCall {
 class UpnpServer : public LocalHelper {
  public:
   // `registry` is shared with NAT-PMP/PCP and must outlive the server.
-  UpnpServer(Nat* nat, MappingRegistry* registry, UpnpConfig config,
-             TimeMs now);
+  UpnpServer(TranslationTable* table, MappingRegistry* registry,
+             UpnpConfig config, TimeMs now);
 
   std::string_view name() const override { return "upnp"; }
   // TCP http_port, the event ports and UDP 1900 on every gateway address.
@@ -232,7 +232,7 @@ class UpnpServer : public LocalHelper {
     std::string payload;
   };
 
-  Nat* nat_;
+  TranslationTable* table_;
   MappingRegistry* registry_;
   UpnpConfig config_;
   TcpEndpoint tcp_;

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
+#include "helpers/registry.h"
 #include "tun/privileges.h"
 
 namespace unat::tun {
@@ -276,6 +278,72 @@ absl::Status ParseAddress(absl::string_view field, const std::string& text,
     return Bad(field, absl::StrCat(Quote(text), " is not an IPv4 address"));
   }
   *addr = *parsed;
+  return absl::OkStatus();
+}
+
+// The helpers that answer on the gateway address (portmap/), configured by
+// their own fields; not in the ALG registry.
+bool IsLocalHelper(absl::string_view name) {
+  return name == "natpmp" || name == "pcp" || name == "upnp";
+}
+
+// Every registered ALG from its `helpers.<name>` and `helpers.<name>_ports`
+// fields (tun/config.proto), read by name through reflection.
+absl::Status BuildAlgs(const config::Helpers& h,
+                       helpers::HelperSetConfig* out) {
+  const Descriptor* desc = h.GetDescriptor();
+  const google::protobuf::Reflection* refl = h.GetReflection();
+  for (const helpers::HelperEntry* e : helpers::Registered()) {
+    const FieldDescriptor* on = desc->FindFieldByName(e->enable_field());
+    const FieldDescriptor* ports = desc->FindFieldByName(e->ports_field());
+    if (on == nullptr || on->is_repeated() ||
+        on->cpp_type() != FieldDescriptor::CPPTYPE_BOOL || ports == nullptr ||
+        !ports->is_repeated() ||
+        ports->cpp_type() != FieldDescriptor::CPPTYPE_UINT32) {
+      return absl::InternalError(absl::StrCat(
+          "config.proto has no helpers.", e->enable_field(),
+          " (bool) and helpers.", e->ports_field(), " (repeated uint32)"));
+    }
+    out->Enable(e->name, refl->GetBool(h, on));
+    const int n = refl->FieldSize(h, ports);
+    if (n == 0) continue;
+    const std::string field = absl::StrCat("helpers.", e->ports_field());
+    std::vector<uint16_t> list;
+    for (int i = 0; i < n; ++i) {
+      const uint32_t p = refl->GetRepeatedUInt32(h, ports, i);
+      if (p == 0 || p > 65535) {
+        return Bad(field, absl::StrCat(p, " is not a port (1..65535)"));
+      }
+      if (std::find(list.begin(), list.end(), p) != list.end()) {
+        return Bad(field, absl::StrCat("port ", p, " listed twice"));
+      }
+      list.push_back(static_cast<uint16_t>(p));
+    }
+    out->SetPorts(e->name, std::move(list));
+  }
+  // Two enabled helpers cannot share a server port of the same protocol.
+  const auto all = helpers::Registered();
+  for (size_t later = 0; later < all.size(); ++later) {
+    const helpers::HelperEntry& b = *all[later];
+    if (!out->enabled(b.name)) continue;
+    const std::vector<uint16_t>& b_ports = out->ports(b.name);
+    for (size_t earlier = 0; earlier < later; ++earlier) {
+      const helpers::HelperEntry& a = *all[earlier];
+      if (!out->enabled(a.name) || a.proto != b.proto) continue;
+      for (uint16_t p : out->ports(a.name)) {
+        if (std::find(b_ports.begin(), b_ports.end(), p) != b_ports.end()) {
+          const std::string earlier_name =
+              absl::AsciiStrToUpper(std::string(a.name));
+          // Read letter by letter: "an FTP", "an IRC", "a TFTP".
+          const bool an = absl::StrContains("AEFHILMNORSX", earlier_name[0]);
+          return Bad(absl::StrCat("helpers.", b.ports_field()),
+                     absl::StrCat(absl::AsciiStrToUpper(ProtoName(a.proto)),
+                                  " port ", p, " is also ", an ? "an " : "a ",
+                                  earlier_name, " port"));
+        }
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -671,8 +739,8 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   d.nat.icmp_error_burst = ie.burst();
   d.nat.random_seed = c.random_seed();
 
-  // Helpers: NAT-PMP, PCP, FTP, TFTP and IRC are built in; the others are
-  // not yet.
+  // Helpers: the local ones (NAT-PMP, PCP, UPnP) and the registered ALGs
+  // are built in; the others are not yet.
   const google::protobuf::Reflection* refl = c.helpers().GetReflection();
   std::vector<const google::protobuf::FieldDescriptor*> set_fields;
   refl->ListFields(c.helpers(), &set_fields);
@@ -681,10 +749,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
         f->type() != google::protobuf::FieldDescriptor::TYPE_BOOL) {
       continue;
     }
-    if (f->name() == "natpmp" || f->name() == "pcp" || f->name() == "ftp" ||
-        f->name() == "tftp" || f->name() == "irc" || f->name() == "upnp") {
-      continue;
-    }
+    if (IsLocalHelper(f->name()) || helpers::FindHelper(f->name())) continue;
     if (refl->GetBool(c.helpers(), f)) {
       return Bad(absl::StrCat("helpers.", f->name()),
                  "true is not available: this build has no such helper yet");
@@ -704,42 +769,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
                absl::StrCat(c.helpers().upnp_igd_version(), " is not 1 or 2"));
   }
   d.upnp_igd_version = static_cast<int>(c.helpers().upnp_igd_version());
-  {
-    const config::Helpers& h = c.helpers();
-    d.alg.ftp = h.ftp();
-    d.alg.tftp = h.tftp();
-    d.alg.irc = h.irc();
-    struct {
-      const char* field;
-      const google::protobuf::RepeatedField<uint32_t>& ports;
-      std::vector<uint16_t>* out;
-    } const lists[] = {
-        {"helpers.ftp_ports", h.ftp_ports(), &d.alg.ftp_ports},
-        {"helpers.tftp_ports", h.tftp_ports(), &d.alg.tftp_ports},
-        {"helpers.irc_ports", h.irc_ports(), &d.alg.irc_ports},
-    };
-    for (const auto& l : lists) {
-      if (l.ports.empty()) continue;
-      l.out->clear();
-      for (uint32_t p : l.ports) {
-        if (p == 0 || p > 65535) {
-          return Bad(l.field, absl::StrCat(p, " is not a port (1..65535)"));
-        }
-        if (std::find(l.out->begin(), l.out->end(), p) != l.out->end()) {
-          return Bad(l.field, absl::StrCat("port ", p, " listed twice"));
-        }
-        l.out->push_back(static_cast<uint16_t>(p));
-      }
-    }
-    for (uint16_t p : d.alg.ftp_ports) {
-      if (d.alg.ftp && d.alg.irc &&
-          std::find(d.alg.irc_ports.begin(), d.alg.irc_ports.end(), p) !=
-              d.alg.irc_ports.end()) {
-        return Bad("helpers.irc_ports",
-                   absl::StrCat("TCP port ", p, " is also an FTP port"));
-      }
-    }
-  }
+  if (absl::Status s = BuildAlgs(c.helpers(), &d.alg); !s.ok()) return s;
 
   // Port-mapping policy.
   const config::Portmap& pm = c.portmap();

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "helpers/registry.h"
 #include "tun/log.h"
 #include "tun/state_file.h"
 
@@ -148,8 +149,9 @@ absl::Status Daemon::Init() {
     devices_.push_back({std::move(*tun), false, *ns, in.name});
   }
 
+  table_ = std::make_unique<portmap::NatTable>(*nat_);
   registry_ = std::make_unique<portmap::MappingRegistry>(
-      nat_.get(), config_.portmap_policy, config_.nat.random_seed);
+      table_.get(), config_.portmap_policy, config_.nat.random_seed);
   registry_->set_observer(
       [this](portmap::LeaseEvent event, const portmap::Lease& lease) {
         LogLease(event, lease);
@@ -160,7 +162,7 @@ absl::Status Daemon::Init() {
     pc.pcp = config_.pcp;
     pc.rate = config_.portmap_rate;
     portmap_ = std::make_unique<portmap::PortMapServer>(
-        nat_.get(), registry_.get(), pc, NowMs());
+        table_.get(), registry_.get(), pc, NowMs());
     if (config_.natpmp || config_.pcp) {
       if (absl::Status s = portmap_->Register(); !s.ok()) return s;
     }
@@ -174,7 +176,7 @@ absl::Status Daemon::Init() {
     // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
     uc.boot_id = static_cast<uint32_t>(std::max<int64_t>(1, WallMs() / 1000) &
                                        0x7fffffff);
-    upnp_ = std::make_unique<portmap::UpnpServer>(nat_.get(), registry_.get(),
+    upnp_ = std::make_unique<portmap::UpnpServer>(table_.get(), registry_.get(),
                                                   uc, NowMs());
     if (absl::Status s = upnp_->Register(); !s.ok()) {
       return absl::InvalidArgumentError(
@@ -752,14 +754,12 @@ void Daemon::Reload() {
       next->upnp_igd_version != config_.upnp_igd_version) {
     restart.push_back("helpers.upnp/upnp_port/upnp_igd_version");
   }
-  {
-    const helpers::HelperSetConfig& a = next->alg;
-    const helpers::HelperSetConfig& b = config_.alg;
-    if (a.ftp != b.ftp || a.tftp != b.tftp || a.irc != b.irc ||
-        a.ftp_ports != b.ftp_ports || a.tftp_ports != b.tftp_ports ||
-        a.irc_ports != b.irc_ports) {
-      restart.push_back("helpers.ftp/tftp/irc");
+  if (next->alg != config_.alg) {
+    std::string names;  // "ftp/tftp/irc"
+    for (const helpers::HelperEntry* e : helpers::Registered()) {
+      absl::StrAppend(&names, names.empty() ? "" : "/", std::string(e->name));
     }
+    restart.push_back(absl::StrCat("helpers.", names));
   }
   const portmap::RateLimit& ra = config_.portmap_rate;
   const portmap::RateLimit& rb = next->portmap_rate;

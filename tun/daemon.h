@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "engine/nat.h"
 #include "helpers/helper_set.h"
+#include "portmap/nat_table.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "portmap/upnp.h"
@@ -102,6 +103,7 @@ class Daemon : public PacketSink {
   Options options_;
   DaemonConfig& config_;
   std::unique_ptr<Nat> nat_;
+  std::unique_ptr<portmap::NatTable> table_;  // what portmap sees of nat_
   // NAT-PMP / PCP leases (the registry exists even with both off, so leases
   // from the state file keep their lifetimes) and the UDP 5351 server.
   std::unique_ptr<portmap::MappingRegistry> registry_;

@@ -6,7 +6,9 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "helpers/registry.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/flags.h"
@@ -95,15 +97,17 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
   std::string g = kGood;
   auto off = Build(g);
   ASSERT_TRUE(off.ok());
-  EXPECT_FALSE(off->alg.ftp || off->alg.tftp || off->alg.irc);
+  EXPECT_FALSE(off->alg.enabled("ftp") || off->alg.enabled("tftp") ||
+               off->alg.enabled("irc"));
   auto on = Build(g +
                   "helpers { ftp: true tftp: true irc: true "
                   "ftp_ports: [21, 2121] irc_ports: 6697 }");
   ASSERT_TRUE(on.ok()) << on.status();
-  EXPECT_TRUE(on->alg.ftp && on->alg.tftp && on->alg.irc);
-  EXPECT_EQ(on->alg.ftp_ports, (std::vector<uint16_t>{21, 2121}));
-  EXPECT_EQ(on->alg.tftp_ports, std::vector<uint16_t>{69});
-  EXPECT_EQ(on->alg.irc_ports, std::vector<uint16_t>{6697});
+  EXPECT_TRUE(on->alg.enabled("ftp") && on->alg.enabled("tftp") &&
+              on->alg.enabled("irc"));
+  EXPECT_EQ(on->alg.ports("ftp"), (std::vector<uint16_t>{21, 2121}));
+  EXPECT_EQ(on->alg.ports("tftp"), std::vector<uint16_t>{69});
+  EXPECT_EQ(on->alg.ports("irc"), std::vector<uint16_t>{6697});
   EXPECT_EQ(Error(g + "helpers { ftp: true ftp_ports: 0 }"),
             "helpers.ftp_ports: 0 is not a port (1..65535)");
   EXPECT_EQ(Error(g + "helpers { tftp_ports: [69, 69] }"),
@@ -113,6 +117,46 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
   EXPECT_EQ(Error(g + "helpers { sip: true }"),
             "helpers.sip: true is not available: this build has no such "
             "helper yet");
+}
+
+// Every registered ALG is configured by its own two fields, read through
+// the registry; the checks are the same for each.
+TEST(ConfigTest, AlgHelpersThroughTheRegistry) {
+  const std::string g = kGood;
+  for (const helpers::HelperEntry* e : helpers::Registered()) {
+    const std::string name(e->name);
+    SCOPED_TRACE(name);
+    auto on = Build(g + "helpers { " + name + ": true }");
+    ASSERT_TRUE(on.ok()) << on.status();
+    EXPECT_TRUE(on->alg.enabled(name));
+    EXPECT_EQ(on->alg.ports(name), e->default_ports);
+    auto moved = Build(g + "helpers { " + name + ": true " + name +
+                       "_ports: [4000, 4001] }");
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    EXPECT_EQ(moved->alg.ports(name), (std::vector<uint16_t>{4000, 4001}));
+    EXPECT_EQ(Error(g + "helpers { " + name + "_ports: 70000 }"),
+              "helpers." + name + "_ports: 70000 is not a port (1..65535)");
+    EXPECT_EQ(Error(g + "helpers { " + name + "_ports: [7, 8, 7] }"),
+              "helpers." + name + "_ports: port 7 listed twice");
+  }
+  // The other helpers in config.proto are not built in; the local ones are.
+  for (const char* absent : {"sip", "pptp", "h323"}) {
+    EXPECT_EQ(Error(g + "helpers { " + absent + ": true }"),
+              absl::StrCat("helpers.", absent,
+                           ": true is not available: this build has no such "
+                           "helper yet"));
+    EXPECT_EQ(Error(g + "helpers { " + absent + ": false }"), "ok");
+  }
+  EXPECT_EQ(Error(g + "helpers { natpmp: true pcp: true upnp: true }"), "ok");
+  // Two helpers of the same protocol on one port: the later one is named.
+  EXPECT_EQ(Error(g + "helpers { ftp: true irc: true ftp_ports: [21, 6667] }"),
+            "helpers.irc_ports: TCP port 6667 is also an FTP port");
+  EXPECT_EQ(Error(g + "helpers { ftp: true irc: true ftp_ports: 7000 "
+                      "irc_ports: [6667, 7000] }"),
+            "helpers.irc_ports: TCP port 7000 is also an FTP port");
+  // Not a clash: one of them off, or another protocol.
+  EXPECT_EQ(Error(g + "helpers { ftp: true irc_ports: 21 }"), "ok");
+  EXPECT_EQ(Error(g + "helpers { ftp: true tftp: true tftp_ports: 21 }"), "ok");
 }
 
 TEST(ConfigTest, ParseErrorsAreOneLineWithPosition) {

@@ -45,9 +45,9 @@ struct AlgWorld {
     nat->SetSink(&sink);
     ns = *nat->AddNamespace({"lan", kGw, 24, 1500});
     helpers::HelperSetConfig hc;
-    hc.ftp = kind == AlgKind::kFtp;
-    hc.irc = kind == AlgKind::kIrc;
-    hc.tftp = kind == AlgKind::kTftp;
+    hc.Enable("ftp", kind == AlgKind::kFtp);
+    hc.Enable("irc", kind == AlgKind::kIrc);
+    hc.Enable("tftp", kind == AlgKind::kTftp);
     helpers = std::make_unique<helpers::HelperSet>(hc);
     if (!helpers->Register(*nat).ok()) abort();
   }

@@ -19,6 +19,7 @@
 #include "engine/nat.h"
 #include "engine/wire.h"
 #include "helpers/helper_set.h"
+#include "portmap/nat_table.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "portmap/upnp.h"
@@ -40,6 +41,7 @@ struct World {
   CheckingSink sink;
   std::unique_ptr<Nat> nat;
   std::unique_ptr<helpers::HelperSet> helpers;
+  std::unique_ptr<portmap::NatTable> table;
   std::unique_ptr<portmap::MappingRegistry> registry;
   std::unique_ptr<portmap::PortMapServer> portmap;
   std::unique_ptr<portmap::UpnpServer> upnp;
@@ -59,15 +61,16 @@ struct World {
     ns[0] = *nat->AddNamespace({"a", 0x0a4d0001, 24, 1500});
     ns[1] = *nat->AddNamespace({"b", 0x0a4d0001, 24, 576});
     helpers::HelperSetConfig hc;
-    hc.ftp = hc.tftp = hc.irc = true;
+    hc.Enable("ftp").Enable("tftp").Enable("irc");
     helpers = std::make_unique<helpers::HelperSet>(hc);
     (void)helpers->Register(*nat);
+    table = std::make_unique<portmap::NatTable>(*nat);
     registry = std::make_unique<portmap::MappingRegistry>(
-        nat.get(), portmap::MappingPolicy{}, 1);
+        table.get(), portmap::MappingPolicy{}, 1);
     portmap = std::make_unique<portmap::PortMapServer>(
-        nat.get(), registry.get(), portmap::PortMapConfig{}, now);
+        table.get(), registry.get(), portmap::PortMapConfig{}, now);
     (void)portmap->Register();
-    upnp = std::make_unique<portmap::UpnpServer>(nat.get(), registry.get(),
+    upnp = std::make_unique<portmap::UpnpServer>(table.get(), registry.get(),
                                                  portmap::UpnpConfig{}, now);
     (void)upnp->Register();
     upnp->Start(now);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "portmap/nat_table.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "portmap/upnp.h"
@@ -21,6 +22,7 @@ inline constexpr uint32_t kPmClient = 0x0a4d0002;   // 10.77.0.2
 struct PortmapWorld {
   CheckingSink sink;
   std::unique_ptr<Nat> nat;
+  std::unique_ptr<portmap::NatTable> table;
   std::unique_ptr<portmap::MappingRegistry> registry;
   std::unique_ptr<portmap::PortMapServer> portmap;
   std::unique_ptr<portmap::UpnpServer> upnp;
@@ -36,14 +38,16 @@ struct PortmapWorld {
     nat->SetSink(&sink);
     ns = *nat->AddNamespace({"lan", kPmGateway, 24, 1500});
     portmap::MappingPolicy policy;
-    registry = std::make_unique<portmap::MappingRegistry>(nat.get(), policy, 1);
+    table = std::make_unique<portmap::NatTable>(*nat);
+    registry =
+        std::make_unique<portmap::MappingRegistry>(table.get(), policy, 1);
     portmap::PortMapConfig pc;
     pc.rate.per_second = 1'000'000;  // the fuzzer is one very busy client
     pc.rate.burst = 1'000'000;
-    portmap = std::make_unique<portmap::PortMapServer>(nat.get(),
+    portmap = std::make_unique<portmap::PortMapServer>(table.get(),
                                                        registry.get(), pc, now);
     (void)portmap->Register();
-    upnp = std::make_unique<portmap::UpnpServer>(nat.get(), registry.get(),
+    upnp = std::make_unique<portmap::UpnpServer>(table.get(), registry.get(),
                                                  portmap::UpnpConfig{}, now);
     (void)upnp->Register();
     upnp->Start(now);

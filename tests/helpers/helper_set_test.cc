@@ -12,9 +12,8 @@ class HelperSetTest : public HelperFixture {};
 
 TEST_F(HelperSetTest, ConfiguredPortsOnly) {
   HelperSetConfig c;
-  c.ftp = true;
-  c.ftp_ports = {2121};
-  c.irc = true;
+  c.Enable("ftp").SetPorts("ftp", {2121});
+  c.Enable("irc");
   HelperSet set(c);
   ASSERT_TRUE(set.Register(*nat).ok());
   In(Tcp("10.77.0.2", 1111, "198.51.100.2", 2121));
@@ -35,14 +34,12 @@ TEST_F(HelperSetTest, ConfiguredPortsOnly) {
 
 TEST_F(HelperSetTest, ClashAndPortZeroRefused) {
   HelperSetConfig c;
-  c.ftp = true;
-  c.irc = true;
-  c.irc_ports = {21};
+  c.Enable("ftp");
+  c.Enable("irc").SetPorts("irc", {21});
   HelperSet clash(c);
   EXPECT_FALSE(clash.Register(*nat).ok());
   HelperSetConfig z;
-  z.tftp = true;
-  z.tftp_ports = {0};
+  z.Enable("tftp").SetPorts("tftp", {0});
   HelperSet zero(z);
   EXPECT_FALSE(zero.Register(*nat).ok());
 }

@@ -1,5 +1,6 @@
 // A real Nat with two tenants (lan, lan2: both 10.77.0.1/24), the shared
-// registry and the NAT-PMP/PCP server registered on UDP 5351. Requests are
+// registry and the NAT-PMP/PCP server registered on UDP 5351, both on a
+// NatTable over the Nat. Requests are
 // built with libtins and go through Nat::ProcessInside(); answers come back
 // through a capturing PacketSink and are parsed with libtins.
 #pragma once
@@ -13,6 +14,7 @@
 
 #include "engine/checksum.h"
 #include "engine/nat.h"
+#include "portmap/nat_table.h"
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "tests/unit/test_util.h"
@@ -51,6 +53,7 @@ class PortmapTest : public ::testing::Test {
             const std::function<void(NatConfig&)>& tweak = {}) {
     server.reset();
     registry.reset();
+    table.reset();
     NatConfig c;
     c.external_addresses = {A(kExt)};
     c.random_seed = 42;
@@ -61,9 +64,10 @@ class PortmapTest : public ::testing::Test {
     nat->SetSink(&sink);
     lan = *nat->AddNamespace({"lan", A(kGw), 24});
     lan2 = *nat->AddNamespace({"lan2", A(kGw), 24});
-    registry = std::make_unique<MappingRegistry>(nat.get(), policy, 7);
-    server =
-        std::make_unique<PortMapServer>(nat.get(), registry.get(), config, now);
+    table = std::make_unique<NatTable>(*nat);
+    registry = std::make_unique<MappingRegistry>(table.get(), policy, 7);
+    server = std::make_unique<PortMapServer>(table.get(), registry.get(),
+                                             config, now);
     ASSERT_TRUE(server->Register().ok());
   }
 
@@ -137,6 +141,7 @@ class PortmapTest : public ::testing::Test {
   CapturingSink sink;
   std::unique_ptr<Nat> nat;
   NamespaceId lan = 0, lan2 = 0;
+  std::unique_ptr<NatTable> table;  // what the servers see of `nat`
   std::unique_ptr<MappingRegistry> registry;
   std::unique_ptr<PortMapServer> server;
 };

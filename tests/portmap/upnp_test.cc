@@ -27,7 +27,7 @@ class UpnpTest : public PortmapTest {
   }
   void MakeUpnp(UpnpConfig c) {
     c.seed = 99;
-    upnp = std::make_unique<UpnpServer>(nat.get(), registry.get(), c, now);
+    upnp = std::make_unique<UpnpServer>(table.get(), registry.get(), c, now);
     ASSERT_TRUE(upnp->Register().ok());
   }
   void TearDown() override { upnp.reset(); }
@@ -1244,7 +1244,7 @@ TEST_F(UpnpTest, AdvertisingIgd1) {
   c.igd_version = 3;
   upnp.reset();
   Make();
-  UpnpServer bad(nat.get(), registry.get(), c, now);
+  UpnpServer bad(table.get(), registry.get(), c, now);
   EXPECT_FALSE(bad.Register().ok());
 }
 

@@ -1,0 +1,76 @@
+// The ALG helpers this build has, one entry each: what a daemon, its config
+// and its stats need to know about a helper without naming it.
+//
+// An entry lives in its helper's own file (ftp.cc: FtpEntry()) and is listed
+// once in the table in registry.cc. Everything else (HelperSet, unatd's
+// config checks, its reload comparison, `unatctl stats`) walks Registered().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/helper.h"
+
+namespace unat::helpers {
+
+struct StreamStats;
+
+// One counter: its name within the helper ("port_rewrites") and value.
+using CounterFn = std::function<void(std::string_view, uint64_t)>;
+
+struct HelperEntry {
+  // "ftp": also the config fields `helpers.ftp` (bool) and
+  // `helpers.ftp_ports` (repeated uint32) and the counter prefix "ftp/".
+  std::string_view name;
+  uint8_t proto = kProtoTcp;            // of the flows it is attached to
+  std::vector<uint16_t> default_ports;  // server ports when none are listed
+  // What its expectations may do (engine/helper.h), with the values its
+  // ExpectationSpecs use today. Not yet what the helper's
+  // expectation_policy() returns (the engine's default still applies).
+  ExpectationPolicy expectations;
+  std::unique_ptr<PacketHelper> (*create)() = nullptr;
+  // Every counter of a helper `create` made, in a stable order.
+  void (*counters)(const PacketHelper& helper, const CounterFn& fn) = nullptr;
+
+  std::string enable_field() const { return std::string(name); }
+  std::string ports_field() const { return std::string(name) + "_ports"; }
+};
+
+// Every registered helper, in registration order (the order helpers are
+// registered on an engine, checked in a config and listed in stats).
+std::span<const HelperEntry* const> Registered();
+// nullptr when no helper has that name.
+const HelperEntry* FindHelper(std::string_view name);
+
+// For HelperEntry::counters: a helper class with
+// `void ForEachCounter(const CounterFn&) const`.
+template <typename T>
+void CountersOf(const PacketHelper& helper, const CounterFn& fn) {
+  static_cast<const T&>(helper).ForEachCounter(fn);
+}
+
+// The entry of helper class T (default-constructible, with ForEachCounter).
+template <typename T>
+HelperEntry EntryOf(std::string_view name, uint8_t proto,
+                    std::vector<uint16_t> default_ports,
+                    ExpectationPolicy expectations) {
+  return {.name = name,
+          .proto = proto,
+          .default_ports = std::move(default_ports),
+          .expectations = expectations,
+          .create = []() -> std::unique_ptr<PacketHelper> {
+            return std::make_unique<T>();
+          },
+          .counters = &CountersOf<T>};
+}
+
+// The TcpLineHelper stream counters ("lines", "split_drops", ...).
+void ForEachStreamCounter(const StreamStats& stats, const CounterFn& fn);
+
+}  // namespace unat::helpers

@@ -1,0 +1,139 @@
+// The helper registry: every entry complete and distinct, and HelperSet
+// generic over it (default ports, unknown names, counters by prefix).
+#include "helpers/registry.h"
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "helpers/helper_set.h"
+#include "tests/helpers/fixture.h"
+
+namespace unat::helpers::testing {
+namespace {
+
+TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
+  ASSERT_FALSE(Registered().empty());
+  std::set<std::string_view> names;
+  std::set<std::pair<uint8_t, uint16_t>> ports;
+  for (const HelperEntry* e : Registered()) {
+    SCOPED_TRACE(std::string(e->name));
+    EXPECT_FALSE(e->name.empty());
+    EXPECT_TRUE(names.insert(e->name).second) << "name registered twice";
+    EXPECT_EQ(e->name.find_first_of("/ ."), std::string_view::npos);
+    EXPECT_TRUE(e->proto == kProtoTcp || e->proto == kProtoUdp);
+    ASSERT_FALSE(e->default_ports.empty());
+    for (uint16_t p : e->default_ports) {
+      EXPECT_NE(p, 0);
+      // Defaults never clash: every helper turned on with its defaults
+      // registers.
+      EXPECT_TRUE(ports.insert({e->proto, p}).second) << "port " << p;
+    }
+    EXPECT_EQ(e->ports_field(), std::string(e->name) + "_ports");
+    EXPECT_EQ(FindHelper(e->name), e);
+    ASSERT_NE(e->create, nullptr);
+    ASSERT_NE(e->counters, nullptr);
+    std::unique_ptr<PacketHelper> h = e->create();
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(h->name(), e->name);  // the flow dump's HELPER column
+    int counters = 0;
+    e->counters(*h, [&](std::string_view n, uint64_t v) {
+      EXPECT_FALSE(n.empty());
+      EXPECT_EQ(n.find('/'), std::string_view::npos) << n;
+      EXPECT_EQ(v, 0u) << n;
+      ++counters;
+    });
+    EXPECT_GT(counters, 0);
+    EXPECT_GE(e->expectations.max_per_master, 1u);
+    EXPECT_GE(e->expectations.max_timeout_s, 1u);
+    if (e->expectations.allow_any_remote) {
+      EXPECT_LE(e->expectations.max_timeout_s,
+                ExpectationSpec::kMaxAnyRemoteTimeoutS);
+    }
+  }
+  EXPECT_EQ(FindHelper("sip"), nullptr);
+  EXPECT_EQ(FindHelper("natpmp"), nullptr);  // a local helper, not an ALG
+}
+
+TEST(HelperRegistryTest, TheBuiltInHelpers) {
+  const HelperEntry* ftp = FindHelper("ftp");
+  const HelperEntry* tftp = FindHelper("tftp");
+  const HelperEntry* irc = FindHelper("irc");
+  ASSERT_TRUE(ftp && tftp && irc);
+  EXPECT_EQ(ftp->proto, kProtoTcp);
+  EXPECT_EQ(ftp->default_ports, std::vector<uint16_t>{21});
+  EXPECT_EQ(tftp->proto, kProtoUdp);
+  EXPECT_EQ(tftp->default_ports, std::vector<uint16_t>{69});
+  EXPECT_EQ(irc->proto, kProtoTcp);
+  EXPECT_EQ(irc->default_ports, std::vector<uint16_t>{6667});
+  // The policies their ExpectationSpecs carry today.
+  EXPECT_EQ(ftp->expectations.max_timeout_s, 120u);
+  EXPECT_FALSE(ftp->expectations.allow_any_remote);
+  EXPECT_EQ(tftp->expectations.max_timeout_s, 60u);
+  EXPECT_FALSE(tftp->expectations.allow_any_remote);
+  EXPECT_EQ(irc->expectations.max_timeout_s, 120u);
+  EXPECT_TRUE(irc->expectations.allow_any_remote);
+  for (const HelperEntry* e : {ftp, tftp, irc}) {
+    EXPECT_EQ(e->expectations.max_per_master, 4u);
+  }
+}
+
+TEST(HelperRegistryTest, ConfigStartsOffOnTheDefaultPorts) {
+  HelperSetConfig c;
+  for (const HelperEntry* e : Registered()) {
+    EXPECT_FALSE(c.enabled(e->name));
+    EXPECT_EQ(c.ports(e->name), e->default_ports);
+  }
+  EXPECT_TRUE(c.enabled_names().empty());
+  EXPECT_TRUE(c.ports("sip").empty());
+  HelperSetConfig d;
+  EXPECT_EQ(c, d);
+  d.SetPorts("ftp", {21});  // the default again
+  EXPECT_EQ(c, d);
+  d.SetPorts("ftp", {2121});
+  EXPECT_NE(c, d);
+}
+
+class HelperSetRegistryTest : public HelperFixture {};
+
+TEST_F(HelperSetRegistryTest, EveryHelperOnItsDefaultPorts) {
+  HelperSetConfig c;
+  for (const HelperEntry* e : Registered()) c.Enable(e->name);
+  HelperSet set(c);
+  ASSERT_TRUE(set.Register(*nat).ok());
+  uint16_t sport = 2000;
+  for (const HelperEntry* e : Registered()) {
+    ASSERT_NE(set.Find(e->name), nullptr);
+    EXPECT_EQ(set.Find(e->name)->name(), e->name);
+    for (uint16_t p : e->default_ports) {
+      ++sport;
+      In(e->proto == kProtoTcp ? Tcp("10.77.0.2", sport, "198.51.100.2", p)
+                               : Udp("10.77.0.2", sport, "198.51.100.2", p));
+      EXPECT_EQ(FlowOf(sport, e->proto).helper, e->name);
+    }
+  }
+  // Counters come prefixed by their helper's name, every helper's.
+  std::set<std::string> prefixes;
+  set.ForEachCounter([&](std::string_view n, uint64_t) {
+    prefixes.insert(std::string(n.substr(0, n.find('/'))));
+  });
+  EXPECT_EQ(prefixes.size(), Registered().size());
+}
+
+TEST_F(HelperSetRegistryTest, OffHelpersAndUnknownNames) {
+  HelperSet none(HelperSetConfig{});
+  ASSERT_TRUE(none.Register(*nat).ok());
+  EXPECT_EQ(none.Find("ftp"), nullptr);
+  int n = 0;
+  none.ForEachCounter([&](std::string_view, uint64_t) { ++n; });
+  EXPECT_EQ(n, 0);
+  HelperSetConfig c;
+  c.Enable("sip");
+  HelperSet unknown(c);
+  absl::Status s = unknown.Register(*nat);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.message(), "no helper named sip");
+}
+
+}  // namespace
+}  // namespace unat::helpers::testing
