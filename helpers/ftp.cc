@@ -287,6 +287,12 @@ void FtpHelper::ForEachCounter(const CounterFn& fn) const {
   ForEachStreamCounter(stream_stats(), fn);
 }
 
+ExpectationPolicy FtpHelper::expectation_policy() const {
+  ExpectationPolicy p = FtpEntry().expectations;
+  p.max_timeout_s = options_.expect_timeout_s;
+  return p;
+}
+
 const HelperEntry& FtpEntry() {
   // One data connection from the server's (or client's) address.
   static const HelperEntry entry = EntryOf<FtpHelper>(

@@ -47,6 +47,8 @@ class FtpHelper : public TcpLineHelper {
   explicit FtpHelper(Options o) : options_(o) {}
 
   std::string_view name() const override { return "ftp"; }
+  // Its registry entry's policy, with the lifetime its options ask for.
+  ExpectationPolicy expectation_policy() const override;
   const FtpStats& stats() const { return stats_; }
   // stats() and stream_stats() as ("port_rewrites", n), ...
   void ForEachCounter(const CounterFn& fn) const;

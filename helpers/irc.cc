@@ -259,6 +259,12 @@ void IrcHelper::ForEachCounter(const CounterFn& fn) const {
   ForEachStreamCounter(stream_stats(), fn);
 }
 
+ExpectationPolicy IrcHelper::expectation_policy() const {
+  ExpectationPolicy p = IrcEntry().expectations;
+  p.max_timeout_s = options_.expect_timeout_s;
+  return p;
+}
+
 const HelperEntry& IrcEntry() {
   // The peer is another IRC user: any address, once, for at most the
   // engine's cap on such expectations.

@@ -43,6 +43,8 @@ class IrcHelper : public TcpLineHelper {
   IrcHelper() = default;
   explicit IrcHelper(Options o) : options_(o) {}
   std::string_view name() const override { return "irc"; }
+  // Its registry entry's policy, with the lifetime its options ask for.
+  ExpectationPolicy expectation_policy() const override;
   const IrcStats& stats() const { return stats_; }
   // stats() and stream_stats() as ("send_rewrites", n), ...
   void ForEachCounter(const CounterFn& fn) const;

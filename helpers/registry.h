@@ -30,9 +30,8 @@ struct HelperEntry {
   std::string_view name;
   uint8_t proto = kProtoTcp;            // of the flows it is attached to
   std::vector<uint16_t> default_ports;  // server ports when none are listed
-  // What its expectations may do (engine/helper.h), with the values its
-  // ExpectationSpecs use today. Not yet what the helper's
-  // expectation_policy() returns (the engine's default still applies).
+  // What its expectations may do (engine/helper.h): what the helper's
+  // expectation_policy() returns, the lifetime cap being its options'.
   ExpectationPolicy expectations;
   std::unique_ptr<PacketHelper> (*create)() = nullptr;
   // Every counter of a helper `create` made, in a stable order.

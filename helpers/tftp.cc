@@ -61,6 +61,12 @@ void TftpHelper::ForEachCounter(const CounterFn& fn) const {
   fn("expect_failed", stats_.expect_failed);
 }
 
+ExpectationPolicy TftpHelper::expectation_policy() const {
+  ExpectationPolicy p = TftpEntry().expectations;
+  p.max_timeout_s = options_.expect_timeout_s;
+  return p;
+}
+
 const HelperEntry& TftpEntry() {
   // The server's answer from its new port, from its address only.
   static const HelperEntry entry = EntryOf<TftpHelper>(

@@ -31,6 +31,8 @@ class TftpHelper : public PacketHelper {
   TftpHelper() = default;
   explicit TftpHelper(Options o) : options_(o) {}
   std::string_view name() const override { return "tftp"; }
+  // Its registry entry's policy, with the lifetime its options ask for.
+  ExpectationPolicy expectation_policy() const override;
   bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                 Ipv4View& ip, L4View& l4) override;
   const TftpStats& stats() const { return stats_; }

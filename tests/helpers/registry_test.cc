@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "helpers/ftp.h"
 #include "helpers/helper_set.h"
 #include "tests/helpers/fixture.h"
 
@@ -133,6 +134,24 @@ TEST_F(HelperSetRegistryTest, OffHelpersAndUnknownNames) {
   absl::Status s = unknown.Register(*nat);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.message(), "no helper named sip");
+}
+
+TEST(HelperRegistryTest, EachHelperGivesTheEngineItsEntrysPolicy) {
+  for (const HelperEntry* e : Registered()) {
+    SCOPED_TRACE(std::string(e->name));
+    const ExpectationPolicy p = e->create()->expectation_policy();
+    EXPECT_EQ(p.max_per_master, e->expectations.max_per_master);
+    EXPECT_EQ(p.max_timeout_s, e->expectations.max_timeout_s);
+    EXPECT_EQ(p.allow_any_remote, e->expectations.allow_any_remote);
+  }
+  // Only DCC names no peer: FTP and TFTP never open to any remote.
+  EXPECT_FALSE(FindHelper("ftp")->create()->expectation_policy().allow_any_remote);
+  EXPECT_FALSE(FindHelper("tftp")->create()->expectation_policy().allow_any_remote);
+  EXPECT_TRUE(FindHelper("irc")->create()->expectation_policy().allow_any_remote);
+  // The lifetime cap follows the helper's options.
+  FtpHelper::Options o;
+  o.expect_timeout_s = 45;
+  EXPECT_EQ(FtpHelper(o).expectation_policy().max_timeout_s, 45u);
 }
 
 }  // namespace
