@@ -88,6 +88,16 @@ inline uint32_t PseudoHeaderSum(uint32_t src, uint32_t dst, uint8_t proto,
          l4_length;
 }
 
+// InternetChecksum of a TCP or UDP segment (header and payload) with its
+// pseudo header: 0 for an intact segment; the field value to store when the
+// segment's own checksum field is 0 (UDP then stores 0xffff for 0).
+inline uint16_t TransportChecksum(uint32_t src, uint32_t dst, uint8_t proto,
+                                  std::span<const uint8_t> segment) {
+  return InternetChecksum(
+      segment,
+      PseudoHeaderSum(src, dst, proto, static_cast<uint32_t>(segment.size())));
+}
+
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
 inline uint16_t ChecksumUpdate16(uint16_t hc, uint16_t old_value,
                                  uint16_t new_value) {

@@ -44,8 +44,7 @@ bool L4ChecksumOk(const Ipv4View& ip, const L4View& l4, uint8_t protocol) {
           LoadBe16(l4.data() + l4_field::kUdpChecksum) == 0) {
         return true;  // UDP without a checksum (RFC 768)
       }
-      return InternetChecksum(bytes, PseudoHeaderSum(ip.src(), ip.dst(),
-                                                     protocol, l4.size())) == 0;
+      return TransportChecksum(ip.src(), ip.dst(), protocol, bytes) == 0;
     case kProtoIcmp:
       return InternetChecksum(bytes) == 0;
     default:

@@ -6,9 +6,13 @@
 // with RFC 1624 incremental updates; no setter recomputes a whole checksum.
 #pragma once
 
+#include <algorithm>
+#include <concepts>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
+#include <type_traits>
 
 #include "engine/checksum.h"
 #include "engine/types.h"
@@ -54,6 +58,7 @@ inline constexpr uint16_t kTcpDataOff = 12;
 inline constexpr uint16_t kTcpFlags = 13;
 inline constexpr uint16_t kTcpWindow = 14;
 inline constexpr uint16_t kTcpChecksum = 16;
+inline constexpr uint16_t kTcpUrgent = 18;
 inline constexpr uint16_t kTcpMinHeader = 20;
 inline constexpr uint16_t kIcmpType = 0;
 inline constexpr uint16_t kIcmpCode = 1;
@@ -70,6 +75,141 @@ inline constexpr uint8_t kRst = 0x04;
 inline constexpr uint8_t kPsh = 0x08;
 inline constexpr uint8_t kAck = 0x10;
 }  // namespace tcp_flags
+
+// TCP option kinds (RFC 9293 3.1, RFC 7323, RFC 2018).
+namespace tcp_option {
+inline constexpr uint8_t kEndOfList = 0;
+inline constexpr uint8_t kNop = 1;
+inline constexpr uint8_t kMss = 2;
+inline constexpr uint8_t kWindowScale = 3;
+inline constexpr uint8_t kSackPermitted = 4;
+inline constexpr uint8_t kSack = 5;
+inline constexpr uint8_t kTimestamps = 8;
+}  // namespace tcp_option
+
+// A TCP sequence number (RFC 9293 3.4): arithmetic wraps at 2^32 and `a < b`
+// means b is less than 2^31 ahead of a (RFC 1982 serial numbers). Not a
+// total order: two numbers exactly 2^31 apart are each "before" the other,
+// as the signed difference says. Trivial like the uint32_t it holds (so it
+// can live in records copied as bytes): SeqNum{} is 0, a plain `SeqNum s;`
+// is uninitialized.
+class SeqNum {
+ public:
+  SeqNum() = default;
+  constexpr explicit SeqNum(uint32_t v) : v_(v) {}
+  constexpr uint32_t value() const { return v_; }
+
+  // How far a is ahead of b (negative: behind).
+  friend constexpr int32_t operator-(SeqNum a, SeqNum b) {
+    return static_cast<int32_t>(a.v_ - b.v_);
+  }
+  // Moves by n (a length, or a signed delta), modulo 2^32.
+  template <std::integral T>
+  friend constexpr SeqNum operator+(SeqNum a, T n) {
+    return SeqNum(a.v_ + static_cast<uint32_t>(n));
+  }
+  template <std::integral T>
+  friend constexpr SeqNum operator-(SeqNum a, T n) {
+    return SeqNum(a.v_ - static_cast<uint32_t>(n));
+  }
+  template <std::integral T>
+  constexpr SeqNum& operator+=(T n) {
+    v_ += static_cast<uint32_t>(n);
+    return *this;
+  }
+  template <std::integral T>
+  constexpr SeqNum& operator-=(T n) {
+    v_ -= static_cast<uint32_t>(n);
+    return *this;
+  }
+  friend constexpr bool operator==(SeqNum a, SeqNum b) = default;
+  friend constexpr bool operator<(SeqNum a, SeqNum b) { return a - b < 0; }
+  friend constexpr bool operator<=(SeqNum a, SeqNum b) { return a - b <= 0; }
+  friend constexpr bool operator>(SeqNum a, SeqNum b) { return a - b > 0; }
+  friend constexpr bool operator>=(SeqNum a, SeqNum b) { return a - b >= 0; }
+
+ private:
+  uint32_t v_;
+};
+static_assert(std::is_trivial_v<SeqNum>);
+
+// One option of a TCP header: its kind and the bytes after kind and length.
+struct TcpOption {
+  uint8_t kind = 0;
+  uint16_t offset = 0;  // of the kind byte, within the walked option bytes
+  std::span<const uint8_t> data;
+  uint8_t length() const { return static_cast<uint8_t>(data.size() + 2); }
+};
+
+// Walks the options of a TCP header (the bytes between the fixed 20 and the
+// data offset), yielding every option but NOP:
+//   for (const TcpOption& o : TcpOptions(bytes)) ...
+// Stops at End of Option List, at an option whose length is below 2 or runs
+// past the bytes, and at a kind byte with no length byte after it; never
+// reads outside `options`.
+class TcpOptions {
+ public:
+  explicit TcpOptions(std::span<const uint8_t> options) : bytes_(options) {}
+  // The option bytes of a whole TCP header (`header` holds at least the
+  // header, as L4View::Parse checked; a shorter span yields what it holds).
+  static TcpOptions OfHeader(std::span<const uint8_t> header);
+
+  class Iterator {
+   public:
+    const TcpOption& operator*() const { return current_; }
+    const TcpOption* operator->() const { return &current_; }
+    Iterator& operator++() {
+      Find(next_);
+      return *this;
+    }
+    bool operator==(std::default_sentinel_t) const { return done_; }
+
+   private:
+    friend class TcpOptions;
+    explicit Iterator(std::span<const uint8_t> bytes) : bytes_(bytes) {
+      Find(0);
+    }
+    void Find(size_t i) {
+      const size_t n = bytes_.size();
+      while (i < n) {
+        const uint8_t kind = bytes_[i];
+        if (kind == tcp_option::kEndOfList) break;
+        if (kind == tcp_option::kNop) {
+          ++i;
+          continue;
+        }
+        if (i + 1 >= n) break;  // truncated: no length byte
+        const uint8_t len = bytes_[i + 1];
+        if (len < 2 || len > n - i) break;  // malformed
+        current_ = {kind, static_cast<uint16_t>(i),
+                    bytes_.subspan(i + 2, len - 2u)};
+        next_ = i + len;
+        return;
+      }
+      done_ = true;
+    }
+    std::span<const uint8_t> bytes_;
+    size_t next_ = 0;
+    TcpOption current_;
+    bool done_ = false;
+  };
+  Iterator begin() const { return Iterator(bytes_); }
+  std::default_sentinel_t end() const { return {}; }
+  std::span<const uint8_t> bytes() const { return bytes_; }
+
+ private:
+  std::span<const uint8_t> bytes_;
+};
+
+inline TcpOptions TcpOptions::OfHeader(std::span<const uint8_t> header) {
+  if (header.size() <= l4_field::kTcpMinHeader) return TcpOptions({});
+  const size_t hl =
+      size_t{static_cast<uint8_t>(header[l4_field::kTcpDataOff] >> 4)} * 4;
+  const size_t end = std::min(hl, header.size());
+  if (end <= l4_field::kTcpMinHeader) return TcpOptions({});
+  return TcpOptions(
+      header.subspan(l4_field::kTcpMinHeader, end - l4_field::kTcpMinHeader));
+}
 
 namespace icmp_type {
 inline constexpr uint8_t kEchoReply = 0;
@@ -192,6 +332,10 @@ class L4View {
   uint16_t tcp_window() const { return LoadBe16(data_ + l4_field::kTcpWindow); }
   uint16_t tcp_header_length() const {
     return static_cast<uint16_t>((data_[l4_field::kTcpDataOff] >> 4) * 4);
+  }
+  // The TCP options, to walk: for (const TcpOption& o : l4.tcp_options()).
+  TcpOptions tcp_options() const {
+    return TcpOptions::OfHeader({data_, size_});
   }
   uint8_t icmp_type() const { return data_[l4_field::kIcmpType]; }
   uint8_t icmp_code() const { return data_[l4_field::kIcmpCode]; }
