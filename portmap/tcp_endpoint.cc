@@ -4,38 +4,16 @@
 #include <random>
 
 #include "engine/checksum.h"
-#include "engine/wire.h"
 
 namespace unat::portmap {
 namespace {
 
-// Wrapping sequence comparisons (RFC 9293 3.4).
-bool SeqLt(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
-bool SeqLe(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) <= 0; }
-
-uint16_t TcpChecksum(uint32_t src, uint32_t dst,
-                     std::span<const uint8_t> segment) {
-  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
-                          (dst & 0xffff) + kProtoTcp +
-                          static_cast<uint32_t>(segment.size());
-  return InternetChecksum(segment, pseudo);
-}
-
 // The peer's MSS option, if any.
-uint16_t ParseMss(std::span<const uint8_t> opts) {
-  size_t i = 0;
-  while (i < opts.size()) {
-    const uint8_t kind = opts[i];
-    if (kind == 0) break;
-    if (kind == 1) {
-      ++i;
-      continue;
+uint16_t ParseMss(const TcpOptions& opts) {
+  for (const TcpOption& o : opts) {
+    if (o.kind == tcp_option::kMss && o.data.size() == 2) {
+      return LoadBe16(o.data.data());
     }
-    if (i + 1 >= opts.size()) break;
-    const uint8_t len = opts[i + 1];
-    if (len < 2 || i + len > opts.size()) break;
-    if (kind == 2 && len == 4) return LoadBe16(&opts[i + 2]);
-    i += len;
   }
   return 536;  // RFC 9293 3.7.1 default
 }
@@ -72,40 +50,18 @@ const char* TcpEndpointDropName(TcpEndpointDrop d) {
   return "?";
 }
 
-std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint16_t sport, uint32_t dst,
-                                     uint16_t dport, uint32_t seq, uint32_t ack,
-                                     uint8_t flags, uint16_t window,
-                                     std::span<const uint8_t> options,
+std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint32_t dst,
+                                     const TcpRepr& tcp,
                                      std::span<const uint8_t> payload) {
-  constexpr size_t kIp = ipv4_field::kMinHeader;
-  const size_t tcp_header = l4_field::kTcpMinHeader + (options.size() & ~3u);
-  const size_t total = kIp + tcp_header + payload.size();
-  std::vector<uint8_t> b(total, 0);
-  uint8_t* ip = b.data();
-  ip[ipv4_field::kVerIhl] = 0x45;
-  StoreBe16(ip + ipv4_field::kTotalLength, static_cast<uint16_t>(total));
-  StoreBe16(ip + ipv4_field::kFragOff, 0x4000);  // DF
-  ip[ipv4_field::kTtl] = 64;
-  ip[ipv4_field::kProtocol] = kProtoTcp;
-  StoreBe32(ip + ipv4_field::kSrc, src);
-  StoreBe32(ip + ipv4_field::kDst, dst);
-  StoreBe16(ip + ipv4_field::kChecksum,
-            InternetChecksum(std::span<const uint8_t>(ip, kIp)));
-  uint8_t* tcp = ip + kIp;
-  StoreBe16(tcp + l4_field::kSrcPort, sport);
-  StoreBe16(tcp + l4_field::kDstPort, dport);
-  StoreBe32(tcp + l4_field::kTcpSeq, seq);
-  StoreBe32(tcp + l4_field::kTcpAck, ack);
-  tcp[l4_field::kTcpDataOff] = static_cast<uint8_t>((tcp_header / 4) << 4);
-  tcp[l4_field::kTcpFlags] = flags;
-  StoreBe16(tcp + l4_field::kTcpWindow, window);
-  std::copy(options.begin(), options.begin() + (options.size() & ~3u),
-            tcp + l4_field::kTcpMinHeader);
-  std::copy(payload.begin(), payload.end(), tcp + tcp_header);
-  StoreBe16(
-      tcp + l4_field::kTcpChecksum,
-      TcpChecksum(src, dst,
-                  std::span<const uint8_t>(tcp, tcp_header + payload.size())));
+  const Ipv4Repr ip{.src = src,
+                    .dst = dst,
+                    .protocol = kProtoTcp,
+                    .payload_length = static_cast<uint16_t>(
+                        tcp.header_length() + payload.size()),
+                    .dont_fragment = true};
+  std::vector<uint8_t> b(ip.buffer_len());
+  Emit(ip, b.data());
+  Emit(tcp, ip, payload, b.data() + Ipv4Repr::kHeaderLength);
   return b;
 }
 
@@ -114,12 +70,12 @@ TcpEndpoint::TcpEndpoint(TcpEndpointConfig config, TcpApp app, uint64_t seed)
       app_(std::move(app)),
       rng_state_(seed != 0 ? seed : std::random_device{}() | 1) {}
 
-uint32_t TcpEndpoint::RandomIss() {
+SeqNum TcpEndpoint::RandomIss() {
   // splitmix64
   uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return static_cast<uint32_t>(z ^ (z >> 31));
+  return SeqNum(static_cast<uint32_t>(z ^ (z >> 31)));
 }
 
 size_t TcpEndpoint::CountClient(NamespaceId ns, uint32_t peer) const {
@@ -228,26 +184,38 @@ void TcpEndpoint::Finish(std::map<Key, Conn>::iterator it, TimeMs now) {
   time_wait_++;
 }
 
-void TcpEndpoint::Send(PacketSink* sink, const Conn& c, uint32_t seq,
+TcpRepr TcpEndpoint::Segment(const Conn& c, SeqNum seq, SeqNum ack,
+                             uint8_t flags, uint16_t window) {
+  return TcpRepr{.src_port = c.info.local_port,
+                 .dst_port = c.info.peer_port,
+                 .seq = seq,
+                 .ack = ack,
+                 .flags = flags,
+                 .window = window};
+}
+
+void TcpEndpoint::Send(PacketSink* sink, const Conn& c, SeqNum seq,
                        uint8_t flags, std::span<const uint8_t> payload) {
   if (sink == nullptr) return;
   auto seg = BuildTcpSegment(
-      c.info.local_addr, c.info.local_port, c.info.peer_addr, c.info.peer_port,
-      seq, c.rcv_nxt, flags | tcp_flags::kAck, config_.window, {}, payload);
+      c.info.local_addr, c.info.peer_addr,
+      Segment(c, seq, c.rcv_nxt, flags | tcp_flags::kAck, config_.window),
+      payload);
   stats_.segments_out++;
   sink->Emit(Side::kInside, c.info.ns, seg);
 }
 
 void TcpEndpoint::SendSyn(PacketSink* sink, Conn& c) {
   if (sink == nullptr) return;
-  uint8_t opts[4] = {2, 4, 0, 0};
+  uint8_t opts[4] = {tcp_option::kMss, 4, 0, 0};
   StoreBe16(opts + 2, config_.mss);
   const bool active = c.state == State::kSynSent;
-  auto seg = BuildTcpSegment(
-      c.info.local_addr, c.info.local_port, c.info.peer_addr, c.info.peer_port,
-      c.iss, active ? 0 : c.rcv_nxt,
-      active ? tcp_flags::kSyn : tcp_flags::kSyn | tcp_flags::kAck,
-      config_.window, opts, {});
+  TcpRepr syn =
+      Segment(c, c.iss, active ? SeqNum(0) : c.rcv_nxt,
+              active ? tcp_flags::kSyn : tcp_flags::kSyn | tcp_flags::kAck,
+              config_.window);
+  syn.options = opts;
+  auto seg = BuildTcpSegment(c.info.local_addr, c.info.peer_addr, syn);
   stats_.segments_out++;
   sink->Emit(Side::kInside, c.info.ns, seg);
 }
@@ -286,17 +254,7 @@ void TcpEndpoint::SendReset(PacketSink* sink, NamespaceId ns,
   if (sink == nullptr) return;
   const uint8_t flags = l4.tcp_flags();
   if (flags & tcp_flags::kRst) return;  // never answer a RST
-  std::vector<uint8_t> seg;
-  if (flags & tcp_flags::kAck) {
-    seg = BuildTcpSegment(ip.dst(), l4.dst_port(), ip.src(), l4.src_port(),
-                          l4.tcp_ack(), 0, tcp_flags::kRst, 0, {}, {});
-  } else {
-    const uint32_t len = payload_len + ((flags & tcp_flags::kSyn) ? 1 : 0) +
-                         ((flags & tcp_flags::kFin) ? 1 : 0);
-    seg = BuildTcpSegment(ip.dst(), l4.dst_port(), ip.src(), l4.src_port(), 0,
-                          l4.tcp_seq() + len, tcp_flags::kRst | tcp_flags::kAck,
-                          0, {}, {});
-  }
+  auto seg = BuildTcpSegment(ip.dst(), ip.src(), ResetFor(l4, payload_len));
   stats_.resets_sent++;
   stats_.segments_out++;
   sink->Emit(Side::kInside, ns, seg);
@@ -307,10 +265,9 @@ void TcpEndpoint::Abort(PacketSink* sink, std::map<Key, Conn>::iterator it) {
   Report(c);
   if (c.time_wait_until != 0) time_wait_--;
   if (sink != nullptr) {
-    auto seg =
-        BuildTcpSegment(c.info.local_addr, c.info.local_port, c.info.peer_addr,
-                        c.info.peer_port, c.snd_nxt, c.rcv_nxt,
-                        tcp_flags::kRst | tcp_flags::kAck, 0, {}, {});
+    auto seg = BuildTcpSegment(
+        c.info.local_addr, c.info.peer_addr,
+        Segment(c, c.snd_nxt, c.rcv_nxt, tcp_flags::kRst | tcp_flags::kAck, 0));
     stats_.resets_sent++;
     stats_.segments_out++;
     sink->Emit(Side::kInside, c.info.ns, seg);
@@ -325,7 +282,8 @@ void TcpEndpoint::Output(PacketSink* sink, Conn& c, TimeMs now) {
   const uint32_t window = std::max<uint32_t>(c.peer_window, 1);
   bool sent = false;
   while (true) {
-    const uint32_t offset = c.snd_nxt - c.snd_una;  // into tx
+    const uint32_t offset =
+        static_cast<uint32_t>(c.snd_nxt - c.snd_una);  // into tx
     const uint32_t in_flight = offset;
     if (offset < c.tx.size()) {
       if (in_flight >= window) break;
@@ -340,21 +298,21 @@ void TcpEndpoint::Output(PacketSink* sink, Conn& c, TimeMs now) {
                reinterpret_cast<const uint8_t*>(c.tx.data()) + offset, len));
       c.snd_nxt += len;
       if (flags & tcp_flags::kFin) {
-        c.snd_nxt++;
+        c.snd_nxt += 1;
         c.fin_sent = true;
         c.fin_ever_sent = true;
       }
       sent = true;
-      if (SeqLt(c.snd_max, c.snd_nxt)) c.snd_max = c.snd_nxt;
+      if (c.snd_max < c.snd_nxt) c.snd_max = c.snd_nxt;
       continue;
     }
     if (c.fin_queued && offset == c.tx.size() && !c.fin_sent) {
       Send(sink, c, c.snd_nxt, tcp_flags::kFin);
-      c.snd_nxt++;
+      c.snd_nxt += 1;
       c.fin_sent = true;
       c.fin_ever_sent = true;
       sent = true;
-      if (SeqLt(c.snd_max, c.snd_nxt)) c.snd_max = c.snd_nxt;
+      if (c.snd_max < c.snd_nxt) c.snd_max = c.snd_nxt;
     }
     break;
   }
@@ -396,17 +354,15 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     return;
   }
   const std::span<const uint8_t> seg = ip.payload();
-  if (TcpChecksum(ip.src(), ip.dst(), seg) != 0) {
+  if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp, seg) != 0) {
     stats_.drops[static_cast<int>(TcpEndpointDrop::kBadChecksum)]++;
     return;
   }
   const uint16_t hl = l4.tcp_header_length();
   if (hl < l4_field::kTcpMinHeader || hl > seg.size()) return;
   const std::span<const uint8_t> payload = seg.subspan(hl);
-  const std::span<const uint8_t> opts =
-      seg.subspan(l4_field::kTcpMinHeader, hl - l4_field::kTcpMinHeader);
   const uint8_t flags = l4.tcp_flags();
-  const uint32_t seq = l4.tcp_seq();
+  const SeqNum seq(l4.tcp_seq());
   const Key key{ctx.ns, ip.src(), l4.src_port(), l4.dst_port()};
   auto it = conns_.find(key);
   if (it != conns_.end() && it->second.time_wait_until != 0) {
@@ -463,7 +419,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.snd_nxt = c.iss + 1;
     c.rcv_nxt = seq + 1;  // data on a SYN is ignored (no TFO)
     c.peer_window = l4.tcp_window();
-    c.peer_mss = ParseMss(opts);
+    c.peer_mss = ParseMss(l4.tcp_options());
     c.created = c.last_heard = ctx.now;
     c.rto_ms = config_.rto_ms;
     c.rto_deadline = ctx.now + c.rto_ms;
@@ -478,7 +434,8 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     // Our SYN is out (RFC 9293 3.10.7.3): a RST acknowledging it refuses
     // the connection; a SYN-ACK for it establishes it; the rest is ignored
     // (a wrong ACK gets a RST).
-    const bool ack_ok = (flags & tcp_flags::kAck) && l4.tcp_ack() == c.iss + 1;
+    const bool ack_ok =
+        (flags & tcp_flags::kAck) && SeqNum(l4.tcp_ack()) == c.iss + 1;
     if ((flags & tcp_flags::kAck) && !ack_ok) {
       if (!(flags & tcp_flags::kRst)) {
         SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
@@ -499,7 +456,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.rcv_nxt = seq + 1;
     c.snd_una = c.snd_nxt = c.snd_max = c.iss + 1;
     c.peer_window = l4.tcp_window();
-    c.peer_mss = ParseMss(opts);
+    c.peer_mss = ParseMss(l4.tcp_options());
     c.last_heard = ctx.now;
     c.rto_deadline = 0;
     c.retries = 0;
@@ -511,7 +468,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
   if (flags & tcp_flags::kRst) {
     // RFC 5961 3.2: only an in-window RST is believed.
     if (seq == c.rcv_nxt ||
-        (SeqLe(c.rcv_nxt, seq) && SeqLt(seq, c.rcv_nxt + config_.window))) {
+        (c.rcv_nxt <= seq && seq < c.rcv_nxt + config_.window)) {
       stats_.resets_received++;
       Report(c);
       conns_.erase(it);
@@ -528,7 +485,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     return;
   }
   if (!(flags & tcp_flags::kAck)) return;
-  const uint32_t ack = l4.tcp_ack();
+  const SeqNum ack(l4.tcp_ack());
   if (c.state == State::kSynReceived) {
     if (ack != c.iss + 1) {
       SendReset(sink, ctx.ns, ip, l4, static_cast<uint32_t>(payload.size()));
@@ -542,13 +499,13 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.retries = 0;
   }
   // Acknowledgement of our data.
-  if (SeqLt(c.snd_una, ack) && SeqLe(ack, c.snd_max)) {
-    const uint32_t acked = ack - c.snd_una;
+  if (c.snd_una < ack && ack <= c.snd_max) {
+    const uint32_t acked = static_cast<uint32_t>(ack - c.snd_una);
     const uint32_t data_acked =
         std::min<uint32_t>(acked, static_cast<uint32_t>(c.tx.size()));
     c.tx.erase(0, data_acked);
     c.snd_una = ack;
-    if (SeqLt(c.snd_nxt, ack)) c.snd_nxt = ack;  // acked past a go-back-N
+    if (c.snd_nxt < ack) c.snd_nxt = ack;  // acked past a go-back-N
     if (c.fin_ever_sent && ack == c.snd_max) {
       c.fin_sent = true;
       if (c.fin_acked_at == 0) c.fin_acked_at = ctx.now;
@@ -556,7 +513,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
     c.retries = 0;
     c.rto_ms = config_.rto_ms;
     c.rto_deadline = c.snd_una == c.snd_max ? 0 : ctx.now + c.rto_ms;
-  } else if (SeqLt(c.snd_max, ack)) {
+  } else if (c.snd_max < ack) {
     Send(sink, c, c.snd_nxt, 0);  // acks what we never sent
     return;
   }
@@ -567,8 +524,8 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
   bool fin = (flags & tcp_flags::kFin) != 0;
   const uint32_t len = static_cast<uint32_t>(payload.size());
   if (len > 0 || fin) {
-    if (SeqLe(seq, c.rcv_nxt) && SeqLt(c.rcv_nxt, seq + len + (fin ? 1 : 0))) {
-      const uint32_t skip = c.rcv_nxt - seq;
+    if (seq <= c.rcv_nxt && c.rcv_nxt < seq + len + (fin ? 1 : 0)) {
+      const uint32_t skip = static_cast<uint32_t>(c.rcv_nxt - seq);
       if (skip < len) {
         if (!c.app_done) {
           if (c.rx.size() + (len - skip) > config_.max_receive) {
@@ -585,7 +542,7 @@ void TcpEndpoint::OnSegment(const LocalContext& ctx, const Ipv4View& ip,
       }
       if (fin && c.rcv_nxt == seq + len && !c.peer_fin) {
         c.peer_fin = true;
-        c.rcv_nxt++;
+        c.rcv_nxt += 1;
         new_data = true;
       }
     } else {

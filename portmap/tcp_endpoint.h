@@ -51,8 +51,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/emit.h"
 #include "engine/helper.h"
 #include "engine/types.h"
+#include "engine/wire.h"
 
 namespace unat::portmap {
 
@@ -143,13 +145,11 @@ struct TcpEndpointStats {
   uint64_t drops[static_cast<int>(TcpEndpointDrop::kCount)] = {};
 };
 
-// Builds an IPv4 + TCP segment with both checksums (options: raw bytes, a
-// multiple of 4 long).
-std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint16_t sport, uint32_t dst,
-                                     uint16_t dport, uint32_t seq, uint32_t ack,
-                                     uint8_t flags, uint16_t window,
-                                     std::span<const uint8_t> options,
-                                     std::span<const uint8_t> payload);
+// Builds an IPv4 (TTL 64, DF) + TCP segment from src to dst, with both
+// checksums.
+std::vector<uint8_t> BuildTcpSegment(uint32_t src, uint32_t dst,
+                                     const TcpRepr& tcp,
+                                     std::span<const uint8_t> payload = {});
 
 class TcpEndpoint {
  public:
@@ -185,12 +185,12 @@ class TcpEndpoint {
   struct Conn {
     TcpConnInfo info;
     State state = State::kSynReceived;
-    uint32_t iss = 0;
-    uint32_t snd_una = 0;  // oldest unacknowledged
-    uint32_t snd_nxt = 0;  // next to send
-    uint32_t snd_max = 0;  // highest sequence sent so far
+    SeqNum iss{};
+    SeqNum snd_una{};  // oldest unacknowledged
+    SeqNum snd_nxt{};  // next to send
+    SeqNum snd_max{};  // highest sequence sent so far
     bool fin_ever_sent = false;
-    uint32_t rcv_nxt = 0;
+    SeqNum rcv_nxt{};
     uint32_t peer_window = 0;
     uint16_t peer_mss = 536;
     // Bytes from snd_una (SYN excluded) not yet acknowledged or not sent.
@@ -212,7 +212,10 @@ class TcpEndpoint {
     bool reported = false;  // active: the closed handler was called
   };
 
-  void Send(PacketSink* sink, const Conn& c, uint32_t seq, uint8_t flags,
+  // A segment of connection c's, from unat's side.
+  static TcpRepr Segment(const Conn& c, SeqNum seq, SeqNum ack, uint8_t flags,
+                         uint16_t window);
+  void Send(PacketSink* sink, const Conn& c, SeqNum seq, uint8_t flags,
             std::span<const uint8_t> payload = {});
   void SendReset(PacketSink* sink, NamespaceId ns, const Ipv4View& ip,
                  const L4View& l4, uint32_t payload_len);
@@ -234,7 +237,7 @@ class TcpEndpoint {
   bool OnProbation(NamespaceId ns, uint32_t peer, TimeMs now) const;
   // Both FINs done: TIME-WAIT, or forget.
   void Finish(std::map<Key, Conn>::iterator it, TimeMs now);
-  uint32_t RandomIss();
+  SeqNum RandomIss();
 
   TcpEndpointConfig config_;
   TcpApp app_;
