@@ -3,6 +3,7 @@
 // netfilter's nf_nat_helper + nf_conntrack_seqadj).
 #include <cstring>
 
+#include "engine/emit.h"
 #include "engine/nat_impl.h"
 
 namespace unat {
@@ -11,23 +12,19 @@ namespace {
 
 // Delta for a sequence number in the sender's space.
 int32_t SeqOffset(const Nat::Impl::SeqAdjDir& d, uint32_t seq) {
-  return SeqAfter(seq, d.correction_pos) ? d.offset_after : d.offset_before;
+  return SeqNum(seq) > SeqNum(d.correction_pos) ? d.offset_after
+                                                : d.offset_before;
 }
 // Delta for an acknowledgement (or SACK edge) of data the other side sent,
 // given in the adjusted space.
 int32_t AckOffset(const Nat::Impl::SeqAdjDir& d, uint32_t ack) {
-  return SeqAfter(ack - static_cast<uint32_t>(d.offset_before),
-                  d.correction_pos)
+  return SeqNum(ack) - d.offset_before > SeqNum(d.correction_pos)
              ? d.offset_after
              : d.offset_before;
 }
 
-uint16_t TcpUdpChecksum(const uint8_t* ip, const uint8_t* l4, uint16_t len,
-                        uint8_t proto) {
-  const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
-  const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
-  return InternetChecksum({l4, len}, PseudoHeaderSum(src, dst, proto, len));
-}
+uint32_t Src(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kSrc); }
+uint32_t Dst(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kDst); }
 
 }  // namespace
 
@@ -51,17 +48,15 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
     const uint16_t tcp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
     ApplySeqAdj(idx, from, tcp, tcp_len);
     if (hp_.edited) {
-      StoreBe16(tcp + l4_field::kTcpChecksum, 0);
-      StoreBe16(tcp + l4_field::kTcpChecksum,
-                TcpUdpChecksum(pkt.data, tcp, tcp_len, kProtoTcp));
+      StoreTransportChecksum(Src(pkt.data), Dst(pkt.data), kProtoTcp,
+                             {tcp, tcp_len});
     }
   } else if (ok && hp_.edited && f.proto == kProtoUdp) {
     uint8_t* udp = pkt.data + hp_.hl;
     if (LoadBe16(udp + l4_field::kUdpChecksum) != 0) {
       const uint16_t udp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
-      StoreBe16(udp + l4_field::kUdpChecksum, 0);
-      uint16_t c = TcpUdpChecksum(pkt.data, udp, udp_len, kProtoUdp);
-      StoreBe16(udp + l4_field::kUdpChecksum, c == 0 ? 0xffff : c);
+      StoreTransportChecksum(Src(pkt.data), Dst(pkt.data), kProtoUdp,
+                             {udp, udp_len});
     }
   }
   current_flow_ = kNone;
@@ -96,7 +91,8 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
     // recomputed after the edit.
     const bool has_csum =
         hp_.proto == kProtoTcp || LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
-    if (has_csum && TcpUdpChecksum(ip, l4, l4_len, hp_.proto) != 0) {
+    if (has_csum &&
+        TransportChecksum(Src(ip), Dst(ip), hp_.proto, {l4, l4_len}) != 0) {
       return absl::DataLossError("L4 checksum wrong: payload left alone");
     }
     hp_.checksum_checked = true;
@@ -135,7 +131,7 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
     const uint32_t seq = LoadBe32(l4 + l4_field::kTcpSeq);
     if (hp_.seq_recorded) {
       d.offset_after += delta;  // a second edit in the same new segment
-    } else if (!d.set || SeqAfter(seq, d.correction_pos)) {
+    } else if (!d.set || SeqNum(seq) > SeqNum(d.correction_pos)) {
       d.offset_before = d.offset_after;
       d.offset_after += delta;
       d.correction_pos = seq;
@@ -168,28 +164,18 @@ void Nat::Impl::ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp,
       d.Replace32(ack, nack);
       StoreBe32(tcp + l4_field::kTcpAck, nack);
     }
-    // SACK blocks (RFC 2018): kind 5, edges in acknowledgement space.
-    const uint16_t hl =
-        static_cast<uint16_t>((tcp[l4_field::kTcpDataOff] >> 4) * 4);
-    for (uint16_t i = l4_field::kTcpMinHeader; i < hl && i < tcp_len;) {
-      const uint8_t kind = tcp[i];
-      if (kind == 0) break;
-      if (kind == 1) {
-        ++i;
-        continue;
+    // SACK blocks (RFC 2018): edges in acknowledgement space.
+    const TcpOptions options = TcpOptions::OfHeader({tcp, tcp_len});
+    uint8_t* const option_bytes = tcp + l4_field::kTcpMinHeader;
+    for (const TcpOption& o : options) {
+      if (o.kind != tcp_option::kSack) continue;
+      uint8_t* edge = option_bytes + o.offset + 2;
+      for (size_t e = 0; e + 4 <= o.data.size(); e += 4, edge += 4) {
+        const uint32_t v = LoadBe32(edge);
+        const uint32_t nv = v - static_cast<uint32_t>(AckOffset(other, v));
+        d.Replace32(v, nv);
+        StoreBe32(edge, nv);
       }
-      if (i + 1 >= hl || tcp[i + 1] < 2 || i + tcp[i + 1] > hl) break;
-      const uint8_t len = tcp[i + 1];
-      if (kind == 5) {
-        for (uint16_t e = static_cast<uint16_t>(i + 2); e + 4 <= i + len;
-             e = static_cast<uint16_t>(e + 4)) {
-          const uint32_t v = LoadBe32(tcp + e);
-          const uint32_t nv = v - static_cast<uint32_t>(AckOffset(other, v));
-          d.Replace32(v, nv);
-          StoreBe32(tcp + e, nv);
-        }
-      }
-      i = static_cast<uint16_t>(i + len);
     }
   }
   StoreBe16(tcp + l4_field::kTcpChecksum,

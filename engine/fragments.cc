@@ -1,4 +1,5 @@
 // IPv4 fragments: virtual and full reassembly, egress MTU and fragmentation.
+#include "engine/emit.h"
 #include "engine/nat_impl.h"
 
 namespace unat {
@@ -104,8 +105,7 @@ void Nat::Impl::EmitEgress(Side side, NamespaceId ns, uint8_t* data,
     const bool mf = last ? last_mf : true;
     StoreBe16(out + ipv4_field::kFragOff,
               static_cast<uint16_t>((mf ? 0x2000 : 0) | ((base + off) / 8)));
-    StoreBe16(out + ipv4_field::kChecksum, 0);
-    StoreBe16(out + ipv4_field::kChecksum, InternetChecksum({out, this_hl}));
+    StoreIpv4Checksum(out, this_hl);
     std::copy(data + hl + off, data + hl + off + chunk, out + this_hl);
     sink_->Emit(side, ns, {out, total});
     stats_.fragments_created++;
@@ -333,8 +333,7 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   }
   StoreBe16(d + ipv4_field::kTotalLength, static_cast<uint16_t>(total_len));
   StoreBe16(d + ipv4_field::kFragOff, 0);
-  StoreBe16(d + ipv4_field::kChecksum, 0);
-  StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, fhl}));
+  StoreIpv4Checksum(d, fhl);
   // Held fragments become one datagram: not drops. (The datagram's own fate
   // is counted as a packet's: forwarded, or a drop with its reason.)
   stats_.fragments_reassembled += held.size();

@@ -14,7 +14,7 @@ namespace {
 // One rewrite, kept so that a retransmission of the same bytes is rewritten
 // the same way (without a second Expect()).
 struct EditRecord {
-  uint32_t pos;  // sender sequence number of the first rewritten byte
+  SeqNum pos;  // sender sequence number of the first rewritten byte
   uint8_t used;
   uint8_t olen;
   uint8_t nlen;
@@ -26,9 +26,9 @@ struct DirState {
   uint8_t init;
   uint8_t mid;  // the next new byte is inside a line we pass unparsed
   uint8_t split_tries;
-  uint8_t head;   // next slot in edits
-  uint32_t next;  // sender sequence number of the next new byte
-  uint32_t split_seq;
+  uint8_t head;  // next slot in edits
+  SeqNum next;   // sender sequence number of the next new byte
+  SeqNum split_seq;
   EditRecord edits[TcpLineHelper::kMaxEdits];
 };
 
@@ -52,16 +52,6 @@ void Store(std::string& s, const StreamState& st) {
   std::memcpy(s.data(), &st, sizeof st);
 }
 
-int32_t Diff(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b); }
-
-bool TcpChecksumOk(const Ipv4View& ip, const L4View& l4) {
-  const uint32_t src = ip.src();
-  const uint32_t dst = ip.dst();
-  const uint32_t pseudo = (src >> 16) + (src & 0xffff) + (dst >> 16) +
-                          (dst & 0xffff) + kProtoTcp + l4.size();
-  return InternetChecksum({l4.data(), l4.size()}, pseudo) == 0;
-}
-
 struct PendingEdit {
   size_t offset;
   size_t length;
@@ -76,7 +66,7 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
                              Side from, Ipv4View& ip, L4View& l4) {
   if (flow.proto != kProtoTcp) return true;
   const uint8_t flags = l4.tcp_flags();
-  const uint32_t seq = l4.tcp_seq();
+  const SeqNum seq(l4.tcp_seq());
   std::string& raw = ctx.FlowState();
   StreamState st = Load(raw);
   DirState& d = st.dir[static_cast<int>(from)];
@@ -91,7 +81,8 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
   const std::span<uint8_t> payload = ctx.Payload();
   const size_t len = payload.size();
   if (len == 0) return true;
-  if (!TcpChecksumOk(ip, l4)) {
+  if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,
+                        {l4.data(), l4.size()}) != 0) {
     // The receiver drops it and the sender retransmits: parse that one.
     stream_stats_.corrupt++;
     return true;
@@ -104,13 +95,13 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
   }
   const std::string_view bytes(reinterpret_cast<const char*>(payload.data()),
                                len);
-  const int32_t rel = Diff(seq, d.next);
+  const int32_t rel = seq - d.next;
   if (rel > 0) {
     if (strict) {
       stream_stats_.gap_drops++;
       return false;
     }
-    d.next = seq + static_cast<uint32_t>(len);
+    d.next = seq + len;
     d.mid = 1;  // where lines start is unknown now
     Store(raw, st);
     return true;
@@ -124,7 +115,7 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
   bool old_edit_here = false;
   for (const EditRecord& r : d.edits) {
     if (!r.used) continue;
-    const int64_t start = Diff(r.pos, seq);
+    const int64_t start = r.pos - seq;
     const int64_t end = start + r.olen;
     if (end <= 0 || start >= static_cast<int64_t>(len)) continue;
     old_edit_here = true;
@@ -212,7 +203,7 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
       d.head = static_cast<uint8_t>((d.head + 1) % kMaxEdits);
       std::memset(&r, 0, sizeof r);
       r.used = 1;
-      r.pos = seq + static_cast<uint32_t>(off);
+      r.pos = seq + off;
       r.olen = static_cast<uint8_t>(f.c.length);
       r.nlen = static_cast<uint8_t>(text->size());
       std::memcpy(r.orig, bytes.data() + off, f.c.length);
@@ -224,7 +215,7 @@ bool TcpLineHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow,
   if (!edits.empty() && !new_edit) stream_stats_.retransmits_reedited++;
 
   if (old < len) {
-    d.next = seq + static_cast<uint32_t>(len);
+    d.next = seq + len;
     d.mid = mid ? 1 : 0;
     d.split_tries = 0;
   }
