@@ -2,6 +2,8 @@
 // errors passing through, quoted headers included (RFC 5508).
 #include "engine/icmp.h"
 
+#include "engine/emit.h"
+
 #include "engine/l4proto.h"
 #include "engine/nat_impl.h"
 
@@ -24,22 +26,15 @@ bool MayAnswerWithIcmpError(const Ipv4View& ip) {
 uint16_t BuildIcmpError(uint32_t from_addr, const Ipv4View& ip, uint8_t type,
                         uint8_t code, uint32_t rest, uint8_t* buf) {
   const uint16_t quote = std::min<uint16_t>(ip.size(), kIcmpQuoteMax);
-  const uint16_t total = static_cast<uint16_t>(20 + 8 + quote);
-  std::fill(buf, buf + 28, 0);
-  buf[0] = 0x45;
-  StoreBe16(buf + 2, total);
-  buf[8] = 64;
-  buf[9] = kProtoIcmp;
-  StoreBe32(buf + 12, from_addr);
-  StoreBe32(buf + 16, ip.src());
-  StoreBe16(buf + 10, InternetChecksum({buf, 20}));
-  buf[20] = type;
-  buf[21] = code;
-  StoreBe32(buf + 24, rest);
-  std::copy(ip.data(), ip.data() + quote, buf + 28);
-  StoreBe16(buf + 22,
-            InternetChecksum({buf + 20, static_cast<size_t>(8 + quote)}));
-  return total;
+  const Ipv4Repr out{
+      .src = from_addr,
+      .dst = ip.src(),
+      .protocol = kProtoIcmp,
+      .payload_length = static_cast<uint16_t>(IcmpRepr::kHeaderLength + quote)};
+  Emit(out, buf);
+  Emit(IcmpRepr{type, code, rest}, {ip.data(), quote},
+       buf + Ipv4Repr::kHeaderLength);
+  return static_cast<uint16_t>(out.buffer_len());
 }
 
 // The ICMP entry of the protocol table: query messages (echo, timestamp),

@@ -1,5 +1,6 @@
 #include "engine/nat.h"
 
+#include "engine/emit.h"
 #include "engine/nat_impl.h"
 
 namespace unat {
@@ -215,38 +216,18 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
 
 Verdict Nat::Impl::ResetFromGateway(Packet& pkt, const Ipv4View& ip,
                                     const L4View& l4, NamespaceId ns) {
-  // RFC 793 "Reset Generation": answer with the peer's ACK as our SEQ, or
+  // RFC 9293 3.10.7.1: answer with the peer's ACK as our SEQ, or
   // acknowledge what it sent when it had no ACK.
-  const uint8_t fl = l4.tcp_flags();
-  const uint32_t seg_len =
-      static_cast<uint32_t>(ip.size() - ip.header_length() -
-                            l4.tcp_header_length()) +
-      ((fl & tcp_flags::kSyn) ? 1 : 0) + ((fl & tcp_flags::kFin) ? 1 : 0);
-  const bool had_ack = fl & tcp_flags::kAck;
-  const uint32_t seq = had_ack ? l4.tcp_ack() : 0;
-  const uint32_t ack = had_ack ? 0 : l4.tcp_seq() + seg_len;
-  const uint16_t sport = l4.dst_port(), dport = l4.src_port();
-  const uint32_t src = namespaces_[ns].gateway, dst = ip.src();
-  uint8_t* d = pkt.data;
-  std::fill(d, d + 40, 0);
-  d[0] = 0x45;
-  StoreBe16(d + ipv4_field::kTotalLength, 40);
-  d[ipv4_field::kTtl] = 64;
-  d[ipv4_field::kProtocol] = kProtoTcp;
-  StoreBe32(d + ipv4_field::kSrc, src);
-  StoreBe32(d + ipv4_field::kDst, dst);
-  StoreBe16(d + ipv4_field::kChecksum, InternetChecksum({d, 20}));
-  uint8_t* t = d + 20;
-  StoreBe16(t + l4_field::kSrcPort, sport);
-  StoreBe16(t + l4_field::kDstPort, dport);
-  StoreBe32(t + l4_field::kTcpSeq, seq);
-  StoreBe32(t + l4_field::kTcpAck, ack);
-  t[l4_field::kTcpDataOff] = 5 << 4;
-  t[l4_field::kTcpFlags] =
-      had_ack ? tcp_flags::kRst : (tcp_flags::kRst | tcp_flags::kAck);
-  const uint32_t pseudo = PseudoHeaderSum(src, dst, kProtoTcp, 20);
-  StoreBe16(t + l4_field::kTcpChecksum, InternetChecksum({t, 20}, pseudo));
-  pkt.len = 40;
+  const TcpRepr rst = ResetFor(
+      l4, static_cast<uint32_t>(ip.size() - ip.header_length() -
+                                l4.tcp_header_length()));
+  const Ipv4Repr out{.src = namespaces_[ns].gateway,
+                     .dst = ip.src(),
+                     .protocol = kProtoTcp,
+                     .payload_length = rst.header_length()};
+  Emit(out, pkt.data);
+  Emit(rst, out, {}, pkt.data + Ipv4Repr::kHeaderLength);
+  pkt.len = static_cast<uint32_t>(out.buffer_len());
   return Verdict::Forward(Side::kInside, ns);
 }
 

@@ -23,7 +23,8 @@ bool RstAcceptable(const Flow& f, const TcpTrack& t, Side from,
   const uint32_t seq = l4.tcp_seq();
   const uint32_t expected = t.end[s];
   // Within the receiver's window around what the sender has sent so far.
-  return !SeqAfter(expected - win, seq) && !SeqAfter(seq, expected + win);
+  const SeqNum at(seq), lo(expected - win), hi(expected + win);
+  return !(lo > at) && !(at > hi);
 }
 
 bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
@@ -43,18 +44,10 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
   // Window scale from SYN options (RFC 7323): kind 3, length 3.
   if (fl & tcp_flags::kSyn) {
     uint8_t scale = 15;
-    const uint16_t hl = l4.tcp_header_length();
-    const uint8_t* o = l4.data();
-    for (uint16_t i = l4_field::kTcpMinHeader; i < hl;) {
-      const uint8_t kind = o[i];
-      if (kind == 0) break;
-      if (kind == 1) {
-        ++i;
-        continue;
+    for (const TcpOption& o : l4.tcp_options()) {
+      if (o.kind == tcp_option::kWindowScale && o.data.size() == 1) {
+        scale = std::min<uint8_t>(o.data[0], 14);
       }
-      if (i + 1 >= hl || o[i + 1] < 2 || i + o[i + 1] > hl) break;
-      if (kind == 3 && o[i + 1] == 3) scale = std::min<uint8_t>(o[i + 2], 14);
-      i += o[i + 1];
     }
     const uint8_t shift = s == 0 ? 0 : 4;
     f.wscale =
@@ -66,7 +59,7 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
                        ((fl & tcp_flags::kFin) ? 1 : 0);
   const uint8_t seen_from =
       from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
-  if (!(f.flags & seen_from) || SeqAfter(end, t.end[s])) t.end[s] = end;
+  if (!(f.flags & seen_from) || SeqNum(end) > SeqNum(t.end[s])) t.end[s] = end;
   f.flags |= seen_from;
   uint32_t win = l4.tcp_window();
   const uint8_t ws_in = f.wscale & 0xf, ws_out = f.wscale >> 4;

@@ -13,11 +13,6 @@
 namespace unat {
 namespace internal {
 
-// Sequence-space comparison (RFC 1982 style).
-inline bool SeqAfter(uint32_t a, uint32_t b) {
-  return static_cast<int32_t>(a - b) > 0;
-}
-
 // Whether an RST from `from` falls in the window the other side would
 // accept (or, before anything was seen from `from`, acknowledges exactly
 // the other side's SYN).
