@@ -1,23 +1,26 @@
-// ALG support: running a flow's PacketHelper, payload replacement with
-// length changes, and TCP sequence adjustment (the userspace equivalent of
-// netfilter's nf_nat_helper + nf_conntrack_seqadj).
+// The ALG payload editor (see engine/alg.h).
+#include "engine/alg.h"
+
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "engine/emit.h"
-#include "engine/nat_impl.h"
 
 namespace unat {
+namespace internal {
 
 namespace {
 
+using SeqAdjDir = AlgEditor::SeqAdjDir;
+
 // Delta for a sequence number in the sender's space.
-int32_t SeqOffset(const Nat::Impl::SeqAdjDir& d, uint32_t seq) {
+int32_t SeqOffset(const SeqAdjDir& d, uint32_t seq) {
   return SeqNum(seq) > SeqNum(d.correction_pos) ? d.offset_after
                                                 : d.offset_before;
 }
 // Delta for an acknowledgement (or SACK edge) of data the other side sent,
 // given in the adjusted space.
-int32_t AckOffset(const Nat::Impl::SeqAdjDir& d, uint32_t ack) {
+int32_t AckOffset(const SeqAdjDir& d, uint32_t ack) {
   return SeqNum(ack) - d.offset_before > SeqNum(d.correction_pos)
              ? d.offset_after
              : d.offset_before;
@@ -28,76 +31,74 @@ uint32_t Dst(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kDst); }
 
 }  // namespace
 
-bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
-                          L4View& l4) {
-  const Flow& f = flows_[idx];
-  if (f.helper == 0) return true;
-  PacketHelper* h = helpers_[f.helper - 1];
-  const FlowInfo info = Info(idx);
-  current_flow_ = idx;
-  hp_ = HelperPacket{};
-  hp_.pkt = &pkt;
-  hp_.from = from;
-  hp_.proto = f.proto;
-  hp_.hl = ip.header_length();
-  hp_.l4_hl =
-      f.proto == kProtoTcp ? l4.tcp_header_length() : l4_field::kUdpHeader;
-  const bool ok = h->OnPacket(*this, info, from, ip, l4);
-  if (ok && f.proto == kProtoTcp) {
-    uint8_t* tcp = pkt.data + hp_.hl;
-    const uint16_t tcp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
-    ApplySeqAdj(idx, from, tcp, tcp_len);
-    if (hp_.edited) {
-      StoreTransportChecksum(Src(pkt.data), Dst(pkt.data), kProtoTcp,
-                             {tcp, tcp_len});
-    }
-  } else if (ok && hp_.edited && f.proto == kProtoUdp) {
-    uint8_t* udp = pkt.data + hp_.hl;
-    if (LoadBe16(udp + l4_field::kUdpChecksum) != 0) {
-      const uint16_t udp_len = static_cast<uint16_t>(pkt.len - hp_.hl);
-      StoreTransportChecksum(Src(pkt.data), Dst(pkt.data), kProtoUdp,
-                             {udp, udp_len});
+void AlgEditor::Begin(uint32_t flow, Packet& pkt, Side from, uint8_t proto,
+                      uint16_t hl, uint16_t l4_hl) {
+  cur_ = Current{};
+  cur_.flow = flow;
+  cur_.pkt = &pkt;
+  cur_.from = from;
+  cur_.proto = proto;
+  cur_.hl = hl;
+  cur_.l4_hl = l4_hl;
+}
+
+void AlgEditor::End(bool keep) {
+  Packet* pkt = cur_.pkt;
+  if (keep && pkt != nullptr) {
+    uint8_t* l4 = pkt->data + cur_.hl;
+    const uint16_t l4_len = static_cast<uint16_t>(pkt->len - cur_.hl);
+    if (cur_.proto == kProtoTcp) {
+      ApplySeqAdj(cur_.flow, cur_.from, l4, l4_len);
+      if (cur_.edited) {
+        StoreTransportChecksum(Src(pkt->data), Dst(pkt->data), kProtoTcp,
+                               {l4, l4_len});
+      }
+    } else if (cur_.edited && cur_.proto == kProtoUdp &&
+               LoadBe16(l4 + l4_field::kUdpChecksum) != 0) {
+      StoreTransportChecksum(Src(pkt->data), Dst(pkt->data), kProtoUdp,
+                             {l4, l4_len});
     }
   }
-  current_flow_ = kNone;
-  hp_ = HelperPacket{};
-  return ok;
+  cur_ = Current{};
 }
 
-std::span<uint8_t> Nat::Impl::Payload() {
-  if (hp_.pkt == nullptr) return {};
-  const size_t start = size_t{hp_.hl} + hp_.l4_hl;
-  if (start > hp_.pkt->len) return {};
-  return {hp_.pkt->data + start, hp_.pkt->len - start};
+std::span<uint8_t> AlgEditor::Payload() const {
+  if (cur_.pkt == nullptr) return {};
+  const size_t start = size_t{cur_.hl} + cur_.l4_hl;
+  if (start > cur_.pkt->len) return {};
+  return {cur_.pkt->data + start, cur_.pkt->len - start};
 }
 
-std::string& Nat::Impl::FlowState() {
+std::string& AlgEditor::FlowState() {
   static std::string none;
-  if (current_flow_ == kNone) return none;
-  return helper_state_[current_flow_];
+  if (cur_.pkt == nullptr) {
+    none.clear();
+    return none;
+  }
+  return state_[cur_.flow];
 }
 
-absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
-                                       std::string_view bytes) {
-  if (hp_.pkt == nullptr) {
+absl::Status AlgEditor::Replace(size_t offset, size_t length,
+                               std::string_view bytes) {
+  if (cur_.pkt == nullptr) {
     return absl::FailedPreconditionError("ReplacePayload outside a helper");
   }
-  Packet& pkt = *hp_.pkt;
+  Packet& pkt = *cur_.pkt;
   uint8_t* ip = pkt.data;
-  uint8_t* l4 = pkt.data + hp_.hl;
-  const uint16_t l4_len = static_cast<uint16_t>(pkt.len - hp_.hl);
-  if (!hp_.checksum_checked) {
+  uint8_t* l4 = pkt.data + cur_.hl;
+  const uint16_t l4_len = static_cast<uint16_t>(pkt.len - cur_.hl);
+  if (!cur_.checksum_checked) {
     // Never vouch for a segment that arrived corrupt: its checksum is
     // recomputed after the edit.
     const bool has_csum =
-        hp_.proto == kProtoTcp || LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
+        cur_.proto == kProtoTcp || LoadBe16(l4 + l4_field::kUdpChecksum) != 0;
     if (has_csum &&
-        TransportChecksum(Src(ip), Dst(ip), hp_.proto, {l4, l4_len}) != 0) {
+        TransportChecksum(Src(ip), Dst(ip), cur_.proto, {l4, l4_len}) != 0) {
       return absl::DataLossError("L4 checksum wrong: payload left alone");
     }
-    hp_.checksum_checked = true;
+    cur_.checksum_checked = true;
   }
-  const size_t payload_start = size_t{hp_.hl} + hp_.l4_hl;
+  const size_t payload_start = size_t{cur_.hl} + cur_.l4_hl;
   const size_t payload_len = pkt.len - payload_start;
   if (offset > payload_len || length > payload_len - offset) {
     return absl::OutOfRangeError(absl::StrCat("replace [", offset, ", +",
@@ -121,22 +122,22 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
   StoreBe16(ip + ipv4_field::kChecksum,
             ChecksumUpdate16(LoadBe16(ip + ipv4_field::kChecksum), old_total,
                              static_cast<uint16_t>(new_len)));
-  if (hp_.proto == kProtoUdp) {
+  if (cur_.proto == kProtoUdp) {
     StoreBe16(l4 + l4_field::kUdpLength,
-              static_cast<uint16_t>(new_len - hp_.hl));
+              static_cast<uint16_t>(new_len - cur_.hl));
   }
-  hp_.edited = true;
-  if (hp_.proto == kProtoTcp && delta != 0) {
-    SeqAdjDir& d = seqadj_[current_flow_].dir[static_cast<int>(hp_.from)];
+  cur_.edited = true;
+  if (cur_.proto == kProtoTcp && delta != 0) {
+    SeqAdjDir& d = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
     const uint32_t seq = LoadBe32(l4 + l4_field::kTcpSeq);
-    if (hp_.seq_recorded) {
+    if (cur_.seq_recorded) {
       d.offset_after += delta;  // a second edit in the same new segment
     } else if (!d.set || SeqNum(seq) > SeqNum(d.correction_pos)) {
       d.offset_before = d.offset_after;
       d.offset_after += delta;
       d.correction_pos = seq;
       d.set = true;
-      hp_.seq_recorded = true;
+      cur_.seq_recorded = true;
     }
     // Otherwise this is a retransmission of a segment already edited (or of
     // older data): its shift is already recorded and must not grow.
@@ -144,9 +145,9 @@ absl::Status Nat::Impl::ReplacePayload(size_t offset, size_t length,
   return absl::OkStatus();
 }
 
-void Nat::Impl::ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp,
+void AlgEditor::ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp,
                             uint16_t tcp_len) {
-  auto it = seqadj_.find(idx);
+  auto it = seqadj_.find(flow);
   if (it == seqadj_.end()) return;
   const SeqAdjDir& mine = it->second.dir[static_cast<int>(from)];
   const SeqAdjDir& other = it->second.dir[1 - static_cast<int>(from)];
@@ -182,4 +183,5 @@ void Nat::Impl::ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp,
             d.Apply(LoadBe16(tcp + l4_field::kTcpChecksum)));
 }
 
+}  // namespace internal
 }  // namespace unat

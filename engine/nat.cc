@@ -92,10 +92,7 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   Flow& f = flows_[idx];
   if (!f.live()) return;
   pinned_.erase(idx);
-  if (f.helper) {
-    seqadj_.erase(idx);
-    helper_state_.erase(idx);
-  }
+  if (f.helper) alg_.Forget(idx);
   for (uint32_t e : expects_.OfMaster(idx)) RemoveExpectation(e);
   if (f.has_mapping()) {
     filter_.FlowRemoved(f.mapping(), f.rem_addr);
@@ -143,74 +140,6 @@ void Nat::Impl::MakeRoomHalfOpen(uint32_t group) {
   }
 }
 
-// ------------------------------------------------------------------------
-// Expectations
-
-absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
-    const ExpectationSpec& spec) {
-  if (current_flow_ == kNone) {
-    return absl::FailedPreconditionError("Expect() outside a helper call");
-  }
-  if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
-  }
-  const Flow& master_flow = flows_[current_flow_];
-  const ExpectationPolicy policy =
-      helpers_[master_flow.helper - 1]->expectation_policy();
-  if (spec.remote_addr == 0 &&
-      !(spec.allow_any_remote && policy.allow_any_remote)) {
-    return absl::InvalidArgumentError(
-        "expectation needs the remote address (no opening to any remote)");
-  }
-  uint8_t child_helper = 0;
-  if (spec.helper != nullptr) {
-    auto it = std::find(helpers_.begin(), helpers_.end(), spec.helper);
-    if (it == helpers_.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("expectation helper ", std::string(spec.helper->name()),
-                       " is not registered with this engine"));
-    }
-    child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
-  }
-  uint32_t timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
-  if (spec.remote_addr == 0) {
-    timeout_s = std::min(timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS);
-  }
-  const FlowId master = current_flow_;
-  const NamespaceId ns = master_flow.ns;
-  // Past the helper's limit the master's oldest goes, as netfilter does
-  // past max_expected.
-  while (policy.max_per_master != 0 &&
-         expects_.CountOf(master) >= policy.max_per_master) {
-    RemoveExpectation(expects_.OldestOf(master));
-  }
-  if (config_.limits.max_expectations != 0 &&
-      expects_.live() >= config_.limits.max_expectations) {
-    return absl::ResourceExhaustedError("too many expectations");
-  }
-  DropReason why = DropReason::kNone;
-  const uint32_t m = GetOrCreateMapping(ns, spec.proto, spec.inside_addr,
-                                        spec.inside_port, &why);
-  if (m == kNone) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
-  }
-  const Mapping& mp = mappings_[m];
-  Expectation x;
-  x.proto = spec.proto;
-  x.ns = ns;
-  x.rem_addr = spec.remote_addr;
-  x.rem_port = spec.remote_port;
-  x.ext_addr = mp.ext_addr;
-  x.ext_port = mp.ext_port;
-  x.mapping = m;
-  x.master = master;
-  x.helper = child_helper;
-  x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
-  expects_.Add(x);
-  return ExternalEndpoint{mp.ext_addr, mp.ext_port};
-}
 // ------------------------------------------------------------------------
 // Helpers
 

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/alg.h"
 #include "engine/expectations.h"
 #include "engine/filtering.h"
 #include "engine/flow_table.h"
@@ -95,7 +96,7 @@ using namespace internal;  // NOLINT: the engine's own internals
 absl::Status ValidateRoutedPrefixes(const std::string& ns,
                                     const std::vector<Ipv4Prefix>& prefixes);
 
-class Nat::Impl : public HelperContext {
+class Nat::Impl {
  public:
   explicit Impl(const NatConfig& config)
       : config_(config),
@@ -121,13 +122,10 @@ class Nat::Impl : public HelperContext {
     }
   }
 
-  // ---- HelperContext ----
-  TimeMs now() const override { return now_ms_; }
-  absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
-  std::span<uint8_t> Payload() override;
-  absl::Status ReplacePayload(size_t offset, size_t length,
-                              std::string_view bytes) override;
-  std::string& FlowState() override;
+  TimeMs now() const { return now_ms_; }
+  // An expectation of the flow `master`'s helper (engine/helper_context.cc).
+  absl::StatusOr<ExternalEndpoint> Expect(FlowId master,
+                                          const ExpectationSpec& spec);
 
   // ---- namespaces ----
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
@@ -345,9 +343,6 @@ class Nat::Impl : public HelperContext {
                      uint32_t rest);
   bool RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
                  L4View& l4);
-  // Shifts SEQ/ACK/SACK of a TCP segment of a flow whose payload an ALG
-  // resized (engine/alg.cc).
-  void ApplySeqAdj(uint32_t idx, Side from, uint8_t* tcp, uint16_t tcp_len);
   uint8_t HelperFor(uint8_t proto, uint16_t port) const {
     auto it = helper_ports_.find((uint32_t{proto} << 16) | port);
     return it == helper_ports_.end() ? 0 : it->second;
@@ -369,7 +364,6 @@ class Nat::Impl : public HelperContext {
   absl::flat_hash_map<uint32_t, uint32_t> pinned_;  // flow -> until (s)
   TimeMs now_ms_ = 0;
   uint32_t now_s_ = 0;
-  uint32_t current_flow_ = kNone;  // the flow a helper is running for
 
   // Fragments (engine/fragments.h): the datagrams in reassembly.
   FragmentTable frags_{config_.fragments, stats_};
@@ -382,30 +376,8 @@ class Nat::Impl : public HelperContext {
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
 
-  // ALG support (engine/alg.cc).
- public:
-  struct SeqAdjDir {
-    uint32_t correction_pos = 0;
-    int32_t offset_before = 0;
-    int32_t offset_after = 0;
-    bool set = false;
-  };
-  struct SeqAdj {
-    SeqAdjDir dir[2];  // by the side the data comes from
-  };
-  absl::flat_hash_map<uint32_t, SeqAdj> seqadj_;
-  absl::flat_hash_map<uint32_t, std::string> helper_state_;
-  // The packet a helper is working on.
-  struct HelperPacket {
-    Packet* pkt = nullptr;
-    Side from = Side::kInside;
-    uint8_t proto = 0;
-    uint16_t hl = 0;     // IP header length
-    uint16_t l4_hl = 0;  // TCP/UDP header length
-    bool checksum_checked = false;
-    bool edited = false;
-    bool seq_recorded = false;
-  } hp_;
+  // ALG support (engine/alg.h): the payload editor helpers work through.
+  AlgEditor alg_;
 
   Stats stats_;
 };

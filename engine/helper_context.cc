@@ -1,0 +1,94 @@
+// Helpers on the packet path: running a flow's PacketHelper through its
+// HelperContext, and the expectations it registers.
+#include "engine/helper_context.h"
+
+#include "engine/nat_impl.h"
+
+namespace unat {
+namespace internal {
+
+absl::StatusOr<ExternalEndpoint> EngineHelperContext::Expect(
+    const ExpectationSpec& spec) {
+  return engine_.Expect(flow_, spec);
+}
+
+}  // namespace internal
+
+bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
+                          L4View& l4) {
+  const Flow& f = flows_[idx];
+  if (f.helper == 0) return true;
+  PacketHelper* h = helpers_[f.helper - 1];
+  const FlowInfo info = Info(idx);
+  alg_.Begin(idx, pkt, from, f.proto, ip.header_length(),
+             f.proto == kProtoTcp ? l4.tcp_header_length()
+                                  : l4_field::kUdpHeader);
+  EngineHelperContext ctx(*this, alg_, idx, now_ms_);
+  const bool ok = h->OnPacket(ctx, info, from, ip, l4);
+  alg_.End(ok);
+  return ok;
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
+    FlowId master, const ExpectationSpec& spec) {
+  if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
+  }
+  const Flow& master_flow = flows_[master];
+  const ExpectationPolicy policy =
+      helpers_[master_flow.helper - 1]->expectation_policy();
+  if (spec.remote_addr == 0 &&
+      !(spec.allow_any_remote && policy.allow_any_remote)) {
+    return absl::InvalidArgumentError(
+        "expectation needs the remote address (no opening to any remote)");
+  }
+  uint8_t child_helper = 0;
+  if (spec.helper != nullptr) {
+    auto it = std::find(helpers_.begin(), helpers_.end(), spec.helper);
+    if (it == helpers_.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("expectation helper ", std::string(spec.helper->name()),
+                       " is not registered with this engine"));
+    }
+    child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
+  }
+  uint32_t timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
+  if (spec.remote_addr == 0) {
+    timeout_s = std::min(timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS);
+  }
+  const NamespaceId ns = master_flow.ns;
+  // Past the helper's limit the master's oldest goes, as netfilter does
+  // past max_expected.
+  while (policy.max_per_master != 0 &&
+         expects_.CountOf(master) >= policy.max_per_master) {
+    RemoveExpectation(expects_.OldestOf(master));
+  }
+  if (config_.limits.max_expectations != 0 &&
+      expects_.live() >= config_.limits.max_expectations) {
+    return absl::ResourceExhaustedError("too many expectations");
+  }
+  DropReason why = DropReason::kNone;
+  const uint32_t m = GetOrCreateMapping(ns, spec.proto, spec.inside_addr,
+                                        spec.inside_port, &why);
+  if (m == kNone) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
+  }
+  const Mapping& mp = mappings_[m];
+  Expectation x;
+  x.proto = spec.proto;
+  x.ns = ns;
+  x.rem_addr = spec.remote_addr;
+  x.rem_port = spec.remote_port;
+  x.ext_addr = mp.ext_addr;
+  x.ext_port = mp.ext_port;
+  x.mapping = m;
+  x.master = master;
+  x.helper = child_helper;
+  x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
+  expects_.Add(x);
+  return ExternalEndpoint{mp.ext_addr, mp.ext_port};
+}
+
+}  // namespace unat

@@ -1,0 +1,37 @@
+// The HelperContext a PacketHelper talks to while it handles one packet of
+// its flow: the engine's clock, expectations tied to that flow (under the
+// helper's ExpectationPolicy), and the ALG payload editor. Made on the stack
+// for each helper call; it holds no state of its own.
+#pragma once
+
+#include "engine/alg.h"
+#include "engine/helper.h"
+#include "engine/nat.h"
+
+namespace unat {
+namespace internal {
+
+class EngineHelperContext final : public HelperContext {
+ public:
+  EngineHelperContext(Nat::Impl& engine, AlgEditor& editor, FlowId flow,
+                      TimeMs now)
+      : engine_(engine), editor_(editor), flow_(flow), now_(now) {}
+
+  TimeMs now() const override { return now_; }
+  absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
+  std::span<uint8_t> Payload() override { return editor_.Payload(); }
+  absl::Status ReplacePayload(size_t offset, size_t length,
+                              std::string_view bytes) override {
+    return editor_.Replace(offset, length, bytes);
+  }
+  std::string& FlowState() override { return editor_.FlowState(); }
+
+ private:
+  Nat::Impl& engine_;
+  AlgEditor& editor_;
+  FlowId flow_;
+  TimeMs now_;
+};
+
+}  // namespace internal
+}  // namespace unat

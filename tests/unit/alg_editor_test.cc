@@ -1,0 +1,135 @@
+// The ALG payload editor on its own (engine/alg.h): replacement with length
+// changes, checksums, and the sequence adjustment later segments get.
+#include "engine/alg.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/wire.h"
+#include "tests/unit/test_util.h"
+
+namespace unat::internal {
+namespace {
+
+using unat::testing::ChecksumsValid;
+
+constexpr uint32_t kFlow = 7;
+constexpr uint8_t kPshAck = Tins::TCP::PSH | Tins::TCP::ACK;
+
+// A packet in a buffer with room to grow.
+struct Buffer {
+  explicit Buffer(std::vector<uint8_t> b) : bytes(std::move(b)) {
+    len = static_cast<uint32_t>(bytes.size());
+    bytes.resize(2048);
+    pkt = Packet{bytes.data(), len, static_cast<uint32_t>(bytes.size()), {}};
+  }
+  std::vector<uint8_t> Out() const {
+    return {bytes.begin(), bytes.begin() + pkt.len};
+  }
+  std::vector<uint8_t> bytes;
+  uint32_t len;
+  Packet pkt;
+};
+
+class AlgEditorTest : public ::testing::Test {
+ protected:
+  // One TCP segment from `from` through the editor; `edit` runs in between.
+  template <typename Edit>
+  std::vector<uint8_t> Segment(Side from, uint32_t seq, uint32_t ack,
+                               const std::string& payload, Edit&& edit) {
+    Buffer b(from == Side::kInside
+                 ? unat::testing::Tcp("10.0.0.2", 5000, "198.51.100.1", 21,
+                                      kPshAck, seq, ack, payload)
+                 : unat::testing::Tcp("198.51.100.1", 21, "10.0.0.2", 5000,
+                                      kPshAck, seq, ack, payload));
+    editor.Begin(kFlow, b.pkt, from, kProtoTcp, 20, 20);
+    edit();
+    editor.End(true);
+    return b.Out();
+  }
+  std::string PayloadOf(const std::vector<uint8_t>& pkt) {
+    return std::string(pkt.begin() + 40, pkt.end());
+  }
+  AlgEditor editor;
+};
+
+TEST_F(AlgEditorTest, GrowingAPayloadFixesLengthsChecksumAndLaterSequence) {
+  std::vector<uint8_t> out = Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n", [&] {
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(editor.Payload().data()),
+                          editor.Payload().size()),
+              "PORT 1,2\r\n");
+    ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok());
+  });
+  EXPECT_EQ(PayloadOf(out), "PORT 10,20,30\r\n");
+  EXPECT_EQ(LoadBe16(out.data() + 2), 40 + 15);
+  EXPECT_TRUE(ChecksumsValid(out));
+  const AlgEditor::SeqAdjDir d = editor.Adjustment(kFlow, Side::kInside);
+  EXPECT_TRUE(d.set);
+  EXPECT_EQ(d.offset_after, 5);
+  EXPECT_EQ(d.correction_pos, 1000u);
+  // The next segment from inside moves by 5; the answer's ACK moves back.
+  out = Segment(Side::kInside, 1010, 5000, "NOOP\r\n", [] {});
+  EXPECT_EQ(LoadBe32(out.data() + 24), 1015u);
+  EXPECT_TRUE(ChecksumsValid(out));
+  out = Segment(Side::kOutside, 5000, 1021, "200 ok\r\n", [] {});
+  EXPECT_EQ(LoadBe32(out.data() + 28), 1016u);
+  EXPECT_TRUE(ChecksumsValid(out));
+  // A retransmission of the edited segment keeps the offset it had.
+  out = Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n", [&] {
+    ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok());
+  });
+  EXPECT_EQ(LoadBe32(out.data() + 24), 1000u);
+  EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, 5);
+  editor.Forget(kFlow);
+  EXPECT_FALSE(editor.Adjustment(kFlow, Side::kInside).set);
+}
+
+TEST_F(AlgEditorTest, UdpEditKeepsItsLengthAndChecksumRight) {
+  Buffer b(unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69, "abc"));
+  editor.Begin(kFlow, b.pkt, Side::kInside, kProtoUdp, 20, 8);
+  ASSERT_TRUE(editor.Replace(1, 1, "BBBB").ok());
+  editor.End(true);
+  const std::vector<uint8_t> out = b.Out();
+  EXPECT_EQ(std::string(out.begin() + 28, out.end()), "aBBBBc");
+  EXPECT_EQ(LoadBe16(out.data() + 24), 8 + 6);
+  EXPECT_TRUE(ChecksumsValid(out));
+}
+
+TEST_F(AlgEditorTest, RefusesWhatItCannotVouchFor) {
+  // Outside a packet: nothing to edit.
+  EXPECT_EQ(editor.Replace(0, 0, "x").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(editor.Payload().empty());
+  Buffer b(unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69, "abc"));
+  b.bytes[27] ^= 0xff;  // a payload byte: the UDP checksum is now wrong
+  editor.Begin(kFlow, b.pkt, Side::kInside, kProtoUdp, 20, 8);
+  EXPECT_EQ(editor.Replace(0, 1, "z").code(), absl::StatusCode::kDataLoss);
+  editor.End(true);
+  Buffer c(unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69, "abc"));
+  editor.Begin(kFlow, c.pkt, Side::kInside, kProtoUdp, 20, 8);
+  EXPECT_EQ(editor.Replace(2, 5, "z").code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(editor.Replace(0, 0, std::string(3000, 'x')).code(),
+            absl::StatusCode::kResourceExhausted);
+  editor.End(true);
+  EXPECT_EQ(c.Out(), unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69,
+                                        "abc"));
+}
+
+TEST_F(AlgEditorTest, FlowStateLivesWithTheFlow) {
+  Buffer b(unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69));
+  editor.Begin(kFlow, b.pkt, Side::kInside, kProtoUdp, 20, 8);
+  editor.FlowState() = "partial line";
+  editor.End(true);
+  editor.Begin(kFlow, b.pkt, Side::kOutside, kProtoUdp, 20, 8);
+  EXPECT_EQ(editor.FlowState(), "partial line");
+  editor.End(true);
+  editor.Forget(kFlow);
+  editor.Begin(kFlow, b.pkt, Side::kInside, kProtoUdp, 20, 8);
+  EXPECT_EQ(editor.FlowState(), "");
+  editor.End(true);
+}
+
+}  // namespace
+}  // namespace unat::internal
