@@ -189,7 +189,7 @@ class Nat::Impl {
   // endpoint) with the TTL decremented unless `keep_ttl` (a hairpin's
   // second leg), in one incremental update per checksum.
   template <Side kFrom>
-  bool AcceptAndRewrite(uint32_t idx, uint8_t* ip, const L4View& l4,
+  __attribute__((always_inline)) inline bool AcceptAndRewrite(uint32_t idx, uint8_t* ip, const L4View& l4,
                         uint16_t payload_len, uint16_t len, bool keep_ttl,
                         DropReason* why);
   Verdict FullInside(NamespaceId ns, Packet& pkt, TimeMs now);
