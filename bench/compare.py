@@ -13,6 +13,10 @@ import json
 import statistics
 import subprocess
 
+# The rate a benchmark reports, in order of preference (new flows report
+# flows per second).
+RATES = ("Mflows_per_s", "Mfrag_per_s", "items_per_second", "Mpps")
+
 
 def run(binary, flt, min_time):
     out = subprocess.run(
@@ -39,16 +43,17 @@ def main():
         n = run(a.new, a.filter, a.min_time)
         for name, nb in n.items():
             ob = o.get(name)
-            if not ob or "items_per_second" not in nb:
+            key = next((k for k in RATES if k in nb), None)
+            if not ob or key is None or key not in ob:
                 continue
-            ratios.setdefault(name, []).append(
-                nb["items_per_second"] / ob["items_per_second"])
-            old_ips.setdefault(name, []).append(ob["items_per_second"])
+            ratios.setdefault(name, []).append(nb[key] / ob[key])
+            old_ips.setdefault(name, []).append(ob[key])
             if "bytes_per_flow" in nb and "bytes_per_flow" in ob:
                 mem[name] = (ob["bytes_per_flow"], nb["bytes_per_flow"])
-    print(f"{'benchmark':58} {'old Mpps':>9} {'new/old':>8}  (rounds)")
+    print(f"{'benchmark':58} {'old rate':>9} {'new/old':>8}  (rounds)")
     for name, r in ratios.items():
-        print(f"{name:58} {statistics.median(old_ips[name]) / 1e6:9.2f} "
+        old = statistics.median(old_ips[name])
+        print(f"{name:58} {old / 1e6 if old > 1e4 else old:9.2f} "
               f"{statistics.median(r):8.3f}  "
               + " ".join(f"{x:.3f}" for x in r))
     for name, (o, n) in mem.items():

@@ -31,17 +31,6 @@ uint32_t Dst(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kDst); }
 
 }  // namespace
 
-void AlgEditor::Begin(uint32_t flow, Packet& pkt, Side from, uint8_t proto,
-                      uint16_t hl, uint16_t l4_hl) {
-  cur_ = Current{};
-  cur_.flow = flow;
-  cur_.pkt = &pkt;
-  cur_.from = from;
-  cur_.proto = proto;
-  cur_.hl = hl;
-  cur_.l4_hl = l4_hl;
-}
-
 void AlgEditor::End(bool keep) {
   Packet* pkt = cur_.pkt;
   if (keep && pkt != nullptr) {

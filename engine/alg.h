@@ -33,7 +33,15 @@ class AlgEditor {
   // TCP or UDP header length. Until End(), Payload() and Replace() act on
   // it.
   void Begin(uint32_t flow, Packet& pkt, Side from, uint8_t proto, uint16_t hl,
-             uint16_t l4_hl);
+             uint16_t l4_hl) {
+    cur_ = Current{};
+    cur_.flow = flow;
+    cur_.pkt = &pkt;
+    cur_.from = from;
+    cur_.proto = proto;
+    cur_.hl = hl;
+    cur_.l4_hl = l4_hl;
+  }
   // The helper is done with the packet (`keep`: it goes on): a TCP segment
   // gets the flow's sequence adjustment, an edited one its L4 checksum.
   void End(bool keep);

@@ -43,9 +43,7 @@ uint16_t BuildIcmpError(uint32_t from_addr, const Ipv4View& ip, uint8_t type,
 extern const L4Proto kIcmpProto = {
     .number = kProtoIcmp,
     .name = "icmp",
-    .parse = [](std::span<uint8_t> data, DropReason* why, bool first_fragment) {
-      return L4View::Parse(kProtoIcmp, data, why, first_fragment);
-    },
+    .parse = L4View::Parse,
     .read_key =
         [](Side, const L4View& l4, uint16_t* ours, uint16_t* theirs) {
           *ours = l4.icmp_id();

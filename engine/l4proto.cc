@@ -9,16 +9,10 @@ namespace internal {
 UNAT_TRACKED_PROTOCOLS(UNAT_DECLARE_PROTO)
 #undef UNAT_DECLARE_PROTO
 
-namespace {
 #define UNAT_PROTO_ENTRY(number, name) &k##name##Proto,
-const L4Proto* const kTable[kNumProtos] = {
+const L4Proto* const kL4ProtoTable[kNumProtos] = {
     UNAT_TRACKED_PROTOCOLS(UNAT_PROTO_ENTRY)};
 #undef UNAT_PROTO_ENTRY
-}  // namespace
-
-const L4Proto* L4ProtoFor(uint8_t proto) {
-  return IsTrackedProto(proto) ? kTable[ProtoIndex(proto)] : nullptr;
-}
 
 }  // namespace internal
 }  // namespace unat

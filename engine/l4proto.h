@@ -27,11 +27,12 @@ namespace internal {
 struct L4Proto {
   uint8_t number;
   const char* name;
-  // Checks the L4 header of a packet (its bytes after the IP header) as
-  // L4View::Parse does; `first_fragment`: the datagram goes on in later
+  // Checks the L4 header of a packet (its bytes after the IP header) of
+  // protocol `number` (passed as `protocol`), as L4View::Parse does for the
+  // protocols wire.h knows; `first_fragment`: the datagram goes on in later
   // fragments.
-  std::optional<L4View> (*parse)(std::span<uint8_t> data, DropReason* why,
-                                 bool first_fragment);
+  std::optional<L4View> (*parse)(uint8_t protocol, std::span<uint8_t> data,
+                                 DropReason* why, bool first_fragment);
   // The flow key of a packet arriving from `from`: `ours` is the port (or
   // query id, or key) on the NAT's side of the flow, the inside endpoint's
   // for a packet from inside, the external endpoint's for one from
@@ -64,8 +65,13 @@ struct L4Proto {
   bool helpers;
 };
 
+// The table, in the order of UNAT_TRACKED_PROTOCOLS (engine/l4proto.cc).
+extern const L4Proto* const kL4ProtoTable[kNumProtos];
+
 // The entry of a tracked protocol, or null.
-const L4Proto* L4ProtoFor(uint8_t proto);
+inline const L4Proto* L4ProtoFor(uint8_t proto) {
+  return IsTrackedProto(proto) ? kL4ProtoTable[ProtoIndex(proto)] : nullptr;
+}
 
 // ---- shared by the port-based protocols (TCP, UDP) ----
 
@@ -85,7 +91,8 @@ inline void PortsKey(Side from, const L4View& l4, uint16_t* ours,
 // header, with one incremental update of its checksum for the port and the
 // pseudo-header address; UDP's checksum 0 ("none") stays 0 and a result of
 // 0 becomes 0xffff. `csum_off`: the checksum's offset, 0 when absent.
-inline void PortsRewrite(uint8_t* l4, bool source, uint16_t csum_off, bool udp,
+__attribute__((always_inline)) inline void PortsRewrite(uint8_t* l4,
+                                                        bool source, uint16_t csum_off, bool udp,
                          uint32_t old_addr, uint32_t new_addr,
                          uint16_t new_port) {
   const uint16_t port_off = source ? l4_field::kSrcPort : l4_field::kDstPort;

@@ -255,7 +255,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   const uint8_t proto = ip->protocol();
   const L4Proto* ops = L4ProtoFor(proto);
   if (ops == nullptr) return Drop(DropReason::kUnsupportedProto);
-  auto l4 = ops->parse(ip->payload(), &why, first_fragment);
+  auto l4 = ops->parse(proto, ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
   if (proto == kProtoIcmp) {
@@ -302,7 +302,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                    to_hairpin ? Side::kInside : Side::kOutside, ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
-  if (!AcceptAndRewrite<Side::kInside>(idx, pkt.data, *l4, TcpPayload(*l4, proto),
+  if (!AcceptAndRewrite<Side::kInside>(idx, proto, src, pkt.data, *l4, TcpPayload(*l4, proto),
                                        ip->size(), /*keep_ttl=*/false, &why)) {
     return Drop(why);
   }
@@ -341,7 +341,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
   const uint8_t proto = ip->protocol();
   const L4Proto* ops = L4ProtoFor(proto);
   if (ops == nullptr) return Drop(DropReason::kUnsupportedProto);
-  auto l4 = ops->parse(ip->payload(), &why, first_fragment);
+  auto l4 = ops->parse(proto, ip->payload(), &why, first_fragment);
   if (!l4) return Drop(why);
 
   if (proto == kProtoIcmp) {
@@ -447,7 +447,7 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
                                Side::kInside, to_ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
-  if (!AcceptAndRewrite<Side::kOutside>(idx, pkt.data, *l4,
+  if (!AcceptAndRewrite<Side::kOutside>(idx, proto, dst, pkt.data, *l4,
                                         TcpPayload(*l4, proto), ip->size(),
                                         /*keep_ttl=*/hairpin, &why)) {
     return Drop(why);
@@ -461,10 +461,10 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
 
 template <Side kFrom>
 __attribute__((always_inline)) inline bool Nat::Impl::AcceptAndRewrite(
-    uint32_t idx, uint8_t* ip, const L4View& l4, uint16_t payload_len,
-    uint16_t len, bool keep_ttl, DropReason* why) {
+    uint32_t idx, uint8_t proto, uint32_t old_addr, uint8_t* ip,
+    const L4View& l4, uint16_t payload_len, uint16_t len, bool keep_ttl,
+    DropReason* why) {
   Flow& f = flows_[idx];
-  const uint8_t proto = f.proto;
   const L4Proto* ops = nullptr;  // TCP and UDP: inline
   if (proto == kProtoTcp) {
     if (!Track(idx, TrackTcp, kFrom, l4, payload_len, why)) return false;
@@ -486,7 +486,6 @@ __attribute__((always_inline)) inline bool Nat::Impl::AcceptAndRewrite(
   f.bytes[s] += len;
   constexpr bool kSource = kFrom == Side::kInside;
   constexpr uint16_t addr_off = kSource ? ipv4_field::kSrc : ipv4_field::kDst;
-  const uint32_t old_addr = LoadBe32(ip + addr_off);
   const uint32_t new_addr = kSource ? f.ext_addr : f.in_addr;
   const uint16_t new_port = kSource ? f.ext_port : f.in_port;
   // IPv4: the address and the TTL, one incremental checksum update.
@@ -621,7 +620,9 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   }
   pkt.len = total;  // drop link padding
   DropReason why = DropReason::kNone;
-  if (!AcceptAndRewrite<kSide>(idx, d, L4View::Validated(l4, l4_size), payload,
+  if (!AcceptAndRewrite<kSide>(idx, proto,
+                               kSide == Side::kInside ? src : dst, d,
+                               L4View::Validated(l4, l4_size), payload,
                                total, /*keep_ttl=*/false, &why)) {
     stats_.drops[static_cast<int>(why)]++;
     return VerdictBits(Verdict::kDrop, why, Side::kOutside, kInvalidNamespace);

@@ -189,9 +189,12 @@ class Nat::Impl {
   // endpoint) with the TTL decremented unless `keep_ttl` (a hairpin's
   // second leg), in one incremental update per checksum.
   template <Side kFrom>
-  __attribute__((always_inline)) inline bool AcceptAndRewrite(uint32_t idx, uint8_t* ip, const L4View& l4,
-                        uint16_t payload_len, uint16_t len, bool keep_ttl,
-                        DropReason* why);
+  // `proto` is the flow's, `old_addr` the address being rewritten (the
+  // source from inside, the destination from outside).
+  __attribute__((always_inline)) inline bool AcceptAndRewrite(
+      uint32_t idx, uint8_t proto, uint32_t old_addr, uint8_t* ip,
+      const L4View& l4, uint16_t payload_len, uint16_t len, bool keep_ttl,
+      DropReason* why);
   Verdict FullInside(NamespaceId ns, Packet& pkt, TimeMs now);
   Verdict FullOutside(Packet& pkt, TimeMs now);
   // The flow-key hash a packet will be looked up by, from a quick read of
@@ -315,8 +318,10 @@ class Nat::Impl {
   // flow whose handshake completes moves onto its host's budget.
   using TrackFn = bool (*)(Flow&, TcpTrack&, Side, const L4View&, uint16_t,
                            DropReason*);
-  bool Track(uint32_t idx, TrackFn track, Side from, const L4View& l4,
-             uint16_t payload_len, DropReason* why) {
+  __attribute__((always_inline)) bool Track(uint32_t idx, TrackFn track,
+                                            Side from, const L4View& l4,
+                                            uint16_t payload_len,
+                                            DropReason* why) {
     Flow& f = flows_[idx];
     const uint8_t before = f.state();
     if (!track(f, flows_.tcp(idx), from, l4, payload_len, why)) return false;

@@ -121,9 +121,7 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
 extern const L4Proto kTcpProto = {
     .number = kProtoTcp,
     .name = "tcp",
-    .parse = [](std::span<uint8_t> data, DropReason* why, bool first_fragment) {
-      return L4View::Parse(kProtoTcp, data, why, first_fragment);
-    },
+    .parse = L4View::Parse,
     .read_key = PortsKey,
     .rewrite =
         [](const L4View& l4, Side from, uint32_t old_addr, uint32_t new_addr,

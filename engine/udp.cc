@@ -8,9 +8,7 @@ namespace internal {
 extern const L4Proto kUdpProto = {
     .number = kProtoUdp,
     .name = "udp",
-    .parse = [](std::span<uint8_t> data, DropReason* why, bool first_fragment) {
-      return L4View::Parse(kProtoUdp, data, why, first_fragment);
-    },
+    .parse = L4View::Parse,
     .read_key = PortsKey,
     .rewrite =
         [](const L4View& l4, Side from, uint32_t old_addr, uint32_t new_addr,

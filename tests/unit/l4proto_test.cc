@@ -83,21 +83,21 @@ TEST(L4ProtoTable, ParseChecksTheHeader) {
   std::vector<uint8_t> short_bytes(7, 0);
   for (uint8_t proto : {kProtoTcp, kProtoUdp, kProtoIcmp}) {
     why = DropReason::kNone;
-    EXPECT_FALSE(Ops(proto).parse({short_bytes.data(), 7}, &why, false));
+    EXPECT_FALSE(Ops(proto).parse(proto, {short_bytes.data(), 7}, &why, false));
     EXPECT_EQ(why, DropReason::kTruncated) << int(proto);
   }
   Views tcp(unat::testing::Tcp("10.0.0.2", 1, "198.51.100.1", 2));
-  ASSERT_TRUE(Ops(kProtoTcp).parse(tcp.ip().payload(), &why, false));
+  ASSERT_TRUE(Ops(kProtoTcp).parse(kProtoTcp, tcp.ip().payload(), &why, false));
   tcp.ip().payload()[l4_field::kTcpDataOff] = 0x40;  // 16-byte header
-  EXPECT_FALSE(Ops(kProtoTcp).parse(tcp.ip().payload(), &why, false));
+  EXPECT_FALSE(Ops(kProtoTcp).parse(kProtoTcp, tcp.ip().payload(), &why, false));
   EXPECT_EQ(why, DropReason::kBadL4Header);
 
   Views udp(unat::testing::Udp("10.0.0.2", 1, "198.51.100.1", 2, "hello"));
   StoreBe16(udp.ip().payload().data() + l4_field::kUdpLength, 100);
   why = DropReason::kNone;
-  EXPECT_FALSE(Ops(kProtoUdp).parse(udp.ip().payload(), &why, false));
+  EXPECT_FALSE(Ops(kProtoUdp).parse(kProtoUdp, udp.ip().payload(), &why, false));
   EXPECT_EQ(why, DropReason::kBadL4Header);
-  EXPECT_TRUE(Ops(kProtoUdp).parse(udp.ip().payload(), &why, true))
+  EXPECT_TRUE(Ops(kProtoUdp).parse(kProtoUdp, udp.ip().payload(), &why, true))
       << "a first fragment's datagram goes on";
 }
 
