@@ -1,4 +1,5 @@
 // Expectations (see engine/expectations.h).
+#include "engine/slots.h"
 #include "engine/expectations.h"
 
 #include <algorithm>
@@ -23,14 +24,7 @@ uint32_t ExpectationTable::OldestOf(FlowId master) const {
 }
 
 uint32_t ExpectationTable::Add(Expectation x) {
-  uint32_t e;
-  if (!free_.empty()) {
-    e = free_.back();
-    free_.pop_back();
-  } else {
-    e = static_cast<uint32_t>(items_.size());
-    items_.emplace_back();
-  }
+  const uint32_t e = TakeSlot(items_, free_);
   x.live = true;
   x.seq = ++seq_;
   items_[e] = x;

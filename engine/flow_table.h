@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/slots.h"
 #include "engine/flow_index.h"
 #include "engine/huge_alloc.h"
 #include "engine/nat.h"
@@ -194,15 +195,8 @@ class FlowTable {
   // A slot for a new flow, its TCP tracking cleared. The caller fills the
   // flow and then calls Insert().
   uint32_t Allocate() {
-    uint32_t idx;
-    if (!free_.empty()) {
-      idx = free_.back();
-      free_.pop_back();
-    } else {
-      idx = static_cast<uint32_t>(flows_.size());
-      flows_.emplace_back();
-      tcp_.emplace_back();
-    }
+    const uint32_t idx = TakeSlot(flows_, free_);
+    if (tcp_.size() < flows_.size()) tcp_.emplace_back();  // parallel
     tcp_[idx] = TcpTrack{};
     return idx;
   }

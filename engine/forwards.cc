@@ -1,4 +1,5 @@
 // Forwards (see engine/forwards.h).
+#include "engine/slots.h"
 #include "engine/forwards.h"
 
 #include "absl/strings/str_cat.h"
@@ -33,14 +34,7 @@ int ForwardTable::Find(uint8_t proto, uint32_t ext_addr, uint16_t port) const {
 }
 
 uint32_t ForwardTable::Add(const ForwardSpec& spec) {
-  uint32_t id;
-  if (!free_.empty()) {
-    id = free_.back();
-    free_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(items_.size());
-    items_.emplace_back();
-  }
+  const uint32_t id = TakeSlot(items_, free_);
   items_[id].live = true;
   items_[id].spec = spec;
   if (spec.expires != 0) expiry_.emplace(spec.expires, id);

@@ -1,4 +1,5 @@
 // The fragment table (see engine/fragments.h).
+#include "engine/slots.h"
 #include "engine/fragments.h"
 
 namespace unat {
@@ -82,14 +83,7 @@ uint32_t FragmentTable::FindOrAdd(const FragKey& key, Side side,
     return kNone;
   }
   uint32_t& count = per_ns_[key.ns];
-  uint32_t e;
-  if (!free_.empty()) {
-    e = free_.back();
-    free_.pop_back();
-  } else {
-    e = static_cast<uint32_t>(items_.size());
-    items_.emplace_back();
-  }
+  const uint32_t e = TakeSlot(items_, free_);
   ++count;
   FragEntry& x = items_[e];
   const uint32_t gen = x.generation + 1;

@@ -109,6 +109,15 @@ __attribute__((always_inline)) inline void PortsRewrite(uint8_t* l4,
   StoreBe16(l4 + csum_off, c);
 }
 
+// The rewrite entry of a port-based protocol (TCP, UDP): its ports and
+// checksum, wherever the checksum is present.
+template <uint8_t kProto>
+void PortsEntryRewrite(const L4View& l4, Side from, uint32_t old_addr,
+                       uint32_t new_addr, uint16_t port) {
+  PortsRewrite(l4.data(), from == Side::kInside, l4.ChecksumOffset(kProto),
+               kProto == kProtoUdp, old_addr, new_addr, port);
+}
+
 inline uint32_t TcpTimeout(const Flow& f, const Timeouts& t) {
   if (f.state() == static_cast<uint8_t>(TcpState::kEstablished)) {
     return t.tcp_established_s;

@@ -1,4 +1,5 @@
 // Mappings and the port allocator (see engine/mappings.h).
+#include "engine/slots.h"
 #include "engine/mappings.h"
 
 namespace unat {
@@ -113,14 +114,7 @@ uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto,
     MaybeDropHost(ns, addr);
     return kNone;
   }
-  uint32_t m;
-  if (!free_.empty()) {
-    m = free_.back();
-    free_.pop_back();
-  } else {
-    m = static_cast<uint32_t>(mappings_.size());
-    mappings_.emplace_back();
-  }
+  const uint32_t m = TakeSlot(mappings_, free_);
   Mapping& mp = mappings_[m];
   const uint32_t gen = mp.generation + 1;
   mp = Mapping{addr,

@@ -123,13 +123,7 @@ extern const L4Proto kTcpProto = {
     .name = "tcp",
     .parse = L4View::Parse,
     .read_key = PortsKey,
-    .rewrite =
-        [](const L4View& l4, Side from, uint32_t old_addr, uint32_t new_addr,
-           uint16_t port) {
-          PortsRewrite(l4.data(), from == Side::kInside,
-                       l4.ChecksumOffset(kProtoTcp), false, old_addr, new_addr,
-                       port);
-        },
+    .rewrite = PortsEntryRewrite<kProtoTcp>,
     // A new connection starts with a SYN (nothing else makes state).
     .may_create =
         [](Side, const L4View& l4) {

@@ -10,13 +10,7 @@ extern const L4Proto kUdpProto = {
     .name = "udp",
     .parse = L4View::Parse,
     .read_key = PortsKey,
-    .rewrite =
-        [](const L4View& l4, Side from, uint32_t old_addr, uint32_t new_addr,
-           uint16_t port) {
-          PortsRewrite(l4.data(), from == Side::kInside,
-                       l4.ChecksumOffset(kProtoUdp), true, old_addr, new_addr,
-                       port);
-        },
+    .rewrite = PortsEntryRewrite<kProtoUdp>,
     .may_create = [](Side, const L4View&) { return true; },
     .track = nullptr,
     .timeout = UdpTimeout,
