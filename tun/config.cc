@@ -721,6 +721,12 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckRange("limits.max_expectations",
+                                  l.max_expectations(), 1, 1u << 20);
+      !s.ok()) {
+    return s;
+  }
+  d.nat.limits.max_expectations = l.max_expectations();
   d.nat.limits.max_ports_per_namespace = l.max_ports_per_namespace();
   d.nat.limits.max_half_open_per_forward = l.max_half_open_per_forward();
   d.nat.limits.max_half_open = l.max_half_open();

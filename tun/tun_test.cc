@@ -48,6 +48,10 @@ TEST(ConfigTest, GoodConfigHasDefaults) {
   EXPECT_EQ(c->nat.filtering, FilteringMode::kAddressAndPortDependent);
   EXPECT_EQ(c->ctl_mode, 0600u);
   EXPECT_EQ(c->state_file, "/var/lib/unat/state.pb");
+  EXPECT_EQ(c->nat.limits.max_expectations, 4096u);
+  auto set = Build(std::string(kGood) + "limits { max_expectations: 12 }");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->nat.limits.max_expectations, 12u);
 }
 
 TEST(ConfigTest, ErrorsNameFieldAndValue) {
@@ -74,6 +78,8 @@ TEST(ConfigTest, ErrorsNameFieldAndValue) {
             "timeouts.icmp_s: 1 is out of range 60..604800");
   EXPECT_EQ(Error(g + "limits { max_flows: 0 }"),
             "limits.max_flows: 0 is out of range 1..67108864");
+  EXPECT_EQ(Error(g + "limits { max_expectations: 0 }"),
+            "limits.max_expectations: 0 is out of range 1..1048576");
   EXPECT_EQ(Error(g + "state_file: \"relative\""),
             "state_file: \"relative\" is not an absolute path");
   EXPECT_EQ(Error(R"(outside { device: "w" external_address: "1.2.3.4" })"),
