@@ -122,9 +122,6 @@ class FlowTable {
   const TcpTrack& tcp(uint32_t i) const { return tcp_[i]; }
   // Slots ever allocated (live or free): the range to walk for a scan.
   uint32_t size() const { return static_cast<uint32_t>(flows_.size()); }
-  uint32_t IndexOf(const Flow& f) const {
-    return static_cast<uint32_t>(&f - flows_.data());
-  }
 
   // Key hashes: the inside key (namespace, proto, inside endpoint, remote
   // endpoint) and the outside key (proto, external endpoint, remote).

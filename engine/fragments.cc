@@ -243,7 +243,8 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
   if (!x.full && x.state == FragState::kWaiting && offset == 0) {
     // The first fragment carries the ports: does the flow want payload?
     const uint8_t* l4 = ip.data() + hl;
-    if (ip.protocol() != kProtoIcmp &&
+    const L4Proto* ops = L4ProtoFor(ip.protocol());
+    if (ops != nullptr && ops->helpers &&
         (HelperFor(ip.protocol(), LoadBe16(l4 + 2)) ||
          HelperFor(ip.protocol(), LoadBe16(l4)))) {
       x.full = true;

@@ -116,7 +116,7 @@ Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
   const uint8_t qproto = q->protocol();
   const L4Proto* ops = L4ProtoFor(qproto);
   if (ops == nullptr) return Drop(DropReason::kIcmpBadQuote);
-  auto ql4 = L4View::ParseQuoted(qproto, q->payload());
+  auto ql4 = L4View::ParseQuoted(q->payload());
   if (!ql4) return Drop(DropReason::kIcmpBadQuote);
   if (qproto == kProtoIcmp && !IsIcmpQuery(ql4->icmp_type())) {
     return Drop(DropReason::kIcmpBadQuote);  // an error about an error

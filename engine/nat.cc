@@ -82,7 +82,7 @@ uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
   nf.proto = proto;
   nf.set_state(TcpState::kSynSent);
   nf.owner = m;
-  nf.helper = proto == kProtoIcmp ? 0 : HelperFor(proto, rem_port);
+  nf.helper = L4ProtoFor(proto)->helpers ? HelperFor(proto, rem_port) : 0;
   const uint32_t idx = NewFlow(nf, why);
   if (idx == kNone) ReleaseMapping(m);
   return idx;
@@ -99,8 +99,8 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
     ReleaseMapping(f.mapping());
   }
   // A half-open inbound flow never took a place in its host's budget.
-  const bool was_half_open = (f.flags & kFlowInboundOrigin) &&
-                             f.proto != kProtoIcmp && half_open_.Remove(idx);
+  const bool was_half_open =
+      (f.flags & kFlowInboundOrigin) && half_open_.Remove(idx);
   if (!was_half_open) {
     HostState& host = Host(f.ns, f.in_addr);
     if (host.flows) host.flows--;

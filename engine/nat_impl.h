@@ -30,9 +30,6 @@ namespace unat {
 
 namespace internal {
 
-constexpr uint32_t kMaxExpectationsPerMaster = 4;
-constexpr uint32_t kMaxExpectations = 4096;
-
 struct NamespaceEntry {
   bool live = false;
   std::string name;
@@ -99,12 +96,14 @@ absl::Status ValidateRoutedPrefixes(const std::string& ns,
 class Nat::Impl {
  public:
   explicit Impl(const NatConfig& config)
+      : Impl(config, ResolveSeed(config.random_seed)) {}
+  // The first draw of SplitMix(seed) seeds the hashes; the port generator
+  // goes on where that draw left off.
+  Impl(const NatConfig& config, uint64_t seed)
       : config_(config),
-        seed_(ResolveSeed(config.random_seed)),
-        hash_seed_(SplitMix(seed_).Next()),
-        flows_(hash_seed_),
-        // The port generator goes on where the hash seed's draw left off.
-        mappings_(config_, hash_seed_, seed_ + 0x9e3779b97f4a7c15ULL),
+        flows_(SplitMix(seed).Next()),
+        mappings_(config_, SplitMix(seed).Next(),
+                  seed + 0x9e3779b97f4a7c15ULL),
         filter_(config.filtering) {}
   static uint64_t ResolveSeed(uint64_t seed) {
     if (seed == 0) {
@@ -122,7 +121,6 @@ class Nat::Impl {
     }
   }
 
-  TimeMs now() const { return now_ms_; }
   // An expectation of the flow `master`'s helper (engine/helper_context.cc).
   absl::StatusOr<ExternalEndpoint> Expect(FlowId master,
                                           const ExpectationSpec& spec);
@@ -229,8 +227,6 @@ class Nat::Impl {
 
   // The components, in the order a packet meets them (docs/architecture.md).
   NatConfig config_;
-  uint64_t seed_;
-  uint64_t hash_seed_;
   FlowTable flows_;
   MappingTable mappings_;
   Filter filter_;

@@ -140,9 +140,7 @@ std::optional<L4View> L4View::Parse(uint8_t protocol, std::span<uint8_t> data,
   }
 }
 
-std::optional<L4View> L4View::ParseQuoted(uint8_t protocol,
-                                          std::span<uint8_t> data) {
-  (void)protocol;  // the caller knows which protocols it can translate
+std::optional<L4View> L4View::ParseQuoted(std::span<uint8_t> data) {
   if (data.size() < 8) return std::nullopt;
   return L4View(data.data(), static_cast<uint16_t>(data.size()));
 }

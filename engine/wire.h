@@ -313,9 +313,9 @@ class L4View {
                                      DropReason* why,
                                      bool first_fragment = false);
   // Quoted in an ICMP error: only the first 8 bytes are guaranteed (RFC 792),
-  // so TCP and UDP checksums are updated only when present.
-  static std::optional<L4View> ParseQuoted(uint8_t protocol,
-                                           std::span<uint8_t> data);
+  // so TCP and UDP checksums are updated only when present. Any protocol:
+  // the caller knows which ones it can translate (its protocol table).
+  static std::optional<L4View> ParseQuoted(std::span<uint8_t> data);
   // A view over a header the caller has already checked as Parse() would
   // (the engine's fast path).
   static L4View Validated(uint8_t* data, uint16_t size) {

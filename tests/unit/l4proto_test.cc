@@ -226,7 +226,7 @@ TEST(L4ProtoTable, RewriteLeavesAQuotedHeaderWithoutChecksumAlone) {
   std::vector<uint8_t> quoted(tcp.ip().payload().begin(),
                               tcp.ip().payload().begin() + 8);
   const std::vector<uint8_t> before = quoted;
-  auto q = L4View::ParseQuoted(kProtoTcp, {quoted.data(), quoted.size()});
+  auto q = L4View::ParseQuoted({quoted.data(), quoted.size()});
   ASSERT_TRUE(q);
   Ops(kProtoTcp).rewrite(*q, Side::kOutside, A("203.0.113.1"),
                          A("10.0.0.2"), 40000);
