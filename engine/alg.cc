@@ -68,7 +68,7 @@ std::string& AlgEditor::FlowState() {
 }
 
 absl::Status AlgEditor::Replace(size_t offset, size_t length,
-                               std::string_view bytes) {
+                                std::string_view bytes) {
   if (cur_.pkt == nullptr) {
     return absl::FailedPreconditionError("ReplacePayload outside a helper");
   }

@@ -1,8 +1,9 @@
 // Expectations (see engine/expectations.h).
-#include "engine/slots.h"
 #include "engine/expectations.h"
 
 #include <algorithm>
+
+#include "engine/slots.h"
 
 namespace unat {
 namespace internal {

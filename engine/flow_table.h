@@ -11,10 +11,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/slots.h"
 #include "engine/flow_index.h"
 #include "engine/huge_alloc.h"
 #include "engine/nat.h"
+#include "engine/slots.h"
 
 namespace unat {
 namespace internal {

@@ -1,8 +1,8 @@
 // Forwards (see engine/forwards.h).
-#include "engine/slots.h"
 #include "engine/forwards.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/slots.h"
 
 namespace unat {
 namespace internal {

@@ -1,6 +1,6 @@
 // The fragment table (see engine/fragments.h).
-#include "engine/slots.h"
 #include "engine/fragments.h"
+#include "engine/slots.h"
 
 namespace unat {
 namespace internal {
@@ -39,8 +39,7 @@ void FragmentTable::Poison(uint32_t e, DropReason reason) {
   x.state = FragState::kDropped;
 }
 
-bool FragmentTable::EvictOldest(NamespaceId ns, uint32_t keep,
-                                DropReason why) {
+bool FragmentTable::EvictOldest(NamespaceId ns, uint32_t keep, DropReason why) {
   if (ns != kInvalidNamespace) {
     auto it = ns_fifo_.find(ns);
     if (it == ns_fifo_.end()) return false;
@@ -65,9 +64,8 @@ bool FragmentTable::EvictOldest(NamespaceId ns, uint32_t keep,
   return false;
 }
 
-uint32_t FragmentTable::FindOrAdd(const FragKey& key, Side side,
-                                  NamespaceId ns, TimeMs now,
-                                  DropReason* why) {
+uint32_t FragmentTable::FindOrAdd(const FragKey& key, Side side, NamespaceId ns,
+                                  TimeMs now, DropReason* why) {
   if (auto it = index_.find(key); it != index_.end()) {
     const uint32_t e = it->second;
     if (items_[e].expires > now) return e;

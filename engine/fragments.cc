@@ -293,9 +293,9 @@ Verdict Nat::Impl::HandleFragment(Side side, NamespaceId ns, Packet& pkt,
 
   // Hold it (virtual mode before the first fragment; full mode always).
   // Over the memory cap, older datagrams give way first.
-  while (frags_.bytes_held() + ip.size() > fc.max_bytes &&
-         frags_.EvictOldest(kInvalidNamespace, e,
-                            DropReason::kFragMemoryLimit)) {
+  while (
+      frags_.bytes_held() + ip.size() > fc.max_bytes &&
+      frags_.EvictOldest(kInvalidNamespace, e, DropReason::kFragMemoryLimit)) {
   }
   if (frags_.bytes_held() + ip.size() > fc.max_bytes) {
     frags_.Poison(e, DropReason::kFragMemoryLimit);

@@ -99,7 +99,8 @@ class FragmentTable {
       if (x.live && x.generation == gen) {
         if (x.expires > now) break;
         timed_out(e);
-        if (x.state != FragState::kDropped) stats_.fragment_datagrams_timed_out++;
+        if (x.state != FragState::kDropped)
+          stats_.fragment_datagrams_timed_out++;
         Free(e, DropReason::kFragTimeout);
       }
       fifo_.pop_front();

@@ -20,9 +20,9 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
   if (f.helper == 0) return true;
   PacketHelper* h = helpers_[f.helper - 1];
   const FlowInfo info = Info(idx);
-  alg_.Begin(idx, pkt, from, f.proto, ip.header_length(),
-             f.proto == kProtoTcp ? l4.tcp_header_length()
-                                  : l4_field::kUdpHeader);
+  alg_.Begin(
+      idx, pkt, from, f.proto, ip.header_length(),
+      f.proto == kProtoTcp ? l4.tcp_header_length() : l4_field::kUdpHeader);
   EngineHelperContext ctx(*this, alg_, idx, now_ms_);
   const bool ok = h->OnPacket(ctx, info, from, ip, l4);
   alg_.End(ok);

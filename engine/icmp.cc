@@ -3,7 +3,6 @@
 #include "engine/icmp.h"
 
 #include "engine/emit.h"
-
 #include "engine/l4proto.h"
 #include "engine/nat_impl.h"
 
@@ -124,7 +123,8 @@ Verdict Nat::Impl::HandleIcmpError(Side from, NamespaceId ns, Ipv4View& ip,
   // The quoted packet went the other way: an error from outside quotes one
   // we sent out (its source is our external endpoint), one from inside
   // quotes one we delivered in (its destination is the inside endpoint).
-  const Side quoted_from = from == Side::kOutside ? Side::kInside : Side::kOutside;
+  const Side quoted_from =
+      from == Side::kOutside ? Side::kInside : Side::kOutside;
   uint16_t ours, theirs;
   ops->read_key(quoted_from, *ql4, &ours, &theirs);
   uint32_t idx;

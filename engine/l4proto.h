@@ -91,10 +91,9 @@ inline void PortsKey(Side from, const L4View& l4, uint16_t* ours,
 // header, with one incremental update of its checksum for the port and the
 // pseudo-header address; UDP's checksum 0 ("none") stays 0 and a result of
 // 0 becomes 0xffff. `csum_off`: the checksum's offset, 0 when absent.
-__attribute__((always_inline)) inline void PortsRewrite(uint8_t* l4,
-                                                        bool source, uint16_t csum_off, bool udp,
-                         uint32_t old_addr, uint32_t new_addr,
-                         uint16_t new_port) {
+__attribute__((always_inline)) inline void PortsRewrite(
+    uint8_t* l4, bool source, uint16_t csum_off, bool udp, uint32_t old_addr,
+    uint32_t new_addr, uint16_t new_port) {
   const uint16_t port_off = source ? l4_field::kSrcPort : l4_field::kDstPort;
   const uint16_t old_port = LoadBe16(l4 + port_off);
   StoreBe16(l4 + port_off, new_port);

@@ -1,6 +1,7 @@
 // Mappings and the port allocator (see engine/mappings.h).
-#include "engine/slots.h"
 #include "engine/mappings.h"
+
+#include "engine/slots.h"
 
 namespace unat {
 namespace internal {
@@ -36,8 +37,7 @@ void MappingTable::MaybeDropHost(NamespaceId ns, uint32_t addr) {
   if (it != hosts_.end() && it->second.empty()) hosts_.erase(it);
 }
 
-int MappingTable::AllocatePort(int ext_index, uint8_t proto,
-                               uint16_t in_port) {
+int MappingTable::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
   const std::vector<uint32_t>& table =
       ports_[ext_index * kNumProtos + ProtoIndex(proto)];
   const bool icmp = proto == kProtoIcmp;
@@ -69,9 +69,9 @@ int MappingTable::AllocatePort(int ext_index, uint8_t proto,
   return -1;
 }
 
-uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto,
-                                   uint32_t addr, uint16_t port,
-                                   uint32_t ns_quota, DropReason* why) {
+uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto, uint32_t addr,
+                                   uint16_t port, uint32_t ns_quota,
+                                   DropReason* why) {
   const uint32_t key_hash = Hash(ns, proto, addr, port);
   if (const uint32_t found = Find(key_hash, ns, proto, addr, port);
       found != kNone) {

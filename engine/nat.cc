@@ -147,9 +147,9 @@ Verdict Nat::Impl::ResetFromGateway(Packet& pkt, const Ipv4View& ip,
                                     const L4View& l4, NamespaceId ns) {
   // RFC 9293 3.10.7.1: answer with the peer's ACK as our SEQ, or
   // acknowledge what it sent when it had no ACK.
-  const TcpRepr rst = ResetFor(
-      l4, static_cast<uint32_t>(ip.size() - ip.header_length() -
-                                l4.tcp_header_length()));
+  const TcpRepr rst =
+      ResetFor(l4, static_cast<uint32_t>(ip.size() - ip.header_length() -
+                                         l4.tcp_header_length()));
   const Ipv4Repr out{.src = namespaces_[ns].gateway,
                      .dst = ip.src(),
                      .protocol = kProtoTcp,
@@ -302,8 +302,9 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                    to_hairpin ? Side::kInside : Side::kOutside, ns)) {
     return Drop(DropReason::kNeedFragDf);
   }
-  if (!AcceptAndRewrite<Side::kInside>(idx, proto, src, pkt.data, *l4, TcpPayload(*l4, proto),
-                                       ip->size(), /*keep_ttl=*/false, &why)) {
+  if (!AcceptAndRewrite<Side::kInside>(idx, proto, src, pkt.data, *l4,
+                                       TcpPayload(*l4, proto), ip->size(),
+                                       /*keep_ttl=*/false, &why)) {
     return Drop(why);
   }
   if (!RunHelper(idx, Side::kInside, pkt, *ip, *l4)) {
@@ -588,8 +589,7 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   uint32_t idx;
   if constexpr (kSide == Side::kInside) {
     const uint32_t h =
-        hash ? *hash
-             : flows_.InsideKeyHash(ns, proto, src, sport, dst, dport);
+        hash ? *hash : flows_.InsideKeyHash(ns, proto, src, sport, dst, dport);
     idx = flows_.FindInside(h, ns, proto, src, sport, dst, dport);
     if (idx == kNone) return kNotHere;
   } else {
@@ -620,9 +620,8 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   }
   pkt.len = total;  // drop link padding
   DropReason why = DropReason::kNone;
-  if (!AcceptAndRewrite<kSide>(idx, proto,
-                               kSide == Side::kInside ? src : dst, d,
-                               L4View::Validated(l4, l4_size), payload,
+  if (!AcceptAndRewrite<kSide>(idx, proto, kSide == Side::kInside ? src : dst,
+                               d, L4View::Validated(l4, l4_size), payload,
                                total, /*keep_ttl=*/false, &why)) {
     stats_.drops[static_cast<int>(why)]++;
     return VerdictBits(Verdict::kDrop, why, Side::kOutside, kInvalidNamespace);
@@ -660,10 +659,9 @@ bool Nat::Impl::PeekHash(NamespaceId ns, const Packet& pkt,
   } else {
     return false;
   }
-  *hash =
-      kSide == Side::kInside
-          ? flows_.InsideKeyHash(ns, proto, src, sport, dst, dport)
-          : flows_.OutsideKeyHash(proto, dst, dport, src, sport);
+  *hash = kSide == Side::kInside
+              ? flows_.InsideKeyHash(ns, proto, src, sport, dst, dport)
+              : flows_.OutsideKeyHash(proto, dst, dport, src, sport);
   return true;
 }
 
@@ -682,9 +680,8 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
     for (size_t i = 0; i < n; ++i) {
       if (!have[i]) continue;
       // TCP sequence tracking lives apart from the flow.
-      flows_.PrefetchFlow(hashes[i],
-                          pkts[base + i].data[ipv4_field::kProtocol] ==
-                              kProtoTcp);
+      flows_.PrefetchFlow(
+          hashes[i], pkts[base + i].data[ipv4_field::kProtocol] == kProtoTcp);
     }
     for (size_t i = 0; i < n; ++i) {
       Packet& p = pkts[base + i];

@@ -2,7 +2,6 @@
 // forwards, pinned flows, the clock (Advance), statistics; and the Nat
 // facade over Nat::Impl. The packet path is engine/nat.cc.
 #include "engine/nat.h"
-
 #include "engine/nat_impl.h"
 
 namespace unat {

@@ -102,8 +102,7 @@ class Nat::Impl {
   Impl(const NatConfig& config, uint64_t seed)
       : config_(config),
         flows_(SplitMix(seed).Next()),
-        mappings_(config_, SplitMix(seed).Next(),
-                  seed + 0x9e3779b97f4a7c15ULL),
+        mappings_(config_, SplitMix(seed).Next(), seed + 0x9e3779b97f4a7c15ULL),
         filter_(config.filtering) {}
   static uint64_t ResolveSeed(uint64_t seed) {
     if (seed == 0) {
@@ -219,7 +218,8 @@ class Nat::Impl {
     if (mode != FilteringMode::kAddressDependent) return;
     for (uint32_t i = 0; i < flows_.size(); ++i) {
       const Flow& f = flows_[i];
-      if (f.live() && f.has_mapping()) filter_.FlowAdded(f.mapping(), f.rem_addr);
+      if (f.live() && f.has_mapping())
+        filter_.FlowAdded(f.mapping(), f.rem_addr);
     }
   }
   Stats GetStats() const;

@@ -145,9 +145,12 @@ TEST(HelperRegistryTest, EachHelperGivesTheEngineItsEntrysPolicy) {
     EXPECT_EQ(p.allow_any_remote, e->expectations.allow_any_remote);
   }
   // Only DCC names no peer: FTP and TFTP never open to any remote.
-  EXPECT_FALSE(FindHelper("ftp")->create()->expectation_policy().allow_any_remote);
-  EXPECT_FALSE(FindHelper("tftp")->create()->expectation_policy().allow_any_remote);
-  EXPECT_TRUE(FindHelper("irc")->create()->expectation_policy().allow_any_remote);
+  EXPECT_FALSE(
+      FindHelper("ftp")->create()->expectation_policy().allow_any_remote);
+  EXPECT_FALSE(
+      FindHelper("tftp")->create()->expectation_policy().allow_any_remote);
+  EXPECT_TRUE(
+      FindHelper("irc")->create()->expectation_policy().allow_any_remote);
   // The lifetime cap follows the helper's options.
   FtpHelper::Options o;
   o.expect_timeout_s = 45;

@@ -1,12 +1,11 @@
 // The ALG payload editor on its own (engine/alg.h): replacement with length
 // changes, checksums, and the sequence adjustment later segments get.
-#include "engine/alg.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
+#include "engine/alg.h"
 #include "engine/wire.h"
 #include "tests/unit/test_util.h"
 
@@ -56,12 +55,14 @@ class AlgEditorTest : public ::testing::Test {
 };
 
 TEST_F(AlgEditorTest, GrowingAPayloadFixesLengthsChecksumAndLaterSequence) {
-  std::vector<uint8_t> out = Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n", [&] {
-    EXPECT_EQ(std::string(reinterpret_cast<const char*>(editor.Payload().data()),
-                          editor.Payload().size()),
-              "PORT 1,2\r\n");
-    ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok());
-  });
+  std::vector<uint8_t> out =
+      Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n", [&] {
+        EXPECT_EQ(
+            std::string(reinterpret_cast<const char*>(editor.Payload().data()),
+                        editor.Payload().size()),
+            "PORT 1,2\r\n");
+        ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok());
+      });
   EXPECT_EQ(PayloadOf(out), "PORT 10,20,30\r\n");
   EXPECT_EQ(LoadBe16(out.data() + 2), 40 + 15);
   EXPECT_TRUE(ChecksumsValid(out));
@@ -77,9 +78,8 @@ TEST_F(AlgEditorTest, GrowingAPayloadFixesLengthsChecksumAndLaterSequence) {
   EXPECT_EQ(LoadBe32(out.data() + 28), 1016u);
   EXPECT_TRUE(ChecksumsValid(out));
   // A retransmission of the edited segment keeps the offset it had.
-  out = Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n", [&] {
-    ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok());
-  });
+  out = Segment(Side::kInside, 1000, 5000, "PORT 1,2\r\n",
+                [&] { ASSERT_TRUE(editor.Replace(5, 3, "10,20,30").ok()); });
   EXPECT_EQ(LoadBe32(out.data() + 24), 1000u);
   EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, 5);
   editor.Forget(kFlow);
@@ -113,8 +113,8 @@ TEST_F(AlgEditorTest, RefusesWhatItCannotVouchFor) {
   EXPECT_EQ(editor.Replace(0, 0, std::string(3000, 'x')).code(),
             absl::StatusCode::kResourceExhausted);
   editor.End(true);
-  EXPECT_EQ(c.Out(), unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69,
-                                        "abc"));
+  EXPECT_EQ(c.Out(),
+            unat::testing::Udp("10.0.0.2", 5000, "198.51.100.1", 69, "abc"));
 }
 
 TEST_F(AlgEditorTest, FlowStateLivesWithTheFlow) {

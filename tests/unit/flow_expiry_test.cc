@@ -17,18 +17,18 @@ class FlowExpiryTest : public NatTest {
   // idle long enough for the wheel to file it at its established expiry.
   void EstablishAndIdle() {
     std::vector<uint8_t> out;
-    ASSERT_EQ(In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::SYN, 100), &out)
-                  .action,
-              Verdict::kForward);
+    ASSERT_EQ(
+        In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::SYN, 100), &out).action,
+        Verdict::kForward);
     Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
     ext_port = ip.rfind_pdu<Tins::TCP>().sport();
     ASSERT_EQ(Out(Tcp(kRemote, 80, kExt, ext_port,
                       Tins::TCP::SYN | Tins::TCP::ACK, 500, 101))
                   .action,
               Verdict::kForward);
-    ASSERT_EQ(In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::ACK, 101, 501))
-                  .action,
-              Verdict::kForward);
+    ASSERT_EQ(
+        In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::ACK, 101, 501)).action,
+        Verdict::kForward);
     for (int s = 0; s < 1000; ++s) {
       now += 1000;
       nat->Advance(now);
@@ -70,9 +70,8 @@ TEST_F(FlowExpiryTest, AClosedConnectionGoesAtTheTransitoryTimeout) {
 
 TEST_F(FlowExpiryTest, AResetConnectionGoesAtTheTransitoryTimeout) {
   EstablishAndIdle();
-  ASSERT_EQ(
-      In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::RST, 101)).action,
-      Verdict::kForward);
+  ASSERT_EQ(In(lan, Tcp(kIn, 40000, kRemote, 80, Tins::TCP::RST, 101)).action,
+            Verdict::kForward);
   const int gone = SecondsUntilGone(4200);
   EXPECT_GE(gone, 240);
   EXPECT_LE(gone, 241);

@@ -98,12 +98,12 @@ TEST_F(FlowTableTest, FindsAFlowByBothKeysAndByNoKeyThatDiffersInOneField) {
     EXPECT_EQ(FindOut(g), c.outside_key ? kNone : idx) << c.what;
   }
   // One key is never found as the other.
-  EXPECT_EQ(table.FindInside(f.ns, f.proto, f.ext_addr, f.ext_port,
-                             f.rem_addr, f.rem_port),
+  EXPECT_EQ(table.FindInside(f.ns, f.proto, f.ext_addr, f.ext_port, f.rem_addr,
+                             f.rem_port),
             kNone);
-  EXPECT_EQ(table.FindOutside(f.proto, f.in_addr, f.in_port, f.rem_addr,
-                              f.rem_port),
-            kNone);
+  EXPECT_EQ(
+      table.FindOutside(f.proto, f.in_addr, f.in_port, f.rem_addr, f.rem_port),
+      kNone);
 }
 
 TEST_F(FlowTableTest, InsideAndOutsideKeysThatCoincideStayApart) {

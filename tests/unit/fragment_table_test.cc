@@ -1,10 +1,10 @@
 // The fragment table on its own (engine/fragments.h): entries by key, the
 // per-namespace datagram limit, held bytes, poisoning and the timeout.
-#include "engine/fragments.h"
-
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "engine/fragments.h"
 
 namespace unat::internal {
 namespace {
@@ -17,7 +17,8 @@ class FragmentTableTest : public ::testing::Test {
   }
   uint32_t Add(uint16_t id, NamespaceId ns = 0, TimeMs now = 0) {
     DropReason why = DropReason::kNone;
-    const uint32_t e = table.FindOrAdd(Key(id, ns), Side::kInside, ns, now, &why);
+    const uint32_t e =
+        table.FindOrAdd(Key(id, ns), Side::kInside, ns, now, &why);
     EXPECT_NE(e, kNone) << DropReasonName(why);
     return e;
   }
@@ -77,17 +78,17 @@ TEST_F(FragmentTableTest, HeldBytesAreCountedUntilTakenOrDropped) {
 }
 
 TEST_F(FragmentTableTest, MemoryEvictionSkipsDatagramsHoldingNothing) {
-  const uint32_t a = Add(1);           // holds nothing (its first went on)
+  const uint32_t a = Add(1);            // holds nothing (its first went on)
   const uint32_t b = Add(1, /*ns=*/1);  // holds a fragment
   table.Hold(b, bytes, 8, 100);
   const uint32_t c = Add(2, /*ns=*/1);
-  EXPECT_TRUE(table.EvictOldest(kInvalidNamespace, c,
-                                DropReason::kFragMemoryLimit));
+  EXPECT_TRUE(
+      table.EvictOldest(kInvalidNamespace, c, DropReason::kFragMemoryLimit));
   EXPECT_TRUE(table[a].live);
   EXPECT_FALSE(table[b].live);
   EXPECT_EQ(Drops(DropReason::kFragMemoryLimit), 1u);
-  EXPECT_FALSE(table.EvictOldest(kInvalidNamespace, c,
-                                 DropReason::kFragMemoryLimit))
+  EXPECT_FALSE(
+      table.EvictOldest(kInvalidNamespace, c, DropReason::kFragMemoryLimit))
       << "nothing else holds bytes";
 }
 

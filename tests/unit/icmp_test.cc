@@ -54,8 +54,8 @@ TEST(BuildIcmpError, MakesAValidErrorQuotingTheWholeSmallPacket) {
 }
 
 TEST(BuildIcmpError, WritesTheRestOfTheHeader) {
-  const std::vector<uint8_t> original = unat::testing::Tcp(
-      "10.0.0.2", 40000, "198.51.100.1", 80, Tins::TCP::SYN);
+  const std::vector<uint8_t> original =
+      unat::testing::Tcp("10.0.0.2", 40000, "198.51.100.1", 80, Tins::TCP::SYN);
   // Fragmentation needed, next-hop MTU 1400 (RFC 1191).
   std::vector<uint8_t> err =
       ErrorAbout(original, icmp_type::kDestUnreachable, 4, 1400);
@@ -113,8 +113,8 @@ TEST(MayAnswerWithIcmpError, NeverAnswersAnIcmpError) {
       unat::testing::Udp("198.51.100.1", 53, "10.0.0.2", 5000);
   for (auto type : {Tins::ICMP::DEST_UNREACHABLE, Tins::ICMP::TIME_EXCEEDED,
                     Tins::ICMP::PARAM_PROBLEM, Tins::ICMP::SOURCE_QUENCH}) {
-    Views v(unat::testing::IcmpError("10.0.0.2", "198.51.100.1", type, 0,
-                                     quoted));
+    Views v(
+        unat::testing::IcmpError("10.0.0.2", "198.51.100.1", type, 0, quoted));
     EXPECT_FALSE(MayAnswerWithIcmpError(v.ip())) << "type " << int(type);
   }
   // An ICMP packet too short to say what it is: a bare header.
@@ -159,8 +159,8 @@ TEST(MayAnswerWithIcmpError, NeverAnswersAnUnusableSource) {
     ASSERT_EQ(v.ip().src(), A(src));
     EXPECT_FALSE(MayAnswerWithIcmpError(v.ip())) << src;
   }
-  for (const char* src : {"10.0.0.2", "1.0.0.0", "126.255.255.255",
-                          "128.0.0.1", "223.255.255.255"}) {
+  for (const char* src : {"10.0.0.2", "1.0.0.0", "126.255.255.255", "128.0.0.1",
+                          "223.255.255.255"}) {
     EXPECT_FALSE(IsUnusableSource(A(src))) << src;
   }
   EXPECT_TRUE(IsMulticastOrBroadcast(A("224.0.0.1")));

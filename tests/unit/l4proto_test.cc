@@ -89,13 +89,15 @@ TEST(L4ProtoTable, ParseChecksTheHeader) {
   Views tcp(unat::testing::Tcp("10.0.0.2", 1, "198.51.100.1", 2));
   ASSERT_TRUE(Ops(kProtoTcp).parse(kProtoTcp, tcp.ip().payload(), &why, false));
   tcp.ip().payload()[l4_field::kTcpDataOff] = 0x40;  // 16-byte header
-  EXPECT_FALSE(Ops(kProtoTcp).parse(kProtoTcp, tcp.ip().payload(), &why, false));
+  EXPECT_FALSE(
+      Ops(kProtoTcp).parse(kProtoTcp, tcp.ip().payload(), &why, false));
   EXPECT_EQ(why, DropReason::kBadL4Header);
 
   Views udp(unat::testing::Udp("10.0.0.2", 1, "198.51.100.1", 2, "hello"));
   StoreBe16(udp.ip().payload().data() + l4_field::kUdpLength, 100);
   why = DropReason::kNone;
-  EXPECT_FALSE(Ops(kProtoUdp).parse(kProtoUdp, udp.ip().payload(), &why, false));
+  EXPECT_FALSE(
+      Ops(kProtoUdp).parse(kProtoUdp, udp.ip().payload(), &why, false));
   EXPECT_EQ(why, DropReason::kBadL4Header);
   EXPECT_TRUE(Ops(kProtoUdp).parse(kProtoUdp, udp.ip().payload(), &why, true))
       << "a first fragment's datagram goes on";
@@ -195,8 +197,8 @@ TEST(L4ProtoTable, AUdpChecksumOfZeroStaysZero) {
   StoreBe16(bytes.data() + 20 + l4_field::kUdpChecksum, 0);  // none
   Views v(std::move(bytes));
   v.ip().set_src(A("203.0.113.1"));
-  Ops(kProtoUdp).rewrite(v.l4(), Side::kInside, A("10.0.0.2"),
-                         A("203.0.113.1"), 50000);
+  Ops(kProtoUdp).rewrite(v.l4(), Side::kInside, A("10.0.0.2"), A("203.0.113.1"),
+                         50000);
   EXPECT_EQ(LoadBe16(v.l4().data() + l4_field::kUdpChecksum), 0);
   EXPECT_EQ(v.l4().src_port(), 50000);
   EXPECT_TRUE(L4ChecksumOk(v.ip(), v.l4(), kProtoUdp));
@@ -228,8 +230,8 @@ TEST(L4ProtoTable, RewriteLeavesAQuotedHeaderWithoutChecksumAlone) {
   const std::vector<uint8_t> before = quoted;
   auto q = L4View::ParseQuoted({quoted.data(), quoted.size()});
   ASSERT_TRUE(q);
-  Ops(kProtoTcp).rewrite(*q, Side::kOutside, A("203.0.113.1"),
-                         A("10.0.0.2"), 40000);
+  Ops(kProtoTcp).rewrite(*q, Side::kOutside, A("203.0.113.1"), A("10.0.0.2"),
+                         40000);
   EXPECT_EQ(q->dst_port(), 40000);
   EXPECT_EQ(q->src_port(), 80);
   EXPECT_EQ(std::vector<uint8_t>(quoted.begin() + 4, quoted.end()),
@@ -239,10 +241,14 @@ TEST(L4ProtoTable, RewriteLeavesAQuotedHeaderWithoutChecksumAlone) {
 TEST(L4ProtoTable, OnlyATcpSynMayMakeAFlow) {
   using Tins::TCP;
   const std::vector<std::pair<uint8_t, bool>> cases = {
-      {TCP::SYN, true},           {TCP::SYN | TCP::ACK, false},
-      {TCP::ACK, false},          {TCP::RST, false},
-      {TCP::SYN | TCP::RST, false}, {TCP::FIN | TCP::ACK, false},
-      {TCP::PSH | TCP::ACK, false}, {0, false},
+      {TCP::SYN, true},
+      {TCP::SYN | TCP::ACK, false},
+      {TCP::ACK, false},
+      {TCP::RST, false},
+      {TCP::SYN | TCP::RST, false},
+      {TCP::FIN | TCP::ACK, false},
+      {TCP::PSH | TCP::ACK, false},
+      {0, false},
   };
   for (auto [flags, want] : cases) {
     Views v(unat::testing::Tcp("10.0.0.2", 1, "198.51.100.1", 2, flags));
@@ -286,9 +292,12 @@ TEST(L4ProtoTable, TimeoutsFollowTheFlowsState) {
     uint32_t outbound, inbound;
   };
   const Case cases[] = {
-      {TcpState::kSynSent, 1002, 1005},     {TcpState::kSynReceived, 1002, 1005},
-      {TcpState::kEstablished, 1001, 1001}, {TcpState::kFinWait, 1002, 1002},
-      {TcpState::kClosing, 1002, 1002},     {TcpState::kClosed, 1002, 1002},
+      {TcpState::kSynSent, 1002, 1005},
+      {TcpState::kSynReceived, 1002, 1005},
+      {TcpState::kEstablished, 1001, 1001},
+      {TcpState::kFinWait, 1002, 1002},
+      {TcpState::kClosing, 1002, 1002},
+      {TcpState::kClosed, 1002, 1002},
   };
   for (const Case& c : cases) {
     Flow f{};

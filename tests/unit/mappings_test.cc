@@ -99,8 +99,7 @@ TEST_F(MappingTableTest, TheSameInsideEndpointGetsTheSameMapping) {
   std::set<uint32_t> ids = {m, other_port, other_host, other_ns, other_proto};
   EXPECT_EQ(ids.size(), 5u);
   std::set<uint16_t> tcp_ports = {M(m).ext_port, M(other_port).ext_port,
-                                  M(other_host).ext_port,
-                                  M(other_ns).ext_port};
+                                  M(other_host).ext_port, M(other_ns).ext_port};
   EXPECT_EQ(tcp_ports.size(), 4u);
   EXPECT_EQ(M(other_proto).proto, kProtoUdp);
   EXPECT_EQ(Owner(other_proto), other_proto);
@@ -198,8 +197,8 @@ TEST_F(MappingTableTest, AnExhaustedPoolSaysNoPorts) {
     ms.push_back(Get(1, host + i, 5000));
     ports.insert(M(ms.back()).ext_port);
   }
-  EXPECT_EQ(ports, (std::set<uint16_t>{1024, 1025, 1026, 1027, 1028, 1029,
-                                       1030, 1031}));
+  EXPECT_EQ(ports, (std::set<uint16_t>{1024, 1025, 1026, 1027, 1028, 1029, 1030,
+                                       1031}));
   EXPECT_EQ(Refused(1, host + 8, 5000), DropReason::kNoPorts);
   EXPECT_EQ(table->live_and_held(), 8u);
   // A port freed is the one handed out next.
@@ -209,8 +208,8 @@ TEST_F(MappingTableTest, AnExhaustedPoolSaysNoPorts) {
   // ICMP ids come from their own range.
   std::set<uint16_t> ids;
   for (uint16_t i = 0; i < 4; ++i) {
-    ids.insert(M(Get(1, host, static_cast<uint16_t>(i + 1), kProtoIcmp))
-                   .ext_port);
+    ids.insert(
+        M(Get(1, host, static_cast<uint16_t>(i + 1), kProtoIcmp)).ext_port);
   }
   EXPECT_EQ(ids, (std::set<uint16_t>{100, 101, 102, 103}));
   EXPECT_EQ(Refused(1, host, 9, kProtoIcmp), DropReason::kNoPorts);

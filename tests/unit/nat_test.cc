@@ -824,9 +824,9 @@ TEST_F(NatTest, ExpectedFlowGetsTheHelperItsExpectationNames) {
   ASSERT_TRUE(master.last.ok()) << master.last.status();
   const uint16_t rtp = master.last->port;
   std::vector<uint8_t> out;
-  ASSERT_EQ(Out(Udp("203.0.113.2", 40000, "203.0.113.1", rtp, "RTP"), &out)
-                .action,
-            Verdict::kForward);
+  ASSERT_EQ(
+      Out(Udp("203.0.113.2", 40000, "203.0.113.1", rtp, "RTP"), &out).action,
+      Verdict::kForward);
   EXPECT_TRUE(ChecksumsValid(out));
   ASSERT_EQ(child.seen.size(), 1u);
   int children = 0;
