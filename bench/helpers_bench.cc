@@ -34,7 +34,19 @@ void BM_FtpControlFlow(benchmark::State& state) {
     Buf buf(b);
     return nat->ProcessInside(ns, buf.pkt, 1000);
   };
-  run_in(Tcp("10.77.0.2", 40000, "198.51.100.2", port, TCP::SYN, 1000));
+  // A whole handshake, so the flow is established as a real one would be.
+  Buf syn(Tcp("10.77.0.2", 40000, "198.51.100.2", port, TCP::SYN, 1000));
+  (void)nat->ProcessInside(ns, syn.pkt, 1000);
+  const uint16_t ext_port = LoadBe16(syn.pkt.data + 20);
+  Buf syn_ack(Tcp("198.51.100.2", port, "203.0.113.1", ext_port,
+                  TCP::SYN | TCP::ACK, 0, 1001));
+  (void)nat->ProcessOutside(syn_ack.pkt, 1000);
+  run_in(Tcp("10.77.0.2", 40000, "198.51.100.2", port, TCP::ACK, 1001, 1));
+  bool established = false;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    established = f.tcp_state == static_cast<uint8_t>(TcpState::kEstablished);
+  });
+  if (!established) state.SkipWithError("the handshake did not complete");
   std::string payload;
   if (lines) {
     while (payload.size() + 6 <= 64) payload += "NOOP\r\n";

@@ -41,6 +41,27 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
   }
   const bool originator_side = (from == Side::kOutside) ==
                                static_cast<bool>(f.flags & kFlowInboundOrigin);
+  const uint8_t seen_from =
+      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
+  const uint8_t seen_other =
+      from == Side::kInside ? kFlowSeenOutside : kFlowSeenInside;
+  // During the handshake only a segment that acknowledges exactly what the
+  // other side has sent (its SYN, and any data after it) is believed, as a
+  // TCP endpoint in SYN-RECEIVED accepts only such an ACK (RFC 9293
+  // 3.10.7.4). Anything else -- a blind ACK or FIN that guesses at the
+  // inside host's ISN, a SYN-ACK that acknowledges no SYN -- is passed to
+  // the host to refuse, but neither moves the state (so it cannot complete
+  // an inbound handshake and move the flow onto the host's budget) nor
+  // teaches the tracker sequence numbers. An originator's SYN without ACK
+  // (a retransmission) is the only segment believed without one.
+  if (f.state() <= static_cast<uint8_t>(TcpState::kSynReceived) &&
+      !((fl & tcp_flags::kSyn) && !(fl & tcp_flags::kAck) && originator_side)) {
+    const int other = 1 - s;
+    if (!(f.flags & seen_other) || !(fl & tcp_flags::kAck) ||
+        l4.tcp_ack() != t.end[other]) {
+      return true;
+    }
+  }
   // Window scale from SYN options (RFC 7323): kind 3, length 3.
   if (fl & tcp_flags::kSyn) {
     uint8_t scale = 15;
@@ -57,8 +78,6 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
   const uint32_t end = l4.tcp_seq() + payload_len +
                        ((fl & tcp_flags::kSyn) ? 1 : 0) +
                        ((fl & tcp_flags::kFin) ? 1 : 0);
-  const uint8_t seen_from =
-      from == Side::kInside ? kFlowSeenInside : kFlowSeenOutside;
   if (!(f.flags & seen_from) || SeqNum(end) > SeqNum(t.end[s])) t.end[s] = end;
   f.flags |= seen_from;
   uint32_t win = l4.tcp_window();

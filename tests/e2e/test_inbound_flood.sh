@@ -67,3 +67,20 @@ evicted=$(($(stat_field half_open_evicted) - evicted_tcp))
 [ "$(drop_count host_flow_limit)" -eq 0 ] || fail "the UDP flood took the host's flow budget"
 served "after the UDP flood"
 ok "8000 spoofed UDP datagrams at a forward: $evicted unanswered flows evicted, host_flow_limit 0; everyone served"
+
+# Blind handshake completion: spoofed SYNs the host answers (its SYN-ACKs go
+# to addresses that are nobody's), each followed by an ACK and a FIN|ACK
+# guessing at the host's ISN. Only the exact acknowledgement completes a
+# handshake, so 2500 of them (more than the host's budget of 2000, in
+# batches under the half-open cap) stay half-open and evictable.
+evicted_before=$(stat_field half_open_evicted)
+wan "$PY" "$E2E_DIR/blind_ack.py" 203.0.113.1 8080 5 500
+served "after the blind ACKs"
+[ "$(drop_count host_flow_limit)" -eq 0 ] || fail "blind ACKs put flows on the host's budget"
+blind=$(ctl --json flows --proto tcp | json "sum(1 for f in d.get('flows', []) if f['remote'].startswith('100.'))")
+completed=$(ctl --json flows --proto tcp | json "sum(1 for f in d.get('flows', []) if f['remote'].startswith('100.') and f['state'] not in ('SYN_SENT', 'SYN_RECV'))")
+[ "$blind" -gt 0 ] || fail "no blind handshake reached unat's table (the test saw nothing)"
+[ "$completed" -eq 0 ] || fail "$completed of $blind blind handshakes completed"
+half_open=$(stat_field half_open_inbound)
+[ "$half_open" -le 2048 ] || fail "$half_open half-open flows, cap 1024 for each of the two forwards"
+ok "2500 blind ACK/FIN handshakes: none of the $blind in the table completed, $half_open half-open kept, $(($(stat_field half_open_evicted) - evicted_before)) evicted, host_flow_limit 0"

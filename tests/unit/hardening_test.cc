@@ -173,6 +173,72 @@ TEST_F(HardeningTest, SpoofedSynsThroughAForwardLeaveTheHostItsBudget) {
             Verdict::kForward);
 }
 
+// A blind spoofer sends a SYN to a forward, the inside host answers with
+// its SYN-ACK (to the spoofed address), and the spoofer follows with an ACK
+// or FIN that guesses at the host's ISN. Only the exact acknowledgement of
+// that ISN completes the handshake (as the host itself would accept); the
+// guesses leave the flow half-open, off the host's budget, still evictable.
+TEST_F(HardeningTest, ABlindAckOrFinCannotCompleteAnInboundHandshake) {
+  Make([](NatConfig& c) {
+    c.limits.max_flows_per_host = 3;
+    c.limits.max_half_open_per_forward = 50;
+  });
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
+  constexpr uint32_t kHostIsn = 7000;
+  for (int i = 0; i < 10; ++i) {
+    const std::string src = "198.51.100." + std::to_string(1 + i);
+    const uint16_t sport = 2000;
+    ASSERT_EQ(Syn(src, sport, 8080).action, Verdict::kForward) << i;
+    ASSERT_EQ(In(lan, Tcp("10.77.0.2", 80, src.c_str(), sport,
+                          Tins::TCP::SYN | Tins::TCP::ACK, kHostIsn, 1001))
+                  .action,
+              Verdict::kForward);
+    // Guesses: near the ISN, zero, and a FIN. They pass (the host refuses
+    // them) but complete nothing.
+    for (uint32_t guess : {0u, kHostIsn, kHostIsn + 2, kHostIsn + 65536}) {
+      EXPECT_EQ(Out(Tcp(src.c_str(), sport, "203.0.113.1", 8080, Tins::TCP::ACK,
+                        1001, guess))
+                    .action,
+                Verdict::kForward);
+    }
+    EXPECT_EQ(Out(Tcp(src.c_str(), sport, "203.0.113.1", 8080,
+                      Tins::TCP::FIN | Tins::TCP::ACK, 1001, kHostIsn + 9))
+                  .action,
+              Verdict::kForward);
+  }
+  EXPECT_EQ(nat->GetStats().half_open_inbound, 10u);
+  uint32_t established = 0;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    established +=
+        f.tcp_state == static_cast<uint8_t>(TcpState::kEstablished) ||
+        f.tcp_state == static_cast<uint8_t>(TcpState::kFinWait);
+  });
+  EXPECT_EQ(established, 0u);
+  // The host's own budget is whole: three outbound flows.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(In(lan, Udp("10.77.0.2", static_cast<uint16_t>(3000 + i),
+                          "203.0.113.2", 53))
+                  .action,
+              Verdict::kForward)
+        << i;
+  }
+  EXPECT_EQ(In(lan, Udp("10.77.0.2", 3100, "203.0.113.2", 53)).reason,
+            DropReason::kHostFlowLimit);
+  // The real client, which saw the SYN-ACK, acknowledges exactly ISN+1.
+  ASSERT_EQ(Out(Tcp("198.51.100.1", 2000, "203.0.113.1", 8080, Tins::TCP::ACK,
+                    1001, kHostIsn + 1))
+                .action,
+            Verdict::kForward);
+  EXPECT_EQ(nat->GetStats().half_open_inbound, 9u);
+  uint32_t now_established = 0;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    now_established +=
+        f.tcp_state == static_cast<uint8_t>(TcpState::kEstablished);
+  });
+  EXPECT_EQ(now_established, 1u);
+}
+
 TEST_F(HardeningTest, UnansweredInboundUdpStaysOffTheHostBudget) {
   Make([](NatConfig& c) {
     c.limits.max_flows_per_host = 20;

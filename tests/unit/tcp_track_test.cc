@@ -202,6 +202,7 @@ TEST_F(TcpTrackTest, NoScalingUnlessBothSidesOfferIt) {
 }
 
 TEST_F(TcpTrackTest, AScaleAbove14CountsAs14) {
+  MakeInbound();
   ASSERT_TRUE(Send(Side::kOutside, kSyn, kIsnOut, 0, 0, 1000, 20));
   EXPECT_EQ(f.wscale >> 4, 14);
   EXPECT_EQ(f.wscale & 0xf, 15) << "the inside's still unknown";
@@ -279,6 +280,63 @@ TEST_F(TcpTrackTest, TheOriginatorsOwnFinDoesNotCompleteTheHandshake) {
   EXPECT_FALSE(f.flags & kFlowSeenInside);
   EXPECT_FALSE(HandshakeCompleted(f, before))
       << "state " << TcpStateName(state());
+}
+
+// The third segment must acknowledge exactly the responder's SYN: a blind
+// ACK or FIN guessing at the inside host's ISN neither moves the state nor
+// teaches the tracker its sequence numbers.
+TEST_F(TcpTrackTest, OnlyTheExactAckOfTheSynCompletesTheHandshake) {
+  MakeInbound();
+  ASSERT_TRUE(Send(Side::kOutside, kSyn, kIsnOut));
+  ASSERT_TRUE(Send(Side::kInside, kSyn | kAck, kIsnIn, kIsnOut + 1));
+  ASSERT_EQ(state(), TcpState::kSynReceived);
+  const TcpTrack known = t;
+  for (uint32_t guess : {0u, kIsnIn, kIsnIn + 2, kIsnIn - 1000}) {
+    ASSERT_TRUE(Send(Side::kOutside, kAck, kIsnOut + 1, guess, 100));
+    EXPECT_EQ(state(), TcpState::kSynReceived) << guess;
+    EXPECT_FALSE(HandshakeCompleted(f, before)) << guess;
+    ASSERT_TRUE(Send(Side::kOutside, kFin | kAck, kIsnOut + 1, guess));
+    EXPECT_EQ(state(), TcpState::kSynReceived) << guess;
+    ASSERT_TRUE(Send(Side::kOutside, kFin, kIsnOut + 1));
+    EXPECT_EQ(state(), TcpState::kSynReceived) << "a FIN without ACK";
+  }
+  EXPECT_EQ(t.end[1], known.end[1]) << "the guesses taught nothing";
+  EXPECT_EQ(t.win[1], known.win[1]);
+  ASSERT_TRUE(Send(Side::kOutside, kAck, kIsnOut + 1, kIsnIn + 1));
+  EXPECT_EQ(state(), TcpState::kEstablished);
+  EXPECT_TRUE(HandshakeCompleted(f, before));
+}
+
+TEST_F(TcpTrackTest, AThirdSegmentCarryingFinAndTheRightAckIsBelieved) {
+  MakeInbound();
+  ASSERT_TRUE(Send(Side::kOutside, kSyn, kIsnOut));
+  ASSERT_TRUE(Send(Side::kInside, kSyn | kAck, kIsnIn, kIsnOut + 1));
+  ASSERT_TRUE(Send(Side::kOutside, kFin | kAck, kIsnOut + 1, kIsnIn + 1));
+  EXPECT_EQ(state(), TcpState::kFinWait);
+  EXPECT_TRUE(HandshakeCompleted(f, before));
+}
+
+TEST_F(TcpTrackTest, ASynAckThatAcknowledgesNoSynIsNotBelieved) {
+  ASSERT_TRUE(Send(Side::kInside, kSyn, kIsnIn));
+  ASSERT_TRUE(Send(Side::kOutside, kSyn | kAck, kIsnOut, kIsnIn + 7));
+  EXPECT_EQ(state(), TcpState::kSynSent);
+  EXPECT_FALSE(f.flags & kFlowSeenOutside);
+  // The real answer is.
+  ASSERT_TRUE(Send(Side::kOutside, kSyn | kAck, kIsnOut, kIsnIn + 1));
+  EXPECT_EQ(state(), TcpState::kSynReceived);
+  EXPECT_EQ(t.end[1], kIsnOut + 1);
+}
+
+// A responder may send data before the third segment (TCP Fast Open): it
+// acknowledges the SYN, and the third segment then acknowledges it all.
+TEST_F(TcpTrackTest, ResponderDataBeforeTheThirdSegmentIsFollowed) {
+  ASSERT_TRUE(Send(Side::kInside, kSyn, kIsnIn));
+  ASSERT_TRUE(Send(Side::kOutside, kSyn | kAck, kIsnOut, kIsnIn + 1));
+  ASSERT_TRUE(Send(Side::kOutside, kAck, kIsnOut + 1, kIsnIn + 1, 500));
+  EXPECT_EQ(state(), TcpState::kSynReceived);
+  EXPECT_EQ(t.end[1], kIsnOut + 501);
+  ASSERT_TRUE(Send(Side::kInside, kAck, kIsnIn + 1, kIsnOut + 501));
+  EXPECT_EQ(state(), TcpState::kEstablished);
 }
 
 }  // namespace
