@@ -110,6 +110,17 @@ inline uint32_t KeyHash(uint64_t seed, NamespaceId ns, uint8_t proto,
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
+// Protocols whose packets name only the receiver's key (enhanced GRE: the
+// Call ID of the peer the packet goes to). An outbound packet carries the
+// remote's key, an inbound one our external key, so such a flow is indexed
+// on half keys: its inside key without the inside port, its outside key
+// without the remote port. An ICMP error quotes a packet the other way,
+// carrying the other half, so each side is indexed under that half too
+// (inside: the inside port without the remote's; outside: the remote's port
+// without the external one). A lookup names one half and leaves the other
+// 0; a flow whose ports are all 0 (plain GRE, no key) is filed once a side.
+inline constexpr bool HasHalfKeys(uint8_t proto) { return proto == kProtoGre; }
+
 class FlowTable {
  public:
   explicit FlowTable(uint64_t hash_seed) : seed_(hash_seed) {
@@ -134,12 +145,26 @@ class FlowTable {
     return KeyHash(seed_, kOutsideKeyNs, proto, addr, port, rem, rport);
   }
   uint32_t InsideHash(const Flow& f) const {
+    if (HasHalfKeys(f.proto)) {
+      return InsideKeyHash(f.ns, f.proto, f.in_addr, 0, f.rem_addr,
+                           f.rem_port);
+    }
     return InsideKeyHash(f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
                          f.rem_port);
   }
   uint32_t OutsideHash(const Flow& f) const {
+    if (HasHalfKeys(f.proto)) {
+      return OutsideKeyHash(f.proto, f.ext_addr, f.ext_port, f.rem_addr, 0);
+    }
     return OutsideKeyHash(f.proto, f.ext_addr, f.ext_port, f.rem_addr,
                           f.rem_port);
+  }
+  // A half-key flow's other halves (the ones ICMP errors quote).
+  uint32_t InsideQuoteHash(const Flow& f) const {
+    return InsideKeyHash(f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr, 0);
+  }
+  uint32_t OutsideQuoteHash(const Flow& f) const {
+    return OutsideKeyHash(f.proto, f.ext_addr, 0, f.rem_addr, f.rem_port);
   }
 
   // Lookups by a precomputed key hash; kNone when absent.
@@ -163,15 +188,38 @@ class FlowTable {
     });
     return v == FlowIndex::kNotFound ? kNone : v >> 1;
   }
+  // Lookups by key, for any protocol (half keys: one of port and rport is
+  // the key, the other 0).
   uint32_t FindInside(NamespaceId ns, uint8_t proto, uint32_t addr,
                       uint16_t port, uint32_t rem, uint16_t rport) const {
-    return FindInside(InsideKeyHash(ns, proto, addr, port, rem, rport), ns,
-                      proto, addr, port, rem, rport);
+    const uint32_t h = InsideKeyHash(ns, proto, addr, port, rem, rport);
+    if (!HasHalfKeys(proto)) {
+      return FindInside(h, ns, proto, addr, port, rem, rport);
+    }
+    const uint32_t v = index_.Find(h, [&](uint32_t value) {
+      if (value & 1) return false;
+      const Flow& f = flows_[value >> 1];
+      return f.in_addr == addr && f.rem_addr == rem && f.ns == ns &&
+             f.proto == proto &&
+             ((port == 0 && f.rem_port == rport) ||
+              (rport == 0 && f.in_port == port));
+    });
+    return v == FlowIndex::kNotFound ? kNone : v >> 1;
   }
   uint32_t FindOutside(uint8_t proto, uint32_t addr, uint16_t port,
                        uint32_t rem, uint16_t rport) const {
-    return FindOutside(OutsideKeyHash(proto, addr, port, rem, rport), proto,
-                       addr, port, rem, rport);
+    const uint32_t h = OutsideKeyHash(proto, addr, port, rem, rport);
+    if (!HasHalfKeys(proto)) {
+      return FindOutside(h, proto, addr, port, rem, rport);
+    }
+    const uint32_t v = index_.Find(h, [&](uint32_t value) {
+      if (!(value & 1)) return false;
+      const Flow& f = flows_[value >> 1];
+      return f.ext_addr == addr && f.rem_addr == rem && f.proto == proto &&
+             ((rport == 0 && f.ext_port == port) ||
+              (port == 0 && f.rem_port == rport));
+    });
+    return v == FlowIndex::kNotFound ? kNone : v >> 1;
   }
 
   // Batch support: warm the index slot, then the flow the slot names.
@@ -202,6 +250,14 @@ class FlowTable {
     const Flow& f = flows_[idx];
     index_.Insert(InsideHash(f), idx << 1);
     index_.Insert(OutsideHash(f), (idx << 1) | 1);
+    if (HasHalfKeys(f.proto)) {
+      if (f.in_port != 0 || f.rem_port != 0) {
+        index_.Insert(InsideQuoteHash(f), idx << 1);
+      }
+      if (f.ext_port != 0 || f.rem_port != 0) {
+        index_.Insert(OutsideQuoteHash(f), (idx << 1) | 1);
+      }
+    }
     TimerInsert(idx);
   }
   // Unfiles a flow and returns its slot to the pool (its flags cleared).
@@ -209,6 +265,14 @@ class FlowTable {
     Flow& f = flows_[idx];
     index_.Erase(InsideHash(f), idx << 1);
     index_.Erase(OutsideHash(f), (idx << 1) | 1);
+    if (HasHalfKeys(f.proto)) {
+      if (f.in_port != 0 || f.rem_port != 0) {
+        index_.Erase(InsideQuoteHash(f), idx << 1);
+      }
+      if (f.ext_port != 0 || f.rem_port != 0) {
+        index_.Erase(OutsideQuoteHash(f), (idx << 1) | 1);
+      }
+    }
     TimerUnlink(idx);
     f.flags = 0;
     free_.push_back(idx);

@@ -84,6 +84,9 @@ struct ExpectationPolicy {
   // Whether an expectation may admit any remote (allow_any_remote); its
   // lifetime is then capped at ExpectationSpec::kMaxAnyRemoteTimeoutS.
   bool allow_any_remote = true;
+  // Related flows (HelperContext::ReserveRelated) one master flow may hold,
+  // reserved or open. 0: none (a helper opts in).
+  uint32_t max_related_per_master = 0;
 };
 
 struct ExternalEndpoint {
@@ -116,6 +119,29 @@ class HelperContext {
   // Scratch state the helper keeps with the flow (e.g. an incomplete line);
   // freed with the flow. Keep it bounded.
   virtual std::string& FlowState() = 0;
+
+  // Related flows the helper opens itself rather than expects (PPTP: a
+  // call's GRE flow, whose two keys the control connection names): between
+  // the current flow's inside host and its remote, held by the current flow
+  // (at most ExpectationPolicy::max_related_per_master), all closed when it
+  // ends.
+  //
+  // Reserves the external key the outside sees for the inside host's key
+  // `inside_port` of protocol `proto` (PPTP: the Call ID it rewrites in a
+  // call request, before the reply names the remote's): the same one while
+  // it is held.
+  virtual absl::StatusOr<ExternalEndpoint> ReserveRelated(
+      uint8_t proto, uint16_t inside_port) = 0;
+  // Opens (reserving first if need be) the flow between the inside host's
+  // key and the remote's `remote_port`, or returns the open one; one with
+  // another remote key is replaced. It is not ended by idle timeouts: it
+  // lives until CloseRelated or the end of the current flow. Fails when
+  // either side's key is another flow's.
+  virtual absl::StatusOr<FlowId> OpenRelated(uint8_t proto,
+                                             uint16_t inside_port,
+                                             uint16_t remote_port) = 0;
+  // Closes the flow, if open, and frees the reservation. False: none held.
+  virtual bool CloseRelated(uint8_t proto, uint16_t inside_port) = 0;
 };
 
 class PacketHelper {

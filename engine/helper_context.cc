@@ -11,6 +11,18 @@ absl::StatusOr<ExternalEndpoint> EngineHelperContext::Expect(
     const ExpectationSpec& spec) {
   return engine_.Expect(flow_, spec);
 }
+absl::StatusOr<ExternalEndpoint> EngineHelperContext::ReserveRelated(
+    uint8_t proto, uint16_t inside_port) {
+  return engine_.ReserveRelated(flow_, proto, inside_port);
+}
+absl::StatusOr<FlowId> EngineHelperContext::OpenRelated(uint8_t proto,
+                                                        uint16_t inside_port,
+                                                        uint16_t remote_port) {
+  return engine_.OpenRelated(flow_, proto, inside_port, remote_port);
+}
+bool EngineHelperContext::CloseRelated(uint8_t proto, uint16_t inside_port) {
+  return engine_.CloseRelated(flow_, proto, inside_port);
+}
 
 }  // namespace internal
 
@@ -89,6 +101,101 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
   x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
   expects_.Add(x);
   return ExternalEndpoint{mp.ext_addr, mp.ext_port};
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,
+                                                          uint8_t proto,
+                                                          uint16_t in_port) {
+  const L4Proto* ops = L4ProtoFor(proto);
+  if (ops == nullptr || !ops->related) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "related flows of protocol ", proto, " are not supported"));
+  }
+  const Flow& mf = flows_[master];
+  uint32_t r = related_.Find(master, proto, in_port);
+  if (r == kNone) {
+    const uint32_t cap =
+        helpers_[mf.helper - 1]->expectation_policy().max_related_per_master;
+    if (related_.CountOf(master) >= cap) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the flow holds ", cap, " related flows already"));
+    }
+    DropReason why = DropReason::kNone;
+    const uint32_t m =
+        GetOrCreateMapping(mf.ns, proto, mf.in_addr, in_port, &why);
+    if (m == kNone) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("no external key: ", DropReasonName(why)));
+    }
+    r = related_.Add(master, proto, in_port, m);
+  }
+  const Mapping& mp = mappings_[related_[r].mapping];
+  return ExternalEndpoint{mp.ext_addr, mp.ext_port};
+}
+
+absl::StatusOr<FlowId> Nat::Impl::OpenRelated(FlowId master, uint8_t proto,
+                                              uint16_t in_port,
+                                              uint16_t rem_port) {
+  auto ext = ReserveRelated(master, proto, in_port);
+  if (!ext.ok()) return ext.status();
+  const uint32_t r = related_.Find(master, proto, in_port);
+  const Flow mf = flows_[master];
+  if (const uint32_t open = related_[r].flow; open != kNone) {
+    if (flows_[open].rem_port == rem_port) return open;
+    DeleteFlow(open, false);
+  }
+  // Either key in another flow's use would corrupt the table.
+  const bool half = HasHalfKeys(proto);
+  auto taken = [this](uint32_t idx) {
+    return idx != kNone && !ExpiredNow(idx);
+  };
+  if (taken(FindInside(mf.ns, proto, mf.in_addr, half ? 0 : in_port,
+                       mf.rem_addr, rem_port)) ||
+      taken(FindOutside(proto, ext->addr, ext->port, mf.rem_addr,
+                        half ? 0 : rem_port))) {
+    return absl::AlreadyExistsError(
+        "another flow has that key between these hosts");
+  }
+  DropReason why = DropReason::kNone;
+  const uint32_t m =
+      GetOrCreateMapping(mf.ns, proto, mf.in_addr, in_port, &why);
+  if (m == kNone) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no external key: ", DropReasonName(why)));
+  }
+  Flow nf{};
+  nf.in_addr = mf.in_addr;
+  nf.in_port = in_port;
+  nf.ext_addr = ext->addr;
+  nf.ext_port = ext->port;
+  nf.rem_addr = mf.rem_addr;
+  nf.rem_port = rem_port;
+  nf.ns = mf.ns;
+  nf.proto = proto;
+  nf.owner = m;
+  const uint32_t idx = NewFlow(nf, &why);
+  if (idx == kNone) {
+    ReleaseMapping(m);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no flow: ", DropReasonName(why)));
+  }
+  related_.SetFlow(r, idx);
+  stats_.related_opened++;
+  return idx;
+}
+
+bool Nat::Impl::CloseRelated(FlowId master, uint8_t proto, uint16_t in_port) {
+  const uint32_t r = related_.Find(master, proto, in_port);
+  if (r == kNone) return false;
+  RemoveRelated(r);
+  return true;
+}
+
+void Nat::Impl::RemoveRelated(uint32_t r) {
+  if (const uint32_t open = related_[r].flow; open != kNone) {
+    DeleteFlow(open, false);
+  }
+  ReleaseMapping(related_.Remove(r));
 }
 
 }  // namespace unat

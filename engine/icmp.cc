@@ -60,6 +60,7 @@ extern const L4Proto kIcmpProto = {
         },
     .track = nullptr,
     .timeout = [](const Flow&, const Timeouts& t) { return t.icmp_s; },
+    .not_created = DropReason::kIcmpUnsupported,
     .inbound = false,
     .helpers = false,
 };

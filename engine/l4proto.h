@@ -57,12 +57,16 @@ struct L4Proto {
                 uint16_t payload_len, DropReason* why);
   // The idle timeout of a flow in its current state.
   uint32_t (*timeout)(const Flow& f, const Timeouts& t);
+  // Why an outbound packet may_create refuses is dropped.
+  DropReason not_created;
   // Outside packets may open flows through forwards and mappings (the
   // external "port" comes from the port pool), and those stay half-open
   // until the inside host answers.
   bool inbound;
   // ALG helpers may attach to its flows.
   bool helpers;
+  // Helpers may open related flows of it (HelperContext::OpenRelated).
+  bool related = false;
 };
 
 // The table, in the order of UNAT_TRACKED_PROTOCOLS (engine/l4proto.cc).

@@ -88,13 +88,7 @@ uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto, uint32_t addr,
     *why = DropReason::kNoExternalAddress;
     return kNone;
   }
-  const bool new_host = !hosts_.contains(HostKey(ns, addr));
   HostState& host = Host(ns, addr);
-  if (new_host) {
-    // Paired pooling (RFC 4787 REQ-2): one external address per host.
-    host.ext_index = static_cast<uint8_t>(Mix64(HostKey(ns, addr)) %
-                                          config_.external_addresses.size());
-  }
   const int pi = ProtoIndex(proto);
   if (config_.limits.max_ports_per_host != 0 &&
       host.ports[pi] >= config_.limits.max_ports_per_host) {

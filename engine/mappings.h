@@ -117,8 +117,20 @@ class MappingTable {
   void RemoveNamespace(NamespaceId ns);
 
   // ---- hosts and quotas ----
+  // A host's state, made on first use with the external address paired
+  // pooling gives it (RFC 4787 REQ-2: one external address per host, the
+  // same one whenever it comes back).
   HostState& Host(NamespaceId ns, uint32_t addr) {
-    return hosts_[HostKey(ns, addr)];
+    auto [it, added] = hosts_.try_emplace(HostKey(ns, addr));
+    if (added && !config_.external_addresses.empty()) {
+      it->second.ext_index = static_cast<uint8_t>(
+          Mix64(HostKey(ns, addr)) % config_.external_addresses.size());
+    }
+    return it->second;
+  }
+  // The external address paired pooling gives a host.
+  uint32_t PairedAddress(NamespaceId ns, uint32_t addr) {
+    return config_.external_addresses[Host(ns, addr).ext_index];
   }
   // Forgets a host that holds nothing any more.
   void MaybeDropHost(NamespaceId ns, uint32_t addr);

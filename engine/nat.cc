@@ -69,6 +69,28 @@ uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
                                     uint32_t in_addr, uint16_t in_port,
                                     uint32_t rem_addr, uint16_t rem_port,
                                     DropReason* why) {
+  if (HasHalfKeys(proto) && in_port == 0 && rem_port == 0) {
+    // No key to translate (plain GRE): no mapping, external key 0, so one
+    // inside host per remote address at a time.
+    if (config_.external_addresses.empty()) {
+      *why = DropReason::kNoExternalAddress;
+      return kNone;
+    }
+    Flow nf{};
+    nf.in_addr = in_addr;
+    nf.ext_addr = mappings_.PairedAddress(ns, in_addr);
+    nf.rem_addr = rem_addr;
+    nf.ns = ns;
+    nf.proto = proto;
+    nf.owner = kNone;
+    const uint32_t other = FindOutside(proto, nf.ext_addr, 0, rem_addr, 0);
+    if (other != kNone && !ExpiredNow(other)) {
+      *why = DropReason::kGrePairBusy;
+      mappings_.MaybeDropHost(ns, in_addr);
+      return kNone;
+    }
+    return NewFlow(nf, why);
+  }
   const uint32_t m = GetOrCreateMapping(ns, proto, in_addr, in_port, why);
   if (m == kNone) return kNone;
   Flow nf{};
@@ -94,6 +116,13 @@ void Nat::Impl::DeleteFlow(uint32_t idx, bool expired) {
   pinned_.erase(idx);
   if (f.helper) alg_.Forget(idx);
   for (uint32_t e : expects_.OfMaster(idx)) RemoveExpectation(e);
+  if (!related_.empty()) {
+    // A related flow closes in its entry; a master closes its entries.
+    if (const uint32_t r = related_.OfFlow(idx); r != kNone) {
+      related_.SetFlow(r, kNone);
+    }
+    for (uint32_t r : related_.OfMaster(idx)) RemoveRelated(r);
+  }
   if (f.has_mapping()) {
     filter_.FlowRemoved(f.mapping(), f.rem_addr);
     ReleaseMapping(f.mapping());
@@ -278,9 +307,7 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
   uint32_t idx = FindInside(ns, proto, src, sport, dst, dport);
   if (idx != kNone && ExpiredNow(idx)) idx = kNone;
   if (idx == kNone) {
-    if (!ops->may_create(Side::kInside, *l4)) {
-      return Drop(DropReason::kTcpNotSyn);
-    }
+    if (!ops->may_create(Side::kInside, *l4)) return Drop(ops->not_created);
     // A corrupt packet makes no state (conntrack's INVALID). The first
     // fragment alone cannot be checked; the datagram's end host will.
     if (!first_fragment && !L4ChecksumOk(*ip, *l4, proto)) {

@@ -34,6 +34,10 @@ struct Timeouts {
   // expectation) the inside host has not answered yet: conntrack's
   // unreplied UDP timeout. Once answered it has udp_s.
   uint32_t udp_inbound_unanswered_s = 30;
+  // GRE flows (netfilter's GRE timeouts): until both sides have sent, and
+  // after. A PPTP call's GRE flow lives as long as its call.
+  uint32_t gre_unreplied_s = 30;
+  uint32_t gre_stream_s = 180;
 };
 
 struct Limits {

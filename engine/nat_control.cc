@@ -294,6 +294,7 @@ Stats Nat::Impl::GetStats() const {
   s.mappings_held = mappings_.held();
   s.forwards = forwards_.live();
   s.expectations = expects_.live();
+  s.related_flows = related_.live();
   s.half_open_inbound = half_open_.size();
   s.fragment_bytes_held = static_cast<uint32_t>(frags_.bytes_held());
   s.fragment_datagrams = frags_.datagrams();
@@ -354,7 +355,8 @@ absl::Status ValidateConfig(const NatConfig& config) {
   const Timeouts& t = config.timeouts;
   if (t.tcp_established_s == 0 || t.tcp_transitory_s == 0 || t.udp_s == 0 ||
       t.icmp_s == 0 || t.tcp_inbound_syn_s == 0 ||
-      t.udp_inbound_unanswered_s == 0) {
+      t.udp_inbound_unanswered_s == 0 || t.gre_unreplied_s == 0 ||
+      t.gre_stream_s == 0) {
     return absl::InvalidArgumentError("timeouts: every timeout must be > 0");
   }
   if (config.limits.max_flows == 0 || config.limits.max_flows > (1u << 30)) {

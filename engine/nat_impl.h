@@ -23,6 +23,7 @@
 #include "engine/l4proto.h"
 #include "engine/mappings.h"
 #include "engine/nat.h"
+#include "engine/related.h"
 #include "engine/tcp_track.h"
 #include "engine/wire.h"
 
@@ -123,6 +124,14 @@ class Nat::Impl {
   // An expectation of the flow `master`'s helper (engine/helper_context.cc).
   absl::StatusOr<ExternalEndpoint> Expect(FlowId master,
                                           const ExpectationSpec& spec);
+  // Related flows of the flow `master`'s helper (HelperContext, same names).
+  absl::StatusOr<ExternalEndpoint> ReserveRelated(FlowId master, uint8_t proto,
+                                                  uint16_t in_port);
+  absl::StatusOr<FlowId> OpenRelated(FlowId master, uint8_t proto,
+                                     uint16_t in_port, uint16_t rem_port);
+  bool CloseRelated(FlowId master, uint8_t proto, uint16_t in_port);
+  // Closes entry r's flow and releases its reservation.
+  void RemoveRelated(uint32_t r);
 
   // ---- namespaces ----
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& c);
@@ -232,6 +241,7 @@ class Nat::Impl {
   Filter filter_;
   ForwardTable forwards_;
   ExpectationTable expects_;
+  RelatedTable related_;
   HalfOpenTable half_open_;
   IcmpRateLimiter icmp_limiter_;
 
@@ -272,8 +282,14 @@ class Nat::Impl {
     DeleteFlow(idx, true);
     return true;
   }
-  // A flow pinned (PCP PEER) past its idle expiry lives on until the pin.
+  // A flow pinned (PCP PEER) past its idle expiry lives on until the pin;
+  // a helper's open related flow (a PPTP call's GRE) as long as it is open.
   bool Repin(uint32_t idx) {
+    if (!related_.empty() && related_.OfFlow(idx) != kNone) {
+      flows_[idx].expires_s = now_s_ + Timeout(flows_[idx]);
+      flows_.Refile(idx);
+      return true;
+    }
     auto it = pinned_.find(idx);
     if (it == pinned_.end()) return false;
     if (it->second <= now_s_) {

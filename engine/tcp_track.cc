@@ -151,6 +151,7 @@ extern const L4Proto kTcpProto = {
         },
     .track = TrackTcp,
     .timeout = TcpTimeout,
+    .not_created = DropReason::kTcpNotSyn,
     .inbound = true,
     .helpers = true,
 };

@@ -109,6 +109,10 @@ const char* DropReasonName(DropReason reason) {
       return "bad_l4_checksum";
     case DropReason::kNamespacePortLimit:
       return "namespace_port_limit";
+    case DropReason::kGreNoCall:
+      return "gre_no_call";
+    case DropReason::kGrePairBusy:
+      return "gre_pair_busy";
     case DropReason::kCount:
       break;
   }

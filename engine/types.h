@@ -28,7 +28,8 @@ inline constexpr uint8_t kProtoGre = 47;
 #define UNAT_TRACKED_PROTOCOLS(X) \
   X(kProtoTcp, Tcp)               \
   X(kProtoUdp, Udp)               \
-  X(kProtoIcmp, Icmp)
+  X(kProtoIcmp, Icmp)             \
+  X(kProtoGre, Gre)
 
 #define UNAT_PROTO_NUMBER(number, name) number,
 inline constexpr uint8_t kTrackedProtocols[] = {
@@ -74,7 +75,7 @@ enum class DropReason : uint8_t {
   kBadTotalLength,       // total length < header or > buffer
   kBadIpChecksum,        // IPv4 header checksum wrong
   kBadL4Header,          // TCP data offset < 5, UDP length wrong, ...
-  kUnsupportedProto,     // not TCP, UDP or ICMP
+  kUnsupportedProto,     // not TCP, UDP, ICMP or GRE
   kFragment,             // IPv4 fragment addressed to the NAT itself
   kFragOverlap,          // fragment overlapping another: whole datagram dropped
   kFragDuplicate,        // exact duplicate of a held or of the first fragment
@@ -113,6 +114,8 @@ enum class DropReason : uint8_t {
   kSourceRoute,          // IP source-route option (LSRR/SSRR): not honoured
   kBadL4Checksum,        // new flow's first packet has a wrong L4 checksum
   kNamespacePortLimit,   // the namespace's share of external ports is used
+  kGreNoCall,            // enhanced GRE (PPTP) outside any call a helper set up
+  kGrePairBusy,          // plain GRE: another inside host has that remote
   kCount
 };
 const char* DropReasonName(DropReason reason);

@@ -14,6 +14,7 @@ extern const L4Proto kUdpProto = {
     .may_create = [](Side, const L4View&) { return true; },
     .track = nullptr,
     .timeout = UdpTimeout,
+    .not_created = DropReason::kNoFlow,
     .inbound = true,
     .helpers = true,
 };

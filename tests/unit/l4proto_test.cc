@@ -27,7 +27,8 @@ const L4Proto& Ops(uint8_t proto) {
 TEST(L4ProtoTable, HasTheEntryOfEveryTrackedProtocolAndNoOther) {
   std::set<uint8_t> tracked(std::begin(kTrackedProtocols),
                             std::end(kTrackedProtocols));
-  EXPECT_EQ(tracked, (std::set<uint8_t>{kProtoTcp, kProtoUdp, kProtoIcmp}));
+  EXPECT_EQ(tracked,
+            (std::set<uint8_t>{kProtoTcp, kProtoUdp, kProtoIcmp, kProtoGre}));
   for (int p = 0; p < 256; ++p) {
     const uint8_t proto = static_cast<uint8_t>(p);
     const L4Proto* ops = L4ProtoFor(proto);
@@ -45,11 +46,11 @@ TEST(L4ProtoTable, HasTheEntryOfEveryTrackedProtocolAndNoOther) {
       EXPECT_EQ(ops, nullptr) << p;
     }
   }
-  EXPECT_EQ(L4ProtoFor(kProtoGre), nullptr);
   EXPECT_EQ(L4ProtoFor(132), nullptr);  // SCTP
   EXPECT_EQ(std::string(Ops(kProtoTcp).name), "tcp");
   EXPECT_EQ(std::string(Ops(kProtoUdp).name), "udp");
   EXPECT_EQ(std::string(Ops(kProtoIcmp).name), "icmp");
+  EXPECT_EQ(std::string(Ops(kProtoGre).name), "gre");
   // What each protocol may do.
   EXPECT_EQ(Ops(kProtoTcp).track, &TrackTcp);
   EXPECT_EQ(Ops(kProtoUdp).track, nullptr);
