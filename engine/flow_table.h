@@ -146,8 +146,7 @@ class FlowTable {
   }
   uint32_t InsideHash(const Flow& f) const {
     if (HasHalfKeys(f.proto)) {
-      return InsideKeyHash(f.ns, f.proto, f.in_addr, 0, f.rem_addr,
-                           f.rem_port);
+      return InsideKeyHash(f.ns, f.proto, f.in_addr, 0, f.rem_addr, f.rem_port);
     }
     return InsideKeyHash(f.ns, f.proto, f.in_addr, f.in_port, f.rem_addr,
                          f.rem_port);

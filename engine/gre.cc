@@ -73,17 +73,15 @@ extern const L4Proto kGreProto = {
     .parse = [](uint8_t, std::span<uint8_t> data, DropReason* why,
                 bool first_fragment) -> std::optional<L4View> {
       if (!ParseGre(data, why, first_fragment)) return std::nullopt;
-      return L4View::Validated(data.data(),
-                               static_cast<uint16_t>(data.size()));
+      return L4View::Validated(data.data(), static_cast<uint16_t>(data.size()));
     },
     // Version 1: the packet's key is the receiver's Call ID: the remote's
     // on the way out, our external one on the way in. Version 0: none.
     .read_key =
         [](Side from, const L4View& l4, uint16_t* ours, uint16_t* theirs) {
-          const uint16_t key =
-              GreVersion(l4.data()) == 1
-                  ? LoadBe16(l4.data() + gre::kCallIdOffset)
-                  : 0;
+          const uint16_t key = GreVersion(l4.data()) == 1
+                                   ? LoadBe16(l4.data() + gre::kCallIdOffset)
+                                   : 0;
           *ours = from == Side::kOutside ? key : 0;
           *theirs = from == Side::kInside ? key : 0;
         },

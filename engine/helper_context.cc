@@ -104,8 +104,8 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
 }
 
 absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,
-                                                          uint8_t proto,
-                                                          uint16_t in_port) {
+                                                           uint8_t proto,
+                                                           uint16_t in_port) {
   const L4Proto* ops = L4ProtoFor(proto);
   if (ops == nullptr || !ops->related) {
     return absl::InvalidArgumentError(absl::StrCat(

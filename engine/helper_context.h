@@ -1,7 +1,7 @@
 // The HelperContext a PacketHelper talks to while it handles one packet of
 // its flow: the engine's clock, expectations and related flows tied to that
-// flow (under the helper's ExpectationPolicy), and the ALG payload editor. Made on the stack
-// for each helper call; it holds no state of its own.
+// flow (under the helper's ExpectationPolicy), and the ALG payload editor. Made
+// on the stack for each helper call; it holds no state of its own.
 #pragma once
 
 #include "engine/alg.h"
@@ -25,8 +25,8 @@ class EngineHelperContext final : public HelperContext {
     return editor_.Replace(offset, length, bytes);
   }
   std::string& FlowState() override { return editor_.FlowState(); }
-  absl::StatusOr<ExternalEndpoint> ReserveRelated(uint8_t proto,
-                                                  uint16_t inside_port) override;
+  absl::StatusOr<ExternalEndpoint> ReserveRelated(
+      uint8_t proto, uint16_t inside_port) override;
   absl::StatusOr<FlowId> OpenRelated(uint8_t proto, uint16_t inside_port,
                                      uint16_t remote_port) override;
   bool CloseRelated(uint8_t proto, uint16_t inside_port) override;

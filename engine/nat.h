@@ -96,9 +96,9 @@ struct Stats {
   uint32_t mappings_held = 0;  // in their post-expiry hold time
   uint32_t forwards = 0;
   uint32_t expectations = 0;
-  uint32_t related_flows = 0;        // helpers' related flows held (reserved
-                                     // or open: PPTP calls)
-  uint64_t related_opened = 0;       // related flows opened
+  uint32_t related_flows = 0;   // helpers' related flows held (reserved
+                                // or open: PPTP calls)
+  uint64_t related_opened = 0;  // related flows opened
   uint64_t flows_created = 0;
   uint64_t flows_expired = 0;
   uint64_t expiry_visits = 0;  // flows the reaper looked at

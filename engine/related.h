@@ -23,9 +23,9 @@ struct RelatedFlow {
   bool live = false;
   FlowId master = kInvalidFlow;
   uint8_t proto = 0;
-  uint16_t in_port = 0;     // the inside host's key
-  uint32_t mapping = kNone; // held while reserved: the external key
-  uint32_t flow = kNone;    // the open flow, kNone until opened
+  uint16_t in_port = 0;      // the inside host's key
+  uint32_t mapping = kNone;  // held while reserved: the external key
+  uint32_t flow = kNone;     // the open flow, kNone until opened
 };
 
 class RelatedTable {

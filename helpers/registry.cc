@@ -2,6 +2,7 @@
 
 #include "helpers/ftp.h"
 #include "helpers/irc.h"
+#include "helpers/pptp.h"
 #include "helpers/tcp_lines.h"
 #include "helpers/tftp.h"
 
@@ -16,6 +17,7 @@ std::span<const HelperEntry* const> Registered() {
       &FtpEntry(),
       &TftpEntry(),
       &IrcEntry(),
+      &PptpEntry(),
   };
   return kEntries;
 }

@@ -146,7 +146,7 @@ TEST(ConfigTest, AlgHelpersThroughTheRegistry) {
               "helpers." + name + "_ports: port 7 listed twice");
   }
   // The other helpers in config.proto are not built in; the local ones are.
-  for (const char* absent : {"sip", "pptp", "h323"}) {
+  for (const char* absent : {"sip", "h323"}) {
     EXPECT_EQ(Error(g + "helpers { " + absent + ": true }"),
               absl::StrCat("helpers.", absent,
                            ": true is not available: this build has no such "

@@ -45,8 +45,13 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
       ++counters;
     });
     EXPECT_GT(counters, 0);
-    EXPECT_GE(e->expectations.max_per_master, 1u);
-    EXPECT_GE(e->expectations.max_timeout_s, 1u);
+    // Each helper makes related flows: expectations, or flows it opens.
+    EXPECT_GE(
+        e->expectations.max_per_master + e->expectations.max_related_per_master,
+        1u);
+    if (e->expectations.max_per_master != 0) {
+      EXPECT_GE(e->expectations.max_timeout_s, 1u);
+    }
     if (e->expectations.allow_any_remote) {
       EXPECT_LE(e->expectations.max_timeout_s,
                 ExpectationSpec::kMaxAnyRemoteTimeoutS);
@@ -76,7 +81,15 @@ TEST(HelperRegistryTest, TheBuiltInHelpers) {
   EXPECT_TRUE(irc->expectations.allow_any_remote);
   for (const HelperEntry* e : {ftp, tftp, irc}) {
     EXPECT_EQ(e->expectations.max_per_master, 4u);
+    EXPECT_EQ(e->expectations.max_related_per_master, 0u);
   }
+  // PPTP opens its calls' GRE flows and expects nothing.
+  const HelperEntry* pptp = FindHelper("pptp");
+  ASSERT_NE(pptp, nullptr);
+  EXPECT_EQ(pptp->proto, kProtoTcp);
+  EXPECT_EQ(pptp->default_ports, std::vector<uint16_t>{1723});
+  EXPECT_EQ(pptp->expectations.max_per_master, 0u);
+  EXPECT_EQ(pptp->expectations.max_related_per_master, 16u);
 }
 
 TEST(HelperRegistryTest, ConfigStartsOffOnTheDefaultPorts) {
