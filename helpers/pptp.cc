@@ -38,6 +38,7 @@ struct DirState {
   uint8_t split_tries;
   uint8_t head;   // next slot in edits
   uint8_t skip;   // the current message passes untranslated
+  uint8_t fin;    // this side has closed
   uint32_t next;  // sender sequence number of the next new byte
   uint32_t split_seq;
   uint16_t pos;  // bytes of the current message seen
@@ -323,6 +324,17 @@ class Parser {
   size_t off_ = 0;  // the segment's first new byte
 };
 
+// The control connection ends (RST, or FIN both ways): so do its calls.
+void CloseAll(HelperContext& ctx, State& st, PptpStats& stats) {
+  for (Call& c : st.calls) {
+    if (c.state == kFree) continue;
+    if (ctx.CloseRelated(kProtoGre, c.in_cid) && c.state == kOpen) {
+      stats.calls_closed++;
+    }
+    c = Call{};
+  }
+}
+
 }  // namespace
 
 bool PptpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
@@ -340,7 +352,16 @@ bool PptpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     Store(raw, st);
     return true;
   }
-  if (flags & tcp_flags::kRst) return true;
+  if (flags & tcp_flags::kRst) {
+    CloseAll(ctx, st, stats_);
+    Store(raw, st);
+    return true;
+  }
+  if (flags & tcp_flags::kFin) {
+    d.fin = 1;
+    if (st.dir[0].fin && st.dir[1].fin) CloseAll(ctx, st, stats_);
+    Store(raw, st);
+  }
   const size_t len = ctx.Payload().size();
   if (len == 0) return true;
   if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,

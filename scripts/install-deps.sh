@@ -11,6 +11,7 @@ pkgs=(
   natpmpc miniupnpc python3-miniupnpc
   vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
   hping3 python3-scapy
+  pptpd pptp-linux
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -629,6 +629,10 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
        &d.nat.timeouts.tcp_inbound_syn_s},
       {"timeouts.udp_inbound_unanswered_s", t.udp_inbound_unanswered_s(), 10,
        &d.nat.timeouts.udp_inbound_unanswered_s},
+      {"timeouts.gre_unreplied_s", t.gre_unreplied_s(), 10,
+       &d.nat.timeouts.gre_unreplied_s},
+      {"timeouts.gre_stream_s", t.gre_stream_s(), 10,
+       &d.nat.timeouts.gre_stream_s},
   };
   for (const TimeoutField& f : timeouts) {
     if (absl::Status s = CheckRange(f.name, f.value, f.min, 7 * 24 * 3600);

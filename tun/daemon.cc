@@ -964,8 +964,7 @@ void Daemon::FillStats(control::Response* out) {
     c->set_name(std::string(DropReasonName(static_cast<DropReason>(r))));
     c->set_value(s.drops[r]);
   }
-  const uint8_t protos[] = {kProtoTcp, kProtoUdp, kProtoIcmp};
-  for (uint8_t proto : protos) {
+  for (uint8_t proto : kTrackedProtocols) {
     int p = ProtoIndex(proto);
     if (proto == kProtoTcp) {
       for (int t = 0; t < static_cast<int>(TcpState::kCount); ++t) {
@@ -987,6 +986,8 @@ void Daemon::FillStats(control::Response* out) {
   st->set_mappings_held(s.mappings_held);
   st->set_forwards(s.forwards);
   st->set_expectations(s.expectations);
+  st->set_related_flows(s.related_flows);
+  st->set_related_opened(s.related_opened);
   st->set_flows_created(s.flows_created);
   st->set_flows_expired(s.flows_expired);
   st->set_icmp_errors_sent(s.icmp_errors_sent);

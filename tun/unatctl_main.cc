@@ -28,7 +28,7 @@ using unat::control::Request;
 using unat::control::Response;
 
 constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
-  flows [--ns NAME] [--proto tcp|udp|icmp] [--addr A] [--limit N]
+  flows [--ns NAME] [--proto tcp|udp|icmp|gre] [--addr A] [--limit N]
   forwards
   forward add PROTO EXT_PORT NAMESPACE INSIDE_ADDR INSIDE_PORT
               [--external-address A] [--description TEXT]
@@ -43,14 +43,17 @@ int Usage(const std::string& problem) {
   return 2;
 }
 
-bool ParseProto(const std::string& text, uint32_t* proto, bool allow_icmp) {
+// TCP or UDP; with `any_tracked`, ICMP and GRE too (flow listings).
+bool ParseProto(const std::string& text, uint32_t* proto, bool any_tracked) {
   std::string p = absl::AsciiStrToLower(text);
   if (p == "tcp") {
     *proto = 6;
   } else if (p == "udp") {
     *proto = 17;
-  } else if (p == "icmp" && allow_icmp) {
+  } else if (p == "icmp" && any_tracked) {
     *proto = 1;
+  } else if (p == "gre" && any_tracked) {
+    *proto = 47;
   } else {
     return false;
   }
@@ -199,10 +202,11 @@ void PrintStats(const Response& r) {
       static_cast<unsigned long long>(s.held_for_durability()));
   printf(
       "flows %u (created %llu, expired %llu)  mappings %u (held %u)  "
-      "forwards %u  expectations %u\n",
+      "forwards %u  expectations %u  related flows %u (opened %llu)\n",
       s.flows_total(), static_cast<unsigned long long>(s.flows_created()),
       static_cast<unsigned long long>(s.flows_expired()), s.mappings(),
-      s.mappings_held(), s.forwards(), s.expectations());
+      s.mappings_held(), s.forwards(), s.expectations(), s.related_flows(),
+      static_cast<unsigned long long>(s.related_opened()));
   printf("forwarded: out %llu packets %llu bytes, in %llu packets %llu bytes\n",
          static_cast<unsigned long long>(s.packets_out()),
          static_cast<unsigned long long>(s.bytes_out()),
@@ -336,7 +340,7 @@ int main(int argc, char** argv) {
       uint32_t p = 0;
       if (!ParseProto(proto_text, &p, true)) {
         return Usage(absl::StrCat("--proto: \"", proto_text,
-                                  "\" is not tcp, udp or icmp"));
+                                  "\" is not tcp, udp, icmp or gre"));
       }
       f->set_proto(p);
     }

@@ -1,4 +1,4 @@
-// The ALG libFuzzer targets (ftp_fuzz.cc, irc_fuzz.cc, tftp_fuzz.cc): one
+// The ALG libFuzzer targets (ftp, irc, tftp and pptp _fuzz.cc): one
 // helper's parser on its own, driven as the engine drives it. An engine
 // with only that helper registered; per input one new flow from 10.77.0.2 to
 // 203.0.113.2 on the helper's port (TCP: after a handshake), then the input
@@ -22,7 +22,7 @@
 
 namespace unat::fuzz {
 
-enum class AlgKind { kFtp, kIrc, kTftp };
+enum class AlgKind { kFtp, kIrc, kTftp, kPptp };
 
 struct AlgWorld {
   static constexpr uint32_t kExt = 0xcb007101, kServer = 0xcb007102;
@@ -48,6 +48,7 @@ struct AlgWorld {
     hc.Enable("ftp", kind == AlgKind::kFtp);
     hc.Enable("irc", kind == AlgKind::kIrc);
     hc.Enable("tftp", kind == AlgKind::kTftp);
+    hc.Enable("pptp", kind == AlgKind::kPptp);
     helpers = std::make_unique<helpers::HelperSet>(hc);
     if (!helpers->Register(*nat).ok()) abort();
   }
@@ -66,9 +67,10 @@ inline int RunAlg(AlgKind kind, const uint8_t* data, size_t size) {
   Nat* nat = world->nat.get();
   const NamespaceId ns = world->ns;
   TimeMs& now = world->now;
-  const uint16_t port = kind == AlgKind::kFtp   ? 21
-                        : kind == AlgKind::kIrc ? 6667
-                                                : 69;
+  const uint16_t port = kind == AlgKind::kFtp    ? 21
+                        : kind == AlgKind::kIrc  ? 6667
+                        : kind == AlgKind::kPptp ? 1723
+                                                 : 69;
   const bool tcp = kind != AlgKind::kTftp;
   const uint16_t cport = static_cast<uint16_t>(10000 + world->inputs);
   std::vector<uint8_t> out;

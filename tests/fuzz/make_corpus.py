@@ -293,7 +293,38 @@ def tftp():
     write("tftp", "malformed", rec(0, b"\x00\x01nofilename"))
 
 
+def pptp():
+    lengths = {1: 156, 2: 156, 3: 16, 4: 16, 5: 16, 6: 20, 7: 168, 8: 32,
+               9: 220, 10: 24, 11: 28, 12: 16, 13: 148, 14: 40, 15: 24}
+
+    def msg(t, fields=(), result=None):
+        m = bytearray(lengths[t])
+        struct.pack_into("!HHIH", m, 0, len(m), 1, 0x1A2B3C4D, t)
+        for at, v in fields:
+            struct.pack_into("!H", m, at, v)
+        if result is not None:
+            m[16] = result
+        return bytes(m)
+    ocrq = msg(7, [(12, 0x1234)])
+    write("pptp", "outgoing_call",
+          rec(0, msg(1)) + rec(1, msg(2)) + rec(0, ocrq) +
+          rec(1, msg(8, [(12, 0x77), (14, 0x1234)], 1)) +
+          rec(1, msg(15, [(12, 0x1234)])) + rec(0, msg(12, [(12, 0x1234)])) +
+          rec(1, msg(13, [(12, 0x77)])))
+    write("pptp", "split_call_id",
+          rec(0, ocrq[:13]) + rec(0, ocrq[13:]) +
+          rec(1, msg(8, [(12, 0x77), (14, 0x1234)], 1)[:15]) +
+          rec(1, msg(8, [(12, 0x77), (14, 0x1234)], 1)[15:]))
+    write("pptp", "incoming_call",
+          rec(1, msg(9, [(12, 0x55)])) +
+          rec(0, msg(10, [(12, 0x99), (14, 0x55)], 1)) +
+          rec(1, msg(11, [(12, 0x99)])) + rec(1, msg(14, [(12, 0x99)])) +
+          rec(0, msg(3)) + rec(1, msg(4)))
+    write("pptp", "malformed", rec(0, ocrq[:4] + b"\0\0\0\0" + ocrq[8:]) +
+          rec(1, msg(8, [(12, 1), (14, 2)], 1)[:20]))
+
+
 if __name__ == "__main__":
     for f in (packet, fragment, natpmp, pcp, ssdp, http, gena, ftp, irc,
-              tftp):
+              tftp, pptp):
         f()

@@ -305,6 +305,24 @@ TEST_F(PptpTest, TheCallsEndWithTheControlConnection) {
   EXPECT_EQ(nat->GetStats().flows_total, 0u);
 }
 
+TEST_F(PptpTest, FinsBothWaysOrAnRstCloseTheCalls) {
+  Control c = Connect("10.77.0.2", lan);
+  Call(c, kClientCid, kServerCid);
+  In(Tcp("10.77.0.2", c.sport, kServer, kPort, TCP::FIN | TCP::ACK, c.cseq,
+         c.sseq));
+  EXPECT_EQ(GreFlows().size(), 1u) << "half closed: the calls may go on";
+  Out(Tcp(kServer, kPort, "203.0.113.1", c.ext, TCP::FIN | TCP::ACK, c.sseq,
+          c.cseq + 1));
+  EXPECT_TRUE(GreFlows().empty());
+  EXPECT_EQ(nat->GetStats().related_flows, 0u);
+  Control d = Connect("10.77.0.2", lan2);
+  Call(d, kClientCid, kServerCid);
+  ASSERT_EQ(GreFlows().size(), 1u);
+  Out(Tcp(kServer, kPort, "203.0.113.1", d.ext, TCP::RST | TCP::ACK, d.sseq,
+          d.cseq));
+  EXPECT_TRUE(GreFlows().empty());
+}
+
 TEST_F(PptpTest, StopControlConnectionReplyClosesEveryCall) {
   Control c = Connect("10.77.0.2", lan);
   Call(c, kClientCid, kServerCid);
