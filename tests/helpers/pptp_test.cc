@@ -272,6 +272,65 @@ TEST_F(PptpTest, AnIncomingCallOpensOnTheInsideReply) {
   EXPECT_EQ(Field(iccn.data(), 12), kClientCid);
 }
 
+// A PPTP server (PAC) inside, behind a forward: the outside client's
+// Outgoing-Call-Request names its own Call ID (untouched); the inside
+// server's reply, Set-Link-Info, WAN-Error-Notify, Incoming-Call-Connected
+// and Call-Disconnect-Notify are the other side of each message.
+TEST_F(PptpTest, AnInsideServerBehindAForwardHasItsCallIdsTranslated) {
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, kPort, lan, A("10.77.0.2"), kPort}, now)
+          .ok());
+  Control other = Connect("10.77.0.2", lan);  // takes the server's 0x1234
+  Call(other, kClientCid, 0x0999);
+  const char* client = "198.51.100.7";
+  uint32_t cseq = 5001, sseq = 7001;
+  auto from_client = [&](const std::string& m) {
+    Result r = Out(Tcp(client, 40000, "203.0.113.1", kPort, TCP::ACK | TCP::PSH,
+                       cseq, sseq, m));
+    cseq += static_cast<uint32_t>(m.size());
+    return r;
+  };
+  auto from_server = [&](const std::string& m) {
+    Result r = In(Tcp("10.77.0.2", kPort, client, 40000, TCP::ACK | TCP::PSH,
+                      sseq, cseq, m));
+    sseq += static_cast<uint32_t>(m.size());
+    return r;
+  };
+  Out(Tcp(client, 40000, "203.0.113.1", kPort, TCP::SYN, cseq - 1));
+  In(Tcp("10.77.0.2", kPort, client, 40000, TCP::SYN | TCP::ACK, sseq - 1,
+         cseq));
+  Out(Tcp(client, 40000, "203.0.113.1", kPort, TCP::ACK, cseq, sseq));
+  const uint16_t kOutsideCid = 0x4242;
+  auto rq = from_client(Msg(kOutgoingCallRequest, {{12, kOutsideCid}}));
+  EXPECT_EQ(Field(rq.data(), 12), kOutsideCid);
+  auto rp =
+      from_server(Msg(kOutgoingCallReply, {{12, kClientCid}, {14, kOutsideCid}},
+                      kOutgoingConnected));
+  const uint16_t x = Field(rp.data(), 12);
+  EXPECT_NE(x, kClientCid) << "the other call has it on the wire";
+  EXPECT_EQ(Field(rp.data(), 14), kOutsideCid);
+  ASSERT_EQ(GreFlows().size(), 2u);
+  // From the server, the Peer's Call ID fields name the client: untouched.
+  for (uint16_t type :
+       {kSetLinkInfo, kWanErrorNotify, kIncomingCallConnected}) {
+    EXPECT_EQ(Field(from_server(Msg(type, {{12, kOutsideCid}})).data(), 12),
+              kOutsideCid)
+        << type;
+  }
+  // From the client, they name the server: translated back.
+  EXPECT_EQ(Field(from_client(Msg(kSetLinkInfo, {{12, x}})).data(), 12),
+            kClientCid);
+  // GRE from the client to the server's external Call ID.
+  Buf in(Gre(client, "203.0.113.1", x));
+  ASSERT_EQ(nat->ProcessOutside(in.pkt, now).action, Verdict::kForward);
+  EXPECT_EQ(GreKey(in.out()), kClientCid);
+  EXPECT_EQ(Addr(in.out(), 16), "10.77.0.2");
+  // The inside server clears the call: its own Call ID, translated.
+  auto cdn = from_server(Msg(kCallDisconnectNotify, {{12, kClientCid}}));
+  EXPECT_EQ(Field(cdn.data(), 12), x);
+  EXPECT_EQ(GreFlows().size(), 1u) << "only the other call is left";
+}
+
 TEST_F(PptpTest, ARefusedCallOpensNothingAndFreesItsCallId) {
   Control c = Connect("10.77.0.2", lan);
   auto rq = Say(c, Msg(kOutgoingCallRequest, {{12, kClientCid}}));
