@@ -156,13 +156,10 @@ absl::StatusOr<FlowId> Nat::Impl::OpenRelated(FlowId master, uint8_t proto,
     return absl::AlreadyExistsError(
         "another flow has that key between these hosts");
   }
+  // The flow's own reference on the reserved mapping.
+  const uint32_t m = related_[r].mapping;
+  mappings_.Retain(m);
   DropReason why = DropReason::kNone;
-  const uint32_t m =
-      GetOrCreateMapping(mf.ns, proto, mf.in_addr, in_port, &why);
-  if (m == kNone) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no external key: ", DropReasonName(why)));
-  }
   Flow nf{};
   nf.in_addr = mf.in_addr;
   nf.in_port = in_port;
