@@ -373,7 +373,7 @@ bool PptpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     d.init = 1;
     d.next = seq;
   }
-  const int32_t rel = static_cast<int32_t>(seq - d.next);
+  const int64_t rel = static_cast<int32_t>(seq - d.next);  // (64 bits: -rel)
   if (rel > 0) {
     if (d.desync) return true;
     stats_.gap_drops++;  // every byte must be seen in order

@@ -324,7 +324,26 @@ def pptp():
           rec(1, msg(8, [(12, 1), (14, 2)], 1)[:20]))
 
 
+def sip():
+    sdp = (b"v=0\r\no=a 1 1 IN IP4 10.77.0.2\r\ns=-\r\nc=IN IP4 10.77.0.2\r\n"
+           b"t=0 0\r\nm=audio 49170 RTP/AVP 0\r\na=rtcp:49171 IN IP4 10.77.0.2\r\n"
+           b"m=video 51372/2 RTP/AVP 31\r\nc=IN IP4 10.77.0.20/127\r\n")
+    invite = (b"INVITE sip:bob@198.51.100.2 SIP/2.0\r\n"
+              b"Via: SIP/2.0/UDP 10.77.0.2:5060;branch=z9hG4bK1;rport\r\n"
+              b"From: <sip:alice@10.77.0.2>;tag=1\r\nTo: <sip:bob@198.51.100.2>\r\n"
+              b"Call-ID: x@10.77.0.2\r\nCSeq: 1 INVITE\r\n"
+              b"Contact: <sip:alice@10.77.0.2:5060>\r\n"
+              b"Content-Type: application/sdp\r\nContent-Length: " +
+              str(len(sdp)).encode() + b"\r\n\r\n" + sdp)
+    write("sip", "invite_udp", b"\x00" + invite)
+    write("sip", "invite_tcp_two", b"\x01" + invite +
+          b"SIP/2.0 200 OK\r\nv: SIP/2.0/TCP 10.77.0.2\r\n ;branch=z\r\nl: 0\r\n\r\n")
+    write("sip", "compact_register", b"\x00REGISTER sip:reg.example SIP/2.0\r\n"
+          b"v: SIP/2.0/UDP 10.77.0.2:5060\r\nm: <sip:a@10.77.0.2>;expires=3600\r\n"
+          b"f: <sip:a@reg.example>\r\nt: <sip:a@reg.example>\r\ni: 1\r\nl: 0\r\n\r\n")
+
+
 if __name__ == "__main__":
     for f in (packet, fragment, natpmp, pcp, ssdp, http, gena, ftp, irc,
-              tftp, pptp):
+              tftp, pptp, sip):
         f()
