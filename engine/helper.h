@@ -102,6 +102,14 @@ class HelperContext {
   // Registers an expectation tied to the current flow.
   virtual absl::StatusOr<ExternalEndpoint> Expect(
       const ExpectationSpec& spec) = 0;
+  // Two expectations (RTP and RTCP, RFC 3550): the spec's inside port on an
+  // even external port, and the next inside port on the next external port
+  // (with the next remote port, when one is named). Returns the even one.
+  // Fails when the inside ports are mapped otherwise already or the pool
+  // has no two adjacent free ports; the helper may fall back to two
+  // Expect()s and name the second port (SDP's a=rtcp:, RFC 3605).
+  virtual absl::StatusOr<ExternalEndpoint> ExpectPair(
+      const ExpectationSpec& spec) = 0;
   // The current packet's L4 payload (after the TCP/UDP header). Valid until
   // the next ReplacePayload().
   virtual std::span<uint8_t> Payload() = 0;

@@ -11,6 +11,10 @@ absl::StatusOr<ExternalEndpoint> EngineHelperContext::Expect(
     const ExpectationSpec& spec) {
   return engine_.Expect(flow_, spec);
 }
+absl::StatusOr<ExternalEndpoint> EngineHelperContext::ExpectPair(
+    const ExpectationSpec& spec) {
+  return engine_.ExpectPair(flow_, spec);
+}
 absl::StatusOr<ExternalEndpoint> EngineHelperContext::ReserveRelated(
     uint8_t proto, uint16_t inside_port) {
   return engine_.ReserveRelated(flow_, proto, inside_port);
@@ -41,8 +45,11 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
   return ok;
 }
 
-absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
-    FlowId master, const ExpectationSpec& spec) {
+absl::Status Nat::Impl::PrepareExpectations(FlowId master,
+                                            const ExpectationSpec& spec,
+                                            uint32_t count,
+                                            uint8_t* child_helper,
+                                            uint32_t* timeout_s) {
   if (spec.proto != kProtoTcp && spec.proto != kProtoUdp) {
     return absl::InvalidArgumentError(
         absl::StrCat("expectation protocol ", spec.proto, " not TCP/UDP"));
@@ -55,7 +62,11 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
     return absl::InvalidArgumentError(
         "expectation needs the remote address (no opening to any remote)");
   }
-  uint8_t child_helper = 0;
+  if (policy.max_per_master != 0 && count > policy.max_per_master) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the helper allows ", policy.max_per_master, " expectations a flow"));
+  }
+  *child_helper = 0;
   if (spec.helper != nullptr) {
     auto it = std::find(helpers_.begin(), helpers_.end(), spec.helper);
     if (it == helpers_.end()) {
@@ -63,34 +74,32 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
           absl::StrCat("expectation helper ", std::string(spec.helper->name()),
                        " is not registered with this engine"));
     }
-    child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
+    *child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
   }
-  uint32_t timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
+  *timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
   if (spec.remote_addr == 0) {
-    timeout_s = std::min(timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS);
+    *timeout_s = std::min(*timeout_s, ExpectationSpec::kMaxAnyRemoteTimeoutS);
   }
-  const NamespaceId ns = master_flow.ns;
-  // Past the helper's limit the master's oldest goes, as netfilter does
-  // past max_expected.
+  // Past the helper's limit the master's oldest go, as netfilter does past
+  // max_expected.
   while (policy.max_per_master != 0 &&
-         expects_.CountOf(master) >= policy.max_per_master) {
+         expects_.CountOf(master) + count > policy.max_per_master) {
     RemoveExpectation(expects_.OldestOf(master));
   }
   if (config_.limits.max_expectations != 0 &&
-      expects_.live() >= config_.limits.max_expectations) {
+      expects_.live() + count > config_.limits.max_expectations) {
     return absl::ResourceExhaustedError("too many expectations");
   }
-  DropReason why = DropReason::kNone;
-  const uint32_t m = GetOrCreateMapping(ns, spec.proto, spec.inside_addr,
-                                        spec.inside_port, &why);
-  if (m == kNone) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
-  }
+  return absl::OkStatus();
+}
+
+void Nat::Impl::AddExpectation(FlowId master, const ExpectationSpec& spec,
+                               uint32_t m, uint8_t child_helper,
+                               uint32_t timeout_s) {
   const Mapping& mp = mappings_[m];
   Expectation x;
   x.proto = spec.proto;
-  x.ns = ns;
+  x.ns = flows_[master].ns;
   x.rem_addr = spec.remote_addr;
   x.rem_port = spec.remote_port;
   x.ext_addr = mp.ext_addr;
@@ -100,7 +109,51 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
   x.helper = child_helper;
   x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
   expects_.Add(x);
-  return ExternalEndpoint{mp.ext_addr, mp.ext_port};
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(
+    FlowId master, const ExpectationSpec& spec) {
+  uint8_t child_helper;
+  uint32_t timeout_s;
+  if (absl::Status st =
+          PrepareExpectations(master, spec, 1, &child_helper, &timeout_s);
+      !st.ok()) {
+    return st;
+  }
+  DropReason why = DropReason::kNone;
+  const uint32_t m = GetOrCreateMapping(
+      flows_[master].ns, spec.proto, spec.inside_addr, spec.inside_port, &why);
+  if (m == kNone) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no mapping for expectation: ", DropReasonName(why)));
+  }
+  AddExpectation(master, spec, m, child_helper, timeout_s);
+  return ExternalEndpoint{mappings_[m].ext_addr, mappings_[m].ext_port};
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::ExpectPair(
+    FlowId master, const ExpectationSpec& spec) {
+  uint8_t child_helper;
+  uint32_t timeout_s;
+  if (absl::Status st =
+          PrepareExpectations(master, spec, 2, &child_helper, &timeout_s);
+      !st.ok()) {
+    return st;
+  }
+  const NamespaceId ns = flows_[master].ns;
+  DropReason why = DropReason::kNone;
+  uint32_t first = kNone, second = kNone;
+  if (!mappings_.GetOrCreatePair(
+          ns, spec.proto, spec.inside_addr, spec.inside_port,
+          NamespacePortQuota(spec.proto), &first, &second, &why)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no even/odd external port pair: ", DropReasonName(why)));
+  }
+  AddExpectation(master, spec, first, child_helper, timeout_s);
+  ExpectationSpec next = spec;
+  if (next.remote_port != 0) next.remote_port++;
+  AddExpectation(master, next, second, child_helper, timeout_s);
+  return ExternalEndpoint{mappings_[first].ext_addr, mappings_[first].ext_port};
 }
 
 absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,

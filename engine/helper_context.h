@@ -19,6 +19,8 @@ class EngineHelperContext final : public HelperContext {
 
   TimeMs now() const override { return now_; }
   absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
+  absl::StatusOr<ExternalEndpoint> ExpectPair(
+      const ExpectationSpec& spec) override;
   std::span<uint8_t> Payload() override { return editor_.Payload(); }
   absl::Status ReplacePayload(size_t offset, size_t length,
                               std::string_view bytes) override {

@@ -69,64 +69,151 @@ int MappingTable::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
   return -1;
 }
 
+uint32_t MappingTable::Revive(uint32_t m) {
+  Mapping& mp = mappings_[m];
+  if (mp.state == MappingState::kHeld) {
+    mp.state = MappingState::kLive;
+    mp.generation++;
+    held_count_--;
+  }
+  mp.refs++;
+  return m;
+}
+
 uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto, uint32_t addr,
                                    uint16_t port, uint32_t ns_quota,
                                    DropReason* why) {
   const uint32_t key_hash = Hash(ns, proto, addr, port);
   if (const uint32_t found = Find(key_hash, ns, proto, addr, port);
       found != kNone) {
-    Mapping& m = mappings_[found];
-    if (m.state == MappingState::kHeld) {
-      m.state = MappingState::kLive;
-      m.generation++;
-      held_count_--;
-    }
-    m.refs++;
-    return found;
+    return Revive(found);
   }
   if (config_.external_addresses.empty()) {
     *why = DropReason::kNoExternalAddress;
     return kNone;
   }
   HostState& host = Host(ns, addr);
-  const int pi = ProtoIndex(proto);
-  if (config_.limits.max_ports_per_host != 0 &&
-      host.ports[pi] >= config_.limits.max_ports_per_host) {
-    *why = DropReason::kHostPortLimit;
-    MaybeDropHost(ns, addr);
-    return kNone;
-  }
-  // RFC 6888 REQ-4 for a tenant: one namespace cannot take the whole pool.
-  if (NamespacePorts(ns, proto) >= ns_quota) {
-    *why = DropReason::kNamespacePortLimit;
-    MaybeDropHost(ns, addr);
-    return kNone;
-  }
+  if (!RoomFor(host, ns, proto, addr, 1, ns_quota, why)) return kNone;
   const int ext_port = AllocatePort(host.ext_index, proto, port);
   if (ext_port < 0) {
     *why = DropReason::kNoPorts;
     MaybeDropHost(ns, addr);
     return kNone;
   }
+  return CreateAt(host, key_hash, ns, proto, addr, port,
+                  static_cast<uint16_t>(ext_port));
+}
+
+bool MappingTable::RoomFor(const HostState& host, NamespaceId ns,
+                           uint8_t proto, uint32_t addr, uint32_t count,
+                           uint32_t ns_quota, DropReason* why) {
+  const int pi = ProtoIndex(proto);
+  if (config_.limits.max_ports_per_host != 0 &&
+      host.ports[pi] + count > config_.limits.max_ports_per_host) {
+    *why = DropReason::kHostPortLimit;
+    MaybeDropHost(ns, addr);
+    return false;
+  }
+  // RFC 6888 REQ-4 for a tenant: one namespace cannot take the whole pool.
+  if (NamespacePorts(ns, proto) + count > ns_quota) {
+    *why = DropReason::kNamespacePortLimit;
+    MaybeDropHost(ns, addr);
+    return false;
+  }
+  return true;
+}
+
+uint32_t MappingTable::CreateAt(HostState& host, uint32_t key_hash,
+                                NamespaceId ns, uint8_t proto, uint32_t addr,
+                                uint16_t port, uint16_t ext_port) {
   const uint32_t m = TakeSlot(mappings_, free_);
   Mapping& mp = mappings_[m];
   const uint32_t gen = mp.generation + 1;
   mp = Mapping{addr,
                config_.external_addresses[host.ext_index],
                port,
-               static_cast<uint16_t>(ext_port),
+               ext_port,
                ns,
                proto,
                MappingState::kLive,
                1,
                0,
                gen};
-  SetPortOwner(host.ext_index, proto, static_cast<uint16_t>(ext_port), m);
-  host.ports[pi]++;
+  SetPortOwner(host.ext_index, proto, ext_port, m);
+  host.ports[ProtoIndex(proto)]++;
   NsPorts(ns, proto)++;
   index_.Insert(key_hash, m);
   count_++;
   return m;
+}
+
+int MappingTable::AllocatePair(int ext_index, uint8_t proto) {
+  const std::vector<uint32_t>& table =
+      ports_[ext_index * kNumProtos + ProtoIndex(proto)];
+  const uint32_t lo = config_.port_min, hi = config_.port_max;
+  const uint32_t p0 = lo + (lo & 1u);  // the first even port
+  if (p0 + 1 > hi) return -1;
+  const uint32_t n = (hi - 1 - p0) / 2 + 1;  // even p with p + 1 <= hi
+  const uint32_t start = static_cast<uint32_t>(rng_.Next() % n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t p = p0 + 2 * ((start + i) % n);
+    if (table[p] == kPortFree && table[p + 1] == kPortFree) {
+      return static_cast<int>(p);
+    }
+  }
+  return -1;
+}
+
+bool MappingTable::GetOrCreatePair(NamespaceId ns, uint8_t proto, uint32_t addr,
+                                   uint16_t port, uint32_t ns_quota,
+                                   uint32_t* first, uint32_t* second,
+                                   DropReason* why) {
+  if (port == 65535 || config_.external_addresses.empty()) {
+    *why = config_.external_addresses.empty() ? DropReason::kNoExternalAddress
+                                              : DropReason::kNoPorts;
+    return false;
+  }
+  const uint16_t port2 = static_cast<uint16_t>(port + 1);
+  const uint32_t h1 = Hash(ns, proto, addr, port);
+  const uint32_t h2 = Hash(ns, proto, addr, port2);
+  const uint32_t m1 = Find(h1, ns, proto, addr, port);
+  const uint32_t m2 = Find(h2, ns, proto, addr, port2);
+  HostState& host = Host(ns, addr);
+  const int xi = host.ext_index;
+  int p = -1;
+  if (m1 == kNone && m2 == kNone) {
+    if (!RoomFor(host, ns, proto, addr, 2, ns_quota, why)) return false;
+    p = AllocatePair(xi, proto);
+  } else {
+    // An existing mapping of either port fixes where the pair must be; the
+    // other half's port must be free (or be that port's mapping).
+    p = m1 != kNone ? mappings_[m1].ext_port : mappings_[m2].ext_port - 1;
+    const bool fits =
+        !(p & 1) && (m2 == kNone || mappings_[m2].ext_port == p + 1) &&
+        (m1 != kNone ||
+         PortOwner(xi, proto, static_cast<uint16_t>(p)) == kPortFree) &&
+        (m2 != kNone ||
+         (p + 1 <= 65535 &&
+          PortOwner(xi, proto, static_cast<uint16_t>(p + 1)) == kPortFree));
+    if (!fits) p = -1;
+    if (fits && !RoomFor(host, ns, proto, addr,
+                         (m1 == kNone) + (m2 == kNone), ns_quota, why)) {
+      return false;
+    }
+  }
+  if (p < 0) {
+    *why = DropReason::kNoPorts;
+    MaybeDropHost(ns, addr);
+    return false;
+  }
+  *first = m1 != kNone
+               ? Revive(m1)
+               : CreateAt(host, h1, ns, proto, addr, port,
+                          static_cast<uint16_t>(p));
+  *second = m2 != kNone ? Revive(m2)
+                        : CreateAt(host, h2, ns, proto, addr, port2,
+                                   static_cast<uint16_t>(p + 1));
+  return true;
 }
 
 void MappingTable::Release(uint32_t m, uint32_t now_s) {

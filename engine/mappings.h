@@ -106,6 +106,14 @@ class MappingTable {
   // ports the namespace may hold for `proto`.
   uint32_t GetOrCreate(NamespaceId ns, uint8_t proto, uint32_t addr,
                        uint16_t port, uint32_t ns_quota, DropReason* why);
+  // The mappings of an inside port and the next one on an even external
+  // port and the next one (RTP and RTCP, RFC 3550), each with a reference
+  // taken. An existing mapping of either fixes the pair; false (nothing
+  // taken, *why set) when that pair cannot be made, the pool has no two
+  // adjacent free ports, or a quota says no.
+  bool GetOrCreatePair(NamespaceId ns, uint8_t proto, uint32_t addr,
+                       uint16_t port, uint32_t ns_quota, uint32_t* first,
+                       uint32_t* second, DropReason* why);
   void Retain(uint32_t m) { mappings_[m].refs++; }
   // Drops a reference; the last one parks the mapping for the hold time.
   void Release(uint32_t m, uint32_t now_s);
@@ -155,6 +163,18 @@ class MappingTable {
   uint32_t Find(uint32_t hash, NamespaceId ns, uint8_t proto, uint32_t addr,
                 uint16_t port) const;
   int AllocatePort(int ext_index, uint8_t proto, uint16_t in_port);
+  // An even free port whose successor is free too, or -1.
+  int AllocatePair(int ext_index, uint8_t proto);
+  // Whether `count` more mappings fit the host's and namespace's quotas.
+  bool RoomFor(const HostState& host, NamespaceId ns, uint8_t proto,
+               uint32_t addr, uint32_t count, uint32_t ns_quota,
+               DropReason* why);
+  // A new live mapping (one reference) of the inside endpoint on ext_port.
+  uint32_t CreateAt(HostState& host, uint32_t key_hash, NamespaceId ns,
+                    uint8_t proto, uint32_t addr, uint16_t port,
+                    uint16_t ext_port);
+  // A found mapping taken again (revived from its hold if need be).
+  uint32_t Revive(uint32_t m);
   uint32_t& NsPorts(NamespaceId ns, uint8_t proto) {
     if (ns >= ns_ports_.size()) ns_ports_.resize(size_t{ns} + 1);
     return ns_ports_[ns][ProtoIndex(proto)];

@@ -124,6 +124,16 @@ class Nat::Impl {
   // An expectation of the flow `master`'s helper (engine/helper_context.cc).
   absl::StatusOr<ExternalEndpoint> Expect(FlowId master,
                                           const ExpectationSpec& spec);
+  absl::StatusOr<ExternalEndpoint> ExpectPair(FlowId master,
+                                              const ExpectationSpec& spec);
+  // The checks and the room (the helper's policy, the engine's total) for
+  // `count` expectations of one spec; the child helper and lifetime.
+  absl::Status PrepareExpectations(FlowId master, const ExpectationSpec& spec,
+                                   uint32_t count, uint8_t* child_helper,
+                                   uint32_t* timeout_s);
+  // Files an expectation of the master's on mapping m (its reference taken).
+  void AddExpectation(FlowId master, const ExpectationSpec& spec, uint32_t m,
+                      uint8_t child_helper, uint32_t timeout_s);
   // Related flows of the flow `master`'s helper (HelperContext, same names).
   absl::StatusOr<ExternalEndpoint> ReserveRelated(FlowId master, uint8_t proto,
                                                   uint16_t in_port);

@@ -215,6 +215,74 @@ TEST_F(MappingTableTest, AnExhaustedPoolSaysNoPorts) {
   EXPECT_EQ(Refused(1, host, 9, kProtoIcmp), DropReason::kNoPorts);
 }
 
+// RTP and RTCP (RFC 3550): an inside port and the next one on an even
+// external port and the next one.
+TEST_F(MappingTableTest, APairIsAnEvenPortAndTheNext) {
+  for (uint16_t in : {uint16_t{40000}, uint16_t{40003}}) {
+    uint32_t a = kNone, b = kNone;
+    ASSERT_TRUE(
+        table->GetOrCreatePair(1, kProtoUdp, host, in, kNoQuota, &a, &b, &why))
+        << DropReasonName(why);
+    EXPECT_EQ(M(a).in_port, in);
+    EXPECT_EQ(M(b).in_port, in + 1);
+    EXPECT_EQ(M(a).ext_port % 2, 0) << in;
+    EXPECT_EQ(M(b).ext_port, M(a).ext_port + 1);
+    EXPECT_EQ(M(a).ext_addr, M(b).ext_addr);
+    EXPECT_EQ(Owner(a), a);
+    EXPECT_EQ(Owner(b), b);
+    // Asked again: the same pair, one more reference each.
+    uint32_t a2 = kNone, b2 = kNone;
+    ASSERT_TRUE(table->GetOrCreatePair(1, kProtoUdp, host, in, kNoQuota, &a2,
+                                       &b2, &why));
+    EXPECT_EQ(a2, a);
+    EXPECT_EQ(b2, b);
+    EXPECT_EQ(M(a).refs, 2u);
+  }
+}
+
+TEST_F(MappingTableTest, APairFollowsAnExistingMappingOrIsRefused) {
+  // The RTP port already mapped on an even port (kept as it is): its RTCP
+  // joins it.
+  Make([](NatConfig& c) { c.port_preservation = true; });
+  const uint32_t rtp = Get(1, host, 1030, kProtoTcp);
+  ASSERT_EQ(M(rtp).ext_port, 1030);
+  uint32_t a = kNone, b = kNone;
+  ASSERT_TRUE(
+      table->GetOrCreatePair(1, kProtoTcp, host, 1030, kNoQuota, &a, &b, &why))
+      << DropReasonName(why);
+  EXPECT_EQ(a, rtp);
+  EXPECT_EQ(M(b).ext_port, 1031);
+  // An inside port mapped on an odd external port cannot start a pair.
+  Make([](NatConfig& c) { c.port_preservation = true; });
+  Get(1, host, 1041);
+  EXPECT_FALSE(
+      table->GetOrCreatePair(1, kProtoTcp, host, 1041, kNoQuota, &a, &b, &why));
+  EXPECT_EQ(why, DropReason::kNoPorts);
+  EXPECT_EQ(table->live_and_held(), 1u) << "nothing taken";
+}
+
+TEST_F(MappingTableTest, APairNeedsTwoAdjacentFreePortsAndTwoOfTheQuota) {
+  Make([](NatConfig& c) { c.port_max = 1027; });  // 1024..1027
+  Take({1024, 1027}, kProtoUdp);  // free: 1025, 1026 (1025 is odd)
+  uint32_t a = kNone, b = kNone;
+  EXPECT_FALSE(
+      table->GetOrCreatePair(1, kProtoUdp, host, 5000, kNoQuota, &a, &b, &why));
+  EXPECT_EQ(why, DropReason::kNoPorts);
+  EXPECT_EQ(table->live_and_held(), 0u);
+  Make([](NatConfig& c) { c.limits.max_ports_per_host = 3; });
+  Get(1, host, 100, kProtoUdp);
+  Get(1, host, 101, kProtoUdp);
+  EXPECT_FALSE(
+      table->GetOrCreatePair(1, kProtoUdp, host, 5000, kNoQuota, &a, &b, &why));
+  EXPECT_EQ(why, DropReason::kHostPortLimit) << "two more ports than it may";
+  EXPECT_FALSE(
+      table->GetOrCreatePair(2, kProtoUdp, host, 5000, 1, &a, &b, &why));
+  EXPECT_EQ(why, DropReason::kNamespacePortLimit);
+  EXPECT_FALSE(
+      table->GetOrCreatePair(2, kProtoUdp, host, 65535, kNoQuota, &a, &b, &why))
+      << "no port after 65535";
+}
+
 TEST_F(MappingTableTest, MaxPortsPerHostSaysHostPortLimit) {
   Make([](NatConfig& c) { c.limits.max_ports_per_host = 3; });
   const uint32_t first = Get(1, host, 5000);

@@ -663,6 +663,71 @@ class RecordingHelper : public PacketHelper {
   ExternalEndpoint expected;
 };
 
+// A helper that asks for an RTP/RTCP pair of expectations for inside port
+// pair_port (SIP's media).
+class PairHelper : public PacketHelper {
+ public:
+  std::string_view name() const override { return "pair"; }
+  bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from, Ipv4View&,
+                L4View&) override {
+    if (from != Side::kInside || pair_port == 0) return true;
+    ExpectationSpec spec;
+    spec.proto = kProtoUdp;
+    spec.remote_addr = flow.remote_addr;
+    spec.inside_addr = flow.inside_addr;
+    spec.inside_port = pair_port;
+    spec.timeout_s = 60;
+    result = ctx.ExpectPair(spec);
+    pair_port = 0;
+    return true;
+  }
+  ExpectationPolicy expectation_policy() const override {
+    return {.max_per_master = 4, .max_timeout_s = 120};
+  }
+  uint16_t pair_port = 0;
+  absl::StatusOr<ExternalEndpoint> result = absl::UnknownError("not asked");
+};
+
+TEST_F(NatTest, AnExpectationPairIsAnEvenPortAndTheNext) {
+  PairHelper h;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &h).ok());
+  h.pair_port = 40000;
+  UdpOut(lan, "10.77.0.2", 5060, "203.0.113.2", 5060);
+  ASSERT_TRUE(h.result.ok()) << h.result.status();
+  const uint16_t rtp = h.result->port;
+  EXPECT_EQ(rtp % 2, 0);
+  EXPECT_EQ(nat->GetStats().expectations, 2u);
+  // RTP and RTCP from the remote reach inside ports 40000 and 40001.
+  std::vector<uint8_t> out;
+  for (uint16_t k : {uint16_t{0}, uint16_t{1}}) {
+    ASSERT_EQ(Out(Udp("203.0.113.2", static_cast<uint16_t>(30000 + k),
+                      "203.0.113.1", static_cast<uint16_t>(rtp + k)),
+                  &out)
+                  .action,
+              Verdict::kForward)
+        << k;
+    EXPECT_EQ(Tins::IP(out.data(), static_cast<uint32_t>(out.size()))
+                  .rfind_pdu<Tins::UDP>()
+                  .dport(),
+              40000 + k);
+  }
+  EXPECT_EQ(nat->GetStats().expectations, 0u) << "each used once";
+  // A pair whose RTP port is mapped on an odd port already is refused;
+  // nothing is left behind.
+  const uint32_t mappings = nat->GetStats().mappings;
+  uint16_t odd_in = 0;
+  for (uint16_t p = 41000; p < 41100 && odd_in == 0; ++p) {
+    if (UdpOut(lan, "10.77.0.2", p, "203.0.113.9", 9) % 2 == 1) odd_in = p;
+  }
+  ASSERT_NE(odd_in, 0);
+  h.pair_port = odd_in;
+  UdpOut(lan, "10.77.0.2", 5060, "203.0.113.2", 5060);
+  EXPECT_FALSE(h.result.ok());
+  EXPECT_EQ(h.result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(nat->GetStats().expectations, 0u);
+  EXPECT_GE(nat->GetStats().mappings, mappings);
+}
+
 TEST_F(NatTest, PacketHelperSeesFlowAndDirection) {
   RecordingHelper h;
   ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 69, &h).ok());
