@@ -12,6 +12,7 @@ void HalfOpenTable::Add(uint32_t flow, uint32_t group) {
   flows_[flow] = Entry{group, serial};
   Group& g = groups_[group];
   g.count++;
+  Resized(group, g.count - 1, g.count);
   g.fifo.emplace_back(flow, serial);
   while (!g.fifo.empty() && Stale(g.fifo.front())) g.fifo.pop_front();
   // Flows that were answered leave stale entries behind: keep them to at
@@ -24,10 +25,33 @@ void HalfOpenTable::Add(uint32_t flow, uint32_t group) {
 bool HalfOpenTable::Remove(uint32_t flow) {
   auto it = flows_.find(flow);
   if (it == flows_.end()) return false;
-  auto g = groups_.find(it->second.group);
+  const uint32_t group = it->second.group;
+  auto g = groups_.find(group);
   flows_.erase(it);
-  if (g != groups_.end() && --g->second.count == 0) groups_.erase(g);
+  if (g != groups_.end()) {
+    const uint32_t count = --g->second.count;
+    Resized(group, count + 1, count);
+    if (count == 0) groups_.erase(g);
+  }
   return true;
+}
+
+void HalfOpenTable::Resized(uint32_t group, uint32_t from, uint32_t to) {
+  if (from != 0) {
+    auto b = by_count_.find(from);
+    if (b != by_count_.end()) {
+      b->second.erase(group);
+      if (b->second.empty()) {
+        by_count_.erase(b);
+        // Counts move by one: the old largest is now the group's own.
+        if (from == max_count_ && to < from) max_count_ = to;
+      }
+    }
+  }
+  if (to != 0) {
+    by_count_[to].insert(group);
+    max_count_ = std::max(max_count_, to);
+  }
 }
 
 uint32_t HalfOpenTable::Oldest(uint32_t group) {
@@ -44,15 +68,10 @@ uint32_t HalfOpenTable::Victim(uint32_t group, uint32_t per_group,
   if (total != 0 && flows_.size() >= total) {
     // The fullest group pays: a flood at one forward does not push out the
     // handshakes of the others.
-    uint32_t fullest = kNone;
-    uint32_t most = 0;
-    for (const auto& [key, g] : groups_) {
-      if (g.count > most) {
-        most = g.count;
-        fullest = key;
-      }
+    auto b = by_count_.find(max_count_);
+    if (max_count_ != 0 && b != by_count_.end() && !b->second.empty()) {
+      return Oldest(*b->second.begin());
     }
-    if (most != 0) return Oldest(fullest);
   }
   return kNone;
 }

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "engine/flow_table.h"
 
 namespace unat {
@@ -47,9 +48,16 @@ class HalfOpenTable {
     return it == flows_.end() || it->second.serial != e.second;
   }
   uint32_t Oldest(uint32_t group);
+  // A group's count moved from `from` to `to` (by one): refile it among
+  // the groups of each size.
+  void Resized(uint32_t group, uint32_t from, uint32_t to);
 
   absl::flat_hash_map<uint32_t, Entry> flows_;
   absl::flat_hash_map<uint32_t, Group> groups_;
+  // The groups by their count, and the largest count: the fullest group in
+  // O(1) at the total limit, however many groups a flood spreads over.
+  absl::flat_hash_map<uint32_t, absl::flat_hash_set<uint32_t>> by_count_;
+  uint32_t max_count_ = 0;
   uint64_t serial_ = 0;
 };
 

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+
 namespace unat::internal {
 namespace {
 
@@ -111,6 +114,37 @@ TEST_F(HalfOpenTest, AFlowAddedTwiceIsFiledOnceInItsLatestGroup) {
   ASSERT_TRUE(table.Remove(1));
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(table.GroupSize(kG2), 0u);
+}
+
+// Against a brute-force count of every group, over random adds, answers
+// and evictions spread across many groups: the victim at the total limit is
+// always a flow of a fullest group (found without a scan of the groups).
+TEST_F(HalfOpenTest, TheFullestGroupIsKnownThroughRandomChurn) {
+  std::mt19937 rng(5);
+  std::map<uint32_t, uint32_t> group_of;  // live flow -> group
+  uint32_t next_flow = 0;
+  for (int step = 0; step < 8000; ++step) {
+    const int op = static_cast<int>(rng() % 10);
+    if (op < 6 || group_of.empty()) {
+      const uint32_t g = rng() % 300;
+      table.Add(next_flow, g);
+      group_of[next_flow++] = g;
+    } else {
+      auto it = group_of.begin();
+      std::advance(it, rng() % group_of.size());
+      ASSERT_TRUE(table.Remove(it->first));
+      group_of.erase(it);
+    }
+    std::map<uint32_t, uint32_t> counts;
+    uint32_t most = 0;
+    for (const auto& [f, g] : group_of) most = std::max(most, ++counts[g]);
+    ASSERT_EQ(table.size(), group_of.size());
+    if (group_of.empty()) continue;
+    const uint32_t v = table.Victim(/*group=*/1000, 0, table.size());
+    ASSERT_NE(v, kNone) << step;
+    ASSERT_EQ(counts[group_of.at(v)], most) << step;
+    ASSERT_EQ(table.GroupSize(group_of.at(v)), most);
+  }
 }
 
 }  // namespace
