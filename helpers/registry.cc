@@ -3,6 +3,7 @@
 #include "helpers/ftp.h"
 #include "helpers/irc.h"
 #include "helpers/pptp.h"
+#include "helpers/sip.h"
 #include "helpers/tcp_lines.h"
 #include "helpers/tftp.h"
 
@@ -14,10 +15,7 @@ std::span<const HelperEntry* const> Registered() {
   // initialisation, and naming each function here keeps the linker from
   // dropping a helper's object file from the static library.
   static const HelperEntry* const kEntries[] = {
-      &FtpEntry(),
-      &TftpEntry(),
-      &IrcEntry(),
-      &PptpEntry(),
+      &FtpEntry(), &TftpEntry(), &IrcEntry(), &PptpEntry(), &SipEntry(),
   };
   return kEntries;
 }

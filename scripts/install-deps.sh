@@ -12,6 +12,7 @@ pkgs=(
   vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
   hping3 python3-scapy
   pptpd pptp-linux
+  baresip-core tshark
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -120,9 +120,11 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
             "helpers.tftp_ports: port 69 listed twice");
   EXPECT_EQ(Error(g + "helpers { ftp: true irc: true irc_ports: 21 }"),
             "helpers.irc_ports: TCP port 21 is also an FTP port");
-  EXPECT_EQ(Error(g + "helpers { sip: true }"),
-            "helpers.sip: true is not available: this build has no such "
+  EXPECT_EQ(Error(g + "helpers { h323: true }"),
+            "helpers.h323: true is not available: this build has no such "
             "helper yet");
+  EXPECT_EQ(Error(g + "helpers { sip: true tftp: true sip_ports: 69 }"),
+            "helpers.sip_ports: UDP port 69 is also a TFTP port");
 }
 
 // Every registered ALG is configured by its own two fields, read through
@@ -146,7 +148,7 @@ TEST(ConfigTest, AlgHelpersThroughTheRegistry) {
               "helpers." + name + "_ports: port 7 listed twice");
   }
   // The other helpers in config.proto are not built in; the local ones are.
-  for (const char* absent : {"sip", "h323"}) {
+  for (const char* absent : {"h323"}) {
     EXPECT_EQ(Error(g + "helpers { " + absent + ": true }"),
               absl::StrCat("helpers.", absent,
                            ": true is not available: this build has no such "

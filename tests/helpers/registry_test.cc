@@ -57,7 +57,7 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
                 ExpectationSpec::kMaxAnyRemoteTimeoutS);
     }
   }
-  EXPECT_EQ(FindHelper("sip"), nullptr);
+  EXPECT_EQ(FindHelper("h323"), nullptr);
   EXPECT_EQ(FindHelper("natpmp"), nullptr);  // a local helper, not an ALG
 }
 
@@ -99,7 +99,7 @@ TEST(HelperRegistryTest, ConfigStartsOffOnTheDefaultPorts) {
     EXPECT_EQ(c.ports(e->name), e->default_ports);
   }
   EXPECT_TRUE(c.enabled_names().empty());
-  EXPECT_TRUE(c.ports("sip").empty());
+  EXPECT_TRUE(c.ports("h323").empty());
   HelperSetConfig d;
   EXPECT_EQ(c, d);
   d.SetPorts("ftp", {21});  // the default again
@@ -142,11 +142,11 @@ TEST_F(HelperSetRegistryTest, OffHelpersAndUnknownNames) {
   none.ForEachCounter([&](std::string_view, uint64_t) { ++n; });
   EXPECT_EQ(n, 0);
   HelperSetConfig c;
-  c.Enable("sip");
+  c.Enable("h323");
   HelperSet unknown(c);
   absl::Status s = unknown.Register(*nat);
   EXPECT_FALSE(s.ok());
-  EXPECT_EQ(s.message(), "no helper named sip");
+  EXPECT_EQ(s.message(), "no helper named h323");
 }
 
 TEST(HelperRegistryTest, EachHelperGivesTheEngineItsEntrysPolicy) {

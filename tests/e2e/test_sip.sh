@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SIP through unat with real phones (issue 16, UDP): a baresip in unat-lan
+# calls a baresip in unat-wan (auto-answer, a sine tone as each side's
+# audio), through unat's SIP helper. The call is established and RTP flows
+# both ways: tshark counts the media packets at each side. Without the
+# helper the answerer sends its media to the caller's inside address (the
+# SDP says 10.77.0.2) and nothing comes back. Then the same from lan and
+# lan2 at once: two tenants' phones at the same inside address and ports.
+source "$(dirname "$0")/lib.sh"
+need baresip tshark
+UNAT_LAB_CONFIG_EXTRA='helpers { sip: true }' "$LAB" up
+
+# phone_config DIR ACCOUNT [AUTOANSWER]
+phone_config() {
+  mkdir -p "$1"
+  cat >"$1/config" <<CONF
+poll_method epoll
+sip_listen 0.0.0.0:5060
+audio_player aubridge,nil
+audio_alert aubridge,nil
+audio_source ausine,440
+ausrc_srate 48000
+auplay_srate 48000
+rtp_ports 10000-10100
+module_path /usr/lib/baresip/modules
+module opus.so
+module ausine.so
+module aubridge.so
+module_app account.so
+module_app menu.so
+CONF
+  echo "$2" >"$1/accounts"
+}
+phone_config "$TMP/wan" "<sip:wan@203.0.113.2>;regint=0;answermode=auto;audio_codecs=opus"
+phone_config "$TMP/lan" "<sip:lan@10.77.0.2>;regint=0;audio_codecs=opus"
+phone_config "$TMP/lan2" "<sip:lan2@10.77.0.2>;regint=0;audio_codecs=opus"
+
+wan baresip -f "$TMP/wan" -t 40 >"$TMP/wan.log" 2>&1 </dev/null &
+wan_pid=$!
+wait_udp unat-wan 5060
+# Media (not SIP) at each side, by direction.
+wan timeout 9 tshark -n -i unatw0 -f "udp and not port 5060" -T fields \
+  -e ip.src -e ip.dst >"$TMP/wan.media" 2>/dev/null &
+t1=$!
+lan timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
+  -e ip.src -e ip.dst >"$TMP/lan.media" 2>/dev/null &
+t2=$!
+sleep 2
+lan baresip -f "$TMP/lan" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan.log" 2>&1 </dev/null || true
+wait "$t1" "$t2" || true
+count() { grep -c "^$2	$3\$" "$1" || true; }
+lan_out=$(count "$TMP/lan.media" 10.77.0.2 203.0.113.2)
+lan_in=$(count "$TMP/lan.media" 203.0.113.2 10.77.0.2)
+wan_in=$(count "$TMP/wan.media" 203.0.113.1 203.0.113.2)
+wan_out=$(count "$TMP/wan.media" 203.0.113.2 203.0.113.1)
+echo "  media: lan sent $lan_out, got $lan_in; wan got $wan_in, sent $wan_out"
+grep -q "Call established" "$TMP/lan.log" ||
+  fail "the call was not established: $(tail -5 "$TMP/lan.log") / $(tail -5 "$TMP/wan.log")"
+[ "$wan_in" -ge 50 ] || fail "RTP lan -> wan: only $wan_in packets reached wan"
+[ "$lan_in" -ge 50 ] || fail "RTP wan -> lan: only $lan_in packets reached lan ($(ctl stats | grep -E 'sip/|filtered|no_flow'))"
+ok "a call from lan's baresip to wan's: established, RTP both ways ($wan_in packets to wan, $lan_in to lan)"
+
+# Both tenants call at once, from the same inside address and ports.
+lan timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
+  -e ip.src -e ip.dst >"$TMP/lan.media2" 2>/dev/null &
+t1=$!
+lan2 timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
+  -e ip.src -e ip.dst >"$TMP/lan2.media2" 2>/dev/null &
+t2=$!
+wan timeout 9 tshark -n -i unatw0 -f "udp and not port 5060" -T fields \
+  -e ip.src -e ip.dst -e udp.srcport >"$TMP/wan.media2" 2>/dev/null &
+t3=$!
+sleep 2
+lan baresip -f "$TMP/lan" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan.log2" 2>&1 </dev/null &
+c1=$!
+lan2 baresip -f "$TMP/lan2" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan2.log2" 2>&1 </dev/null &
+c2=$!
+wait "$c1" "$c2" "$t1" "$t2" "$t3" || true
+lan_in=$(count "$TMP/lan.media2" 203.0.113.2 10.77.0.2)
+lan2_in=$(count "$TMP/lan2.media2" 203.0.113.2 10.77.0.2)
+streams=$(awk -F'\t' '$1 == "203.0.113.1" {print $3}' "$TMP/wan.media2" | sort | uniq -c | awk '$1 >= 50' | wc -l)
+echo "  media: lan got $lan_in, lan2 got $lan2_in; wan got $streams streams of 50+ packets from unat"
+[ "$lan_in" -ge 50 ] || fail "two tenants: lan got $lan_in RTP packets"
+[ "$lan2_in" -ge 50 ] || fail "two tenants: lan2 got $lan2_in RTP packets"
+[ "$streams" -ge 2 ] || fail "two tenants: wan got $streams RTP streams from unat, want 2"
+ok "two tenants' phones (10.77.0.2 each) call at once: RTP both ways for each ($lan_in and $lan2_in packets in, $streams streams out)"
+kill "$wan_pid" 2>/dev/null || true
