@@ -86,8 +86,8 @@ expect 2 '^unatd: config: inside\[1\]\.name: "lan" is repeated$' \
 inside { name: \"lan\" device: \"unat1\" netns: \"unat-lan\" address: \"10.78.0.1/24\" }"
 expect 2 '^unatd: config: inside: at least one is required$' \
   'outside { device: "w" external_address: "203.0.113.1" }'
-expect 2 '^unatd: config: helpers\.sip: true is not available' "$good
-helpers { sip: true }"
+expect 2 '^unatd: config: helpers\.h323: true is not available' "$good
+helpers { h323: true }"
 expect 2 '^unatd: config: control\.mode: 0666 must give' \
   "${good/control \{ /control { mode: 0666 }"
 expect 2 '^unatd: config: .*missing\.conf: cannot open' "$good" --config "$TMP/missing.conf"

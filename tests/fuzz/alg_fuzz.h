@@ -1,4 +1,4 @@
-// The ALG libFuzzer targets (ftp, irc, tftp and pptp _fuzz.cc): one
+// The ALG libFuzzer targets (ftp, irc, tftp, pptp and sip_alg _fuzz.cc): one
 // helper's parser on its own, driven as the engine drives it. An engine
 // with only that helper registered; per input one new flow from 10.77.0.2 to
 // 203.0.113.2 on the helper's port (TCP: after a handshake), then the input
@@ -22,7 +22,7 @@
 
 namespace unat::fuzz {
 
-enum class AlgKind { kFtp, kIrc, kTftp, kPptp };
+enum class AlgKind { kFtp, kIrc, kTftp, kPptp, kSip };
 
 struct AlgWorld {
   static constexpr uint32_t kExt = 0xcb007101, kServer = 0xcb007102;
@@ -49,6 +49,7 @@ struct AlgWorld {
     hc.Enable("irc", kind == AlgKind::kIrc);
     hc.Enable("tftp", kind == AlgKind::kTftp);
     hc.Enable("pptp", kind == AlgKind::kPptp);
+    hc.Enable("sip", kind == AlgKind::kSip);
     helpers = std::make_unique<helpers::HelperSet>(hc);
     if (!helpers->Register(*nat).ok()) abort();
   }
@@ -70,8 +71,9 @@ inline int RunAlg(AlgKind kind, const uint8_t* data, size_t size) {
   const uint16_t port = kind == AlgKind::kFtp    ? 21
                         : kind == AlgKind::kIrc  ? 6667
                         : kind == AlgKind::kPptp ? 1723
+                        : kind == AlgKind::kSip  ? 5060
                                                  : 69;
-  const bool tcp = kind != AlgKind::kTftp;
+  const bool tcp = kind != AlgKind::kTftp && kind != AlgKind::kSip;
   const uint16_t cport = static_cast<uint16_t>(10000 + world->inputs);
   std::vector<uint8_t> out;
   // Sequence numbers: each side's next byte in its own space, and the next
@@ -99,9 +101,14 @@ inline int RunAlg(AlgKind kind, const uint8_t* data, size_t size) {
          TcpPacket(kClient, cport, kServer, port, c_next, s_acked, 0x10, {}),
          now);
   } else {
+    // The flow's first datagram: a TFTP read request, or a SIP keep-alive.
     const uint8_t rrq[] = {0, 1, 'f', 0, 'o', 'c', 't', 'e', 't', 0};
-    if (Feed(*nat, true, ns, UdpPacket(kClient, cport, kServer, port, rrq), now,
-             &out)
+    const uint8_t crlf[] = {'\r', '\n', '\r', '\n'};
+    const std::span<const uint8_t> first = kind == AlgKind::kSip
+                                               ? std::span<const uint8_t>(crlf)
+                                               : std::span<const uint8_t>(rrq);
+    if (Feed(*nat, true, ns, UdpPacket(kClient, cport, kServer, port, first),
+             now, &out)
             .action != Verdict::kForward) {
       return 0;
     }

@@ -338,6 +338,11 @@ def sip():
     write("sip", "invite_udp", b"\x00" + invite)
     write("sip", "invite_tcp_two", b"\x01" + invite +
           b"SIP/2.0 200 OK\r\nv: SIP/2.0/TCP 10.77.0.2\r\n ;branch=z\r\nl: 0\r\n\r\n")
+    # The ALG target: records of flags(1) length(2) payload.
+    sip_alg = invite[invite.index(b"INVITE"):]
+    write("sip_alg", "invite_and_answer", rec(0, sip_alg) + rec(1,
+          b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1\r\n"
+          b"Content-Length: 0\r\n\r\n") + rec(8, b"rtp"))
     write("sip", "compact_register", b"\x00REGISTER sip:reg.example SIP/2.0\r\n"
           b"v: SIP/2.0/UDP 10.77.0.2:5060\r\nm: <sip:a@10.77.0.2>;expires=3600\r\n"
           b"f: <sip:a@reg.example>\r\nt: <sip:a@reg.example>\r\ni: 1\r\nl: 0\r\n\r\n")
