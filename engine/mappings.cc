@@ -104,9 +104,9 @@ uint32_t MappingTable::GetOrCreate(NamespaceId ns, uint8_t proto, uint32_t addr,
                   static_cast<uint16_t>(ext_port));
 }
 
-bool MappingTable::RoomFor(const HostState& host, NamespaceId ns,
-                           uint8_t proto, uint32_t addr, uint32_t count,
-                           uint32_t ns_quota, DropReason* why) {
+bool MappingTable::RoomFor(const HostState& host, NamespaceId ns, uint8_t proto,
+                           uint32_t addr, uint32_t count, uint32_t ns_quota,
+                           DropReason* why) {
   const int pi = ProtoIndex(proto);
   if (config_.limits.max_ports_per_host != 0 &&
       host.ports[pi] + count > config_.limits.max_ports_per_host) {
@@ -196,8 +196,8 @@ bool MappingTable::GetOrCreatePair(NamespaceId ns, uint8_t proto, uint32_t addr,
          (p + 1 <= 65535 &&
           PortOwner(xi, proto, static_cast<uint16_t>(p + 1)) == kPortFree));
     if (!fits) p = -1;
-    if (fits && !RoomFor(host, ns, proto, addr,
-                         (m1 == kNone) + (m2 == kNone), ns_quota, why)) {
+    if (fits && !RoomFor(host, ns, proto, addr, (m1 == kNone) + (m2 == kNone),
+                         ns_quota, why)) {
       return false;
     }
   }
@@ -206,10 +206,9 @@ bool MappingTable::GetOrCreatePair(NamespaceId ns, uint8_t proto, uint32_t addr,
     MaybeDropHost(ns, addr);
     return false;
   }
-  *first = m1 != kNone
-               ? Revive(m1)
-               : CreateAt(host, h1, ns, proto, addr, port,
-                          static_cast<uint16_t>(p));
+  *first = m1 != kNone ? Revive(m1)
+                       : CreateAt(host, h1, ns, proto, addr, port,
+                                  static_cast<uint16_t>(p));
   *second = m2 != kNone ? Revive(m2)
                         : CreateAt(host, h2, ns, proto, addr, port2,
                                    static_cast<uint16_t>(p + 1));
