@@ -5,6 +5,7 @@
 
 #include "engine/checksum.h"
 #include "engine/wire.h"
+#include "helpers/flow_state.h"
 
 namespace unat::helpers {
 
@@ -61,20 +62,8 @@ struct State {
 };
 static_assert(std::is_trivially_copyable_v<State>);
 
-State Load(const std::string& s) {
-  State st;
-  if (s.size() >= sizeof(State)) {
-    std::memcpy(&st, s.data(), sizeof st);
-  } else {
-    std::memset(&st, 0, sizeof st);
-  }
-  return st;
-}
-
-void Store(std::string& s, const State& st) {
-  if (s.size() < sizeof st) s.resize(sizeof st, '\0');
-  std::memcpy(s.data(), &st, sizeof st);
-}
+State Load(const std::string& s) { return LoadFlowRecord<State>(s); }
+void Store(std::string& s, const State& st) { StoreFlowRecord(s, st); }
 
 uint16_t Be16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);

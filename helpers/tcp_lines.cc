@@ -6,6 +6,7 @@
 
 #include "engine/checksum.h"
 #include "engine/wire.h"
+#include "helpers/flow_state.h"
 
 namespace unat::helpers {
 
@@ -38,19 +39,9 @@ struct StreamState {
 static_assert(std::is_trivially_copyable_v<StreamState>);
 
 StreamState Load(const std::string& s) {
-  StreamState st;
-  if (s.size() >= sizeof(StreamState)) {
-    std::memcpy(&st, s.data(), sizeof st);
-  } else {
-    std::memset(&st, 0, sizeof st);
-  }
-  return st;
+  return LoadFlowRecord<StreamState>(s);
 }
-
-void Store(std::string& s, const StreamState& st) {
-  if (s.size() < sizeof st) s.resize(sizeof st, '\0');
-  std::memcpy(s.data(), &st, sizeof st);
-}
+void Store(std::string& s, const StreamState& st) { StoreFlowRecord(s, st); }
 
 struct PendingEdit {
   size_t offset;
