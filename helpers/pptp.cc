@@ -362,7 +362,7 @@ bool PptpHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     d.init = 1;
     d.next = seq;
   }
-  const int64_t rel = static_cast<int32_t>(seq - d.next);  // (64 bits: -rel)
+  const int64_t rel = SeqNum(seq) - SeqNum(d.next);  // (64 bits: -rel)
   if (rel > 0) {
     if (d.desync) return true;
     stats_.gap_drops++;  // every byte must be seen in order

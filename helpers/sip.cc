@@ -1,6 +1,7 @@
 #include "helpers/sip.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,13 +71,22 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
   const std::string ext_addr = Ipv4ToString(flow.external_addr);
   std::vector<Edit> edits;
   size_t body_edits_from = 0;  // edits[body_edits_from..] are in the body
-  if (from == Side::kInside) {
-    if (m->request) {
-      if (auto hp = sip::UriHostPort(text, m->request_uri)) {
-        RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
-                        flow.external_port, true, &edits);
-      }
+  // The phone's endpoint as the outside sees it (and back), where hp names
+  // it; `port_too`: the signalling port as well as the host.
+  auto to_external = [&](std::optional<HostPort> hp, bool port_too) {
+    if (hp) {
+      RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
+                      flow.external_port, port_too, &edits);
     }
+  };
+  auto to_inside = [&](std::optional<HostPort> hp) {
+    if (hp) {
+      RewriteHostPort(text, *hp, ext_addr, flow.external_port, in_addr,
+                      flow.inside_port, true, &edits);
+    }
+  };
+  if (from == Side::kInside) {
+    if (m->request) to_external(sip::UriHostPort(text, m->request_uri), true);
     bool first_via = true;
     for (const sip::Header& h : m->headers) {
       switch (h.kind) {
@@ -84,27 +94,18 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
           // Only the phone's own (top) Via on a request; a response carries
           // the Vias the outside put there.
           if (first_via && m->request) {
-            if (auto hp = sip::ViaSentBy(text, h.value)) {
-              RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
-                              flow.external_port, true, &edits);
-            }
+            to_external(sip::ViaSentBy(text, h.value), true);
           }
           first_via = false;
           break;
         case HeaderKind::kContact:
         case HeaderKind::kRecordRoute:
         case HeaderKind::kRoute:
-          if (auto hp = sip::UriHostPort(text, h.value)) {
-            RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
-                            flow.external_port, true, &edits);
-          }
+          to_external(sip::UriHostPort(text, h.value), true);
           break;
         case HeaderKind::kFrom:
         case HeaderKind::kTo:
-          if (auto hp = sip::UriHostPort(text, h.value)) {
-            RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
-                            flow.external_port, false, &edits);
-          }
+          to_external(sip::UriHostPort(text, h.value), false);
           break;
         default:
           break;
@@ -167,15 +168,9 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
   } else {
     // Toward the phone: our external endpoint back to its own.
     if (m->request) {
-      if (auto hp = sip::UriHostPort(text, m->request_uri)) {
-        RewriteHostPort(text, *hp, ext_addr, flow.external_port, in_addr,
-                        flow.inside_port, true, &edits);
-      }
+      to_inside(sip::UriHostPort(text, m->request_uri));
     } else if (const sip::Header* via = m->Find(HeaderKind::kVia)) {
-      if (auto hp = sip::ViaSentBy(text, via->value)) {
-        RewriteHostPort(text, *hp, ext_addr, flow.external_port, in_addr,
-                        flow.inside_port, true, &edits);
-      }
+      to_inside(sip::ViaSentBy(text, via->value));
     }
     body_edits_from = edits.size();
   }
