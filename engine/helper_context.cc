@@ -156,9 +156,8 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::ExpectPair(
   return ExternalEndpoint{mappings_[first].ext_addr, mappings_[first].ext_port};
 }
 
-absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,
-                                                           uint8_t proto,
-                                                           uint16_t in_port) {
+absl::StatusOr<uint32_t> Nat::Impl::RelatedEntry(FlowId master, uint8_t proto,
+                                                 uint16_t in_port) {
   const L4Proto* ops = L4ProtoFor(proto);
   if (ops == nullptr || !ops->related) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -182,16 +181,26 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,
     }
     r = related_.Add(master, proto, in_port, m);
   }
-  const Mapping& mp = mappings_[related_[r].mapping];
+  return r;
+}
+
+absl::StatusOr<ExternalEndpoint> Nat::Impl::ReserveRelated(FlowId master,
+                                                           uint8_t proto,
+                                                           uint16_t in_port) {
+  auto r = RelatedEntry(master, proto, in_port);
+  if (!r.ok()) return r.status();
+  const Mapping& mp = mappings_[related_[*r].mapping];
   return ExternalEndpoint{mp.ext_addr, mp.ext_port};
 }
 
 absl::StatusOr<FlowId> Nat::Impl::OpenRelated(FlowId master, uint8_t proto,
                                               uint16_t in_port,
                                               uint16_t rem_port) {
-  auto ext = ReserveRelated(master, proto, in_port);
-  if (!ext.ok()) return ext.status();
-  const uint32_t r = related_.Find(master, proto, in_port);
+  auto entry = RelatedEntry(master, proto, in_port);
+  if (!entry.ok()) return entry.status();
+  const uint32_t r = *entry;
+  const uint32_t m = related_[r].mapping;  // the reserved external key
+  const Mapping ext = mappings_[m];
   const Flow mf = flows_[master];
   if (const uint32_t open = related_[r].flow; open != kNone) {
     if (flows_[open].rem_port == rem_port) return open;
@@ -204,20 +213,18 @@ absl::StatusOr<FlowId> Nat::Impl::OpenRelated(FlowId master, uint8_t proto,
   };
   if (taken(FindInside(mf.ns, proto, mf.in_addr, half ? 0 : in_port,
                        mf.rem_addr, rem_port)) ||
-      taken(FindOutside(proto, ext->addr, ext->port, mf.rem_addr,
+      taken(FindOutside(proto, ext.ext_addr, ext.ext_port, mf.rem_addr,
                         half ? 0 : rem_port))) {
     return absl::AlreadyExistsError(
         "another flow has that key between these hosts");
   }
-  // The flow's own reference on the reserved mapping.
-  const uint32_t m = related_[r].mapping;
-  mappings_.Retain(m);
+  mappings_.Retain(m);  // the flow's own reference
   DropReason why = DropReason::kNone;
   Flow nf{};
   nf.in_addr = mf.in_addr;
   nf.in_port = in_port;
-  nf.ext_addr = ext->addr;
-  nf.ext_port = ext->port;
+  nf.ext_addr = ext.ext_addr;
+  nf.ext_port = ext.ext_port;
   nf.rem_addr = mf.rem_addr;
   nf.rem_port = rem_port;
   nf.ns = mf.ns;

@@ -140,6 +140,10 @@ class Nat::Impl {
   absl::StatusOr<FlowId> OpenRelated(FlowId master, uint8_t proto,
                                      uint16_t in_port, uint16_t rem_port);
   bool CloseRelated(FlowId master, uint8_t proto, uint16_t in_port);
+  // The master's related entry for (proto, in_port), made (its external
+  // key reserved) if need be.
+  absl::StatusOr<uint32_t> RelatedEntry(FlowId master, uint8_t proto,
+                                        uint16_t in_port);
   // Closes entry r's flow and releases its reservation.
   void RemoveRelated(uint32_t r);
 
