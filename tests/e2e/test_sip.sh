@@ -38,17 +38,22 @@ phone_config "$TMP/lan2" "<sip:lan2@10.77.0.2>;regint=0;audio_codecs=opus"
 wan baresip -f "$TMP/wan" -t 40 >"$TMP/wan.log" 2>&1 </dev/null &
 wan_pid=$!
 wait_udp unat-wan 5060
-# Media (not SIP) at each side, by direction.
-wan timeout 9 tshark -n -i unatw0 -f "udp and not port 5060" -T fields \
-  -e ip.src -e ip.dst >"$TMP/wan.media" 2>/dev/null &
-t1=$!
-lan timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
-  -e ip.src -e ip.dst >"$TMP/lan.media" 2>/dev/null &
-t2=$!
+# capture NS IFACE FILE: 9 s of the media (UDP but SIP) seen there, one
+# "src<TAB>dst<TAB>srcport" line a packet, in the background.
+captures=()
+capture() {
+  ip netns exec "$1" timeout 9 tshark -n -i "$2" -f "udp and not port 5060" \
+    -T fields -e ip.src -e ip.dst -e udp.srcport >"$3" 2>/dev/null &
+  captures+=($!)
+}
+# count FILE SRC DST: packets from SRC to DST in a capture.
+count() { grep -c "^$2	$3	" "$1" || true; }
+capture unat-wan unatw0 "$TMP/wan.media"
+capture unat-lan unat0 "$TMP/lan.media"
 sleep 2
 lan baresip -f "$TMP/lan" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan.log" 2>&1 </dev/null || true
-wait "$t1" "$t2" || true
-count() { grep -c "^$2	$3\$" "$1" || true; }
+wait "${captures[@]}" || true
+captures=()
 lan_out=$(count "$TMP/lan.media" 10.77.0.2 203.0.113.2)
 lan_in=$(count "$TMP/lan.media" 203.0.113.2 10.77.0.2)
 wan_in=$(count "$TMP/wan.media" 203.0.113.1 203.0.113.2)
@@ -61,21 +66,15 @@ grep -q "Call established" "$TMP/lan.log" ||
 ok "a call from lan's baresip to wan's: established, RTP both ways ($wan_in packets to wan, $lan_in to lan)"
 
 # Both tenants call at once, from the same inside address and ports.
-lan timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
-  -e ip.src -e ip.dst >"$TMP/lan.media2" 2>/dev/null &
-t1=$!
-lan2 timeout 9 tshark -n -i unat0 -f "udp and not port 5060" -T fields \
-  -e ip.src -e ip.dst >"$TMP/lan2.media2" 2>/dev/null &
-t2=$!
-wan timeout 9 tshark -n -i unatw0 -f "udp and not port 5060" -T fields \
-  -e ip.src -e ip.dst -e udp.srcport >"$TMP/wan.media2" 2>/dev/null &
-t3=$!
+capture unat-lan unat0 "$TMP/lan.media2"
+capture unat-lan2 unat0 "$TMP/lan2.media2"
+capture unat-wan unatw0 "$TMP/wan.media2"
 sleep 2
 lan baresip -f "$TMP/lan" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan.log2" 2>&1 </dev/null &
 c1=$!
 lan2 baresip -f "$TMP/lan2" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan2.log2" 2>&1 </dev/null &
 c2=$!
-wait "$c1" "$c2" "$t1" "$t2" "$t3" || true
+wait "$c1" "$c2" "${captures[@]}" || true
 lan_in=$(count "$TMP/lan.media2" 203.0.113.2 10.77.0.2)
 lan2_in=$(count "$TMP/lan2.media2" 203.0.113.2 10.77.0.2)
 streams=$(awk -F'\t' '$1 == "203.0.113.1" {print $3}' "$TMP/wan.media2" | sort | uniq -c | awk '$1 >= 50' | wc -l)
