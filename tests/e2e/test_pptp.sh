@@ -99,11 +99,11 @@ ok "pptp in two tenants (10.77.0.2 each, Call IDs $cid_a and $cid_b): both calls
 # arrives (sniffers in all three namespaces).
 gre_exchange() {
   local tag=$1 sa=$2 xa=$3 ca=$4 sb=$5 xb=$6 cb=$7 p
-  wan "$PY" "$E2E_DIR/pptp_gre.py" sniff unatw0 3 >"$TMP/wan.seen" &
+  wan "$PY" "$E2E_DIR/pptp_gre.py" sniff unatw0 8 >"$TMP/wan.seen" &
   local sniffers=($!)
-  lan "$PY" "$E2E_DIR/pptp_gre.py" sniff unat0 3 >"$TMP/lan.seen" &
+  lan "$PY" "$E2E_DIR/pptp_gre.py" sniff unat0 8 >"$TMP/lan.seen" &
   sniffers+=($!)
-  lan2 "$PY" "$E2E_DIR/pptp_gre.py" sniff unat0 3 >"$TMP/lan2.seen" &
+  lan2 "$PY" "$E2E_DIR/pptp_gre.py" sniff unat0 8 >"$TMP/lan2.seen" &
   sniffers+=($!)
   sleep 1.2
   lan "$PY" "$E2E_DIR/pptp_gre.py" send 203.0.113.2 "$sa" "$tag-from-lan"
