@@ -46,6 +46,9 @@ struct FlowInfo {
   uint64_t bytes[2] = {0, 0};
   std::string_view helper;  // empty: no helper
   uint32_t expectations = 0;
+  // A hold (HelperContext::HoldFlow, PCP PEER) keeps the flow until then
+  // even when idle; 0: none.
+  TimeMs held_until = 0;
 };
 
 // A related flow a helper expects (FTP data, TFTP reply, DCC, ...). Matched
@@ -87,6 +90,9 @@ struct ExpectationPolicy {
   // Related flows (HelperContext::ReserveRelated) one master flow may hold,
   // reserved or open. 0: none (a helper opts in).
   uint32_t max_related_per_master = 0;
+  // The longest a helper may hold its flow open past its idle timeout
+  // (HelperContext::HoldFlow). 0: no holds (a helper opts in).
+  uint32_t max_hold_s = 0;
 };
 
 struct ExternalEndpoint {
@@ -110,6 +116,17 @@ class HelperContext {
   // Expect()s and name the second port (SDP's a=rtcp:, RFC 3605).
   virtual absl::StatusOr<ExternalEndpoint> ExpectPair(
       const ExpectationSpec& spec) = 0;
+  // Withdraws the current flow's waiting expectations on external port
+  // `external_port` of `proto` (SIP: a call's media once the dialog ends or
+  // a re-INVITE moves it); flows they already made are left alone. Returns
+  // how many went.
+  virtual uint32_t Unexpect(uint8_t proto, uint16_t external_port) = 0;
+  // Keeps the current flow, and so its mapping and the path in from its
+  // remote, open for `seconds` from now however idle it is (SIP: a
+  // registration's lifetime, so the registrar's INVITE reaches the phone);
+  // capped at ExpectationPolicy::max_hold_s. 0 releases the hold. A TCP
+  // flow still ends with its connection.
+  virtual absl::Status HoldFlow(uint32_t seconds) = 0;
   // The current packet's L4 payload (after the TCP/UDP header). Valid until
   // the next ReplacePayload().
   virtual std::span<uint8_t> Payload() = 0;

@@ -15,6 +15,12 @@ absl::StatusOr<ExternalEndpoint> EngineHelperContext::ExpectPair(
     const ExpectationSpec& spec) {
   return engine_.ExpectPair(flow_, spec);
 }
+uint32_t EngineHelperContext::Unexpect(uint8_t proto, uint16_t external_port) {
+  return engine_.Unexpect(flow_, proto, external_port);
+}
+absl::Status EngineHelperContext::HoldFlow(uint32_t seconds) {
+  return engine_.HoldFlow(flow_, seconds);
+}
 absl::StatusOr<ExternalEndpoint> EngineHelperContext::ReserveRelated(
     uint8_t proto, uint16_t inside_port) {
   return engine_.ReserveRelated(flow_, proto, inside_port);
@@ -154,6 +160,33 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::ExpectPair(
   if (next.remote_port != 0) next.remote_port++;
   AddExpectation(master, next, second, child_helper, timeout_s);
   return ExternalEndpoint{mappings_[first].ext_addr, mappings_[first].ext_port};
+}
+
+uint32_t Nat::Impl::Unexpect(FlowId master, uint8_t proto,
+                             uint16_t external_port) {
+  uint32_t n = 0;
+  for (uint32_t e : expects_.OfMaster(master)) {
+    const Expectation& x = expects_[e];
+    if (x.live && x.proto == proto && x.ext_port == external_port) {
+      RemoveExpectation(e);
+      n++;
+    }
+  }
+  return n;
+}
+
+absl::Status Nat::Impl::HoldFlow(FlowId flow, uint32_t seconds) {
+  const Flow& f = flows_[flow];
+  const uint32_t cap = helpers_[f.helper - 1]->expectation_policy().max_hold_s;
+  if (cap == 0 && seconds != 0) {
+    return absl::FailedPreconditionError("the helper may not hold its flows");
+  }
+  if (seconds == 0) {
+    pinned_.erase(flow);
+  } else {
+    pinned_[flow] = now_s_ + std::min(seconds, cap);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint32_t> Nat::Impl::RelatedEntry(FlowId master, uint8_t proto,

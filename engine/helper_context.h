@@ -21,6 +21,8 @@ class EngineHelperContext final : public HelperContext {
   absl::StatusOr<ExternalEndpoint> Expect(const ExpectationSpec& spec) override;
   absl::StatusOr<ExternalEndpoint> ExpectPair(
       const ExpectationSpec& spec) override;
+  uint32_t Unexpect(uint8_t proto, uint16_t external_port) override;
+  absl::Status HoldFlow(uint32_t seconds) override;
   std::span<uint8_t> Payload() override { return editor_.Payload(); }
   absl::Status ReplacePayload(size_t offset, size_t length,
                               std::string_view bytes) override {

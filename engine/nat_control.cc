@@ -279,6 +279,10 @@ FlowInfo Nat::Impl::Info(uint32_t idx) const {
   }
   if (f.helper) i.helper = helpers_[f.helper - 1]->name();
   i.expectations = expects_.CountOf(idx);
+  if (auto it = pinned_.empty() ? pinned_.end() : pinned_.find(idx);
+      it != pinned_.end()) {
+    i.held_until = uint64_t{it->second} * 1000;
+  }
   return i;
 }
 

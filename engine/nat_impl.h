@@ -134,6 +134,8 @@ class Nat::Impl {
   // Files an expectation of the master's on mapping m (its reference taken).
   void AddExpectation(FlowId master, const ExpectationSpec& spec, uint32_t m,
                       uint8_t child_helper, uint32_t timeout_s);
+  uint32_t Unexpect(FlowId master, uint8_t proto, uint16_t external_port);
+  absl::Status HoldFlow(FlowId flow, uint32_t seconds);
   // Related flows of the flow `master`'s helper (HelperContext, same names).
   absl::StatusOr<ExternalEndpoint> ReserveRelated(FlowId master, uint8_t proto,
                                                   uint16_t in_port);
@@ -296,7 +298,8 @@ class Nat::Impl {
     DeleteFlow(idx, true);
     return true;
   }
-  // A flow pinned (PCP PEER) past its idle expiry lives on until the pin;
+  // A flow pinned (PCP PEER, a helper's HoldFlow) past its idle expiry
+  // lives on until the pin;
   // a helper's open related flow (a PPTP call's GRE) as long as it is open.
   bool Repin(uint32_t idx) {
     if (!related_.empty() && related_.OfFlow(idx) != kNone) {
@@ -306,7 +309,10 @@ class Nat::Impl {
     }
     auto it = pinned_.find(idx);
     if (it == pinned_.end()) return false;
-    if (it->second <= now_s_) {
+    // A held TCP flow still ends with its connection.
+    if (it->second <= now_s_ ||
+        (flows_[idx].proto == kProtoTcp &&
+         flows_[idx].state() >= static_cast<uint8_t>(TcpState::kFinWait))) {
       pinned_.erase(it);
       return false;
     }

@@ -1,27 +1,48 @@
 #include "helpers/sip.h"
 
 #include <algorithm>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/nat.h"
+#include "helpers/flow_state.h"
 #include "helpers/sip_message.h"
 
 namespace unat::helpers {
+
+struct SipEdit {
+  size_t offset;
+  size_t length;
+  std::string text;
+};
+
+// What the helper keeps per signalling flow (FlowState): the calls it
+// follows, by Call-ID.
+struct SipMediaRec {
+  uint16_t in_rtp = 0, in_rtcp = 0;    // the phone's ports
+  uint16_t ext_rtp = 0, ext_rtcp = 0;  // ours (ext_rtcp 0: none)
+};
+struct SipDialogRec {
+  uint64_t call_id = 0;       // hash; 0: a free slot
+  uint32_t remote_media = 0;  // the peer's SDP media address (0: none yet)
+  uint32_t used = 0;          // for evicting the least recently used
+  uint8_t media_count = 0;
+  uint8_t confirmed = 0;  // a 2xx answered its INVITE
+  SipMediaRec media[SipHelper::kMaxMedia];
+};
+struct SipFlowState {
+  uint32_t clock = 0;
+  SipDialogRec dialogs[SipHelper::kMaxDialogs];
+};
 
 namespace {
 
 using sip::HeaderKind;
 using sip::HostPort;
 using sip::Span;
-
-struct Edit {
-  size_t offset;
-  size_t length;
-  std::string text;
-};
 
 // Rewrites host[:port] `hp` (in `text`) from (from_host, from_port) to
 // (to_host, to_port) when its host is from_host and its port is from_port
@@ -30,7 +51,7 @@ struct Edit {
 bool RewriteHostPort(std::string_view text, const HostPort& hp,
                      std::string_view from_host, uint16_t from_port,
                      std::string_view to_host, uint16_t to_port, bool port_too,
-                     std::vector<Edit>* edits) {
+                     std::vector<SipEdit>* edits) {
   if (hp.host.of(text) != from_host) return false;
   const uint16_t port = hp.port.length != 0 ? hp.port_value : 5060;
   edits->push_back({hp.host.offset, hp.host.length, std::string(to_host)});
@@ -47,7 +68,186 @@ bool RewriteHostPort(std::string_view text, const HostPort& hp,
   return true;
 }
 
+uint64_t CallIdHash(std::string_view id) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (char c : id) {
+    h ^= static_cast<uint8_t>(c);
+    h *= 1099511628211ull;
+  }
+  return h | 1;
+}
+
+bool SameText(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 }  // namespace
+
+// One parsed message of a flow, with what handling it needs.
+struct SipHelper::Message {
+  HelperContext& ctx;
+  const FlowInfo& flow;
+  Side from;
+  std::string_view text;
+  const sip::Message& m;
+  SipFlowState& state;
+  SipDialogRec* dialog = nullptr;  // the call it belongs to, once known
+};
+
+bool SipHelper::ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
+                            uint32_t remote, SipMediaRec* out) {
+  ExpectationSpec spec;
+  spec.proto = kProtoUdp;
+  spec.remote_addr = remote;
+  spec.inside_addr = msg.flow.inside_addr;
+  spec.inside_port = in_rtp;
+  spec.timeout_s = options_.media_timeout_s;
+  out->in_rtp = in_rtp;
+  out->in_rtcp = in_rtcp;
+  if (in_rtcp == in_rtp + 1) {
+    if (auto ep = msg.ctx.ExpectPair(spec); ep.ok()) {
+      out->ext_rtp = ep->port;
+      out->ext_rtcp = static_cast<uint16_t>(ep->port + 1);
+      stats_.media++;
+      return true;
+    }
+  }
+  // Two single expectations: RTCP then needs its own a=rtcp: port.
+  auto a = msg.ctx.Expect(spec);
+  ExpectationSpec next = spec;
+  next.inside_port = in_rtcp;
+  auto b = msg.ctx.Expect(next);
+  if (!a.ok()) {
+    stats_.expect_failed++;
+    return false;
+  }
+  out->ext_rtp = a->port;
+  out->ext_rtcp = b.ok() ? b->port : 0;
+  stats_.media_fallback++;
+  return true;
+}
+
+void SipHelper::Withdraw(HelperContext& ctx, const SipMediaRec& md) {
+  stats_.media_withdrawn += ctx.Unexpect(kProtoUdp, md.ext_rtp);
+  if (md.ext_rtcp != 0) {
+    stats_.media_withdrawn += ctx.Unexpect(kProtoUdp, md.ext_rtcp);
+  }
+}
+
+void SipHelper::EndDialog(Message& msg) {
+  if (msg.dialog == nullptr) return;
+  for (uint8_t i = 0; i < msg.dialog->media_count; ++i) {
+    Withdraw(msg.ctx, msg.dialog->media[i]);
+  }
+  *msg.dialog = SipDialogRec{};
+  msg.dialog = nullptr;
+  stats_.dialogs_ended++;
+}
+
+SipDialogRec* SipHelper::FindDialog(Message& msg, bool create) {
+  const sip::Header* cid = msg.m.Find(HeaderKind::kCallId);
+  if (cid == nullptr || cid->value.length == 0) return nullptr;
+  const uint64_t id = CallIdHash(cid->value.of(msg.text));
+  SipDialogRec* lru = &msg.state.dialogs[0];
+  for (SipDialogRec& d : msg.state.dialogs) {
+    if (d.call_id == id) {
+      d.used = ++msg.state.clock;
+      return &d;
+    }
+    if (d.call_id == 0 ? lru->call_id != 0
+                       : (lru->call_id != 0 && d.used < lru->used)) {
+      lru = &d;
+    }
+  }
+  if (!create) return nullptr;
+  if (lru->call_id != 0) {
+    // Forgotten: its expectations go now rather than wait out their time.
+    for (uint8_t i = 0; i < lru->media_count; ++i) {
+      Withdraw(msg.ctx, lru->media[i]);
+    }
+    stats_.dialogs_evicted++;
+  }
+  *lru = SipDialogRec{};
+  lru->call_id = id;
+  lru->used = ++msg.state.clock;
+  stats_.dialogs++;
+  return lru;
+}
+
+void SipHelper::PeerMedia(Message& msg) {
+  auto sdp = sip::ParseSdp(msg.text, msg.m.body);
+  if (!sdp) return;
+  // The first active stream's address (its own c=, else the session's).
+  std::optional<uint32_t> addr;
+  for (const sip::SdpMedia& md : sdp->media) {
+    if (md.port_value == 0) continue;
+    const Span& c =
+        md.connection_addr.length ? md.connection_addr : sdp->connection_addr;
+    addr = ParseIpv4(c.of(msg.text));
+    break;
+  }
+  // 0.0.0.0: on hold (RFC 3264 8.4), no address.
+  if (!addr || *addr == 0 || *addr == msg.flow.external_addr) return;
+  SipDialogRec* d = FindDialog(msg, /*create=*/true);
+  if (d == nullptr || d->remote_media == *addr) return;
+  d->remote_media = *addr;
+  if (*addr == msg.flow.remote_addr) return;
+  // Our offer went first: its media may now come from there too.
+  for (uint8_t i = 0; i < d->media_count; ++i) {
+    SipMediaRec again;
+    if (ExpectMedia(msg, d->media[i].in_rtp, d->media[i].in_rtcp, *addr,
+                    &again)) {
+      stats_.media_remote++;
+    }
+  }
+}
+
+void SipHelper::Registration(Message& msg) {
+  HelperContext& ctx = msg.ctx;
+  const std::string_view text = msg.text;
+  const sip::Header* exp = msg.m.Find(HeaderKind::kExpires);
+  const std::optional<uint32_t> header_expires =
+      exp ? sip::DeltaSeconds(exp->value.of(text)) : std::nullopt;
+  if (msg.from == Side::kInside) {
+    // A de-REGISTER ("Contact: *", or an expiry of 0) releases the hold.
+    const sip::Header* contact = msg.m.Find(HeaderKind::kContact);
+    if (contact == nullptr) return;  // a query of the bindings
+    std::optional<uint32_t> e = sip::ContactExpires(text, contact->value);
+    if (!e) e = header_expires;
+    if ((contact->value.of(text) == "*" || (e && *e == 0)) &&
+        msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
+      stats_.unregistrations++;
+    }
+    return;
+  }
+  if (msg.m.status < 200 || msg.m.status >= 300) return;
+  // The registrar lists the phone's bindings: ours names the external
+  // endpoint (rewritten in the REGISTER) with its granted expiry.
+  const std::string ext_addr = Ipv4ToString(msg.flow.external_addr);
+  std::optional<uint32_t> granted;
+  for (const sip::Header& h : msg.m.headers) {
+    if (h.kind != HeaderKind::kContact) continue;
+    auto hp = sip::UriHostPort(text, h.value);
+    if (!hp || hp->host.of(text) != ext_addr ||
+        (hp->port.length ? hp->port_value : 5060) != msg.flow.external_port) {
+      continue;
+    }
+    std::optional<uint32_t> e = sip::ContactExpires(text, h.value);
+    if (!e) e = header_expires;
+    granted = std::max(granted.value_or(0), e.value_or(3600));
+  }
+  if (granted && *granted > 0) {
+    const uint32_t hold =
+        std::min(*granted, options_.max_registration_s) + kRegistrationGraceS;
+    if (ctx.HoldFlow(hold).ok()) stats_.registrations++;
+  } else if (msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
+    stats_.unregistrations++;  // no binding of ours is left
+  }
+}
 
 bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                          Ipv4View&, L4View&) {
@@ -67,9 +267,42 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     return true;
   }
   stats_.messages++;
+  SipFlowState state = LoadFlowRecord<SipFlowState>(ctx.FlowState());
+  Message msg{ctx, flow, from, text, *m, state};
+  const std::string_view method =
+      m->request ? m->method.of(text)
+      : m->Find(HeaderKind::kCSeq)
+          ? sip::CSeqMethod(text, m->Find(HeaderKind::kCSeq)->value)
+          : std::string_view();
+  std::vector<SipEdit> edits;
+  Rewrite(msg, &edits);
+  // The call's state: its end withdraws what its offers expected.
+  if (msg.dialog == nullptr) msg.dialog = FindDialog(msg, /*create=*/false);
+  if (SameText(method, "REGISTER")) {
+    Registration(msg);
+  } else if (m->request &&
+             (SameText(method, "BYE") || SameText(method, "CANCEL"))) {
+    EndDialog(msg);
+  } else if (!m->request && SameText(method, "INVITE") &&
+             msg.dialog != nullptr) {
+    if (m->status >= 200 && m->status < 300) {
+      msg.dialog->confirmed = 1;
+    } else if (m->status >= 300 && !msg.dialog->confirmed) {
+      EndDialog(msg);  // refused or cancelled: no call
+    }
+  }
+  StoreFlowRecord(ctx.FlowState(), state);
+  Apply(ctx, edits);
+  return true;
+}
+
+void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
+  std::vector<SipEdit>& edits = *edits_out;
+  const FlowInfo& flow = msg.flow;
+  const std::string_view text = msg.text;
+  const sip::Message* m = &msg.m;
   const std::string in_addr = Ipv4ToString(flow.inside_addr);
   const std::string ext_addr = Ipv4ToString(flow.external_addr);
-  std::vector<Edit> edits;
   size_t body_edits_from = 0;  // edits[body_edits_from..] are in the body
   // The phone's endpoint as the outside sees it (and back), where hp names
   // it; `port_too`: the signalling port as well as the host.
@@ -85,7 +318,7 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                       flow.inside_port, true, &edits);
     }
   };
-  if (from == Side::kInside) {
+  if (msg.from == Side::kInside) {
     if (m->request) to_external(sip::UriHostPort(text, m->request_uri), true);
     bool first_via = true;
     for (const sip::Header& h : m->headers) {
@@ -113,57 +346,7 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     }
     body_edits_from = edits.size();
     if (auto sdp = sip::ParseSdp(text, m->body)) {
-      auto addr_edit = [&](const Span& s) {
-        if (s.length != 0 && s.of(text) == in_addr) {
-          edits.push_back({s.offset, s.length, ext_addr});
-        }
-      };
-      addr_edit(sdp->origin_addr);
-      addr_edit(sdp->connection_addr);
-      for (const sip::SdpMedia& md : sdp->media) {
-        addr_edit(md.connection_addr);
-        addr_edit(md.rtcp_addr);
-        const Span& c = md.connection_addr.length ? md.connection_addr
-                                                  : sdp->connection_addr;
-        if (md.port_value == 0 || c.of(text) != in_addr) continue;
-        ExpectationSpec spec;
-        spec.proto = kProtoUdp;
-        spec.remote_addr = flow.remote_addr;
-        spec.inside_addr = flow.inside_addr;
-        spec.inside_port = md.port_value;
-        spec.timeout_s = options_.media_timeout_s;
-        uint16_t rtp = 0, rtcp = 0;
-        if (auto ep = ctx.ExpectPair(spec); ep.ok()) {
-          rtp = ep->port;
-          rtcp = static_cast<uint16_t>(ep->port + 1);
-          stats_.media++;
-        } else {
-          // Two single expectations: RTCP then needs its own a=rtcp: port.
-          auto a = ctx.Expect(spec);
-          ExpectationSpec next = spec;
-          next.inside_port =
-              md.rtcp_port_value ? md.rtcp_port_value : md.port_value + 1;
-          auto b = ctx.Expect(next);
-          if (!a.ok()) {
-            stats_.expect_failed++;
-            continue;
-          }
-          rtp = a->port;
-          rtcp = b.ok() ? b->port : 0;
-          stats_.media_fallback++;
-        }
-        edits.push_back({md.port.offset, md.port.length, std::to_string(rtp)});
-        if (md.rtcp_port.length != 0 && rtcp != 0) {
-          edits.push_back(
-              {md.rtcp_port.offset, md.rtcp_port.length, std::to_string(rtcp)});
-        } else if (md.rtcp_port.length == 0 && rtcp != 0 && rtcp != rtp + 1) {
-          // RFC 3605: name the RTCP port that is not RTP + 1.
-          size_t eol = text.find('\n', md.port.offset);
-          eol = eol == std::string_view::npos ? m->body.end() : eol + 1;
-          eol = std::min(eol, m->body.end());
-          edits.push_back({eol, 0, absl::StrCat("a=rtcp:", rtcp, "\r\n")});
-        }
-      }
+      RewriteSdp(msg, *sdp, in_addr, ext_addr, &edits);
     }
   } else {
     // Toward the phone: our external endpoint back to its own.
@@ -172,9 +355,16 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     } else if (const sip::Header* via = m->Find(HeaderKind::kVia)) {
       to_inside(sip::ViaSentBy(text, via->value));
     }
+    // Its Contact as the registrar lists it (and a 3xx names it back).
+    for (const sip::Header& h : m->headers) {
+      if (h.kind == HeaderKind::kContact && !m->request) {
+        to_inside(sip::UriHostPort(text, h.value));
+      }
+    }
     body_edits_from = edits.size();
+    PeerMedia(msg);
   }
-  if (edits.empty()) return true;
+  if (edits.empty()) return;
   // Content-Length follows the body's edits.
   if (m->has_content_length && body_edits_from < edits.size()) {
     int64_t body = static_cast<int64_t>(m->body.length);
@@ -185,23 +375,107 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     const sip::Header* cl = m->Find(HeaderKind::kContentLength);
     edits.push_back({cl->value.offset, cl->value.length, std::to_string(body)});
   }
+}
+
+void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
+                           const std::string& in_addr,
+                           const std::string& ext_addr,
+                           std::vector<SipEdit>* edits_out) {
+  std::vector<SipEdit>& edits = *edits_out;
+  const std::string_view text = msg.text;
+  const FlowInfo& flow = msg.flow;
+  auto addr_edit = [&](const Span& s) {
+    if (s.length != 0 && s.of(text) == in_addr) {
+      edits.push_back({s.offset, s.length, ext_addr});
+    }
+  };
+  addr_edit(sdp.origin_addr);
+  addr_edit(sdp.connection_addr);
+  msg.dialog = FindDialog(msg, /*create=*/true);
+  SipDialogRec* d = msg.dialog;
+  // This offer's (or answer's) media; what an earlier one of the call had
+  // and this one no longer has is withdrawn after.
+  SipMediaRec now[kMaxMedia];
+  uint8_t now_count = 0;
+  for (const sip::SdpMedia& md : sdp.media) {
+    addr_edit(md.connection_addr);
+    addr_edit(md.rtcp_addr);
+    const Span& c =
+        md.connection_addr.length ? md.connection_addr : sdp.connection_addr;
+    if (md.port_value == 0 || c.of(text) != in_addr) continue;
+    const uint16_t in_rtcp = md.rtcp_port_value
+                                 ? md.rtcp_port_value
+                                 : static_cast<uint16_t>(md.port_value + 1);
+    SipMediaRec rec;
+    const SipMediaRec* known = nullptr;
+    for (uint8_t i = 0; d != nullptr && i < d->media_count; ++i) {
+      if (d->media[i].in_rtp == md.port_value &&
+          d->media[i].in_rtcp == in_rtcp) {
+        known = &d->media[i];
+      }
+    }
+    if (known != nullptr) {
+      rec = *known;  // a retransmission or an unchanged re-offer
+    } else {
+      if (!ExpectMedia(msg, md.port_value, in_rtcp, flow.remote_addr, &rec)) {
+        continue;
+      }
+      // The peer's offer named where its media comes from.
+      if (d != nullptr && d->remote_media != 0 &&
+          d->remote_media != flow.remote_addr) {
+        SipMediaRec also;
+        if (ExpectMedia(msg, md.port_value, in_rtcp, d->remote_media, &also)) {
+          stats_.media_remote++;
+        }
+      }
+    }
+    if (now_count < kMaxMedia) now[now_count++] = rec;
+    const uint16_t rtp = rec.ext_rtp, rtcp = rec.ext_rtcp;
+    edits.push_back({md.port.offset, md.port.length, std::to_string(rtp)});
+    if (md.rtcp_port.length != 0 && rtcp != 0) {
+      edits.push_back(
+          {md.rtcp_port.offset, md.rtcp_port.length, std::to_string(rtcp)});
+    } else if (md.rtcp_port.length == 0 && rtcp != 0 && rtcp != rtp + 1) {
+      // RFC 3605: name the RTCP port that is not RTP + 1.
+      size_t eol = text.find('\n', md.port.offset);
+      eol = eol == std::string_view::npos ? msg.m.body.end() : eol + 1;
+      eol = std::min(eol, msg.m.body.end());
+      edits.push_back({eol, 0, absl::StrCat("a=rtcp:", rtcp, "\r\n")});
+    }
+  }
+  if (d == nullptr) return;
+  // A re-INVITE that moved or dropped a stream: its old ports go.
+  for (uint8_t i = 0; i < d->media_count; ++i) {
+    bool kept = false;
+    for (uint8_t j = 0; j < now_count; ++j) {
+      kept |= now[j].ext_rtp == d->media[i].ext_rtp;
+    }
+    if (!kept) Withdraw(msg.ctx, d->media[i]);
+  }
+  std::copy(now, now + now_count, d->media);
+  d->media_count = now_count;
+}
+
+void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
+  if (edits.empty()) return;
   // From the end, so each edit's offset still holds.
-  std::sort(edits.begin(), edits.end(),
-            [](const Edit& a, const Edit& b) { return a.offset > b.offset; });
-  for (const Edit& e : edits) {
+  std::sort(edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
+    return a.offset > b.offset;
+  });
+  for (const SipEdit& e : edits) {
     if (!ctx.ReplacePayload(e.offset, e.length, e.text).ok()) {
       stats_.edit_errors++;
-      return true;
+      return;
     }
     stats_.fields++;
   }
   stats_.rewritten++;
-  return true;
 }
 
 ExpectationPolicy SipHelper::expectation_policy() const {
   ExpectationPolicy p = SipEntry().expectations;
   p.max_timeout_s = options_.media_timeout_s;
+  p.max_hold_s = options_.max_registration_s + kRegistrationGraceS;
   return p;
 }
 
@@ -211,20 +485,30 @@ void SipHelper::ForEachCounter(const CounterFn& fn) const {
   fn("fields", stats_.fields);
   fn("media", stats_.media);
   fn("media_fallback", stats_.media_fallback);
+  fn("media_remote", stats_.media_remote);
   fn("expect_failed", stats_.expect_failed);
+  fn("media_withdrawn", stats_.media_withdrawn);
+  fn("dialogs", stats_.dialogs);
+  fn("dialogs_ended", stats_.dialogs_ended);
+  fn("dialogs_evicted", stats_.dialogs_evicted);
+  fn("registrations", stats_.registrations);
+  fn("unregistrations", stats_.unregistrations);
   fn("parse_failures", stats_.parse_failures);
   fn("not_udp", stats_.not_udp);
   fn("edit_errors", stats_.edit_errors);
 }
 
 const HelperEntry& SipEntry() {
-  // Media from the signalling peer's address: an RTP/RTCP pair per m= line,
-  // a few m= lines per offer.
-  static const HelperEntry entry =
-      EntryOf<SipHelper>("sip", kProtoUdp, {5060},
-                         {.max_per_master = 16,
-                          .max_timeout_s = SipHelper::Options{}.media_timeout_s,
-                          .allow_any_remote = false});
+  // Media from the signalling peer's address and from the media address
+  // of the peer's SDP: up to four expectations an m= line, a few calls at
+  // once on a phone's path to its proxy. A registration holds that path.
+  static const HelperEntry entry = EntryOf<SipHelper>(
+      "sip", kProtoUdp, {5060},
+      {.max_per_master = 32,
+       .max_timeout_s = SipHelper::Options{}.media_timeout_s,
+       .allow_any_remote = false,
+       .max_hold_s = SipHelper::Options{}.max_registration_s +
+                     SipHelper::kRegistrationGraceS});
   return entry;
 }
 

@@ -12,33 +12,69 @@
 // signalling peer's address; then Content-Length. Messages from outside get
 // the top Via and the Request-URI that name our external endpoint back.
 // A message that does not parse passes untouched (counted).
+//
+// Calls (by Call-ID, kMaxDialogs per signalling flow): the media address
+// in the peer's SDP is admitted too (a media server or the far phone, not
+// the proxy); BYE, CANCEL or a refused INVITE withdraws the call's waiting
+// expectations, a re-INVITE replaces them. Registrations: the 2xx to an
+// inside phone's REGISTER holds its signalling flow open for the granted
+// expiry (plus kRegistrationGraceS) so that the registrar's INVITEs reach
+// the phone however long it is idle; a de-REGISTER releases it.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/helper.h"
 #include "helpers/registry.h"
 
 namespace unat::helpers {
 
+namespace sip {
+struct Sdp;
+}
+struct SipEdit;
+struct SipMediaRec;
+struct SipDialogRec;
+
 struct SipStats {
-  uint64_t messages = 0;        // parsed
-  uint64_t rewritten = 0;       // with at least one field rewritten
-  uint64_t fields = 0;          // addresses/ports rewritten
-  uint64_t media = 0;           // m= lines given an expectation pair
-  uint64_t media_fallback = 0;  // ... two single expectations instead
-  uint64_t expect_failed = 0;   // no expectation: m= left as it was
-  uint64_t parse_failures = 0;  // passed untouched
-  uint64_t not_udp = 0;         // SIP over TCP: not handled yet
-  uint64_t edit_errors = 0;     // ReplacePayload refused
+  uint64_t messages = 0;         // parsed
+  uint64_t rewritten = 0;        // with at least one field rewritten
+  uint64_t fields = 0;           // addresses/ports rewritten
+  uint64_t media = 0;            // m= lines given an expectation pair
+  uint64_t media_fallback = 0;   // ... two single expectations instead
+  uint64_t media_remote = 0;     // ... and for the peer's SDP media address
+  uint64_t expect_failed = 0;    // no expectation: m= left as it was
+  uint64_t media_withdrawn = 0;  // expectations a dialog's end or re-INVITE
+                                 // withdrew
+  uint64_t dialogs = 0;          // calls (Call-IDs with media) followed
+  uint64_t dialogs_ended = 0;    // BYE, CANCEL, refused INVITE
+  uint64_t dialogs_evicted = 0;  // table full: the oldest forgotten
+  uint64_t registrations = 0;    // 2xx to a REGISTER: flow held
+  uint64_t unregistrations = 0;  // de-REGISTER: hold released
+  uint64_t parse_failures = 0;   // passed untouched
+  uint64_t not_udp = 0;          // SIP over TCP: not handled yet
+  uint64_t edit_errors = 0;      // ReplacePayload refused
 };
 
 class SipHelper : public PacketHelper {
  public:
   struct Options {
-    uint32_t media_timeout_s = 300;  // an offer's media expectations
+    // Longest an offer's media expectations wait (a dialog's end or a
+    // re-INVITE withdraws them sooner).
+    uint32_t media_timeout_s = 300;
+    // Longest a registration holds the phone's signalling flow open.
+    uint32_t max_registration_s = 7200;
   };
+  // Calls followed per signalling flow (a phone's path to its proxy).
+  static constexpr size_t kMaxDialogs = 8;
+  // m= lines of one call given expectations (audio, video).
+  static constexpr size_t kMaxMedia = 2;
+  // Held past a registration's expiry, for the phone's refresh to arrive.
+  static constexpr uint32_t kRegistrationGraceS = 32;
+
   SipHelper() = default;
   explicit SipHelper(Options o) : options_(o) {}
   std::string_view name() const override { return "sip"; }
@@ -49,6 +85,21 @@ class SipHelper : public PacketHelper {
   void ForEachCounter(const CounterFn& fn) const;
 
  private:
+  struct Message;
+  void Rewrite(Message& msg, std::vector<SipEdit>* edits);
+  void RewriteSdp(Message& msg, const sip::Sdp& sdp, const std::string& in_addr,
+                  const std::string& ext_addr, std::vector<SipEdit>* edits);
+  void Apply(HelperContext& ctx, std::vector<SipEdit>& edits);
+  // RTP/RTCP expectations for the phone's ports from `remote`.
+  bool ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
+                   uint32_t remote, SipMediaRec* out);
+  void Withdraw(HelperContext& ctx, const SipMediaRec& media);
+  SipDialogRec* FindDialog(Message& msg, bool create);
+  void EndDialog(Message& msg);
+  // An SDP from outside: where the peer's media comes from.
+  void PeerMedia(Message& msg);
+  void Registration(Message& msg);
+
   Options options_;
   SipStats stats_;
 };

@@ -308,6 +308,69 @@ std::optional<HostPort> ViaSentBy(std::string_view text, Span value) {
   return HostPortAt(text, value.offset + i, value.offset + end, ";,");
 }
 
+std::string_view CSeqMethod(std::string_view text, Span value) {
+  const std::string_view v = value.of(text);
+  size_t i = 0;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+  if (i == 0 || i == v.size() || !IsSpace(v[i])) return {};
+  while (i < v.size() && IsSpace(v[i])) ++i;
+  const size_t s = i;
+  while (i < v.size() && IsTokenChar(v[i])) ++i;
+  if (i != v.size()) return {};
+  return v.substr(s);
+}
+
+std::optional<uint32_t> DeltaSeconds(std::string_view value) {
+  if (value.empty() || value.size() > 20) return std::nullopt;
+  uint64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = std::min<uint64_t>(n * 10 + static_cast<uint64_t>(c - '0'),
+                           0xffffffffu);
+  }
+  return static_cast<uint32_t>(n);
+}
+
+std::optional<uint32_t> ContactExpires(std::string_view text, Span value) {
+  std::string_view v = value.of(text);
+  // The first contact only: up to a comma outside quotes and brackets.
+  bool quoted = false;
+  int angle = 0;
+  size_t params = std::string_view::npos;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    if (c == '"' && (i == 0 || v[i - 1] != '\\')) quoted = !quoted;
+    if (quoted) continue;
+    if (c == '<') angle++;
+    if (c == '>' && angle > 0 && --angle == 0) params = i + 1;
+    if (c == ',' && angle == 0) {
+      v = v.substr(0, i);
+      break;
+    }
+  }
+  if (params == std::string_view::npos) {
+    if (v.find('<') != std::string_view::npos) return std::nullopt;
+    params = v.find(';');
+    if (params == std::string_view::npos) return std::nullopt;
+  }
+  size_t i = params;
+  while (i < v.size()) {
+    const size_t semi = v.find(';', i);
+    if (semi == std::string_view::npos) break;
+    i = semi + 1;
+    size_t end = std::min(v.find(';', i), v.size());
+    Span p = Trim(v, i, end);
+    std::string_view param = p.of(v);
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos) continue;
+    Span name = Trim(param, 0, eq);
+    if (!EqualsIgnoreCase(name.of(param), "expires")) continue;
+    Span val = Trim(param, eq + 1, param.size());
+    return DeltaSeconds(val.of(param));
+  }
+  return std::nullopt;
+}
+
 std::optional<Sdp> ParseSdp(std::string_view text, Span body) {
   Sdp sdp;
   bool first = true;

@@ -105,6 +105,16 @@ struct HostPort {
 std::optional<HostPort> UriHostPort(std::string_view text, Span value);
 std::optional<HostPort> ViaSentBy(std::string_view text, Span value);
 
+// The method of a CSeq value ("314159 INVITE" -> "INVITE"); empty when
+// the value is not "number method".
+std::string_view CSeqMethod(std::string_view text, Span value);
+// The `expires` parameter of a Contact value (the first contact of the
+// field): "<sip:a@h>;expires=60" or "sip:a@h;expires=60" (without angle
+// brackets the parameters are the field's, RFC 3261 20.10).
+std::optional<uint32_t> ContactExpires(std::string_view text, Span value);
+// An Expires value (delta-seconds), capped at 2^32 - 1.
+std::optional<uint32_t> DeltaSeconds(std::string_view value);
+
 // SDP: the lines that carry addresses and ports.
 struct SdpMedia {
   Span media;  // "audio"

@@ -888,6 +888,9 @@ void Daemon::ListFlows(const control::FlowFilter& filter,
     flow->set_bytes_in(f.bytes[1]);
     flow->set_helper(std::string(f.helper));
     flow->set_expectations(f.expectations);
+    if (f.held_until > now) {
+      flow->set_held_in_ms(static_cast<int64_t>(f.held_until - now));
+    }
   });
   out->set_flows_matched(matched);
 }

@@ -412,7 +412,9 @@ int main(int argc, char** argv) {
     for (const auto& f : response.flows()) {
       rows.push_back(
           {f.ns(), f.proto(), f.inside(), f.external(), f.remote(), f.state(),
-           Expiry(f.expires_in_ms()),
+           f.held_in_ms() > f.expires_in_ms()
+               ? absl::StrCat(Expiry(f.held_in_ms()), "(held)")
+               : Expiry(f.expires_in_ms()),
            absl::StrCat(f.packets_out(), "/", f.packets_in()),
            f.helper().empty()
                ? std::string("-")

@@ -146,5 +146,259 @@ TEST_F(SipTest, AnotherHostsAddressIsLeftAlone) {
   EXPECT_EQ(Expectations(), 0u);
 }
 
+// A message from outside to the phone's external endpoint.
+std::string Register(const std::string& contact_params,
+                     const std::string& extra = "") {
+  return "REGISTER sip:198.51.100.2 SIP/2.0\r\n"
+         "Via: SIP/2.0/UDP 10.77.0.2:5060;branch=z9hG4bKr1;rport\r\n"
+         "Max-Forwards: 70\r\n"
+         "From: <sip:alice@198.51.100.2>;tag=r1\r\n"
+         "To: <sip:alice@198.51.100.2>\r\n"
+         "Call-ID: reg1@10.77.0.2\r\n"
+         "CSeq: 2 REGISTER\r\n"
+         "Contact: <sip:alice@10.77.0.2:5060>" +
+         contact_params + "\r\n" + extra + "Content-Length: 0\r\n\r\n";
+}
+
+class SipDialogTest : public SipTest {
+ protected:
+  // The registrar's 200 OK listing `contacts` (each a full Contact value).
+  std::string RegisterOk(const std::vector<std::string>& contacts,
+                         const std::string& extra = "") {
+    std::string r =
+        "SIP/2.0 200 OK\r\n"
+        "Via: SIP/2.0/UDP 203.0.113.1:" +
+        std::to_string(ext) + ";branch=z9hG4bKr1;rport=" + std::to_string(ext) +
+        "\r\n"
+        "From: <sip:alice@198.51.100.2>;tag=r1\r\n"
+        "To: <sip:alice@198.51.100.2>;tag=r2\r\n"
+        "Call-ID: reg1@10.77.0.2\r\n"
+        "CSeq: 2 REGISTER\r\n";
+    for (const std::string& c : contacts) r += "Contact: " + c + "\r\n";
+    return r + extra + "Content-Length: 0\r\n\r\n";
+  }
+  std::string Ours(const std::string& params) {
+    return "<sip:alice@203.0.113.1:" + std::to_string(ext) + ">" + params;
+  }
+  // An INVITE from the proxy to the phone as registered.
+  Result InviteFromProxy() {
+    const std::string inv =
+        "INVITE sip:alice@203.0.113.1:" + std::to_string(ext) +
+        " SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKp1\r\n"
+        "From: <sip:bob@198.51.100.2>;tag=b1\r\n"
+        "To: <sip:alice@198.51.100.2>\r\n"
+        "Call-ID: in1@198.51.100.2\r\n"
+        "CSeq: 1 INVITE\r\n"
+        "Content-Length: 0\r\n\r\n";
+    return RunOut(Udp(kProxy, 5060, "203.0.113.1", ext, inv));
+  }
+  // The peer's SDP (an answer or an offer) with its media at `addr`.
+  static std::string PeerSdp(const std::string& addr, uint16_t port = 30000) {
+    return "v=0\r\no=bob 2 2 IN IP4 " + addr + "\r\ns=-\r\nc=IN IP4 " + addr +
+           "\r\nt=0 0\r\nm=audio " + std::to_string(port) + " RTP/AVP 0\r\n";
+  }
+  static std::string Response(int code, const std::string& method,
+                              const std::string& call_id,
+                              const std::string& body = "") {
+    return "SIP/2.0 " + std::to_string(code) +
+           " X\r\n"
+           "Via: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bK1\r\n"
+           "Call-ID: " +
+           call_id +
+           "\r\n"
+           "CSeq: 1 " +
+           method + "\r\n" +
+           (body.empty() ? "" : "Content-Type: application/sdp\r\n") +
+           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
+  // RTP from `src` to our external port `port` reaches the phone.
+  bool MediaReaches(const std::string& src, uint16_t port) {
+    Result r = RunOut(Udp(src.c_str(), 30000, "203.0.113.1", port, "rtp"));
+    return r.forwarded() && r.dport() >= 49170;
+  }
+  uint16_t OfferedPort(const Result& r) {
+    const std::string out = r.data();
+    sip::ParseError why;
+    auto m = sip::Parse(out, false, &why);
+    auto sdp = sip::ParseSdp(out, m->body);
+    return sdp->media[0].port_value;
+  }
+};
+
+TEST_F(SipDialogTest, ARegistrationHoldsThePathInForItsGrantedExpiry) {
+  Send(Register(";expires=3600"));
+  // The registrar grants less than asked, and lists another binding too.
+  Result ok = Out(Udp(
+      kProxy, 5060, "203.0.113.1", ext,
+      RegisterOk({"<sip:alice@192.0.2.9>;expires=90", Ours(";expires=1800")})));
+  EXPECT_NE(ok.data().find("Contact: <sip:alice@10.77.0.2:5060>;expires=1800"),
+            std::string::npos)
+      << "the phone sees its own binding: " << ok.data();
+  EXPECT_EQ(helper.stats().registrations, 1u);
+  const FlowInfo f = FlowOf(5060, kProtoUdp);
+  EXPECT_EQ(f.held_until, now + (1800 + SipHelper::kRegistrationGraceS) * 1000);
+  // Idle far past the UDP timeout (300 s), the proxy's INVITE still
+  // reaches the phone.
+  now += 1500 * 1000;
+  Result inv = InviteFromProxy();
+  ASSERT_TRUE(inv.forwarded()) << DropReasonName(inv.v.reason);
+  EXPECT_EQ(inv.dport(), 5060);
+  EXPECT_NE(inv.data().find("INVITE sip:alice@10.77.0.2:5060 SIP/2.0"),
+            std::string::npos)
+      << inv.data();
+  // Past the registration (and then the flow's own timeout) it is gone.
+  now += (1800 + SipHelper::kRegistrationGraceS + 301) * 1000;
+  EXPECT_FALSE(InviteFromProxy().forwarded());
+}
+
+TEST_F(SipDialogTest, WithoutARegistrationTheIdlePathCloses) {
+  Send(Register(""));
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          RegisterOk({"<sip:alice@192.0.2.9>;expires=600"})));
+  EXPECT_EQ(helper.stats().registrations, 0u) << "no binding names us";
+  EXPECT_EQ(helper.stats().unregistrations, 0u) << "nothing was held";
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, 0u);
+  now += 400 * 1000;
+  EXPECT_FALSE(InviteFromProxy().forwarded());
+}
+
+TEST_F(SipDialogTest, TheExpiresHeaderAndADeRegister) {
+  Send(Register("", "Expires: 120\r\n"));
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          RegisterOk({Ours("")}, "Expires: 900\r\n")));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until,
+            now + (900 + SipHelper::kRegistrationGraceS) * 1000);
+  // A registrar granting more than unat allows is capped.
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          RegisterOk({Ours(";expires=999999")})));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until,
+            now + (7200 + SipHelper::kRegistrationGraceS) * 1000);
+  // "Contact: *" with Expires: 0 releases the hold at once.
+  std::string dereg = Register("", "Expires: 0\r\n");
+  dereg.replace(dereg.find("<sip:alice@10.77.0.2:5060>"), 26, "*");
+  Send(dereg);
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, 0u);
+  EXPECT_EQ(helper.stats().unregistrations, 1u);
+  now += 400 * 1000;
+  EXPECT_FALSE(InviteFromProxy().forwarded());
+  // expires=0 on the contact is a de-REGISTER too.
+  Send(Register(""));
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext, RegisterOk({Ours(";expires=60")})));
+  EXPECT_NE(FlowOf(5060, kProtoUdp).held_until, 0u);
+  Send(Register(";expires=0"));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, 0u);
+  EXPECT_EQ(helper.stats().unregistrations, 2u);
+}
+
+TEST_F(SipDialogTest, AByeWithdrawsTheCallsMediaExpectations) {
+  Result r = Send(Invite(Sdp()));
+  const uint16_t rtp = OfferedPort(r);
+  EXPECT_EQ(Expectations(), 2u);
+  // A retransmitted INVITE expects nothing more and names the same ports.
+  EXPECT_EQ(OfferedPort(Send(Invite(Sdp()))), rtp);
+  EXPECT_EQ(Expectations(), 2u);
+  EXPECT_EQ(helper.stats().dialogs, 1u);
+  const std::string bye = "BYE sip:alice@203.0.113.1:" + std::to_string(ext) +
+                          " SIP/2.0\r\n"
+                          "Via: SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKb\r\n"
+                          "Call-ID: c1@10.77.0.20\r\n"
+                          "CSeq: 2 BYE\r\n"
+                          "Content-Length: 0\r\n\r\n";
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext, bye));
+  EXPECT_EQ(Expectations(), 0u);
+  EXPECT_EQ(helper.stats().dialogs_ended, 1u);
+  EXPECT_EQ(helper.stats().media_withdrawn, 2u);
+  EXPECT_FALSE(MediaReaches(kProxy, rtp)) << "the call is over";
+}
+
+TEST_F(SipDialogTest, ARefusedInviteWithdrawsItsOffer) {
+  Send(Invite(Sdp()));
+  EXPECT_EQ(Expectations(), 2u);
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          Response(180, "INVITE", "c1@10.77.0.20")));
+  EXPECT_EQ(Expectations(), 2u) << "ringing";
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          Response(486, "INVITE", "c1@10.77.0.20")));
+  EXPECT_EQ(Expectations(), 0u) << "busy: no call";
+}
+
+TEST_F(SipDialogTest, TheAnswersMediaAddressIsAdmittedToo) {
+  Result r = Send(Invite(Sdp()));
+  const uint16_t rtp = OfferedPort(r);
+  // The far end answers with media from a media server, not the proxy.
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          Response(200, "INVITE", "c1@10.77.0.20", PeerSdp("192.0.2.50"))));
+  EXPECT_EQ(helper.stats().media_remote, 1u);
+  EXPECT_TRUE(MediaReaches("192.0.2.50", rtp));
+  EXPECT_TRUE(MediaReaches("192.0.2.50", rtp + 1)) << "RTCP";
+  EXPECT_FALSE(MediaReaches("192.0.2.51", rtp)) << "only the named address";
+  // The confirmed call ends with its BYE, from the phone this time.
+  std::string bye =
+      "BYE sip:bob@198.51.100.2 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 10.77.0.2:5060;branch=z9hG4bKb2\r\n"
+      "Call-ID: c1@10.77.0.20\r\n"
+      "CSeq: 2 BYE\r\n"
+      "Content-Length: 0\r\n\r\n";
+  Send(bye);
+  EXPECT_EQ(helper.stats().dialogs_ended, 1u);
+}
+
+TEST_F(SipDialogTest, AnInboundCallsMediaComesFromTheCallersAddress) {
+  // Registered; the proxy relays a call whose offer names the caller's
+  // own media address. The phone's answer opens for it before the phone
+  // sends a packet of media.
+  Send(Register(""));
+  const std::string offer = PeerSdp("192.0.2.60", 40000);
+  const std::string inv =
+      "INVITE sip:alice@203.0.113.1:" + std::to_string(ext) +
+      " SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKp9\r\n"
+      "Call-ID: in9@198.51.100.2\r\n"
+      "CSeq: 1 INVITE\r\n"
+      "Content-Type: application/sdp\r\n"
+      "Content-Length: " +
+      std::to_string(offer.size()) + "\r\n\r\n" + offer;
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext, inv));
+  std::string answer = Response(200, "INVITE", "in9@198.51.100.2", Sdp());
+  answer.replace(answer.find("203.0.113.1;branch"), 11, "198.51.100.2");
+  Result r = Send(answer);
+  const uint16_t rtp = OfferedPort(r);
+  EXPECT_NE(rtp, 0);
+  EXPECT_EQ(helper.stats().media_remote, 1u);
+  EXPECT_TRUE(MediaReaches("192.0.2.60", rtp));
+  EXPECT_TRUE(MediaReaches(kProxy, rtp + 1)) << "and the signalling peer";
+}
+
+TEST_F(SipDialogTest, AReInviteMovesTheMedia) {
+  const uint16_t first = OfferedPort(Send(Invite(Sdp())));
+  std::string sdp2 = Sdp();
+  sdp2.replace(sdp2.find("49170"), 5, "49180");
+  sdp2.replace(sdp2.find("49171"), 5, "49181");
+  const uint16_t second = OfferedPort(Send(Invite(sdp2)));
+  EXPECT_NE(first, second);
+  EXPECT_EQ(Expectations(), 2u) << "the old stream's withdrawn";
+  EXPECT_EQ(helper.stats().media_withdrawn, 2u);
+  EXPECT_FALSE(MediaReaches(kProxy, first));
+  EXPECT_TRUE(MediaReaches(kProxy, second));
+}
+
+TEST_F(SipDialogTest, TheDialogTableIsBounded) {
+  for (size_t i = 0; i < SipHelper::kMaxDialogs + 3; ++i) {
+    std::string inv = Invite(Sdp());
+    inv.replace(inv.find("c1@"), 3, "c" + std::to_string(i + 10) + "@");
+    std::string sdp = Sdp();
+    const std::string port = std::to_string(20000 + 2 * i);
+    const std::string rtcp = std::to_string(20001 + 2 * i);
+    inv.replace(inv.find("49170"), 5, port);
+    inv.replace(inv.find("49171"), 5, rtcp);
+    Send(inv);
+  }
+  EXPECT_EQ(helper.stats().dialogs, SipHelper::kMaxDialogs + 3);
+  EXPECT_EQ(helper.stats().dialogs_evicted, 3u);
+  EXPECT_EQ(Expectations(), 2 * SipHelper::kMaxDialogs)
+      << "the forgotten calls' expectations went with them";
+}
+
 }  // namespace
 }  // namespace unat::helpers::testing
