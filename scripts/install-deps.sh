@@ -12,7 +12,7 @@ pkgs=(
   vsftpd lftp tftp-hpa tftpd-hpa ngircd ii
   hping3 python3-scapy
   pptpd pptp-linux
-  baresip-core tshark
+  baresip-core tshark kamailio
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -24,7 +24,7 @@ if ((${#missing[@]})); then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
-  # The test servers (vsftpd, tftpd-hpa, ngircd) are run by the tests in
+  # The test servers (vsftpd, tftpd-hpa, ngircd, kamailio, ...) are run by the tests in
   # their own namespaces; keep their packages from starting system services
   # while installing.
   made_policy=0

@@ -7,30 +7,10 @@
 # SDP says 10.77.0.2) and nothing comes back. Then the same from lan and
 # lan2 at once: two tenants' phones at the same inside address and ports.
 source "$(dirname "$0")/lib.sh"
+source "$E2E_DIR/sip_lib.sh"
 need baresip tshark
 UNAT_LAB_CONFIG_EXTRA='helpers { sip: true }' "$LAB" up
 
-# phone_config DIR ACCOUNT [AUTOANSWER]
-phone_config() {
-  mkdir -p "$1"
-  cat >"$1/config" <<CONF
-poll_method epoll
-sip_listen 0.0.0.0:5060
-audio_player aubridge,nil
-audio_alert aubridge,nil
-audio_source ausine,440
-ausrc_srate 48000
-auplay_srate 48000
-rtp_ports 10000-10100
-module_path /usr/lib/baresip/modules
-module opus.so
-module ausine.so
-module aubridge.so
-module_app account.so
-module_app menu.so
-CONF
-  echo "$2" >"$1/accounts"
-}
 phone_config "$TMP/wan" "<sip:wan@203.0.113.2>;regint=0;answermode=auto;audio_codecs=opus"
 phone_config "$TMP/lan" "<sip:lan@10.77.0.2>;regint=0;audio_codecs=opus"
 phone_config "$TMP/lan2" "<sip:lan2@10.77.0.2>;regint=0;audio_codecs=opus"
@@ -38,16 +18,6 @@ phone_config "$TMP/lan2" "<sip:lan2@10.77.0.2>;regint=0;audio_codecs=opus"
 wan baresip -f "$TMP/wan" -t 40 >"$TMP/wan.log" 2>&1 </dev/null &
 wan_pid=$!
 wait_udp unat-wan 5060
-# capture NS IFACE FILE: 9 s of the media (UDP but SIP) seen there, one
-# "src<TAB>dst<TAB>srcport" line a packet, in the background.
-captures=()
-capture() {
-  ip netns exec "$1" timeout 9 tshark -n -i "$2" -f "udp and not port 5060" \
-    -T fields -e ip.src -e ip.dst -e udp.srcport >"$3" 2>/dev/null &
-  captures+=($!)
-}
-# count FILE SRC DST: packets from SRC to DST in a capture.
-count() { grep -c "^$2	$3	" "$1" || true; }
 capture unat-wan unatw0 "$TMP/wan.media"
 capture unat-lan unat0 "$TMP/lan.media"
 sleep 2

@@ -224,5 +224,34 @@ TEST(SipMessage, SdpAddressesAndPorts) {
   EXPECT_EQ(six->connection_addr.length, 0u) << "not IPv4: not ours";
 }
 
+TEST(SipMessage, CSeqMethodsAndExpiries) {
+  auto whole = [](std::string_view t) { return Span{0, t.size()}; };
+  EXPECT_EQ(CSeqMethod("314159 INVITE", whole("314159 INVITE")), "INVITE");
+  EXPECT_EQ(CSeqMethod("2\tREGISTER", whole("2\tREGISTER")), "REGISTER");
+  for (std::string_view bad : {"INVITE", "1", "x 1 INVITE", "1 INVITE x", ""}) {
+    EXPECT_EQ(CSeqMethod(bad, whole(bad)), "") << bad;
+  }
+  EXPECT_EQ(DeltaSeconds("3600"), 3600u);
+  EXPECT_EQ(DeltaSeconds("99999999999"), 0xffffffffu) << "capped";
+  EXPECT_EQ(DeltaSeconds("-1"), std::nullopt);
+  EXPECT_EQ(DeltaSeconds(""), std::nullopt);
+  struct Case {
+    std::string_view value;
+    std::optional<uint32_t> want;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"<sip:a@10.0.0.1:5060>;expires=600", 600},
+           {"\"A;expires=5\" <sip:a@h;expires=7>;q=0.5; Expires = 60", 60},
+           {"sip:a@h;expires=30", 30},
+           {"<sip:a@h>", std::nullopt},
+           {"<sip:a@h;expires=9>", std::nullopt},
+           {"<sip:a@h>, <sip:b@h>;expires=5", std::nullopt},
+           {"<sip:a@h>;expires=x", std::nullopt},
+           {"*", std::nullopt},
+       }) {
+    EXPECT_EQ(ContactExpires(c.value, whole(c.value)), c.want) << c.value;
+  }
+}
+
 }  // namespace
 }  // namespace unat::helpers::sip

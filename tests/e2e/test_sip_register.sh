@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Inbound SIP calls to registered phones through unat (issue 16): Debian's
+# kamailio is the registrar and proxy in unat-wan (203.0.113.2:5060); a
+# baresip in unat-lan and one in unat-lan2 (both 10.77.0.2:5060) register
+# through unat's SIP helper, which holds each phone's signalling flow open
+# for the granted expiry (`unatctl flows` shows it held). A baresip in
+# unat-wan then calls each registered user through kamailio: the INVITE
+# reaches the right phone, which answers, and RTP flows both ways. When the
+# phones quit they de-REGISTER and the holds go.
+source "$(dirname "$0")/lib.sh"
+source "$E2E_DIR/sip_lib.sh"
+need baresip tshark kamailio
+UNAT_LAB_CONFIG_EXTRA='helpers { sip: true }' "$LAB" up
+
+# A registrar and stateful proxy, locations in memory only.
+cat >"$TMP/kamailio.cfg" <<'CFG'
+#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+listen=udp:203.0.113.2:5060
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "xlog.so"
+modparam("usrloc", "db_mode", 0)
+modparam("registrar", "max_expires", 600)
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
+  if (is_method("REGISTER")) {
+    xlog("L_INFO", "REGISTER $tU from $si:$sp contact $ct\n");
+    if (!save("location")) sl_reply_error();
+    exit;
+  }
+  if (has_totag()) {
+    if (loose_route() || is_method("ACK|BYE")) { t_relay(); }
+    exit;
+  }
+  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+  record_route();
+  if (!lookup("location")) { sl_send_reply("404", "Not Found"); exit; }
+  xlog("L_INFO", "INVITE for $rU to $ru\n");
+  t_relay();
+}
+CFG
+mkdir -p "$TMP/kamailio-run"
+wan kamailio -f "$TMP/kamailio.cfg" -DD -E -Y "$TMP/kamailio-run" -m 32 -M 8 \
+  >"$TMP/kamailio.log" 2>&1 </dev/null &
+wait_udp unat-wan 5060
+
+# The phones: register (asking for 600 s, re-registering well before it),
+# answer calls by themselves. The caller in unat-wan uses port 5070 beside
+# kamailio and does not register.
+phone_config "$TMP/lan" "<sip:lan@203.0.113.2>;regint=600;answermode=auto;audio_codecs=opus"
+phone_config "$TMP/lan2" "<sip:lan2@203.0.113.2>;regint=600;answermode=auto;audio_codecs=opus"
+phone_config "$TMP/wan" "<sip:caller@203.0.113.2>;regint=0;audio_codecs=opus" 203.0.113.2:5070
+lan baresip -f "$TMP/lan" -t 30 >"$TMP/lan.log" 2>&1 </dev/null &
+lan_pid=$!
+lan2 baresip -f "$TMP/lan2" -t 30 >"$TMP/lan2.log" 2>&1 </dev/null &
+lan2_pid=$!
+
+# held_flows: the lab's UDP flows to kamailio that are held open.
+held_flows() { ctl flows --proto udp | awk '$5 == "203.0.113.2:5060" && $7 ~ /\(held\)$/' ; }
+for _ in $(seq 50); do
+  [ "$(held_flows | wc -l)" -ge 2 ] && break
+  sleep 0.2
+done
+held=$(held_flows)
+echo "$held" | sed 's/^/  /'
+[ "$(echo "$held" | grep -c .)" -ge 2 ] ||
+  fail "two registrations should hold two flows: $(ctl flows --proto udp) / $(grep REGISTER "$TMP/kamailio.log" | tail -4)"
+# Held for about the granted 600 s (+32 s grace), well past UDP's 300 s.
+echo "$held" | awk '{sub(/s\(held\)$/, "", $7); if ($7 < 500 || $7 > 640) exit 1}' ||
+  fail "the holds should last the registration (600 s + 32): $held"
+ctl stats | grep -q "sip/registrations *[2-9]" ||
+  fail "sip/registrations should count two: $(ctl stats | grep sip/)"
+ok "two phones at 10.77.0.2 registered through unat; their paths are held for the registration"
+
+# Calls from the outside to each registered user, one after the other.
+call_registered() { # USER NS TAG
+  capture "$2" unat0 "$TMP/$3.media" 8
+  capture unat-wan unatw0 "$TMP/wan.$3.media" 8
+  sleep 1.5
+  wan baresip -f "$TMP/wan" -e "/dial sip:$1@203.0.113.2" -t 6 >"$TMP/wan.$3.log" 2>&1 </dev/null || true
+  wait "${captures[@]}" || true
+  captures=()
+  local got sent
+  got=$(count "$TMP/$3.media" 203.0.113.2 10.77.0.2)
+  sent=$(count "$TMP/$3.media" 10.77.0.2 203.0.113.2)
+  local wan_in
+  wan_in=$(count "$TMP/wan.$3.media" 203.0.113.1 203.0.113.2)
+  echo "  $1: phone got $got RTP packets, sent $sent; the caller got $wan_in"
+  grep -q "Call established" "$TMP/wan.$3.log" ||
+    fail "the call to $1 was not established: $(tail -5 "$TMP/wan.$3.log") / $(grep -E 'INVITE|ERROR' "$TMP/kamailio.log" | tail -3)"
+  [ "$got" -ge 50 ] || fail "RTP caller -> $1: only $got packets reached the phone"
+  [ "$wan_in" -ge 50 ] || fail "RTP $1 -> caller: only $wan_in packets reached the caller"
+}
+call_registered lan unat-lan lan
+grep -q "Call established\|incoming call" "$TMP/lan.log" || fail "lan's phone did not see the call: $(tail -5 "$TMP/lan.log")"
+call_registered lan2 unat-lan2 lan2
+grep -q "Call established\|incoming call" "$TMP/lan2.log" || fail "lan2's phone did not see the call"
+ok "calls from the outside reached each registered phone through kamailio, RTP both ways"
+
+# Quitting, each phone de-REGISTERs: the holds go.
+wait "$lan_pid" "$lan2_pid" || true
+for _ in $(seq 25); do
+  [ -z "$(held_flows)" ] && break
+  sleep 0.2
+done
+[ -z "$(held_flows)" ] || fail "holds left after the phones unregistered: $(held_flows)"
+ctl stats | grep -q "sip/unregistrations *[2-9]" ||
+  fail "sip/unregistrations should count two: $(ctl stats | grep sip/)"
+ok "the phones' de-REGISTERs released the holds"
