@@ -70,9 +70,10 @@ absl::Status HelperSet::Register(Nat& nat) {
         return absl::InvalidArgumentError(
             absl::StrCat(std::string(r.entry->name), " port 0"));
       }
-      absl::Status s =
-          nat.RegisterPacketHelper(r.entry->proto, p, r.helper.get());
-      if (!s.ok()) return s;
+      for (uint8_t proto : r.entry->protos()) {
+        absl::Status s = nat.RegisterPacketHelper(proto, p, r.helper.get());
+        if (!s.ok()) return s;
+      }
     }
   }
   return absl::OkStatus();

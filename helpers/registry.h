@@ -28,7 +28,9 @@ struct HelperEntry {
   // "ftp": also the config fields `helpers.ftp` (bool) and
   // `helpers.ftp_ports` (repeated uint32) and the counter prefix "ftp/".
   std::string_view name;
-  uint8_t proto = kProtoTcp;            // of the flows it is attached to
+  uint8_t proto = kProtoTcp;  // of the flows it is attached to
+  // A second protocol on the same ports (SIP: UDP and TCP); 0: none.
+  uint8_t also_proto = 0;
   std::vector<uint16_t> default_ports;  // server ports when none are listed
   // What its expectations may do (engine/helper.h): what the helper's
   // expectation_policy() returns, the lifetime cap being its options'.
@@ -37,6 +39,14 @@ struct HelperEntry {
   // Every counter of a helper `create` made, in a stable order.
   void (*counters)(const PacketHelper& helper, const CounterFn& fn) = nullptr;
 
+  // The protocols it serves: proto, then also_proto if any.
+  std::vector<uint8_t> protos() const {
+    return also_proto ? std::vector<uint8_t>{proto, also_proto}
+                      : std::vector<uint8_t>{proto};
+  }
+  bool serves(uint8_t p) const {
+    return p == proto || (also_proto != 0 && p == also_proto);
+  }
   std::string enable_field() const { return std::string(name); }
   std::string ports_field() const { return std::string(name) + "_ports"; }
 };

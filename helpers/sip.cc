@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/checksum.h"
 #include "engine/nat.h"
+#include "engine/wire.h"
 #include "helpers/flow_state.h"
 #include "helpers/sip_message.h"
 
@@ -22,20 +24,40 @@ struct SipEdit {
 // What the helper keeps per signalling flow (FlowState): the calls it
 // follows, by Call-ID.
 struct SipMediaRec {
-  uint16_t in_rtp = 0, in_rtcp = 0;    // the phone's ports
-  uint16_t ext_rtp = 0, ext_rtcp = 0;  // ours (ext_rtcp 0: none)
+  uint16_t in_rtp, in_rtcp;    // the phone's ports
+  uint16_t ext_rtp, ext_rtcp;  // ours (ext_rtcp 0: none)
 };
 struct SipDialogRec {
-  uint64_t call_id = 0;       // hash; 0: a free slot
-  uint32_t remote_media = 0;  // the peer's SDP media address (0: none yet)
-  uint32_t used = 0;          // for evicting the least recently used
-  uint8_t media_count = 0;
-  uint8_t confirmed = 0;  // a 2xx answered its INVITE
+  uint64_t call_id;       // hash; 0: a free slot
+  uint32_t remote_media;  // the peer's SDP media address (0: none yet)
+  uint32_t used;          // for evicting the least recently used
+  uint8_t media_count;
+  uint8_t confirmed;  // a 2xx answered its INVITE
   SipMediaRec media[SipHelper::kMaxMedia];
 };
+// A direction of a SIP/TCP stream (RFC 3261 18.3: messages framed by
+// Content-Length).
+struct SipTcpDir {
+  uint32_t next;       // the next sequence number expected
+  uint32_t skip;       // bytes of a message passing unedited still to come
+  uint32_t last_seq;   // the last segment handled, and the state it
+  uint32_t last_skip;  // found, to handle its retransmission alike
+  uint8_t last_desync;
+  uint8_t last_valid;
+  uint8_t init;
+  uint8_t desync;  // not at a known message boundary
+  // The start of a message whose header section a segment's end cut
+  // (passed unedited, kept after the record to find where it ends).
+  uint16_t held;
+  uint16_t last_held;
+};
 struct SipFlowState {
-  uint32_t clock = 0;
+  uint32_t clock;
   SipDialogRec dialogs[SipHelper::kMaxDialogs];
+  SipTcpDir tcp[2];  // by the side the data comes from
+  // Over TCP: the phone's listening port as mapped for new connections.
+  uint16_t listen_in, listen_ext;
+  uint32_t listen_renew_s;
 };
 
 namespace {
@@ -131,6 +153,33 @@ bool SipHelper::ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
   return true;
 }
 
+uint16_t SipHelper::ListeningPort(Message& msg, uint16_t port) {
+  SipFlowState& st = msg.state;
+  const uint32_t now_s = static_cast<uint32_t>(msg.ctx.now() / 1000);
+  // One expectation serves the messages of a while (Via and Contact, a
+  // call's requests): renewed once half its time has passed.
+  if (st.listen_in == port && st.listen_ext != 0 && now_s < st.listen_renew_s) {
+    return st.listen_ext;
+  }
+  ExpectationSpec spec;
+  spec.proto = kProtoTcp;
+  spec.remote_addr = msg.flow.remote_addr;
+  spec.inside_addr = msg.flow.inside_addr;
+  spec.inside_port = port;
+  spec.timeout_s = options_.media_timeout_s;
+  spec.helper = this;  // the new connection carries SIP too
+  auto ep = msg.ctx.Expect(spec);
+  if (!ep.ok()) {
+    stats_.expect_failed++;
+    return 0;
+  }
+  stats_.listening_ports++;
+  st.listen_in = port;
+  st.listen_ext = ep->port;
+  st.listen_renew_s = now_s + options_.media_timeout_s / 2;
+  return ep->port;
+}
+
 void SipHelper::Withdraw(HelperContext& ctx, const SipMediaRec& md) {
   stats_.media_withdrawn += ctx.Unexpect(kProtoUdp, md.ext_rtp);
   if (md.ext_rtcp != 0) {
@@ -210,15 +259,18 @@ void SipHelper::Registration(Message& msg) {
   HelperContext& ctx = msg.ctx;
   const std::string_view text = msg.text;
   const sip::Header* exp = msg.m.Find(HeaderKind::kExpires);
-  const std::optional<uint32_t> header_expires =
-      exp ? sip::DeltaSeconds(exp->value.of(text)) : std::nullopt;
+  // The Expires header's value; kNoExpires when there is none.
+  constexpr uint64_t kNoExpires = ~uint64_t{0};
+  const uint64_t header_expires =
+      exp ? sip::DeltaSeconds(exp->value.of(text)).value_or(kNoExpires)
+          : kNoExpires;
   if (msg.from == Side::kInside) {
     // A de-REGISTER ("Contact: *", or an expiry of 0) releases the hold.
     const sip::Header* contact = msg.m.Find(HeaderKind::kContact);
     if (contact == nullptr) return;  // a query of the bindings
-    std::optional<uint32_t> e = sip::ContactExpires(text, contact->value);
-    if (!e) e = header_expires;
-    if ((contact->value.of(text) == "*" || (e && *e == 0)) &&
+    const uint64_t e =
+        sip::ContactExpires(text, contact->value).value_or(header_expires);
+    if ((contact->value.of(text) == "*" || e == 0) &&
         msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
       stats_.unregistrations++;
     }
@@ -228,21 +280,27 @@ void SipHelper::Registration(Message& msg) {
   // The registrar lists the phone's bindings: ours names the external
   // endpoint (rewritten in the REGISTER) with its granted expiry.
   const std::string ext_addr = Ipv4ToString(msg.flow.external_addr);
-  std::optional<uint32_t> granted;
+  // (Over TCP it may name the phone's listening port as mapped.)
+  uint64_t granted = 0;
+  bool ours = false;
   for (const sip::Header& h : msg.m.headers) {
     if (h.kind != HeaderKind::kContact) continue;
     auto hp = sip::UriHostPort(text, h.value);
+    const uint16_t port = hp && hp->port.length ? hp->port_value : 5060;
     if (!hp || hp->host.of(text) != ext_addr ||
-        (hp->port.length ? hp->port_value : 5060) != msg.flow.external_port) {
+        (port != msg.flow.external_port &&
+         (msg.state.listen_ext == 0 || port != msg.state.listen_ext))) {
       continue;
     }
-    std::optional<uint32_t> e = sip::ContactExpires(text, h.value);
-    if (!e) e = header_expires;
-    granted = std::max(granted.value_or(0), e.value_or(3600));
+    ours = true;
+    uint64_t e = sip::ContactExpires(text, h.value).value_or(header_expires);
+    if (e == kNoExpires) e = 3600;  // RFC 3261 10.2.1.1's default
+    granted = std::max(granted, e);
   }
-  if (granted && *granted > 0) {
-    const uint32_t hold =
-        std::min(*granted, options_.max_registration_s) + kRegistrationGraceS;
+  if (ours && granted > 0) {
+    const uint32_t hold = static_cast<uint32_t>(std::min<uint64_t>(
+                              granted, options_.max_registration_s)) +
+                          kRegistrationGraceS;
     if (ctx.HoldFlow(hold).ok()) stats_.registrations++;
   } else if (msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
     stats_.unregistrations++;  // no binding of ours is left
@@ -250,11 +308,9 @@ void SipHelper::Registration(Message& msg) {
 }
 
 bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
-                         Ipv4View&, L4View&) {
-  if (flow.proto != kProtoUdp) {
-    stats_.not_udp++;
-    return true;
-  }
+                         Ipv4View& ip, L4View& l4) {
+  if (flow.proto == kProtoTcp) return OnSegment(ctx, flow, from, ip, l4);
+  if (flow.proto != kProtoUdp) return true;
   const std::span<uint8_t> payload = ctx.Payload();
   const std::string_view text(reinterpret_cast<const char*>(payload.data()),
                               payload.size());
@@ -266,34 +322,177 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
     stats_.parse_failures++;
     return true;
   }
-  stats_.messages++;
   SipFlowState state = LoadFlowRecord<SipFlowState>(ctx.FlowState());
-  Message msg{ctx, flow, from, text, *m, state};
-  const std::string_view method =
-      m->request ? m->method.of(text)
-      : m->Find(HeaderKind::kCSeq)
-          ? sip::CSeqMethod(text, m->Find(HeaderKind::kCSeq)->value)
-          : std::string_view();
   std::vector<SipEdit> edits;
-  Rewrite(msg, &edits);
+  HandleMessage(ctx, flow, from, text, *m, state, 0, &edits);
+  StoreFlowRecord(ctx.FlowState(), state);
+  Apply(ctx, edits);
+  return true;
+}
+
+bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
+                          Ipv4View& ip, L4View& l4) {
+  const uint8_t flags = l4.tcp_flags();
+  const uint32_t seq = l4.tcp_seq();
+  SipFlowState state = LoadFlowRecord<SipFlowState>(ctx.FlowState());
+  SipTcpDir& d = state.tcp[static_cast<int>(from)];
+  if (flags & tcp_flags::kSyn) {
+    d = SipTcpDir{};
+    d.init = 1;
+    d.next = seq + 1;
+    StoreFlowRecord(ctx.FlowState(), state);
+    return true;
+  }
+  const std::span<uint8_t> payload = ctx.Payload();
+  if (payload.empty()) return true;
+  if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,
+                        {l4.data(), l4.size()}) != 0) {
+    stats_.tcp_corrupt++;  // the receiver drops it; its retransmission counts
+    return true;
+  }
+  if (!d.init) {
+    // Joined mid-stream: wait for a segment that starts a message.
+    d.init = 1;
+    d.next = seq;
+    d.desync = 1;
+  }
+  const int64_t rel = SeqNum(seq) - SeqNum(d.next);
+  if (rel > 0) {
+    if (d.desync) return true;
+    // A byte not seen yet may need a rewrite before this one may go: the
+    // sender fills the gap first.
+    stats_.tcp_gap_drops++;
+    return false;
+  }
+  const size_t len = payload.size();
+  if (rel < 0) {
+    if (d.last_valid && seq == d.last_seq) {
+      // The last segment again (from where it started): the same rewrites,
+      // which the engine's sequence adjustment already counts.
+      d.skip = d.last_skip;
+      d.desync = d.last_desync;
+      d.held = d.last_held;
+      stats_.tcp_retransmits++;
+    } else if (static_cast<uint64_t>(-rel) >= len) {
+      stats_.tcp_old_passed++;  // older data the receiver has had
+      return true;
+    } else {
+      // Old and new bytes from somewhere in a message: unsafe to edit or
+      // to pass; the sender sends it again.
+      stats_.tcp_unsafe_drops++;
+      return false;
+    }
+  }
+  d.last_seq = seq;
+  d.last_valid = 1;
+  d.last_skip = d.skip;
+  d.last_desync = d.desync;
+  d.last_held = d.held;
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()),
+                              len);
+  std::string& raw = ctx.FlowState();
+  const size_t held_at =
+      sizeof(SipFlowState) + static_cast<size_t>(from) * kMaxHeldHeader;
+  std::vector<SipEdit> edits;
+  size_t pos = 0;
+  if (d.held != 0) {
+    // A header section cut earlier: with this segment, where does its
+    // message end?
+    std::string joined = raw.substr(held_at, d.held);
+    joined.append(text);
+    sip::ParseError why;
+    size_t needed = 0;
+    auto m = sip::Parse(joined, /*stream=*/true, &why, &needed);
+    const size_t held = d.held;
+    d.held = 0;
+    if (m) {
+      pos = m->length - held;
+    } else if (why == sip::ParseError::kIncomplete && needed != 0) {
+      d.skip = static_cast<uint32_t>(needed - held);
+    } else if (why == sip::ParseError::kIncomplete &&
+               joined.size() <= kMaxHeldHeader) {
+      raw.replace(held_at, joined.size(), joined);
+      d.held = static_cast<uint16_t>(joined.size());
+      pos = len;
+    } else {
+      d.desync = 1;
+    }
+  }
+  if (d.skip != 0) {
+    // The rest of a message passed unedited.
+    const size_t n = std::min<size_t>(d.skip, len - pos);
+    d.skip -= static_cast<uint32_t>(n);
+    pos += n;
+  }
+  while (pos < len) {
+    // CRLF keep-alives between messages (RFC 5626 4.4.1).
+    while (pos < len && (text[pos] == '\r' || text[pos] == '\n')) ++pos;
+    if (pos >= len) break;
+    sip::ParseError why;
+    size_t needed = 0;
+    const std::string_view rest = text.substr(pos);
+    auto m = sip::Parse(rest, /*stream=*/true, &why, &needed);
+    if (!m) {
+      if (why == sip::ParseError::kIncomplete && !d.desync) {
+        // A message cut by the segment's end passes unedited (its first
+        // part cannot wait for the rest); the stream stays in step.
+        stats_.tcp_split_unedited++;
+        if (needed != 0) {
+          d.skip = static_cast<uint32_t>(needed - rest.size());
+        } else if (rest.size() <= kMaxHeldHeader) {
+          if (raw.size() < sizeof(SipFlowState) + 2 * kMaxHeldHeader) {
+            raw.resize(sizeof(SipFlowState) + 2 * kMaxHeldHeader, '\0');
+          }
+          raw.replace(held_at, rest.size(), rest);
+          d.held = static_cast<uint16_t>(rest.size());
+        } else {
+          d.desync = 1;
+        }
+      } else if (!d.desync) {
+        stats_.parse_failures++;
+        d.desync = 1;
+      }
+      break;
+    }
+    d.desync = 0;
+    HandleMessage(ctx, flow, from, rest, *m, state, pos, &edits);
+    pos += m->length;
+  }
+  const uint32_t end = seq + static_cast<uint32_t>(len);
+  if (SeqNum(end) > SeqNum(d.next)) d.next = end;
+  StoreFlowRecord(ctx.FlowState(), state);
+  Apply(ctx, edits);
+  return true;
+}
+
+void SipHelper::HandleMessage(HelperContext& ctx, const FlowInfo& flow,
+                              Side from, std::string_view text,
+                              const sip::Message& m, SipFlowState& state,
+                              size_t base, std::vector<SipEdit>* edits) {
+  stats_.messages++;
+  Message msg{ctx, flow, from, text, m, state};
+  const sip::Header* cseq = m.Find(HeaderKind::kCSeq);
+  const std::string_view method = m.request ? m.method.of(text)
+                                  : cseq    ? sip::CSeqMethod(text, cseq->value)
+                                            : std::string_view();
+  const size_t first = edits->size();
+  Rewrite(msg, edits);
+  for (size_t i = first; i < edits->size(); ++i) (*edits)[i].offset += base;
   // The call's state: its end withdraws what its offers expected.
   if (msg.dialog == nullptr) msg.dialog = FindDialog(msg, /*create=*/false);
   if (SameText(method, "REGISTER")) {
     Registration(msg);
-  } else if (m->request &&
+  } else if (m.request &&
              (SameText(method, "BYE") || SameText(method, "CANCEL"))) {
     EndDialog(msg);
-  } else if (!m->request && SameText(method, "INVITE") &&
+  } else if (!m.request && SameText(method, "INVITE") &&
              msg.dialog != nullptr) {
-    if (m->status >= 200 && m->status < 300) {
+    if (m.status >= 200 && m.status < 300) {
       msg.dialog->confirmed = 1;
-    } else if (m->status >= 300 && !msg.dialog->confirmed) {
+    } else if (m.status >= 300 && !msg.dialog->confirmed) {
       EndDialog(msg);  // refused or cancelled: no call
     }
   }
-  StoreFlowRecord(ctx.FlowState(), state);
-  Apply(ctx, edits);
-  return true;
 }
 
 void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
@@ -307,13 +506,28 @@ void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
   // The phone's endpoint as the outside sees it (and back), where hp names
   // it; `port_too`: the signalling port as well as the host.
   auto to_external = [&](std::optional<HostPort> hp, bool port_too) {
-    if (hp) {
-      RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
-                      flow.external_port, port_too, &edits);
+    if (!hp) return;
+    const uint16_t port = hp->port.length ? hp->port_value : 5060;
+    if (port_too && flow.proto == kProtoTcp && port != flow.inside_port &&
+        hp->host.of(text) == in_addr) {
+      // Over TCP the phone names its listening port, not the connection's:
+      // the peer's new connections to it need a port of their own.
+      if (const uint16_t ext = ListeningPort(msg, port); ext != 0) {
+        RewriteHostPort(text, *hp, in_addr, port, ext_addr, ext, true, &edits);
+        return;
+      }
     }
+    RewriteHostPort(text, *hp, in_addr, flow.inside_port, ext_addr,
+                    flow.external_port, port_too, &edits);
   };
   auto to_inside = [&](std::optional<HostPort> hp) {
-    if (hp) {
+    if (!hp) return;
+    if (msg.state.listen_ext != 0 && hp->port.length != 0 &&
+        hp->port_value == msg.state.listen_ext) {
+      // The phone's listening port as mapped (TCP).
+      RewriteHostPort(text, *hp, ext_addr, msg.state.listen_ext, in_addr,
+                      msg.state.listen_in, true, &edits);
+    } else {
       RewriteHostPort(text, *hp, ext_addr, flow.external_port, in_addr,
                       flow.inside_port, true, &edits);
     }
@@ -395,7 +609,7 @@ void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
   SipDialogRec* d = msg.dialog;
   // This offer's (or answer's) media; what an earlier one of the call had
   // and this one no longer has is withdrawn after.
-  SipMediaRec now[kMaxMedia];
+  SipMediaRec now[kMaxMedia] = {};
   uint8_t now_count = 0;
   for (const sip::SdpMedia& md : sdp.media) {
     addr_edit(md.connection_addr);
@@ -406,7 +620,7 @@ void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
     const uint16_t in_rtcp = md.rtcp_port_value
                                  ? md.rtcp_port_value
                                  : static_cast<uint16_t>(md.port_value + 1);
-    SipMediaRec rec;
+    SipMediaRec rec{};
     const SipMediaRec* known = nullptr;
     for (uint8_t i = 0; d != nullptr && i < d->media_count; ++i) {
       if (d->media[i].in_rtp == md.port_value &&
@@ -487,6 +701,7 @@ void SipHelper::ForEachCounter(const CounterFn& fn) const {
   fn("media_fallback", stats_.media_fallback);
   fn("media_remote", stats_.media_remote);
   fn("expect_failed", stats_.expect_failed);
+  fn("listening_ports", stats_.listening_ports);
   fn("media_withdrawn", stats_.media_withdrawn);
   fn("dialogs", stats_.dialogs);
   fn("dialogs_ended", stats_.dialogs_ended);
@@ -494,21 +709,30 @@ void SipHelper::ForEachCounter(const CounterFn& fn) const {
   fn("registrations", stats_.registrations);
   fn("unregistrations", stats_.unregistrations);
   fn("parse_failures", stats_.parse_failures);
-  fn("not_udp", stats_.not_udp);
   fn("edit_errors", stats_.edit_errors);
+  fn("tcp_split_unedited", stats_.tcp_split_unedited);
+  fn("tcp_retransmits", stats_.tcp_retransmits);
+  fn("tcp_old_passed", stats_.tcp_old_passed);
+  fn("tcp_unsafe_drops", stats_.tcp_unsafe_drops);
+  fn("tcp_gap_drops", stats_.tcp_gap_drops);
+  fn("tcp_corrupt", stats_.tcp_corrupt);
 }
 
 const HelperEntry& SipEntry() {
   // Media from the signalling peer's address and from the media address
   // of the peer's SDP: up to four expectations an m= line, a few calls at
   // once on a phone's path to its proxy. A registration holds that path.
-  static const HelperEntry entry = EntryOf<SipHelper>(
-      "sip", kProtoUdp, {5060},
-      {.max_per_master = 32,
-       .max_timeout_s = SipHelper::Options{}.media_timeout_s,
-       .allow_any_remote = false,
-       .max_hold_s = SipHelper::Options{}.max_registration_s +
-                     SipHelper::kRegistrationGraceS});
+  static const HelperEntry entry = [] {
+    HelperEntry e = EntryOf<SipHelper>(
+        "sip", kProtoUdp, {5060},
+        {.max_per_master = 32,
+         .max_timeout_s = SipHelper::Options{}.media_timeout_s,
+         .allow_any_remote = false,
+         .max_hold_s = SipHelper::Options{}.max_registration_s +
+                       SipHelper::kRegistrationGraceS});
+    e.also_proto = kProtoTcp;  // the same ports over TCP (RFC 3261 18)
+    return e;
+  }();
   return entry;
 }
 

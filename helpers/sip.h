@@ -34,10 +34,12 @@ namespace unat::helpers {
 
 namespace sip {
 struct Sdp;
-}
+struct Message;
+}  // namespace sip
 struct SipEdit;
 struct SipMediaRec;
 struct SipDialogRec;
+struct SipFlowState;
 
 struct SipStats {
   uint64_t messages = 0;         // parsed
@@ -47,6 +49,7 @@ struct SipStats {
   uint64_t media_fallback = 0;   // ... two single expectations instead
   uint64_t media_remote = 0;     // ... and for the peer's SDP media address
   uint64_t expect_failed = 0;    // no expectation: m= left as it was
+  uint64_t listening_ports = 0;  // TCP: the phone's listening port mapped
   uint64_t media_withdrawn = 0;  // expectations a dialog's end or re-INVITE
                                  // withdrew
   uint64_t dialogs = 0;          // calls (Call-IDs with media) followed
@@ -55,8 +58,14 @@ struct SipStats {
   uint64_t registrations = 0;    // 2xx to a REGISTER: flow held
   uint64_t unregistrations = 0;  // de-REGISTER: hold released
   uint64_t parse_failures = 0;   // passed untouched
-  uint64_t not_udp = 0;          // SIP over TCP: not handled yet
   uint64_t edit_errors = 0;      // ReplacePayload refused
+  // SIP over TCP.
+  uint64_t tcp_split_unedited = 0;  // a message cut by a segment's end
+  uint64_t tcp_retransmits = 0;     // the last segment again: re-edited
+  uint64_t tcp_old_passed = 0;      // older data again: passed
+  uint64_t tcp_unsafe_drops = 0;    // old and new data mixed: dropped
+  uint64_t tcp_gap_drops = 0;       // ahead of the stream: dropped
+  uint64_t tcp_corrupt = 0;         // bad checksum: passed, not parsed
 };
 
 class SipHelper : public PacketHelper {
@@ -74,6 +83,9 @@ class SipHelper : public PacketHelper {
   static constexpr size_t kMaxMedia = 2;
   // Held past a registration's expiry, for the phone's refresh to arrive.
   static constexpr uint32_t kRegistrationGraceS = 32;
+  // SIP over TCP: bytes of a cut header section kept (per direction) to
+  // find where its message ends.
+  static constexpr size_t kMaxHeldHeader = 2048;
 
   SipHelper() = default;
   explicit SipHelper(Options o) : options_(o) {}
@@ -86,6 +98,13 @@ class SipHelper : public PacketHelper {
 
  private:
   struct Message;
+  bool OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
+                 Ipv4View& ip, L4View& l4);
+  // One message (at `base` of the payload), its rewrites added to `edits`.
+  void HandleMessage(HelperContext& ctx, const FlowInfo& flow, Side from,
+                     std::string_view text, const sip::Message& m,
+                     SipFlowState& state, size_t base,
+                     std::vector<SipEdit>* edits);
   void Rewrite(Message& msg, std::vector<SipEdit>* edits);
   void RewriteSdp(Message& msg, const sip::Sdp& sdp, const std::string& in_addr,
                   const std::string& ext_addr, std::vector<SipEdit>* edits);
@@ -94,6 +113,9 @@ class SipHelper : public PacketHelper {
   bool ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
                    uint32_t remote, SipMediaRec* out);
   void Withdraw(HelperContext& ctx, const SipMediaRec& media);
+  // The external port for the phone's listening port `port` (TCP), mapped
+  // with an expectation for the peer's connections; 0: none.
+  uint16_t ListeningPort(Message& msg, uint16_t port);
   SipDialogRec* FindDialog(Message& msg, bool create);
   void EndDialog(Message& msg);
   // An SDP from outside: where the peer's media comes from.

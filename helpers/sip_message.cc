@@ -144,8 +144,9 @@ const Header* Message::Find(HeaderKind kind) const {
 }
 
 std::optional<Message> Parse(std::string_view text, bool stream,
-                             ParseError* why) {
+                             ParseError* why, size_t* needed) {
   *why = ParseError::kNone;
+  if (needed != nullptr) *needed = 0;
   // RFC 3261 7.5: a stream may carry CRLFs between messages (keep-alives);
   // the caller skips them. The header section ends at an empty line.
   size_t head_end = std::string_view::npos, body_start = 0;
@@ -237,6 +238,7 @@ std::optional<Message> Parse(std::string_view text, bool stream,
     m.has_content_length = true;
     body_len = *content_length;
     if (body_len > rest) {
+      if (stream && needed != nullptr) *needed = body_start + body_len;
       return Fail(why,
                   stream ? ParseError::kIncomplete : ParseError::kBadLength);
     }

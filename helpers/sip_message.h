@@ -84,8 +84,10 @@ struct Message {
 // be as long as Content-Length says, which must be present, and the message
 // may be followed by more bytes (the next message); otherwise (UDP) the
 // datagram is one message and a missing Content-Length means "the rest".
+// `needed` (if given) is set, when a stream's message is incomplete but its
+// header section is not, to the whole message's length (0 otherwise).
 std::optional<Message> Parse(std::string_view text, bool stream,
-                             ParseError* why);
+                             ParseError* why, size_t* needed = nullptr);
 
 // An IPv4 address written in `text` at `span`, as a whole token: not
 // preceded by a digit, letter or '.', and not followed by a digit or '.'.

@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 jobs="${UNAT_JOBS:-$(nproc)}"
 targets=("$@")
-[ "${#targets[@]}" -eq 0 ] && targets=(packet fragment natpmp pcp ssdp http gena ftp irc tftp pptp sip sip_alg)
+[ "${#targets[@]}" -eq 0 ] && targets=(packet fragment natpmp pcp ssdp http gena ftp irc tftp pptp sip sip_alg sip_tcp)
 passed=0
 failed=0
 built=0
@@ -31,7 +31,7 @@ for t in "${targets[@]}"; do
   # which libFuzzer's per-input leak check takes for a possible leak and
   # answers with a scan of the whole heap (30 times slower). The engine is
   # freed every 2000 inputs; leaks are the ASan unit tests' job.
-  case "$t" in ftp | irc | tftp | pptp | sip_alg) extra=(-detect_leaks=0) ;; esac
+  case "$t" in ftp | irc | tftp | pptp | sip_alg | sip_tcp) extra=(-detect_leaks=0) ;; esac
   bin="build-fuzz/tests/fuzz/unat_${t}_fuzz"
   work="$(mktemp -d)"
   if [ "$built" -eq 1 ] && [ -x "$bin" ] &&

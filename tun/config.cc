@@ -329,7 +329,12 @@ absl::Status BuildAlgs(const config::Helpers& h,
     const std::vector<uint16_t>& b_ports = out->ports(b.name);
     for (size_t earlier = 0; earlier < later; ++earlier) {
       const helpers::HelperEntry& a = *all[earlier];
-      if (!out->enabled(a.name) || a.proto != b.proto) continue;
+      if (!out->enabled(a.name)) continue;
+      uint8_t shared = 0;
+      for (uint8_t proto : a.protos()) {
+        if (shared == 0 && b.serves(proto)) shared = proto;
+      }
+      if (shared == 0) continue;
       for (uint16_t p : out->ports(a.name)) {
         if (std::find(b_ports.begin(), b_ports.end(), p) != b_ports.end()) {
           const std::string earlier_name =
@@ -337,7 +342,7 @@ absl::Status BuildAlgs(const config::Helpers& h,
           // Read letter by letter: "an FTP", "an IRC", "a TFTP".
           const bool an = absl::StrContains("AEFHILMNORSX", earlier_name[0]);
           return Bad(absl::StrCat("helpers.", b.ports_field()),
-                     absl::StrCat(absl::AsciiStrToUpper(ProtoName(a.proto)),
+                     absl::StrCat(absl::AsciiStrToUpper(ProtoName(shared)),
                                   " port ", p, " is also ", an ? "an " : "a ",
                                   earlier_name, " port"));
         }

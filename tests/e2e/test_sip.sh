@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# SIP through unat with real phones (issue 16, UDP): a baresip in unat-lan
+# SIP through unat with real phones (issue 16): a baresip in unat-lan
 # calls a baresip in unat-wan (auto-answer, a sine tone as each side's
 # audio), through unat's SIP helper. The call is established and RTP flows
 # both ways: tshark counts the media packets at each side. Without the
 # helper the answerer sends its media to the caller's inside address (the
 # SDP says 10.77.0.2) and nothing comes back. Then the same from lan and
 # lan2 at once: two tenants' phones at the same inside address and ports.
+# Last, a call signalled over TCP.
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/sip_lib.sh"
 need baresip tshark
@@ -53,4 +54,24 @@ echo "  media: lan got $lan_in, lan2 got $lan2_in; wan got $streams streams of 5
 [ "$lan2_in" -ge 50 ] || fail "two tenants: lan2 got $lan2_in RTP packets"
 [ "$streams" -ge 2 ] || fail "two tenants: wan got $streams RTP streams from unat, want 2"
 ok "two tenants' phones (10.77.0.2 each) call at once: RTP both ways for each ($lan_in and $lan2_in packets in, $streams streams out)"
+# SIP over TCP (RFC 3261 18.3): the same call with the signalling on a TCP
+# connection through unat, its messages rewritten in the stream.
+phone_config "$TMP/lantcp" "<sip:lan@10.77.0.2;transport=tcp>;regint=0;audio_codecs=opus"
+capture unat-lan unat0 "$TMP/lan.media3"
+capture unat-wan unatw0 "$TMP/wan.media3"
+sleep 2
+lan baresip -f "$TMP/lantcp" -e "/dial sip:wan@203.0.113.2;transport=tcp" -t 6 >"$TMP/lan.log3" 2>&1 </dev/null || true
+wait "${captures[@]}" || true
+captures=()
+lan_in=$(count "$TMP/lan.media3" 203.0.113.2 10.77.0.2)
+wan_in=$(count "$TMP/wan.media3" 203.0.113.1 203.0.113.2)
+tcp_flows=$(ctl stats | awk '$1 == "sip/messages" {print $2}')
+echo "  media over a TCP-signalled call: lan got $lan_in, wan got $wan_in; sip/messages $tcp_flows"
+grep -q "Call established" "$TMP/lan.log3" ||
+  fail "the TCP call was not established: $(tail -5 "$TMP/lan.log3")"
+[ "$lan_in" -ge 50 ] || fail "TCP call: lan got $lan_in RTP packets"
+[ "$wan_in" -ge 50 ] || fail "TCP call: wan got $wan_in RTP packets"
+ctl stats | grep -E "sip/tcp_(unsafe|gap)_drops" | awk '$2 != 0 {bad = 1} END {exit bad}' ||
+  fail "the TCP stream had drops: $(ctl stats | grep sip/tcp)"
+ok "a call signalled over TCP: established, RTP both ways ($wan_in packets to wan, $lan_in to lan)"
 kill "$wan_pid" 2>/dev/null || true

@@ -22,7 +22,7 @@
 
 namespace unat::fuzz {
 
-enum class AlgKind { kFtp, kIrc, kTftp, kPptp, kSip };
+enum class AlgKind { kFtp, kIrc, kTftp, kPptp, kSip, kSipTcp };
 
 struct AlgWorld {
   static constexpr uint32_t kExt = 0xcb007101, kServer = 0xcb007102;
@@ -49,7 +49,7 @@ struct AlgWorld {
     hc.Enable("irc", kind == AlgKind::kIrc);
     hc.Enable("tftp", kind == AlgKind::kTftp);
     hc.Enable("pptp", kind == AlgKind::kPptp);
-    hc.Enable("sip", kind == AlgKind::kSip);
+    hc.Enable("sip", kind == AlgKind::kSip || kind == AlgKind::kSipTcp);
     helpers = std::make_unique<helpers::HelperSet>(hc);
     if (!helpers->Register(*nat).ok()) abort();
   }
@@ -71,8 +71,9 @@ inline int RunAlg(AlgKind kind, const uint8_t* data, size_t size) {
   const uint16_t port = kind == AlgKind::kFtp    ? 21
                         : kind == AlgKind::kIrc  ? 6667
                         : kind == AlgKind::kPptp ? 1723
-                        : kind == AlgKind::kSip  ? 5060
-                                                 : 69;
+                        : kind == AlgKind::kSip || kind == AlgKind::kSipTcp
+                            ? 5060
+                            : 69;
   const bool tcp = kind != AlgKind::kTftp && kind != AlgKind::kSip;
   const uint16_t cport = static_cast<uint16_t>(10000 + world->inputs);
   std::vector<uint8_t> out;

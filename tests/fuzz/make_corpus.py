@@ -343,6 +343,13 @@ def sip():
     write("sip_alg", "invite_and_answer", rec(0, sip_alg) + rec(1,
           b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bK1\r\n"
           b"Content-Length: 0\r\n\r\n") + rec(8, b"rtp"))
+    tcp_invite = invite.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+    cut = len(tcp_invite) // 2
+    write("sip_tcp", "two_and_a_cut", rec(0, tcp_invite + b"\r\n\r\n" +
+          tcp_invite[:cut]) + rec(0, tcp_invite[cut:] + tcp_invite) +
+          rec(1, b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 203.0.113.1:5060;"
+              b"branch=z9hG4bK1\r\nCSeq: 1 INVITE\r\nCall-ID: x@10.77.0.2\r\n"
+              b"Content-Length: 0\r\n\r\n") + rec(8, b"rtp"))
     write("sip", "compact_register", b"\x00REGISTER sip:reg.example SIP/2.0\r\n"
           b"v: SIP/2.0/UDP 10.77.0.2:5060\r\nm: <sip:a@10.77.0.2>;expires=3600\r\n"
           b"f: <sip:a@reg.example>\r\nt: <sip:a@reg.example>\r\ni: 1\r\nl: 0\r\n\r\n")

@@ -28,7 +28,9 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
       EXPECT_NE(p, 0);
       // Defaults never clash: every helper turned on with its defaults
       // registers.
-      EXPECT_TRUE(ports.insert({e->proto, p}).second) << "port " << p;
+      for (uint8_t proto : e->protos()) {
+        EXPECT_TRUE(ports.insert({proto, p}).second) << "port " << p;
+      }
     }
     EXPECT_EQ(e->ports_field(), std::string(e->name) + "_ports");
     EXPECT_EQ(FindHelper(e->name), e);
@@ -120,10 +122,12 @@ TEST_F(HelperSetRegistryTest, EveryHelperOnItsDefaultPorts) {
     ASSERT_NE(set.Find(e->name), nullptr);
     EXPECT_EQ(set.Find(e->name)->name(), e->name);
     for (uint16_t p : e->default_ports) {
-      ++sport;
-      In(e->proto == kProtoTcp ? Tcp("10.77.0.2", sport, "198.51.100.2", p)
-                               : Udp("10.77.0.2", sport, "198.51.100.2", p));
-      EXPECT_EQ(FlowOf(sport, e->proto).helper, e->name);
+      for (uint8_t proto : e->protos()) {
+        ++sport;
+        In(proto == kProtoTcp ? Tcp("10.77.0.2", sport, "198.51.100.2", p)
+                              : Udp("10.77.0.2", sport, "198.51.100.2", p));
+        EXPECT_EQ(FlowOf(sport, proto).helper, e->name);
+      }
     }
   }
   // Counters come prefixed by their helper's name, every helper's.

@@ -400,5 +400,204 @@ TEST_F(SipDialogTest, TheDialogTableIsBounded) {
       << "the forgotten calls' expectations went with them";
 }
 
+// SIP over TCP: the phone's connection to its proxy, messages framed by
+// Content-Length, several in a segment or one cut by a segment's end.
+class SipTcpTest : public SipTest {
+ protected:
+  void SetUp() override {
+    SipTest::SetUp();
+    ASSERT_TRUE(nat->RegisterPacketHelper(kProtoTcp, 5060, &helper).ok());
+    Result syn = In(Tcp(kPhone, 40000, kProxy, 5060, TCP::SYN, pseq - 1));
+    ext = syn.sport();
+    Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::SYN | TCP::ACK, xseq - 1,
+            pseq));
+    In(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK, pseq, xseq));
+  }
+  // The phone sends one segment at its next sequence number (or `seq`).
+  Result Say(const std::string& bytes, std::optional<uint32_t> seq = {}) {
+    Result r = RunIn(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK | TCP::PSH,
+                         seq.value_or(pseq), xseq, bytes));
+    if (r.forwarded() && !seq) {
+      pseq += static_cast<uint32_t>(bytes.size());
+      out += r.data();
+    }
+    return r;
+  }
+  static std::string Tcpify(std::string msg) {
+    msg.replace(msg.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
+    return msg;
+  }
+  // Every message the proxy got, parsed in order; false if the stream
+  // does not frame.
+  bool Messages(std::vector<std::string>* got) {
+    size_t pos = 0;
+    while (pos < out.size()) {
+      if (out[pos] == '\r' || out[pos] == '\n') {
+        ++pos;  // keep-alives
+        continue;
+      }
+      sip::ParseError why;
+      auto m = sip::Parse(std::string_view(out).substr(pos), true, &why);
+      if (!m) return false;
+      got->push_back(out.substr(pos, m->length));
+      pos += m->length;
+    }
+    return true;
+  }
+  uint32_t pseq = 1000, xseq = 9000;
+  std::string out;  // the stream as the proxy received it
+};
+
+TEST_F(SipTcpTest, MessagesInOneSegmentAreEachRewritten) {
+  const std::string inv = Tcpify(Invite(Sdp(), 40000));
+  Result r = Say(inv + "\r\n\r\n" + inv);
+  ASSERT_TRUE(r.forwarded());
+  std::vector<std::string> got;
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 2u) << out;
+  const std::string e = "203.0.113.1:" + std::to_string(ext);
+  for (const std::string& m : got) {
+    EXPECT_NE(m.find("Via: SIP/2.0/TCP " + e + ";branch"), std::string::npos)
+        << m;
+    EXPECT_NE(m.find("Contact: <sip:alice@" + e + ">"), std::string::npos);
+    EXPECT_EQ(m.find("10.77.0.2\r"), std::string::npos) << m;
+  }
+  EXPECT_EQ(helper.stats().messages, 2u);
+  EXPECT_EQ(Expectations(), 2u) << "one call, the same media";
+  // The proxy's answer on the same connection: its Via goes back, and the
+  // ACK the engine gives the phone covers what it sent.
+  const std::string ok =
+      "SIP/2.0 200 OK\r\n"
+      "Via: SIP/2.0/TCP " +
+      e +
+      ";branch=z9hG4bK1\r\n"
+      "Call-ID: c1@10.77.0.20\r\n"
+      "CSeq: 1 INVITE\r\n"
+      "Content-Length: 0\r\n\r\n";
+  Result back = Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
+                        xseq, 1000 + static_cast<uint32_t>(out.size()), ok));
+  EXPECT_NE(back.data().find("Via: SIP/2.0/TCP 10.77.0.2:40000;branch"),
+            std::string::npos)
+      << back.data();
+  EXPECT_EQ(back.ack(), pseq) << "the phone's own sequence space";
+}
+
+TEST_F(SipTcpTest, AMessageCutByASegmentsEndPassesAndTheStreamStaysInStep) {
+  const std::string inv = Tcpify(Invite(Sdp(), 40000));
+  const std::string reg = Tcpify(Register(""));
+  // [INVITE][first half of a REGISTER] then [its rest][INVITE].
+  const size_t cut = reg.size() / 2;
+  ASSERT_TRUE(Say(inv + reg.substr(0, cut)).forwarded());
+  ASSERT_TRUE(Say(reg.substr(cut) + inv).forwarded());
+  EXPECT_EQ(helper.stats().tcp_split_unedited, 1u);
+  std::vector<std::string> got;
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1], reg) << "passed as it was";
+  EXPECT_EQ(got[0], got[2]) << "both INVITEs rewritten alike";
+  EXPECT_NE(got[2].find("203.0.113.1"), std::string::npos);
+  // A cut in the header section: the stream resynchronises at the next
+  // segment that starts a message.
+  ASSERT_TRUE(Say(inv.substr(0, 40)).forwarded());
+  ASSERT_TRUE(Say(inv.substr(40)).forwarded());
+  ASSERT_TRUE(Say(inv).forwarded());
+  got.clear();
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[3], inv);
+  EXPECT_EQ(got[4], got[0]);
+}
+
+TEST_F(SipTcpTest, RetransmissionsGapsAndOverlaps) {
+  const std::string inv = Tcpify(Invite(Sdp(), 40000));
+  const uint32_t at = pseq;
+  Result first = Say(inv);
+  // The same segment again: the same bytes at the same place.
+  Result again = Say(inv, at);
+  ASSERT_TRUE(again.forwarded());
+  EXPECT_EQ(again.data(), first.data());
+  EXPECT_EQ(again.seq(), first.seq());
+  EXPECT_EQ(helper.stats().tcp_retransmits, 1u);
+  EXPECT_EQ(Expectations(), 2u);
+  // Ahead of the stream: dropped until the gap is filled.
+  Result ahead = RunIn(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK | TCP::PSH,
+                           pseq + 10, xseq, inv));
+  EXPECT_FALSE(ahead.forwarded());
+  EXPECT_EQ(helper.stats().tcp_gap_drops, 1u);
+  // Old bytes with new ones after them from mid-message: dropped.
+  Say(inv);
+  Result mixed = RunIn(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK | TCP::PSH,
+                           pseq - 10, xseq, inv.substr(0, 30)));
+  EXPECT_FALSE(mixed.forwarded());
+  EXPECT_EQ(helper.stats().tcp_unsafe_drops, 1u);
+  // Only old bytes: passed as they are.
+  Result old = Say(inv.substr(0, 20), at + 5);
+  EXPECT_TRUE(old.forwarded());
+  EXPECT_EQ(helper.stats().tcp_old_passed, 1u);
+}
+
+TEST_F(SipTcpTest, ARegistrationOverTcpHoldsTheConnection) {
+  Say(Tcpify(Register(";expires=600")));
+  const std::string ok =
+      "SIP/2.0 200 OK\r\n"
+      "Via: SIP/2.0/TCP 203.0.113.1:" +
+      std::to_string(ext) +
+      ";branch=z9hG4bKr1\r\n"
+      "Call-ID: reg1@10.77.0.2\r\n"
+      "CSeq: 2 REGISTER\r\n"
+      "Contact: <sip:alice@203.0.113.1:" +
+      std::to_string(ext) +
+      ">;expires=600\r\n"
+      "Content-Length: 0\r\n\r\n";
+  Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH, xseq,
+          1000 + static_cast<uint32_t>(out.size()), ok));
+  EXPECT_EQ(helper.stats().registrations, 1u);
+  EXPECT_NE(FlowOf(40000, kProtoTcp).held_until, 0u);
+}
+
+TEST_F(SipTcpTest, TheListeningPortAPhoneNamesGetsAPortOfItsOwn) {
+  // The phone connects from 40000 but listens on 5060, as its Via and
+  // Contact say: the peer's own connections (a BYE, an INVITE) go there.
+  Result r = Say(Tcpify(Invite(Sdp())));
+  const std::string data = r.data();
+  const size_t at = data.find("Contact: <sip:alice@203.0.113.1:");
+  ASSERT_NE(at, std::string::npos) << data;
+  const uint16_t listen = static_cast<uint16_t>(std::stoi(data.substr(
+      at + std::string_view("Contact: <sip:alice@203.0.113.1:").size())));
+  EXPECT_NE(listen, ext);
+  EXPECT_NE(data.find("Via: SIP/2.0/TCP 203.0.113.1:" + std::to_string(listen)),
+            std::string::npos)
+      << data;
+  EXPECT_EQ(helper.stats().listening_ports, 1u);
+  EXPECT_EQ(Expectations(), 3u) << "RTP, RTCP and the listening port";
+  // A second message reuses it.
+  Say(Tcpify(Register("")));
+  EXPECT_EQ(helper.stats().listening_ports, 1u);
+  // The proxy connects to it: the phone's port 5060, with the helper on.
+  Result syn = Out(Tcp(kProxy, 41000, "203.0.113.1", listen, TCP::SYN, 77));
+  EXPECT_EQ(syn.dport(), 5060);
+  EXPECT_EQ(FlowOf(5060, kProtoTcp).helper, "sip");
+  // The registrar's answer names the listening port: back to 5060.
+  const std::string ok =
+      "SIP/2.0 200 OK\r\n"
+      "Via: SIP/2.0/TCP 203.0.113.1:" +
+      std::to_string(listen) +
+      ";branch=z9hG4bKr1\r\n"
+      "Call-ID: reg1@10.77.0.2\r\n"
+      "CSeq: 2 REGISTER\r\n"
+      "Contact: <sip:alice@203.0.113.1:" +
+      std::to_string(listen) +
+      ";transport=tcp>;expires=300\r\n"
+      "Content-Length: 0\r\n\r\n";
+  Result back = Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
+                        xseq, 1000 + static_cast<uint32_t>(out.size()), ok));
+  EXPECT_NE(back.data().find("Contact: <sip:alice@10.77.0.2:5060;transport"),
+            std::string::npos)
+      << back.data();
+  EXPECT_NE(back.data().find("Via: SIP/2.0/TCP 10.77.0.2:5060;branch"),
+            std::string::npos);
+  EXPECT_EQ(helper.stats().registrations, 1u);
+}
+
 }  // namespace
 }  // namespace unat::helpers::testing
