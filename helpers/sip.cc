@@ -672,17 +672,35 @@ void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
 
 void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   if (edits.empty()) return;
-  // From the end, so each edit's offset still holds.
-  std::sort(edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
-    return a.offset > b.offset;
-  });
+  // The whole payload anew, then one replacement: a message is rewritten
+  // entirely or (the packet could not grow, its checksum was bad) not at
+  // all, never in part.
+  std::stable_sort(edits.begin(), edits.end(),
+                   [](const SipEdit& a, const SipEdit& b) {
+                     return a.offset != b.offset ? a.offset < b.offset
+                                                 : a.length < b.length;
+                   });
+  const std::span<uint8_t> payload = ctx.Payload();
+  const std::string_view old(reinterpret_cast<const char*>(payload.data()),
+                             payload.size());
+  std::string out;
+  out.reserve(old.size() + 64);
+  size_t at = 0;
   for (const SipEdit& e : edits) {
-    if (!ctx.ReplacePayload(e.offset, e.length, e.text).ok()) {
-      stats_.edit_errors++;
+    if (e.offset < at || e.offset + e.length > old.size()) {
+      stats_.edit_errors++;  // overlapping edits: a bug, not the input's
       return;
     }
-    stats_.fields++;
+    out.append(old.substr(at, e.offset - at));
+    out.append(e.text);
+    at = e.offset + e.length;
   }
+  out.append(old.substr(at));
+  if (!ctx.ReplacePayload(0, old.size(), out).ok()) {
+    stats_.edit_errors++;
+    return;
+  }
+  stats_.fields += edits.size();
   stats_.rewritten++;
 }
 

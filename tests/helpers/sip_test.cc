@@ -139,6 +139,22 @@ TEST_F(SipTest, MessagesThatDoNotParsePassUntouched) {
   EXPECT_EQ(helper.stats().parse_failures, 1u);
 }
 
+TEST_F(SipTest, AMessageIsRewrittenWhollyOrNotAtAll) {
+  // A packet with room for one longer address but not for all of them:
+  // the rewrite fails, and not one field of it is changed.
+  const std::vector<uint8_t> in = Udp(kPhone, 5060, kProxy, 5060, Invite(Sdp()));
+  Buf buf(in);
+  buf.pkt.capacity = buf.pkt.len + 2;  // 203.0.113.1 is 10.77.0.2 + 2
+  const Verdict v = nat->ProcessInside(lan, buf.pkt, now);
+  ASSERT_EQ(v.action, Verdict::kForward);
+  Result r;
+  r.bytes = buf.out();
+  EXPECT_EQ(r.data(), Invite(Sdp())) << "untouched";
+  EXPECT_TRUE(ChecksumsValid(r.bytes));
+  EXPECT_EQ(helper.stats().edit_errors, 1u);
+  EXPECT_EQ(helper.stats().rewritten, 0u);
+}
+
 TEST_F(SipTest, AnotherHostsAddressIsLeftAlone) {
   const std::string sdp = Sdp("10.77.0.20");
   Result r = Send(Invite(sdp));
