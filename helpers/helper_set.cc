@@ -9,7 +9,7 @@ namespace unat::helpers {
 
 HelperSetConfig::HelperSetConfig() {
   for (const HelperEntry* e : Registered()) {
-    by_name_[std::string(e->name)] = {false, e->default_ports};
+    by_name_[std::string(e->name)] = {false, e->default_ports, {}};
   }
 }
 
@@ -26,6 +26,28 @@ HelperSetConfig& HelperSetConfig::SetPorts(std::string_view name,
   if (it == by_name_.end()) it = by_name_.emplace(name, HelperConfig{}).first;
   it->second.ports = std::move(ports);
   return *this;
+}
+
+HelperSetConfig& HelperSetConfig::SetOption(std::string_view name,
+                                            std::string_view option,
+                                            uint32_t value) {
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) it = by_name_.emplace(name, HelperConfig{}).first;
+  it->second.options[std::string(option)] = value;
+  return *this;
+}
+
+uint32_t HelperSetConfig::option(std::string_view name,
+                                 std::string_view option) const {
+  if (auto it = by_name_.find(name); it != by_name_.end()) {
+    if (auto o = it->second.options.find(option);
+        o != it->second.options.end()) {
+      return o->second;
+    }
+  }
+  const HelperEntry* e = FindHelper(name);
+  const HelperOption* o = e ? e->FindOption(option) : nullptr;
+  return o ? o->default_value : 0;
 }
 
 bool HelperSetConfig::enabled(std::string_view name) const {
@@ -50,8 +72,11 @@ std::vector<std::string> HelperSetConfig::enabled_names() const {
 
 HelperSet::HelperSet(const HelperSetConfig& config) {
   for (const HelperEntry* e : Registered()) {
-    if (config.enabled(e->name)) {
-      running_.push_back({e, config.ports(e->name), e->create()});
+    if (!config.enabled(e->name)) continue;
+    running_.push_back({e, config.ports(e->name), e->create()});
+    for (const HelperOption& o : e->options) {
+      e->configure(*running_.back().helper, o.name,
+                   config.option(e->name, o.name));
     }
   }
   for (const std::string& name : config.enabled_names()) {

@@ -21,6 +21,8 @@ namespace unat::helpers {
 struct HelperConfig {
   bool enabled = false;
   std::vector<uint16_t> ports;  // its server ports
+  // Options set (HelperEntry::options), by name; the others default.
+  std::map<std::string, uint32_t, std::less<>> options;
   bool operator==(const HelperConfig&) const = default;
 };
 
@@ -35,7 +37,15 @@ class HelperSetConfig {
   // Replaces its server ports.
   HelperSetConfig& SetPorts(std::string_view name, std::vector<uint16_t> ports);
 
+  // Sets one of its options (HelperEntry::options; the caller checks the
+  // range).
+  HelperSetConfig& SetOption(std::string_view name, std::string_view option,
+                             uint32_t value);
+
   bool enabled(std::string_view name) const;
+  // An option's value: as set, else the entry's default (0 for an option
+  // or a helper that does not exist).
+  uint32_t option(std::string_view name, std::string_view option) const;
   // Its server ports: the defaults until SetPorts(); empty for a name no
   // helper has.
   const std::vector<uint16_t>& ports(std::string_view name) const;
@@ -50,7 +60,8 @@ class HelperSetConfig {
 
 class HelperSet {
  public:
-  // Creates the enabled helpers (each from its registry entry).
+  // Creates the enabled helpers (each from its registry entry), with their
+  // options.
   explicit HelperSet(const HelperSetConfig& config);
   // Registers the enabled helpers on their ports, with their entry's
   // protocol. Fails on an unknown name, port 0 or a port another helper

@@ -24,6 +24,14 @@ struct StreamStats;
 // One counter: its name within the helper ("port_rewrites") and value.
 using CounterFn = std::function<void(std::string_view, uint64_t)>;
 
+// A numeric setting of a helper (its config field is
+// `helpers.<helper>_<name>`, e.g. `helpers.sip_media_timeout_s`).
+struct HelperOption {
+  std::string_view name;  // "media_timeout_s"
+  uint32_t default_value = 0;
+  uint32_t min = 0, max = 0;  // the values accepted
+};
+
 struct HelperEntry {
   // "ftp": also the config fields `helpers.ftp` (bool) and
   // `helpers.ftp_ports` (repeated uint32) and the counter prefix "ftp/".
@@ -38,6 +46,11 @@ struct HelperEntry {
   std::unique_ptr<PacketHelper> (*create)() = nullptr;
   // Every counter of a helper `create` made, in a stable order.
   void (*counters)(const PacketHelper& helper, const CounterFn& fn) = nullptr;
+  // Its settings, and how one is given to a helper `create` made (before
+  // it is registered; a value within the option's range).
+  std::vector<HelperOption> options;
+  void (*configure)(PacketHelper& helper, std::string_view option,
+                    uint32_t value) = nullptr;
 
   // The protocols it serves: proto, then also_proto if any.
   std::vector<uint8_t> protos() const {
@@ -49,6 +62,16 @@ struct HelperEntry {
   }
   std::string enable_field() const { return std::string(name); }
   std::string ports_field() const { return std::string(name) + "_ports"; }
+  std::string option_field(std::string_view option) const {
+    return std::string(name) + "_" + std::string(option);
+  }
+  // nullptr when it has no option of that name.
+  const HelperOption* FindOption(std::string_view option) const {
+    for (const HelperOption& o : options) {
+      if (o.name == option) return &o;
+    }
+    return nullptr;
+  }
 };
 
 // Every registered helper, in registration order (the order helpers are
@@ -76,7 +99,9 @@ HelperEntry EntryOf(std::string_view name, uint8_t proto,
           .create = []() -> std::unique_ptr<PacketHelper> {
             return std::make_unique<T>();
           },
-          .counters = &CountersOf<T>};
+          .counters = &CountersOf<T>,
+          .options = {},
+          .configure = nullptr};
 }
 
 // The TcpLineHelper stream counters ("lines", "split_drops", ...).

@@ -285,17 +285,20 @@ void SipHelper::Registration(Message& msg) {
   bool ours = false;
   for (const sip::Header& h : msg.m.headers) {
     if (h.kind != HeaderKind::kContact) continue;
-    auto hp = sip::UriHostPort(text, h.value);
-    const uint16_t port = hp && hp->port.length ? hp->port_value : 5060;
-    if (!hp || hp->host.of(text) != ext_addr ||
-        (port != msg.flow.external_port &&
-         (msg.state.listen_ext == 0 || port != msg.state.listen_ext))) {
-      continue;
+    // One field may list several bindings (other phones of the AOR).
+    for (const Span& v : sip::Values(text, h.value)) {
+      auto hp = sip::UriHostPort(text, v);
+      const uint16_t port = hp && hp->port.length ? hp->port_value : 5060;
+      if (!hp || hp->host.of(text) != ext_addr ||
+          (port != msg.flow.external_port &&
+           (msg.state.listen_ext == 0 || port != msg.state.listen_ext))) {
+        continue;
+      }
+      ours = true;
+      uint64_t e = sip::ContactExpires(text, v).value_or(header_expires);
+      if (e == kNoExpires) e = 3600;  // RFC 3261 10.2.1.1's default
+      granted = std::max(granted, e);
     }
-    ours = true;
-    uint64_t e = sip::ContactExpires(text, h.value).value_or(header_expires);
-    if (e == kNoExpires) e = 3600;  // RFC 3261 10.2.1.1's default
-    granted = std::max(granted, e);
   }
   if (ours && granted > 0) {
     const uint32_t hold = static_cast<uint32_t>(std::min<uint64_t>(
@@ -548,7 +551,9 @@ void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
         case HeaderKind::kContact:
         case HeaderKind::kRecordRoute:
         case HeaderKind::kRoute:
-          to_external(sip::UriHostPort(text, h.value), true);
+          for (const Span& v : sip::Values(text, h.value)) {
+            to_external(sip::UriHostPort(text, v), true);
+          }
           break;
         case HeaderKind::kFrom:
         case HeaderKind::kTo:
@@ -571,8 +576,9 @@ void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
     }
     // Its Contact as the registrar lists it (and a 3xx names it back).
     for (const sip::Header& h : m->headers) {
-      if (h.kind == HeaderKind::kContact && !m->request) {
-        to_inside(sip::UriHostPort(text, h.value));
+      if (h.kind != HeaderKind::kContact || m->request) continue;
+      for (const Span& v : sip::Values(text, h.value)) {
+        to_inside(sip::UriHostPort(text, v));
       }
     }
     body_edits_from = edits.size();
@@ -675,11 +681,10 @@ void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   // The whole payload anew, then one replacement: a message is rewritten
   // entirely or (the packet could not grow, its checksum was bad) not at
   // all, never in part.
-  std::stable_sort(edits.begin(), edits.end(),
-                   [](const SipEdit& a, const SipEdit& b) {
-                     return a.offset != b.offset ? a.offset < b.offset
-                                                 : a.length < b.length;
-                   });
+  std::stable_sort(
+      edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
+        return a.offset != b.offset ? a.offset < b.offset : a.length < b.length;
+      });
   const std::span<uint8_t> payload = ctx.Payload();
   const std::string_view old(reinterpret_cast<const char*>(payload.data()),
                              payload.size());
@@ -702,6 +707,11 @@ void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   }
   stats_.fields += edits.size();
   stats_.rewritten++;
+}
+
+void SipHelper::SetOption(std::string_view option, uint32_t value) {
+  if (option == "media_timeout_s") options_.media_timeout_s = value;
+  if (option == "max_registration_s") options_.max_registration_s = value;
 }
 
 ExpectationPolicy SipHelper::expectation_policy() const {
@@ -749,6 +759,12 @@ const HelperEntry& SipEntry() {
          .max_hold_s = SipHelper::Options{}.max_registration_s +
                        SipHelper::kRegistrationGraceS});
     e.also_proto = kProtoTcp;  // the same ports over TCP (RFC 3261 18)
+    const SipHelper::Options d;
+    e.options = {{"media_timeout_s", d.media_timeout_s, 10, 3600},
+                 {"max_registration_s", d.max_registration_s, 60, 86400}};
+    e.configure = [](PacketHelper& h, std::string_view option, uint32_t v) {
+      static_cast<SipHelper&>(h).SetOption(option, v);
+    };
     return e;
   }();
   return entry;

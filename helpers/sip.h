@@ -94,6 +94,8 @@ class SipHelper : public PacketHelper {
   bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                 Ipv4View& ip, L4View& l4) override;
   const SipStats& stats() const { return stats_; }
+  // The registry's options ("media_timeout_s", "max_registration_s").
+  void SetOption(std::string_view option, uint32_t value);
   void ForEachCounter(const CounterFn& fn) const;
 
  private:

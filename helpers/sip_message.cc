@@ -310,6 +310,28 @@ std::optional<HostPort> ViaSentBy(std::string_view text, Span value) {
   return HostPortAt(text, value.offset + i, value.offset + end, ";,");
 }
 
+std::vector<Span> Values(std::string_view text, Span value) {
+  std::vector<Span> out;
+  const std::string_view v = value.of(text);
+  bool quoted = false;
+  int angle = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= v.size(); ++i) {
+    if (i < v.size()) {
+      const char c = v[i];
+      if (c == '"' && (i == 0 || v[i - 1] != '\\')) quoted = !quoted;
+      if (quoted) continue;
+      if (c == '<') angle++;
+      if (c == '>' && angle > 0) angle--;
+      if (c != ',' || angle != 0) continue;
+    }
+    const Span t = Trim(text, value.offset + start, value.offset + i);
+    if (t.length != 0) out.push_back(t);
+    start = i + 1;
+  }
+  return out;
+}
+
 std::string_view CSeqMethod(std::string_view text, Span value) {
   const std::string_view v = value.of(text);
   size_t i = 0;

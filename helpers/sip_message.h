@@ -107,6 +107,11 @@ struct HostPort {
 std::optional<HostPort> UriHostPort(std::string_view text, Span value);
 std::optional<HostPort> ViaSentBy(std::string_view text, Span value);
 
+// The comma-separated values of a header field (Contact, Route, Via, ...:
+// RFC 3261 7.3.1), each trimmed, commas inside quotes or <...> kept; spans
+// into the whole text.
+std::vector<Span> Values(std::string_view text, Span value);
+
 // The method of a CSeq value ("314159 INVITE" -> "INVITE"); empty when
 // the value is not "number method".
 std::string_view CSeqMethod(std::string_view text, Span value);

@@ -305,6 +305,24 @@ absl::Status BuildAlgs(const config::Helpers& h,
           " (bool) and helpers.", e->ports_field(), " (repeated uint32)"));
     }
     out->Enable(e->name, refl->GetBool(h, on));
+    for (const helpers::HelperOption& o : e->options) {
+      const FieldDescriptor* f = desc->FindFieldByName(e->option_field(o.name));
+      if (f == nullptr || f->is_repeated() ||
+          f->cpp_type() != FieldDescriptor::CPPTYPE_UINT32) {
+        return absl::InternalError(absl::StrCat("config.proto has no helpers.",
+                                                e->option_field(o.name),
+                                                " (optional uint32)"));
+      }
+      if (!refl->HasField(h, f)) continue;
+      const uint32_t v = refl->GetUInt32(h, f);
+      if (absl::Status s =
+              CheckRange(absl::StrCat("helpers.", e->option_field(o.name)), v,
+                         o.min, o.max);
+          !s.ok()) {
+        return s;
+      }
+      out->SetOption(e->name, o.name, v);
+    }
     const int n = refl->FieldSize(h, ports);
     if (n == 0) continue;
     const std::string field = absl::StrCat("helpers.", e->ports_field());

@@ -125,6 +125,22 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
             "helper yet");
   EXPECT_EQ(Error(g + "helpers { sip: true tftp: true sip_ports: 69 }"),
             "helpers.sip_ports: UDP port 69 is also a TFTP port");
+  EXPECT_EQ(Error(g + "helpers { sip: true pptp: true pptp_ports: 5060 }"),
+            "helpers.sip_ports: TCP port 5060 is also a PPTP port")
+      << "SIP has its ports on TCP too";
+  // A helper's own options, by name through the registry.
+  EXPECT_EQ(Error(g + "helpers { sip: true sip_media_timeout_s: 5 }"),
+            "helpers.sip_media_timeout_s: 5 is out of range 10..3600");
+  EXPECT_EQ(Error(g + "helpers { sip_max_registration_s: 100000 }"),
+            "helpers.sip_max_registration_s: 100000 is out of range 60..86400");
+  auto sip = Build(g + "helpers { sip: true sip_media_timeout_s: 120 }");
+  ASSERT_TRUE(sip.ok()) << sip.status();
+  EXPECT_EQ(sip->alg.option("sip", "media_timeout_s"), 120u);
+  EXPECT_EQ(sip->alg.option("sip", "max_registration_s"), 7200u) << "default";
+  helpers::HelperSet set(sip->alg);
+  const auto* h = set.Find("sip");
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->expectation_policy().max_timeout_s, 120u) << "given to it";
 }
 
 // Every registered ALG is configured by its own two fields, read through

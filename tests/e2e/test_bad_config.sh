@@ -88,6 +88,8 @@ expect 2 '^unatd: config: inside: at least one is required$' \
   'outside { device: "w" external_address: "203.0.113.1" }'
 expect 2 '^unatd: config: helpers\.h323: true is not available' "$good
 helpers { h323: true }"
+expect 2 '^unatd: config: helpers\.sip_media_timeout_s: 5 is out of range 10\.\.3600$' "$good
+helpers { sip: true sip_media_timeout_s: 5 }"
 expect 2 '^unatd: config: control\.mode: 0666 must give' \
   "${good/control \{ /control { mode: 0666 }"
 expect 2 '^unatd: config: .*missing\.conf: cannot open' "$good" --config "$TMP/missing.conf"

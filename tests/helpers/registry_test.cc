@@ -33,6 +33,12 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
       }
     }
     EXPECT_EQ(e->ports_field(), std::string(e->name) + "_ports");
+    EXPECT_EQ(e->options.empty(), e->configure == nullptr);
+    for (const HelperOption& o : e->options) {
+      EXPECT_LE(o.min, o.default_value) << o.name;
+      EXPECT_LE(o.default_value, o.max) << o.name;
+      EXPECT_EQ(e->FindOption(o.name), &o);
+    }
     EXPECT_EQ(FindHelper(e->name), e);
     ASSERT_NE(e->create, nullptr);
     ASSERT_NE(e->counters, nullptr);

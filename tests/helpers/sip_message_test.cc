@@ -253,5 +253,16 @@ TEST(SipMessage, CSeqMethodsAndExpiries) {
   }
 }
 
+TEST(SipMessage, HeaderValuesSplitAtCommasOutsideQuotesAndBrackets) {
+  const std::string_view v =
+      "\"Doe, J\" <sip:a@h;x=1,2>;q=0.5 ,sip:b@h2, , <sip:c@h3>";
+  std::vector<std::string_view> got;
+  for (const Span& s : Values(v, Span{0, v.size()})) got.push_back(s.of(v));
+  EXPECT_EQ(got,
+            (std::vector<std::string_view>{"\"Doe, J\" <sip:a@h;x=1,2>;q=0.5",
+                                           "sip:b@h2", "<sip:c@h3>"}));
+  EXPECT_TRUE(Values(" ", Span{0, 1}).empty());
+}
+
 }  // namespace
 }  // namespace unat::helpers::sip

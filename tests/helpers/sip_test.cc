@@ -142,7 +142,8 @@ TEST_F(SipTest, MessagesThatDoNotParsePassUntouched) {
 TEST_F(SipTest, AMessageIsRewrittenWhollyOrNotAtAll) {
   // A packet with room for one longer address but not for all of them:
   // the rewrite fails, and not one field of it is changed.
-  const std::vector<uint8_t> in = Udp(kPhone, 5060, kProxy, 5060, Invite(Sdp()));
+  const std::vector<uint8_t> in =
+      Udp(kPhone, 5060, kProxy, 5060, Invite(Sdp()));
   Buf buf(in);
   buf.pkt.capacity = buf.pkt.len + 2;  // 203.0.113.1 is 10.77.0.2 + 2
   const Verdict v = nat->ProcessInside(lan, buf.pkt, now);
@@ -266,6 +267,22 @@ TEST_F(SipDialogTest, ARegistrationHoldsThePathInForItsGrantedExpiry) {
   // Past the registration (and then the flow's own timeout) it is gone.
   now += (1800 + SipHelper::kRegistrationGraceS + 301) * 1000;
   EXPECT_FALSE(InviteFromProxy().forwarded());
+}
+
+TEST_F(SipDialogTest, OneContactFieldListingEveryBindingOfTheAor) {
+  // Another phone of the same user registered first: the registrar lists
+  // both bindings in one field, ours second.
+  Send(Register(""));
+  Result ok = Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+                      RegisterOk({"<sip:alice@192.0.2.9>;expires=90, " +
+                                  Ours(";expires=900")})));
+  EXPECT_EQ(helper.stats().registrations, 1u);
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until,
+            now + (900 + SipHelper::kRegistrationGraceS) * 1000);
+  EXPECT_NE(ok.data().find("<sip:alice@192.0.2.9>;expires=90, "
+                           "<sip:alice@10.77.0.2:5060>;expires=900"),
+            std::string::npos)
+      << ok.data();
 }
 
 TEST_F(SipDialogTest, WithoutARegistrationTheIdlePathCloses) {
