@@ -30,7 +30,7 @@ CONF
 # background; the pids collect in `captures`.
 captures=()
 capture() {
-  ip netns exec "$1" timeout "${4:-9}" tshark -n -i "$2" -f "udp and not port 5060 and not port 5070" \
+  ip netns exec "$1" timeout "${4:-9}" tshark -n -i "$2" -f "udp and not port 5060" \
     -T fields -e ip.src -e ip.dst -e udp.srcport >"$3" 2>/dev/null &
   captures+=($!)
 }

@@ -3,10 +3,12 @@
 # kamailio is the registrar and proxy in unat-wan (203.0.113.2:5060); a
 # baresip in unat-lan and one in unat-lan2 (both 10.77.0.2:5060) register
 # through unat's SIP helper, which holds each phone's signalling flow open
-# for the granted expiry (`unatctl flows` shows it held). A baresip in
-# unat-wan then calls each registered user through kamailio: the INVITE
-# reaches the right phone, which answers, and RTP flows both ways. When the
-# phones quit they de-REGISTER and the holds go.
+# for the granted expiry (`unatctl flows` shows it held). A baresip at
+# another address of unat-wan (203.0.113.3) then calls each registered
+# user through kamailio: the INVITE reaches the right phone, which answers,
+# and RTP flows both ways between the phone and the caller's own address,
+# which the helper admits from the caller's SDP. When the phones quit they
+# de-REGISTER and the holds go.
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/sip_lib.sh"
 need baresip tshark kamailio
@@ -54,12 +56,22 @@ wan kamailio -f "$TMP/kamailio.cfg" -DD -E -Y "$TMP/kamailio-run" -m 32 -M 8 \
   >"$TMP/kamailio.log" 2>&1 </dev/null &
 wait_udp unat-wan 5060
 
+# The caller in unat-wan is another host than kamailio: 203.0.113.3 (on a
+# veth of its own, and the source of unat-wan's unbound sockets), so its
+# media comes from an address that is not the phones' signalling peer; it
+# does not register.
+wan ip link add wan3 type veth peer name wan3p
+wan ip addr add 203.0.113.3/32 dev wan3
+wan ip link set wan3 up
+wan ip link set wan3p up
+wan ip route replace 203.0.113.0/24 dev unatw0 src 203.0.113.3
+
 # The phones: register (asking for 600 s, re-registering well before it),
-# answer calls by themselves. The caller in unat-wan uses port 5070 beside
-# kamailio and does not register.
+# answer calls by themselves.
 phone_config "$TMP/lan" "<sip:lan@203.0.113.2>;regint=600;answermode=auto;audio_codecs=opus"
 phone_config "$TMP/lan2" "<sip:lan2@203.0.113.2>;regint=600;answermode=auto;audio_codecs=opus"
-phone_config "$TMP/wan" "<sip:caller@203.0.113.2>;regint=0;audio_codecs=opus" 203.0.113.2:5070
+phone_config "$TMP/wan" "<sip:caller@203.0.113.2>;regint=0;audio_codecs=opus" 203.0.113.3:5060
+echo "net_interface wan3" >>"$TMP/wan/config"
 lan baresip -f "$TMP/lan" -t 30 >"$TMP/lan.log" 2>&1 </dev/null &
 lan_pid=$!
 lan2 baresip -f "$TMP/lan2" -t 30 >"$TMP/lan2.log" 2>&1 </dev/null &
@@ -92,10 +104,10 @@ call_registered() { # USER NS TAG
   wait "${captures[@]}" || true
   captures=()
   local got sent
-  got=$(count "$TMP/$3.media" 203.0.113.2 10.77.0.2)
-  sent=$(count "$TMP/$3.media" 10.77.0.2 203.0.113.2)
+  got=$(count "$TMP/$3.media" 203.0.113.3 10.77.0.2)
+  sent=$(count "$TMP/$3.media" 10.77.0.2 203.0.113.3)
   local wan_in
-  wan_in=$(count "$TMP/wan.$3.media" 203.0.113.1 203.0.113.2)
+  wan_in=$(count "$TMP/wan.$3.media" 203.0.113.1 203.0.113.3)
   echo "  $1: phone got $got RTP packets, sent $sent; the caller got $wan_in"
   grep -q "Call established" "$TMP/wan.$3.log" ||
     fail "the call to $1 was not established: $(tail -5 "$TMP/wan.$3.log") / $(grep -E 'INVITE|ERROR' "$TMP/kamailio.log" | tail -3)"
@@ -106,7 +118,10 @@ call_registered lan unat-lan lan
 grep -q "Call established\|incoming call" "$TMP/lan.log" || fail "lan's phone did not see the call: $(tail -5 "$TMP/lan.log")"
 call_registered lan2 unat-lan2 lan2
 grep -q "Call established\|incoming call" "$TMP/lan2.log" || fail "lan2's phone did not see the call"
-ok "calls from the outside reached each registered phone through kamailio, RTP both ways"
+stats=$(ctl stats)
+grep -q "sip/media_remote *[2-9]" <<<"$stats" ||
+  fail "each call should admit the caller's media address: $(grep sip/media <<<"$stats")"
+ok "calls from the outside reached each registered phone through kamailio, RTP both ways with the caller's own address (not kamailio's)"
 
 # Quitting, each phone de-REGISTERs: the holds go.
 wait "$lan_pid" "$lan2_pid" || true
