@@ -50,6 +50,11 @@ struct SipTcpDir {
   // (passed unedited, kept after the record to find where it ends).
   uint16_t held;
   uint16_t last_held;
+  // Which of the direction's two slots holds them: a new cut goes to the
+  // other, so the last segment's retransmission still finds what it began
+  // with.
+  uint8_t held_slot;
+  uint8_t last_held_slot;
 };
 struct SipFlowState {
   uint32_t clock;
@@ -58,6 +63,10 @@ struct SipFlowState {
   // Over TCP: the phone's listening port as mapped for new connections.
   uint16_t listen_in, listen_ext;
   uint32_t listen_renew_s;
+  // The flow's hold (HoldFlow): for a registration until
+  // registered_until_s, for answered calls; 0: none. Seconds of now().
+  uint32_t registered_until_s;
+  uint32_t held_until_s;
 };
 
 namespace {
@@ -97,6 +106,10 @@ uint64_t CallIdHash(std::string_view id) {
     h *= 1099511628211ull;
   }
   return h | 1;
+}
+
+uint32_t NowS(const HelperContext& ctx) {
+  return static_cast<uint32_t>(ctx.now() / 1000);
 }
 
 bool SameText(std::string_view a, std::string_view b) {
@@ -155,7 +168,7 @@ bool SipHelper::ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
 
 uint16_t SipHelper::ListeningPort(Message& msg, uint16_t port) {
   SipFlowState& st = msg.state;
-  const uint32_t now_s = static_cast<uint32_t>(msg.ctx.now() / 1000);
+  const uint32_t now_s = NowS(msg.ctx);
   // One expectation serves the messages of a while (Via and Contact, a
   // call's requests): renewed once half its time has passed.
   if (st.listen_in == port && st.listen_ext != 0 && now_s < st.listen_renew_s) {
@@ -271,7 +284,8 @@ void SipHelper::Registration(Message& msg) {
     const uint64_t e =
         sip::ContactExpires(text, contact->value).value_or(header_expires);
     if ((contact->value.of(text) == "*" || e == 0) &&
-        msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
+        msg.state.registered_until_s != 0) {
+      msg.state.registered_until_s = 0;
       stats_.unregistrations++;
     }
     return;
@@ -304,9 +318,30 @@ void SipHelper::Registration(Message& msg) {
     const uint32_t hold = static_cast<uint32_t>(std::min<uint64_t>(
                               granted, options_.max_registration_s)) +
                           kRegistrationGraceS;
-    if (ctx.HoldFlow(hold).ok()) stats_.registrations++;
-  } else if (msg.flow.held_until != 0 && ctx.HoldFlow(0).ok()) {
+    msg.state.registered_until_s = NowS(ctx) + hold;
+    stats_.registrations++;
+  } else if (msg.state.registered_until_s != 0) {
+    msg.state.registered_until_s = 0;
     stats_.unregistrations++;  // no binding of ours is left
+  }
+}
+
+void SipHelper::UpdateHold(Message& msg) {
+  // The path stays open for the registration, and for the calls answered
+  // on it (their BYE or re-INVITE may come after any silence), netfilter's
+  // sip_timeout; released when neither is left.
+  const uint32_t now_s = NowS(msg.ctx);
+  uint32_t until =
+      msg.state.registered_until_s > now_s ? msg.state.registered_until_s : 0;
+  for (const SipDialogRec& d : msg.state.dialogs) {
+    if (d.call_id != 0 && d.confirmed) {
+      until = std::max(until, now_s + options_.dialog_hold_s);
+      break;
+    }
+  }
+  if (until == msg.state.held_until_s) return;
+  if (msg.ctx.HoldFlow(until == 0 ? 0 : until - now_s).ok()) {
+    msg.state.held_until_s = until;
   }
 }
 
@@ -375,6 +410,7 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
       d.skip = d.last_skip;
       d.desync = d.last_desync;
       d.held = d.last_held;
+      d.held_slot = d.last_held_slot;
       stats_.tcp_retransmits++;
     } else if (static_cast<uint64_t>(-rel) >= len) {
       stats_.tcp_old_passed++;  // older data the receiver has had
@@ -391,11 +427,22 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
   d.last_skip = d.skip;
   d.last_desync = d.desync;
   d.last_held = d.held;
+  d.last_held_slot = d.held_slot;
   const std::string_view text(reinterpret_cast<const char*>(payload.data()),
                               len);
   std::string& raw = ctx.FlowState();
-  const size_t held_at =
-      sizeof(SipFlowState) + static_cast<size_t>(from) * kMaxHeldHeader;
+  auto slot_at = [&](uint8_t slot) {
+    return sizeof(SipFlowState) +
+           (static_cast<size_t>(from) * 2 + slot) * kMaxHeldHeader;
+  };
+  const size_t held_at = slot_at(d.held_slot);
+  // A header section this segment cuts is kept in the other slot.
+  auto keep = [&](std::string_view bytes) {
+    if (raw.size() < slot_at(4)) raw.resize(slot_at(4), '\0');
+    d.held_slot ^= 1;
+    raw.replace(slot_at(d.held_slot), bytes.size(), bytes);
+    d.held = static_cast<uint16_t>(bytes.size());
+  };
   std::vector<SipEdit> edits;
   size_t pos = 0;
   if (d.held != 0) {
@@ -414,8 +461,7 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
       d.skip = static_cast<uint32_t>(needed - held);
     } else if (why == sip::ParseError::kIncomplete &&
                joined.size() <= kMaxHeldHeader) {
-      raw.replace(held_at, joined.size(), joined);
-      d.held = static_cast<uint16_t>(joined.size());
+      keep(joined);
       pos = len;
     } else {
       d.desync = 1;
@@ -443,11 +489,7 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
         if (needed != 0) {
           d.skip = static_cast<uint32_t>(needed - rest.size());
         } else if (rest.size() <= kMaxHeldHeader) {
-          if (raw.size() < sizeof(SipFlowState) + 2 * kMaxHeldHeader) {
-            raw.resize(sizeof(SipFlowState) + 2 * kMaxHeldHeader, '\0');
-          }
-          raw.replace(held_at, rest.size(), rest);
-          d.held = static_cast<uint16_t>(rest.size());
+          keep(rest);
         } else {
           d.desync = 1;
         }
@@ -496,6 +538,7 @@ void SipHelper::HandleMessage(HelperContext& ctx, const FlowInfo& flow,
       EndDialog(msg);  // refused or cancelled: no call
     }
   }
+  UpdateHold(msg);
 }
 
 void SipHelper::Rewrite(Message& msg, std::vector<SipEdit>* edits_out) {
@@ -712,12 +755,14 @@ void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
 void SipHelper::SetOption(std::string_view option, uint32_t value) {
   if (option == "media_timeout_s") options_.media_timeout_s = value;
   if (option == "max_registration_s") options_.max_registration_s = value;
+  if (option == "dialog_hold_s") options_.dialog_hold_s = value;
 }
 
 ExpectationPolicy SipHelper::expectation_policy() const {
   ExpectationPolicy p = SipEntry().expectations;
   p.max_timeout_s = options_.media_timeout_s;
-  p.max_hold_s = options_.max_registration_s + kRegistrationGraceS;
+  p.max_hold_s = std::max(options_.max_registration_s + kRegistrationGraceS,
+                          options_.dialog_hold_s);
   return p;
 }
 
@@ -756,12 +801,14 @@ const HelperEntry& SipEntry() {
         {.max_per_master = 32,
          .max_timeout_s = SipHelper::Options{}.media_timeout_s,
          .allow_any_remote = false,
-         .max_hold_s = SipHelper::Options{}.max_registration_s +
-                       SipHelper::kRegistrationGraceS});
+         .max_hold_s = std::max(SipHelper::Options{}.max_registration_s +
+                                    SipHelper::kRegistrationGraceS,
+                                SipHelper::Options{}.dialog_hold_s)});
     e.also_proto = kProtoTcp;  // the same ports over TCP (RFC 3261 18)
     const SipHelper::Options d;
     e.options = {{"media_timeout_s", d.media_timeout_s, 10, 3600},
-                 {"max_registration_s", d.max_registration_s, 60, 86400}};
+                 {"max_registration_s", d.max_registration_s, 60, 86400},
+                 {"dialog_hold_s", d.dialog_hold_s, 60, 86400}};
     e.configure = [](PacketHelper& h, std::string_view option, uint32_t v) {
       static_cast<SipHelper&>(h).SetOption(option, v);
     };

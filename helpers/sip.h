@@ -76,6 +76,10 @@ class SipHelper : public PacketHelper {
     uint32_t media_timeout_s = 300;
     // Longest a registration holds the phone's signalling flow open.
     uint32_t max_registration_s = 7200;
+    // How long an answered call holds its signalling flow open after its
+    // last message (netfilter's sip_timeout): its BYE comes after any
+    // silence.
+    uint32_t dialog_hold_s = 3600;
   };
   // Calls followed per signalling flow (a phone's path to its proxy).
   static constexpr size_t kMaxDialogs = 8;
@@ -83,8 +87,8 @@ class SipHelper : public PacketHelper {
   static constexpr size_t kMaxMedia = 2;
   // Held past a registration's expiry, for the phone's refresh to arrive.
   static constexpr uint32_t kRegistrationGraceS = 32;
-  // SIP over TCP: bytes of a cut header section kept (per direction) to
-  // find where its message ends.
+  // SIP over TCP: bytes of a cut header section kept (per direction, in
+  // two slots) to find where its message ends.
   static constexpr size_t kMaxHeldHeader = 2048;
 
   SipHelper() = default;
@@ -94,7 +98,8 @@ class SipHelper : public PacketHelper {
   bool OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
                 Ipv4View& ip, L4View& l4) override;
   const SipStats& stats() const { return stats_; }
-  // The registry's options ("media_timeout_s", "max_registration_s").
+  // The registry's options ("media_timeout_s", "max_registration_s",
+  // "dialog_hold_s").
   void SetOption(std::string_view option, uint32_t value);
   void ForEachCounter(const CounterFn& fn) const;
 
@@ -123,6 +128,9 @@ class SipHelper : public PacketHelper {
   // An SDP from outside: where the peer's media comes from.
   void PeerMedia(Message& msg);
   void Registration(Message& msg);
+  // Holds the flow for its registration and answered calls, or releases
+  // it.
+  void UpdateHold(Message& msg);
 
   Options options_;
   SipStats stats_;

@@ -137,6 +137,7 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
   ASSERT_TRUE(sip.ok()) << sip.status();
   EXPECT_EQ(sip->alg.option("sip", "media_timeout_s"), 120u);
   EXPECT_EQ(sip->alg.option("sip", "max_registration_s"), 7200u) << "default";
+  EXPECT_EQ(sip->alg.option("sip", "dialog_hold_s"), 3600u);
   helpers::HelperSet set(sip->alg);
   const auto* h = set.Find("sip");
   ASSERT_NE(h, nullptr);

@@ -345,6 +345,39 @@ TEST_F(SipDialogTest, AByeWithdrawsTheCallsMediaExpectations) {
   EXPECT_FALSE(MediaReaches(kProxy, rtp)) << "the call is over";
 }
 
+TEST_F(SipDialogTest, AnAnsweredCallHoldsItsPathUntilItsBye) {
+  // No registration: the call's own signalling flow. Answered, it stays
+  // open through any silence (the hold is renewed by each message), so the
+  // far end's BYE an hour later still reaches the phone.
+  Send(Invite(Sdp()));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, 0u) << "not answered yet";
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          Response(200, "INVITE", "c1@10.77.0.20", PeerSdp(kProxy))));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, now + 3600 * 1000);
+  now += 3000 * 1000;
+  const std::string bye = "BYE sip:alice@203.0.113.1:" + std::to_string(ext) +
+                          " SIP/2.0\r\n"
+                          "Via: SIP/2.0/UDP 198.51.100.2;branch=z9hG4bKb\r\n"
+                          "Call-ID: c1@10.77.0.20\r\n"
+                          "CSeq: 2 BYE\r\n"
+                          "Content-Length: 0\r\n\r\n";
+  Result r = RunOut(Udp(kProxy, 5060, "203.0.113.1", ext, bye));
+  ASSERT_TRUE(r.forwarded()) << DropReasonName(r.v.reason);
+  EXPECT_EQ(r.dport(), 5060);
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, 0u) << "the call is over";
+  // A registration's hold outlives a call on the same path.
+  Send(Register(""));
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          RegisterOk({Ours(";expires=600")})));
+  Send(Invite(Sdp()));
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext,
+          Response(200, "INVITE", "c1@10.77.0.20", PeerSdp(kProxy))));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until, now + 3600 * 1000);
+  Out(Udp(kProxy, 5060, "203.0.113.1", ext, bye));
+  EXPECT_EQ(FlowOf(5060, kProtoUdp).held_until,
+            now + (600 + SipHelper::kRegistrationGraceS) * 1000);
+}
+
 TEST_F(SipDialogTest, ARefusedInviteWithdrawsItsOffer) {
   Send(Invite(Sdp()));
   EXPECT_EQ(Expectations(), 2u);
@@ -539,6 +572,29 @@ TEST_F(SipTcpTest, AMessageCutByASegmentsEndPassesAndTheStreamStaysInStep) {
   ASSERT_EQ(got.size(), 5u);
   EXPECT_EQ(got[3], inv);
   EXPECT_EQ(got[4], got[0]);
+}
+
+TEST_F(SipTcpTest, ASegmentBetweenTwoCutHeadersSentAgainIsHandledAlike) {
+  const std::string inv = Tcpify(Invite(Sdp(), 40000));
+  const std::string reg = Tcpify(Register(""));
+  // [REGISTER's first 40 bytes] [its rest, an INVITE, a REGISTER's first
+  // 30] and that second segment again, then the rest and an INVITE.
+  ASSERT_TRUE(Say(reg.substr(0, 40)).forwarded());
+  const uint32_t at = pseq;
+  const std::string second = reg.substr(40) + inv + reg.substr(0, 30);
+  Result first = Say(second);
+  Result again = Say(second, at);
+  ASSERT_TRUE(again.forwarded());
+  EXPECT_EQ(again.data(), first.data()) << "the same rewrites";
+  EXPECT_NE(first.data().find("203.0.113.1:" + std::to_string(ext)),
+            std::string::npos)
+      << "the INVITE between the cuts is rewritten";
+  ASSERT_TRUE(Say(reg.substr(30) + inv).forwarded());
+  std::vector<std::string> got;
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[2], reg);
+  EXPECT_EQ(got[3], got[1]);
 }
 
 TEST_F(SipTcpTest, RetransmissionsGapsAndOverlaps) {
