@@ -181,11 +181,7 @@ absl::Status Nat::Impl::HoldFlow(FlowId flow, uint32_t seconds) {
   if (cap == 0 && seconds != 0) {
     return absl::FailedPreconditionError("the helper may not hold its flows");
   }
-  if (seconds == 0) {
-    pinned_.erase(flow);
-  } else {
-    pinned_[flow] = now_s_ + std::min(seconds, cap);
-  }
+  Pin(flow, std::min(seconds, cap));
   return absl::OkStatus();
 }
 

@@ -44,11 +44,7 @@ absl::StatusOr<ExternalEndpoint> Nat::Impl::EnsureFlow(
           absl::StrCat("no flow: ", DropReasonName(why)));
     }
   }
-  if (lifetime_s == 0) {
-    pinned_.erase(idx);
-  } else {
-    pinned_[idx] = now_s_ + lifetime_s;
-  }
+  Pin(idx, lifetime_s);
   return ExternalEndpoint{flows_[idx].ext_addr, flows_[idx].ext_port};
 }
 

@@ -301,6 +301,14 @@ class Nat::Impl {
   // A flow pinned (PCP PEER, a helper's HoldFlow) past its idle expiry
   // lives on until the pin;
   // a helper's open related flow (a PPTP call's GRE) as long as it is open.
+  // Pins flow `idx` for `seconds` from now; 0 unpins it.
+  void Pin(uint32_t idx, uint32_t seconds) {
+    if (seconds == 0) {
+      pinned_.erase(idx);
+    } else {
+      pinned_[idx] = now_s_ + seconds;
+    }
+  }
   bool Repin(uint32_t idx) {
     if (!related_.empty() && related_.OfFlow(idx) != kNone) {
       flows_[idx].expires_s = now_s_ + Timeout(flows_[idx]);

@@ -1,7 +1,6 @@
 #include "helpers/sip.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,14 +109,6 @@ uint64_t CallIdHash(std::string_view id) {
 
 uint32_t NowS(const HelperContext& ctx) {
   return static_cast<uint32_t>(ctx.now() / 1000);
-}
-
-bool SameText(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
 }
 
 }  // namespace
@@ -525,12 +516,12 @@ void SipHelper::HandleMessage(HelperContext& ctx, const FlowInfo& flow,
   for (size_t i = first; i < edits->size(); ++i) (*edits)[i].offset += base;
   // The call's state: its end withdraws what its offers expected.
   if (msg.dialog == nullptr) msg.dialog = FindDialog(msg, /*create=*/false);
-  if (SameText(method, "REGISTER")) {
+  if (sip::EqualsIgnoreCase(method, "REGISTER")) {
     Registration(msg);
-  } else if (m.request &&
-             (SameText(method, "BYE") || SameText(method, "CANCEL"))) {
+  } else if (m.request && (sip::EqualsIgnoreCase(method, "BYE") ||
+                           sip::EqualsIgnoreCase(method, "CANCEL"))) {
     EndDialog(msg);
-  } else if (!m.request && SameText(method, "INVITE") &&
+  } else if (!m.request && sip::EqualsIgnoreCase(method, "INVITE") &&
              msg.dialog != nullptr) {
     if (m.status >= 200 && m.status < 300) {
       msg.dialog->confirmed = 1;

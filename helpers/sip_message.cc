@@ -12,13 +12,6 @@ bool IsTokenChar(char c) {
          std::string_view("-.!%*_+`'~").find(c) != std::string_view::npos;
 }
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() &&
          EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
@@ -88,6 +81,14 @@ std::optional<HostPort> HostPortAt(std::string_view text, size_t pos, size_t to,
 }
 
 }  // namespace
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
 
 const char* ParseErrorName(ParseError e) {
   switch (e) {
@@ -356,27 +357,23 @@ std::optional<uint32_t> DeltaSeconds(std::string_view value) {
 }
 
 std::optional<uint32_t> ContactExpires(std::string_view text, Span value) {
-  std::string_view v = value.of(text);
-  // The first contact only: up to a comma outside quotes and brackets.
-  bool quoted = false;
-  int angle = 0;
+  // The first contact only.
+  const std::vector<Span> values = Values(text, value);
+  if (values.empty()) return std::nullopt;
+  const std::string_view v = values.front().of(text);
+  // Its parameters follow the name-addr's '>' (outside quotes), or the
+  // URI's first ';' when it has no brackets.
+  bool quoted = false, bracketed = false;
   size_t params = std::string_view::npos;
-  for (size_t i = 0; i < v.size(); ++i) {
+  for (size_t i = 0; i < v.size() && params == std::string_view::npos; ++i) {
     const char c = v[i];
     if (c == '"' && (i == 0 || v[i - 1] != '\\')) quoted = !quoted;
     if (quoted) continue;
-    if (c == '<') angle++;
-    if (c == '>' && angle > 0 && --angle == 0) params = i + 1;
-    if (c == ',' && angle == 0) {
-      v = v.substr(0, i);
-      break;
-    }
+    if (c == '<') bracketed = true;
+    if (c == '>' && bracketed) params = i + 1;
   }
-  if (params == std::string_view::npos) {
-    if (v.find('<') != std::string_view::npos) return std::nullopt;
-    params = v.find(';');
-    if (params == std::string_view::npos) return std::nullopt;
-  }
+  if (!bracketed) params = v.find(';');
+  if (params == std::string_view::npos) return std::nullopt;
   size_t i = params;
   while (i < v.size()) {
     const size_t semi = v.find(';', i);

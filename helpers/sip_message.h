@@ -107,6 +107,9 @@ struct HostPort {
 std::optional<HostPort> UriHostPort(std::string_view text, Span value);
 std::optional<HostPort> ViaSentBy(std::string_view text, Span value);
 
+// Header names, methods and parameter names compare without case.
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 // The comma-separated values of a header field (Contact, Route, Via, ...:
 // RFC 3261 7.3.1), each trimmed, commas inside quotes or <...> kept; spans
 // into the whole text.

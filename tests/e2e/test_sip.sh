@@ -19,19 +19,25 @@ phone_config "$TMP/lan2" "<sip:lan2@10.77.0.2>;regint=0;audio_codecs=opus"
 wan baresip -f "$TMP/wan" -t 40 >"$TMP/wan.log" 2>&1 </dev/null &
 wan_pid=$!
 wait_udp unat-wan 5060
-capture unat-wan unatw0 "$TMP/wan.media"
-capture unat-lan unat0 "$TMP/lan.media"
-sleep 2
-lan baresip -f "$TMP/lan" -e "/dial sip:wan@203.0.113.2" -t 6 >"$TMP/lan.log" 2>&1 </dev/null || true
-wait "${captures[@]}" || true
-captures=()
-lan_out=$(count "$TMP/lan.media" 10.77.0.2 203.0.113.2)
-lan_in=$(count "$TMP/lan.media" 203.0.113.2 10.77.0.2)
-wan_in=$(count "$TMP/wan.media" 203.0.113.1 203.0.113.2)
-wan_out=$(count "$TMP/wan.media" 203.0.113.2 203.0.113.1)
+# call_wan CONF URI TAG: lan's phone (config CONF) calls URI for 6 s while
+# both sides' media is captured; the counts land in lan_out, lan_in,
+# wan_in and wan_out, its log in $TMP/lan.log.TAG.
+call_wan() {
+  capture unat-wan unatw0 "$TMP/wan.media.$3"
+  capture unat-lan unat0 "$TMP/lan.media.$3"
+  sleep 2
+  lan baresip -f "$1" -e "/dial $2" -t 6 >"$TMP/lan.log.$3" 2>&1 </dev/null || true
+  wait "${captures[@]}" || true
+  captures=()
+  lan_out=$(count "$TMP/lan.media.$3" 10.77.0.2 203.0.113.2)
+  lan_in=$(count "$TMP/lan.media.$3" 203.0.113.2 10.77.0.2)
+  wan_in=$(count "$TMP/wan.media.$3" 203.0.113.1 203.0.113.2)
+  wan_out=$(count "$TMP/wan.media.$3" 203.0.113.2 203.0.113.1)
+}
+call_wan "$TMP/lan" "sip:wan@203.0.113.2" udp
 echo "  media: lan sent $lan_out, got $lan_in; wan got $wan_in, sent $wan_out"
-grep -q "Call established" "$TMP/lan.log" ||
-  fail "the call was not established: $(tail -5 "$TMP/lan.log") / $(tail -5 "$TMP/wan.log")"
+grep -q "Call established" "$TMP/lan.log.udp" ||
+  fail "the call was not established: $(tail -5 "$TMP/lan.log.udp") / $(tail -5 "$TMP/wan.log")"
 [ "$wan_in" -ge 50 ] || fail "RTP lan -> wan: only $wan_in packets reached wan"
 [ "$lan_in" -ge 50 ] || fail "RTP wan -> lan: only $lan_in packets reached lan ($(ctl stats | grep -E 'sip/|filtered|no_flow'))"
 ok "a call from lan's baresip to wan's: established, RTP both ways ($wan_in packets to wan, $lan_in to lan)"
@@ -57,18 +63,11 @@ ok "two tenants' phones (10.77.0.2 each) call at once: RTP both ways for each ($
 # SIP over TCP (RFC 3261 18.3): the same call with the signalling on a TCP
 # connection through unat, its messages rewritten in the stream.
 phone_config "$TMP/lantcp" "<sip:lan@10.77.0.2;transport=tcp>;regint=0;audio_codecs=opus"
-capture unat-lan unat0 "$TMP/lan.media3"
-capture unat-wan unatw0 "$TMP/wan.media3"
-sleep 2
-lan baresip -f "$TMP/lantcp" -e "/dial sip:wan@203.0.113.2;transport=tcp" -t 6 >"$TMP/lan.log3" 2>&1 </dev/null || true
-wait "${captures[@]}" || true
-captures=()
-lan_in=$(count "$TMP/lan.media3" 203.0.113.2 10.77.0.2)
-wan_in=$(count "$TMP/wan.media3" 203.0.113.1 203.0.113.2)
-tcp_flows=$(ctl stats | awk '$1 == "sip/messages" {print $2}')
-echo "  media over a TCP-signalled call: lan got $lan_in, wan got $wan_in; sip/messages $tcp_flows"
-grep -q "Call established" "$TMP/lan.log3" ||
-  fail "the TCP call was not established: $(tail -5 "$TMP/lan.log3")"
+call_wan "$TMP/lantcp" "sip:wan@203.0.113.2;transport=tcp" tcp
+messages=$(ctl stats | awk '$1 == "sip/messages" {print $2}')
+echo "  media over a TCP-signalled call: lan got $lan_in, wan got $wan_in; sip/messages $messages"
+grep -q "Call established" "$TMP/lan.log.tcp" ||
+  fail "the TCP call was not established: $(tail -5 "$TMP/lan.log.tcp")"
 [ "$lan_in" -ge 50 ] || fail "TCP call: lan got $lan_in RTP packets"
 [ "$wan_in" -ge 50 ] || fail "TCP call: wan got $wan_in RTP packets"
 ctl stats | grep -E "sip/tcp_(unsafe|gap)_drops" | awk '$2 != 0 {bad = 1} END {exit bad}' ||

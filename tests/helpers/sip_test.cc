@@ -489,6 +489,31 @@ class SipTcpTest : public SipTest {
     }
     return r;
   }
+  // The proxy sends one segment on the connection, acknowledging what it
+  // has received of the phone's.
+  Result Hear(const std::string& msg) {
+    Result r = Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
+                       xseq, 1000 + static_cast<uint32_t>(out.size()), msg));
+    xseq += static_cast<uint32_t>(msg.size());
+    return r;
+  }
+  // The registrar's 200 OK over TCP to the REGISTER (Register()), its Via
+  // and the phone's binding at our port `port`, the binding's parameters
+  // after the URI's host:port.
+  static std::string RegisterOkAt(uint16_t port, const std::string& uri_params,
+                                  const std::string& expires) {
+    const std::string at = "203.0.113.1:" + std::to_string(port);
+    return "SIP/2.0 200 OK\r\n"
+           "Via: SIP/2.0/TCP " +
+           at +
+           ";branch=z9hG4bKr1\r\n"
+           "Call-ID: reg1@10.77.0.2\r\n"
+           "CSeq: 2 REGISTER\r\n"
+           "Contact: <sip:alice@" +
+           at + uri_params + ">;expires=" + expires +
+           "\r\n"
+           "Content-Length: 0\r\n\r\n";
+  }
   static std::string Tcpify(std::string msg) {
     msg.replace(msg.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
     return msg;
@@ -540,8 +565,7 @@ TEST_F(SipTcpTest, MessagesInOneSegmentAreEachRewritten) {
       "Call-ID: c1@10.77.0.20\r\n"
       "CSeq: 1 INVITE\r\n"
       "Content-Length: 0\r\n\r\n";
-  Result back = Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
-                        xseq, 1000 + static_cast<uint32_t>(out.size()), ok));
+  Result back = Hear(ok);
   EXPECT_NE(back.data().find("Via: SIP/2.0/TCP 10.77.0.2:40000;branch"),
             std::string::npos)
       << back.data();
@@ -627,19 +651,7 @@ TEST_F(SipTcpTest, RetransmissionsGapsAndOverlaps) {
 
 TEST_F(SipTcpTest, ARegistrationOverTcpHoldsTheConnection) {
   Say(Tcpify(Register(";expires=600")));
-  const std::string ok =
-      "SIP/2.0 200 OK\r\n"
-      "Via: SIP/2.0/TCP 203.0.113.1:" +
-      std::to_string(ext) +
-      ";branch=z9hG4bKr1\r\n"
-      "Call-ID: reg1@10.77.0.2\r\n"
-      "CSeq: 2 REGISTER\r\n"
-      "Contact: <sip:alice@203.0.113.1:" +
-      std::to_string(ext) +
-      ">;expires=600\r\n"
-      "Content-Length: 0\r\n\r\n";
-  Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH, xseq,
-          1000 + static_cast<uint32_t>(out.size()), ok));
+  Hear(RegisterOkAt(ext, "", "600"));
   EXPECT_EQ(helper.stats().registrations, 1u);
   EXPECT_NE(FlowOf(40000, kProtoTcp).held_until, 0u);
 }
@@ -667,19 +679,7 @@ TEST_F(SipTcpTest, TheListeningPortAPhoneNamesGetsAPortOfItsOwn) {
   EXPECT_EQ(syn.dport(), 5060);
   EXPECT_EQ(FlowOf(5060, kProtoTcp).helper, "sip");
   // The registrar's answer names the listening port: back to 5060.
-  const std::string ok =
-      "SIP/2.0 200 OK\r\n"
-      "Via: SIP/2.0/TCP 203.0.113.1:" +
-      std::to_string(listen) +
-      ";branch=z9hG4bKr1\r\n"
-      "Call-ID: reg1@10.77.0.2\r\n"
-      "CSeq: 2 REGISTER\r\n"
-      "Contact: <sip:alice@203.0.113.1:" +
-      std::to_string(listen) +
-      ";transport=tcp>;expires=300\r\n"
-      "Content-Length: 0\r\n\r\n";
-  Result back = Out(Tcp(kProxy, 5060, "203.0.113.1", ext, TCP::ACK | TCP::PSH,
-                        xseq, 1000 + static_cast<uint32_t>(out.size()), ok));
+  Result back = Hear(RegisterOkAt(listen, ";transport=tcp", "300"));
   EXPECT_NE(back.data().find("Contact: <sip:alice@10.77.0.2:5060;transport"),
             std::string::npos)
       << back.data();
