@@ -1,6 +1,7 @@
 // The ALG payload editor (see engine/alg.h).
 #include "engine/alg.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -11,28 +12,56 @@ namespace internal {
 
 namespace {
 
-using SeqAdjDir = AlgEditor::SeqAdjDir;
-
-// Delta for a sequence number in the sender's space.
-int32_t SeqOffset(const SeqAdjDir& d, uint32_t seq) {
-  return SeqNum(seq) > SeqNum(d.correction_pos) ? d.offset_after
-                                                : d.offset_before;
-}
-// Delta for an acknowledgement (or SACK edge) of data the other side sent,
-// given in the adjusted space.
-int32_t AckOffset(const SeqAdjDir& d, uint32_t ack) {
-  return SeqNum(ack) - d.offset_before > SeqNum(d.correction_pos)
-             ? d.offset_after
-             : d.offset_before;
-}
-
 uint32_t Src(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kSrc); }
 uint32_t Dst(const uint8_t* ip) { return LoadBe32(ip + ipv4_field::kDst); }
 
 }  // namespace
 
-void AlgEditor::End(bool keep) {
+// Delta for a sequence number in the sender's space: that of the newest
+// point before it (a segment starting at a point's position is the one
+// edited there, and so moves by the offset before it).
+int32_t AlgEditor::Points::SeqOffset(uint32_t seq) const {
+  for (int i = count - 1; i >= 0; --i) {
+    if (SeqNum(seq) > SeqNum(pos[i])) return after[i];
+  }
+  return base;
+}
+
+// Delta for an acknowledgement (or SACK edge) of data the other side sent,
+// given in the adjusted space: a point's position is compared in that space
+// (with the offset before it).
+int32_t AlgEditor::Points::AckOffset(uint32_t ack) const {
+  for (int i = count - 1; i >= 0; --i) {
+    const int32_t before = i > 0 ? after[i - 1] : base;
+    if (SeqNum(ack) - before > SeqNum(pos[i])) return after[i];
+  }
+  return base;
+}
+
+void AlgEditor::Points::Add(uint32_t seq, int32_t delta) {
+  const int32_t last = count > 0 ? after[count - 1] : base;
+  if (count == kHistory) {
+    base = after[0];
+    for (int i = 1; i < kHistory; ++i) {
+      pos[i - 1] = pos[i];
+      after[i - 1] = after[i];
+    }
+    --count;
+  }
+  pos[count] = seq;
+  after[count] = last + delta;
+  ++count;
+}
+
+AlgEditor::SeqAdjDir AlgEditor::Points::Newest() const {
+  if (count == 0) return {};
+  return {pos[count - 1], count > 1 ? after[count - 2] : base, after[count - 1],
+          true};
+}
+
+uint16_t AlgEditor::End(bool keep) {
   Packet* pkt = cur_.pkt;
+  uint16_t segment = 0;
   if (keep && pkt != nullptr) {
     uint8_t* l4 = pkt->data + cur_.hl;
     const uint16_t l4_len = static_cast<uint16_t>(pkt->len - cur_.hl);
@@ -42,6 +71,15 @@ void AlgEditor::End(bool keep) {
         StoreTransportChecksum(Src(pkt->data), Dst(pkt->data), kProtoTcp,
                                {l4, l4_len});
       }
+      Points& mine = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
+      if (cur_.payload_in > mine.max_payload) {
+        mine.max_payload = static_cast<uint16_t>(cur_.payload_in);
+      }
+      const uint32_t limit = std::max(mine.max_payload, kMinSegment);
+      const uint32_t payload = l4_len - cur_.l4_hl;
+      if (payload > cur_.payload_in && payload > limit) {
+        segment = static_cast<uint16_t>(limit);
+      }
     } else if (cur_.edited && cur_.proto == kProtoUdp &&
                LoadBe16(l4 + l4_field::kUdpChecksum) != 0) {
       StoreTransportChecksum(Src(pkt->data), Dst(pkt->data), kProtoUdp,
@@ -49,6 +87,7 @@ void AlgEditor::End(bool keep) {
     }
   }
   cur_ = Current{};
+  return segment;
 }
 
 std::span<uint8_t> AlgEditor::Payload() const {
@@ -56,6 +95,13 @@ std::span<uint8_t> AlgEditor::Payload() const {
   const size_t start = size_t{cur_.hl} + cur_.l4_hl;
   if (start > cur_.pkt->len) return {};
   return {cur_.pkt->data + start, cur_.pkt->len - start};
+}
+
+size_t AlgEditor::PayloadCapacity() const {
+  if (cur_.pkt == nullptr) return 0;
+  const size_t start = size_t{cur_.hl} + cur_.l4_hl;
+  const size_t cap = std::min<size_t>(cur_.pkt->capacity, 65535);
+  return cap > start ? cap - start : 0;
 }
 
 std::string& AlgEditor::FlowState() {
@@ -117,15 +163,12 @@ absl::Status AlgEditor::Replace(size_t offset, size_t length,
   }
   cur_.edited = true;
   if (cur_.proto == kProtoTcp && delta != 0) {
-    SeqAdjDir& d = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
+    Points& d = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
     const uint32_t seq = LoadBe32(l4 + l4_field::kTcpSeq);
     if (cur_.seq_recorded) {
-      d.offset_after += delta;  // a second edit in the same new segment
-    } else if (!d.set || SeqNum(seq) > SeqNum(d.correction_pos)) {
-      d.offset_before = d.offset_after;
-      d.offset_after += delta;
-      d.correction_pos = seq;
-      d.set = true;
+      d.after[d.count - 1] += delta;  // a second edit in the same segment
+    } else if (d.count == 0 || SeqNum(seq) > SeqNum(d.pos[d.count - 1])) {
+      d.Add(seq, delta);
       cur_.seq_recorded = true;
     }
     // Otherwise this is a retransmission of a segment already edited (or of
@@ -138,19 +181,19 @@ void AlgEditor::ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp,
                             uint16_t tcp_len) {
   auto it = seqadj_.find(flow);
   if (it == seqadj_.end()) return;
-  const SeqAdjDir& mine = it->second.dir[static_cast<int>(from)];
-  const SeqAdjDir& other = it->second.dir[1 - static_cast<int>(from)];
+  const Points& mine = it->second.dir[static_cast<int>(from)];
+  const Points& other = it->second.dir[1 - static_cast<int>(from)];
   ChecksumDelta d;
-  if (mine.set) {
+  if (mine.count != 0) {
     const uint32_t seq = LoadBe32(tcp + l4_field::kTcpSeq);
-    const uint32_t nseq = seq + static_cast<uint32_t>(SeqOffset(mine, seq));
+    const uint32_t nseq = seq + static_cast<uint32_t>(mine.SeqOffset(seq));
     d.Replace32(seq, nseq);
     StoreBe32(tcp + l4_field::kTcpSeq, nseq);
   }
-  if (other.set) {
+  if (other.count != 0) {
     if (tcp[l4_field::kTcpFlags] & tcp_flags::kAck) {
       const uint32_t ack = LoadBe32(tcp + l4_field::kTcpAck);
-      const uint32_t nack = ack - static_cast<uint32_t>(AckOffset(other, ack));
+      const uint32_t nack = ack - static_cast<uint32_t>(other.AckOffset(ack));
       d.Replace32(ack, nack);
       StoreBe32(tcp + l4_field::kTcpAck, nack);
     }
@@ -162,7 +205,7 @@ void AlgEditor::ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp,
       uint8_t* edge = option_bytes + o.offset + 2;
       for (size_t e = 0; e + 4 <= o.data.size(); e += 4, edge += 4) {
         const uint32_t v = LoadBe32(edge);
-        const uint32_t nv = v - static_cast<uint32_t>(AckOffset(other, v));
+        const uint32_t nv = v - static_cast<uint32_t>(other.AckOffset(v));
         d.Replace32(v, nv);
         StoreBe32(edge, nv);
       }

@@ -1,11 +1,14 @@
 // The ALG payload editor: a helper's view of the packet it handles (its L4
 // payload), replacement of payload bytes with length changes (IP total
 // length, UDP length, L4 checksum), and TCP sequence adjustment afterwards:
-// per flow and direction one correction point {position, offset before,
-// offset after}, as netfilter's nf_nat_helper + nf_conntrack_seqadj, so
-// every later segment of the flow has SEQ shifted by its direction's offset
-// and ACK/SACK edges by the other direction's. It also keeps each helper
-// flow's scratch state.
+// per flow and direction the correction points {position, offset after} of
+// its last kHistory edited segments (netfilter's nf_nat_helper +
+// nf_conntrack_seqadj keep one), so every later segment of the flow has SEQ
+// shifted by its direction's offset and ACK/SACK edges by the other
+// direction's, and a retransmission of any of those segments, or an ACK
+// of data before them, by the offset its position had. It also keeps each
+// helper flow's scratch state, and each direction's largest TCP payload,
+// the size a grown segment is cut back to (Nat::Impl::Resegment).
 #pragma once
 
 #include <cstdint>
@@ -22,12 +25,18 @@ namespace internal {
 
 class AlgEditor {
  public:
+  // The newest correction point of a direction.
   struct SeqAdjDir {
     uint32_t correction_pos = 0;
     int32_t offset_before = 0;
     int32_t offset_after = 0;
     bool set = false;
   };
+  // Correction points kept a direction: a retransmission of a segment older
+  // than the last kHistory edited ones gets the oldest's offset before.
+  static constexpr int kHistory = 8;
+  // The smallest size a grown segment is cut to (RFC 9293's default MSS).
+  static constexpr uint16_t kMinSegment = 536;
 
   // Work on one packet of `flow`: `hl` its IP header length, `l4_hl` its
   // TCP or UDP header length. Until End(), Payload() and Replace() act on
@@ -41,12 +50,20 @@ class AlgEditor {
     cur_.proto = proto;
     cur_.hl = hl;
     cur_.l4_hl = l4_hl;
+    const uint32_t start = uint32_t{hl} + l4_hl;
+    cur_.payload_in = pkt.len > start ? pkt.len - start : 0;
   }
   // The helper is done with the packet (`keep`: it goes on): a TCP segment
   // gets the flow's sequence adjustment, an edited one its L4 checksum.
-  void End(bool keep);
+  // Returns, for a TCP segment an edit made longer than the largest payload
+  // its sender has sent on the flow (or kMinSegment), that size: the
+  // segment goes out cut into segments of at most that many payload bytes.
+  // 0 otherwise.
+  uint16_t End(bool keep);
 
   std::span<uint8_t> Payload() const;
+  // See HelperContext::PayloadCapacity.
+  size_t PayloadCapacity() const;
   // See HelperContext::ReplacePayload.
   absl::Status Replace(size_t offset, size_t length, std::string_view bytes);
   // The current flow's scratch state (an empty dummy outside a packet).
@@ -59,13 +76,27 @@ class AlgEditor {
   // For tests and stats: the adjustment recorded for data from `from`.
   SeqAdjDir Adjustment(uint32_t flow, Side from) const {
     auto it = seqadj_.find(flow);
-    return it == seqadj_.end() ? SeqAdjDir{}
-                               : it->second.dir[static_cast<int>(from)];
+    return it == seqadj_.end()
+               ? SeqAdjDir{}
+               : it->second.dir[static_cast<int>(from)].Newest();
   }
 
  private:
+  struct Points {
+    // Oldest first: offset_after of point i holds past pos[i]; before the
+    // first, base.
+    uint32_t pos[kHistory] = {};
+    int32_t after[kHistory] = {};
+    int32_t base = 0;
+    uint8_t count = 0;
+    uint16_t max_payload = 0;  // the sender's largest TCP payload seen
+    int32_t SeqOffset(uint32_t seq) const;
+    int32_t AckOffset(uint32_t ack) const;
+    void Add(uint32_t seq, int32_t delta);
+    SeqAdjDir Newest() const;
+  };
   struct SeqAdj {
-    SeqAdjDir dir[2];  // by the side the data comes from
+    Points dir[2];  // by the side the data comes from
   };
   // Shifts SEQ/ACK/SACK of a TCP segment of `flow` from `from`.
   void ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp, uint16_t tcp_len);
@@ -83,6 +114,7 @@ class AlgEditor {
     bool checksum_checked = false;
     bool edited = false;
     bool seq_recorded = false;
+    uint32_t payload_in = 0;  // the payload length the packet came with
   } cur_;
 };
 

@@ -2,6 +2,9 @@
 // HelperContext, and the expectations it registers.
 #include "engine/helper_context.h"
 
+#include <algorithm>
+
+#include "engine/emit.h"
 #include "engine/nat_impl.h"
 
 namespace unat {
@@ -47,8 +50,48 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
       f.proto == kProtoTcp ? l4.tcp_header_length() : l4_field::kUdpHeader);
   EngineHelperContext ctx(*this, alg_, idx, now_ms_);
   const bool ok = h->OnPacket(ctx, info, from, ip, l4);
-  alg_.End(ok);
+  resegment_ = alg_.End(ok);
   return ok;
+}
+
+Verdict Nat::Impl::Resegment(Packet& pkt, Verdict v, uint16_t size) {
+  uint8_t* const ip = pkt.data;
+  const uint16_t hl = static_cast<uint16_t>((ip[0] & 0x0f) * 4);
+  const uint16_t thl = static_cast<uint16_t>((ip[hl + 12] >> 4) * 4);
+  const uint32_t headers = uint32_t{hl} + thl;
+  const uint16_t mtu = EgressMtu(v.out_side, v.out_ns);
+  if (mtu > headers + 8) {
+    size = static_cast<uint16_t>(std::min<uint32_t>(size, mtu - headers));
+  }
+  if (pkt.len <= headers + size || sink_ == nullptr) return Finish(pkt, v);
+  if (scratch2_.size() < 65536) scratch2_.resize(65536);
+  uint8_t* const out = scratch2_.data();
+  const uint32_t payload = pkt.len - headers;
+  const uint32_t seq = LoadBe32(ip + hl + l4_field::kTcpSeq);
+  const uint8_t flags = ip[hl + l4_field::kTcpFlags];
+  const uint16_t id = LoadBe16(ip + ipv4_field::kId);
+  // FIN and PSH go with the last byte (as TSO does).
+  const uint8_t later_only = tcp_flags::kFin | tcp_flags::kPsh;
+  uint16_t n = 0;
+  for (uint32_t off = 0; off < payload; off += size, ++n) {
+    const uint32_t chunk = std::min<uint32_t>(size, payload - off);
+    const bool last = off + chunk == payload;
+    std::copy(ip, ip + headers, out);
+    std::copy(ip + headers + off, ip + headers + off + chunk, out + headers);
+    const uint16_t total = static_cast<uint16_t>(headers + chunk);
+    StoreBe16(out + ipv4_field::kTotalLength, total);
+    StoreBe16(out + ipv4_field::kId, static_cast<uint16_t>(id + n));
+    StoreIpv4Checksum(out, hl);
+    StoreBe32(out + hl + l4_field::kTcpSeq, seq + off);
+    out[hl + l4_field::kTcpFlags] =
+        last ? flags : static_cast<uint8_t>(flags & ~later_only);
+    StoreTransportChecksum(LoadBe32(ip + ipv4_field::kSrc),
+                           LoadBe32(ip + ipv4_field::kDst), kProtoTcp,
+                           {out + hl, static_cast<size_t>(thl + chunk)});
+    sink_->Emit(v.out_side, v.out_ns, {out, total});
+    stats_.segments_created++;
+  }
+  return Verdict{Verdict::kConsumed};
 }
 
 absl::Status Nat::Impl::PrepareExpectations(FlowId master,

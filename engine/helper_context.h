@@ -28,6 +28,7 @@ class EngineHelperContext final : public HelperContext {
                               std::string_view bytes) override {
     return editor_.Replace(offset, length, bytes);
   }
+  size_t PayloadCapacity() const override { return editor_.PayloadCapacity(); }
   std::string& FlowState() override { return editor_.FlowState(); }
   absl::StatusOr<ExternalEndpoint> ReserveRelated(
       uint8_t proto, uint16_t inside_port) override;

@@ -121,9 +121,12 @@ struct Stats {
   uint64_t datagrams_reassembled = 0;         // rebuilt whole (full)
   uint64_t fragment_datagrams_timed_out = 0;  // incomplete at the timeout
   uint64_t fragments_created = 0;             // made by egress fragmentation
-  uint32_t fragment_datagrams = 0;            // in reassembly now
-  uint32_t fragment_bytes_held = 0;           // held now
-  uint32_t fragments_held = 0;                // held now
+  // TCP segments sent for ones a helper grew past their sender's segment
+  // size (Nat::Impl::Resegment): each such segment counts the pieces.
+  uint64_t segments_created = 0;
+  uint32_t fragment_datagrams = 0;   // in reassembly now
+  uint32_t fragment_bytes_held = 0;  // held now
+  uint32_t fragments_held = 0;       // held now
 };
 
 class Nat {

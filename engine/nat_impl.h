@@ -164,7 +164,14 @@ class Nat::Impl {
                          bool first_fragment = false);
   // Egress: a forwarded packet longer than its egress MTU is fragmented
   // through the sink (the verdict becomes kConsumed).
+  // A TCP segment a helper grew past its sender's segment size is cut back
+  // to it (and the egress MTU) instead.
   Verdict Finish(Packet& pkt, Verdict v) {
+    if (resegment_ != 0) [[unlikely]] {
+      const uint16_t size = resegment_;
+      resegment_ = 0;
+      if (v.action == Verdict::kForward) return Resegment(pkt, v, size);
+    }
     if (v.action != Verdict::kForward ||
         pkt.len <= EgressMtu(v.out_side, v.out_ns)) {
       return v;
@@ -172,6 +179,10 @@ class Nat::Impl {
     return FinishOversize(pkt, v);
   }
   Verdict FinishOversize(Packet& pkt, Verdict v);
+  // Sends the TCP segment in `pkt` as segments of at most `size` payload
+  // bytes that fit the egress MTU, all through the sink (kConsumed), or
+  // leaves it as it is when it fits or has no sink to go to.
+  Verdict Resegment(Packet& pkt, Verdict v, uint16_t size);
   uint16_t EgressMtu(Side side, NamespaceId ns) const {
     if (side == Side::kOutside) return config_.outside_mtu;
     return ns < namespaces_.size() ? namespaces_[ns].mtu : 1500;
@@ -420,6 +431,9 @@ class Nat::Impl {
   void ReleaseHeld(uint32_t e);
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
+  // Set by RunHelper: the payload size the packet must be cut to (AlgEditor::
+  // End), read by Finish.
+  uint16_t resegment_ = 0;
 
   // ALG support (engine/alg.h): the payload editor helpers work through.
   AlgEditor alg_;

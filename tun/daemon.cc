@@ -1004,6 +1004,7 @@ void Daemon::FillStats(control::Response* out) {
   st->set_fragments_forwarded(s.fragments_forwarded);
   st->set_datagrams_reassembled(s.datagrams_reassembled);
   st->set_fragments_created(s.fragments_created);
+  st->set_segments_created(s.segments_created);
   st->set_fragment_datagrams(s.fragment_datagrams);
   st->set_fragment_bytes_held(s.fragment_bytes_held);
   st->set_fragments_in(s.fragments_in);

@@ -228,11 +228,13 @@ void PrintStats(const Response& r) {
       s.fragments_held());
   printf(
       "fragment datagrams: reassembled %llu, timed out %llu; created %llu "
-      "fragments; in reassembly %u datagrams, %u bytes\n\n",
+      "fragments; in reassembly %u datagrams, %u bytes\n",
       static_cast<unsigned long long>(s.datagrams_reassembled()),
       static_cast<unsigned long long>(s.fragment_datagrams_timed_out()),
       static_cast<unsigned long long>(s.fragments_created()),
       s.fragment_datagrams(), s.fragment_bytes_held());
+  printf("tcp segments cut from helper-grown ones: %llu\n\n",
+         static_cast<unsigned long long>(s.segments_created()));
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : s.flows()) {
     rows.push_back({c.name(), absl::StrCat(c.value())});

@@ -45,13 +45,14 @@ class AlgEditorTest : public ::testing::Test {
                                       kPshAck, seq, ack, payload));
     editor.Begin(kFlow, b.pkt, from, kProtoTcp, 20, 20);
     edit();
-    editor.End(true);
+    cut_to = editor.End(true);
     return b.Out();
   }
   std::string PayloadOf(const std::vector<uint8_t>& pkt) {
     return std::string(pkt.begin() + 40, pkt.end());
   }
   AlgEditor editor;
+  uint16_t cut_to = 0;  // what End() returned
 };
 
 TEST_F(AlgEditorTest, GrowingAPayloadFixesLengthsChecksumAndLaterSequence) {
@@ -84,6 +85,78 @@ TEST_F(AlgEditorTest, GrowingAPayloadFixesLengthsChecksumAndLaterSequence) {
   EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, 5);
   editor.Forget(kFlow);
   EXPECT_FALSE(editor.Adjustment(kFlow, Side::kInside).set);
+}
+
+// Each of the last kHistory edited segments keeps the offset its position
+// had: a retransmission of an older one, and an ACK of data before a later
+// edit, map as they did (one correction point mapped both by the newest).
+TEST_F(AlgEditorTest, OlderEditedSegmentsKeepTheirOwnOffsets) {
+  auto seq_of = [](const std::vector<uint8_t>& p) {
+    return LoadBe32(p.data() + 24);
+  };
+  auto ack_of = [](const std::vector<uint8_t>& p) {
+    return LoadBe32(p.data() + 28);
+  };
+  // [1000, 1010) grows by 5, [1010, 1020) shrinks by 8 (a held tail),
+  // [1020, 1030) grows by 8 (the tail given back) and 2.
+  Segment(Side::kInside, 1000, 1, "0123456789",
+          [&] { ASSERT_TRUE(editor.Replace(0, 0, "abcde").ok()); });
+  Segment(Side::kInside, 1010, 1, "0123456789",
+          [&] { ASSERT_TRUE(editor.Replace(2, 8, "").ok()); });
+  std::vector<uint8_t> out = Segment(Side::kInside, 1020, 1, "0123456789", [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, "2345678901").ok());
+  });
+  EXPECT_EQ(seq_of(out), 1020u + 5 - 8);
+  EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, 5 - 8 + 10);
+  // Retransmissions of each, unedited: each with its own offset before.
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1000, 1, "0123456789", [] {})),
+            1000u);
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1010, 1, "0123456789", [] {})),
+            1015u);
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1020, 1, "0123456789", [] {})),
+            1017u);
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1030, 1, "x", [] {})), 1037u);
+  // ACKs from the other side, in the adjusted space: the end of each
+  // output segment maps to the end of its input.
+  auto ack = [&](uint32_t a) {
+    return ack_of(Segment(Side::kOutside, 1, a, "", [] {}));
+  };
+  EXPECT_EQ(ack(1000), 1000u);
+  EXPECT_EQ(ack(1015), 1010u);  // the first segment's 15 bytes
+  EXPECT_EQ(ack(1017), 1020u);  // the second's 2 (8 held)
+  EXPECT_EQ(ack(1037), 1030u);  // the third's 20
+  // Past kHistory edited segments the oldest offsets go: the oldest kept
+  // point's offset before stands for all before it.
+  for (int i = 0; i < AlgEditor::kHistory; ++i) {
+    Segment(Side::kInside, 2000 + 10 * i, 1, "0123456789",
+            [&] { ASSERT_TRUE(editor.Replace(0, 0, "z").ok()); });
+  }
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1000, 1, "0123456789", [] {})),
+            1007u);
+}
+
+// A segment an edit grows past the sender's largest (and past 536 bytes)
+// is to be cut back to that size; one still within it is not.
+TEST_F(AlgEditorTest, GrownSegmentsAreCutToTheSendersSize) {
+  Segment(Side::kInside, 1000, 1, std::string(600, 'a'), [] {});
+  EXPECT_EQ(cut_to, 0);
+  Segment(Side::kInside, 1600, 1, std::string(500, 'b'), [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(90, 'c')).ok());
+  });
+  EXPECT_EQ(cut_to, 0);  // 590 bytes: within the 600 seen
+  Segment(Side::kInside, 2100, 1, std::string(500, 'b'), [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(200, 'c')).ok());
+  });
+  EXPECT_EQ(cut_to, 600);
+  // Small segments are cut no smaller than 536 bytes.
+  Segment(Side::kOutside, 1, 1000, "x", [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(535, 'c')).ok());
+  });
+  EXPECT_EQ(cut_to, 0);
+  Segment(Side::kOutside, 2, 1000, "x", [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(536, 'c')).ok());
+  });
+  EXPECT_EQ(cut_to, 536);
 }
 
 TEST_F(AlgEditorTest, UdpEditKeepsItsLengthAndChecksumRight) {
