@@ -62,6 +62,13 @@ AlgEditor::SeqAdjDir AlgEditor::Points::Newest() const {
 uint16_t AlgEditor::End(bool keep) {
   Packet* pkt = cur_.pkt;
   uint16_t segment = 0;
+  if (cur_.seq_recorded && pkt != nullptr &&
+      pkt->len == size_t{cur_.hl} + cur_.l4_hl) {
+    // Every byte taken out (a helper holds them for later): an ACK of the
+    // position it leaves covers them, so the point sits just before it.
+    Points& d = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
+    d.pos[d.count - 1] = cur_.seq - 1;
+  }
   if (keep && pkt != nullptr) {
     uint8_t* l4 = pkt->data + cur_.hl;
     const uint16_t l4_len = static_cast<uint16_t>(pkt->len - cur_.hl);
@@ -77,7 +84,7 @@ uint16_t AlgEditor::End(bool keep) {
       }
       const uint32_t limit = std::max(mine.max_payload, kMinSegment);
       const uint32_t payload = l4_len - cur_.l4_hl;
-      if (payload > cur_.payload_in && payload > limit) {
+      if (payload > cur_.payload_in && payload > limit + kGrowthSlack) {
         segment = static_cast<uint16_t>(limit);
       }
     } else if (cur_.edited && cur_.proto == kProtoUdp &&
@@ -170,6 +177,7 @@ absl::Status AlgEditor::Replace(size_t offset, size_t length,
     } else if (d.count == 0 || SeqNum(seq) > SeqNum(d.pos[d.count - 1])) {
       d.Add(seq, delta);
       cur_.seq_recorded = true;
+      cur_.seq = seq;
     }
     // Otherwise this is a retransmission of a segment already edited (or of
     // older data): its shift is already recorded and must not grow.

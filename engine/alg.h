@@ -37,6 +37,9 @@ class AlgEditor {
   static constexpr int kHistory = 8;
   // The smallest size a grown segment is cut to (RFC 9293's default MSS).
   static constexpr uint16_t kMinSegment = 536;
+  // Growth past the sender's size a segment may keep without being cut
+  // (an address or two longer): what netfilter's helpers let through.
+  static constexpr uint16_t kGrowthSlack = 64;
 
   // Work on one packet of `flow`: `hl` its IP header length, `l4_hl` its
   // TCP or UDP header length. Until End(), Payload() and Replace() act on
@@ -56,9 +59,9 @@ class AlgEditor {
   // The helper is done with the packet (`keep`: it goes on): a TCP segment
   // gets the flow's sequence adjustment, an edited one its L4 checksum.
   // Returns, for a TCP segment an edit made longer than the largest payload
-  // its sender has sent on the flow (or kMinSegment), that size: the
-  // segment goes out cut into segments of at most that many payload bytes.
-  // 0 otherwise.
+  // its sender has sent on the flow (or kMinSegment) by more than
+  // kGrowthSlack, that size: the segment goes out cut into segments of at
+  // most that many payload bytes. 0 otherwise.
   uint16_t End(bool keep);
 
   std::span<uint8_t> Payload() const;
@@ -115,6 +118,7 @@ class AlgEditor {
     bool edited = false;
     bool seq_recorded = false;
     uint32_t payload_in = 0;  // the payload length the packet came with
+    uint32_t seq = 0;         // the segment's SEQ, when seq_recorded
   } cur_;
 };
 

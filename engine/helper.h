@@ -143,7 +143,7 @@ class HelperContext {
                                       std::string_view bytes) = 0;
   // The most bytes the current packet's payload may grow to (its buffer
   // and 65535 bytes bound it). A TCP segment made longer than its sender's
-  // segments (and than 536 bytes) goes out cut into segments of that
+  // segments (and than 536 bytes) by more than 64 bytes goes out cut into segments of that
   // size, the last one carrying its FIN and PSH, so a helper may grow one
   // beyond the path's MTU (SIP: a message whose parts it held).
   virtual size_t PayloadCapacity() const = 0;

@@ -35,25 +35,29 @@ struct SipDialogRec {
   SipMediaRec media[SipHelper::kMaxMedia];
 };
 // A direction of a SIP/TCP stream (RFC 3261 18.3: messages framed by
-// Content-Length).
-struct SipTcpDir {
-  uint32_t next;       // the next sequence number expected
-  uint32_t skip;       // bytes of a message passing unedited still to come
-  uint32_t last_seq;   // the last segment handled, and the state it
-  uint32_t last_skip;  // found, to handle its retransmission alike
-  uint8_t last_desync;
-  uint8_t last_valid;
-  uint8_t init;
-  uint8_t desync;  // not at a known message boundary
-  // The start of a message whose header section a segment's end cut
-  // (passed unedited, kept after the record to find where it ends).
-  uint16_t held;
-  uint16_t last_held;
-  // Which of the direction's two slots holds them: a new cut goes to the
-  // other, so the last segment's retransmission still finds what it began
-  // with.
+// Content-Length). The start of a message a segment's end cuts is held
+// (taken out of that segment) and put back before the next segment's bytes,
+// so the message is rewritten whole; the engine's sequence adjustment
+// accounts for both.
+struct SipTcpState {
+  uint32_t skip;     // bytes of a message passing unedited still to come
+  uint16_t held;     // bytes held, in slot held_slot
   uint8_t held_slot;
-  uint8_t last_held_slot;
+  uint8_t desync;    // not at a known message boundary
+};
+struct SipTcpSnapshot {
+  uint32_t seq;
+  SipTcpState state;  // as the segment starting at seq found it
+  uint8_t gen;        // of its slot, when it held bytes
+  uint8_t valid;
+};
+struct SipTcpDir {
+  uint32_t next;  // the next sequence number expected
+  uint8_t init;
+  uint8_t snap_next;
+  uint8_t slot_gen[2];  // bumped when a slot is given to a new message
+  SipTcpState state;
+  SipTcpSnapshot snap[SipHelper::kTcpSnapshots];
 };
 struct SipFlowState {
   uint32_t clock;
@@ -373,7 +377,8 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
     return true;
   }
   const std::span<uint8_t> payload = ctx.Payload();
-  if (payload.empty()) return true;
+  const bool fin = flags & (tcp_flags::kFin | tcp_flags::kRst);
+  if (payload.empty() && !(fin && d.state.held != 0)) return true;
   if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,
                         {l4.data(), l4.size()}) != 0) {
     stats_.tcp_corrupt++;  // the receiver drops it; its retransmission counts
@@ -383,25 +388,38 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
     // Joined mid-stream: wait for a segment that starts a message.
     d.init = 1;
     d.next = seq;
-    d.desync = 1;
+    d.state = SipTcpState{};
+    d.state.desync = 1;
   }
+  const size_t len = payload.size();
   const int64_t rel = SeqNum(seq) - SeqNum(d.next);
   if (rel > 0) {
-    if (d.desync) return true;
+    if (d.state.desync && d.state.held == 0) return true;
     // A byte not seen yet may need a rewrite before this one may go: the
     // sender fills the gap first.
     stats_.tcp_gap_drops++;
     return false;
   }
-  const size_t len = payload.size();
+  std::string& raw = ctx.FlowState();
+  auto slot_at = [&](uint8_t slot) {
+    return sizeof(SipFlowState) +
+           (static_cast<size_t>(from) * 2 + slot) * kMaxHeld;
+  };
+  // The state this segment starts from: the stream's, or for a recent
+  // segment sent again the one it found then.
+  SipTcpState st = d.state;
+  bool replay = false;
   if (rel < 0) {
-    if (d.last_valid && seq == d.last_seq) {
-      // The last segment again (from where it started): the same rewrites,
-      // which the engine's sequence adjustment already counts.
-      d.skip = d.last_skip;
-      d.desync = d.last_desync;
-      d.held = d.last_held;
-      d.held_slot = d.last_held_slot;
+    const SipTcpSnapshot* snap = nullptr;
+    for (const SipTcpSnapshot& sn : d.snap) {
+      if (sn.valid && sn.seq == seq &&
+          (sn.state.held == 0 || sn.gen == d.slot_gen[sn.state.held_slot])) {
+        snap = &sn;
+      }
+    }
+    if (snap != nullptr) {
+      st = snap->state;
+      replay = true;
       stats_.tcp_retransmits++;
     } else if (static_cast<uint64_t>(-rel) >= len) {
       stats_.tcp_old_passed++;  // older data the receiver has had
@@ -412,93 +430,120 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
       stats_.tcp_unsafe_drops++;
       return false;
     }
+  } else {
+    SipTcpSnapshot& sn = d.snap[d.snap_next];
+    d.snap_next = static_cast<uint8_t>((d.snap_next + 1) % kTcpSnapshots);
+    sn = SipTcpSnapshot{seq, st, d.slot_gen[st.held_slot], 1};
   }
-  d.last_seq = seq;
-  d.last_valid = 1;
-  d.last_skip = d.skip;
-  d.last_desync = d.desync;
-  d.last_held = d.held;
-  d.last_held_slot = d.held_slot;
-  const std::string_view text(reinterpret_cast<const char*>(payload.data()),
-                              len);
-  std::string& raw = ctx.FlowState();
-  auto slot_at = [&](uint8_t slot) {
-    return sizeof(SipFlowState) +
-           (static_cast<size_t>(from) * 2 + slot) * kMaxHeldHeader;
-  };
-  const size_t held_at = slot_at(d.held_slot);
-  // A header section this segment cuts is kept in the other slot.
-  auto keep = [&](std::string_view bytes) {
-    if (raw.size() < slot_at(4)) raw.resize(slot_at(4), '\0');
-    d.held_slot ^= 1;
-    raw.replace(slot_at(d.held_slot), bytes.size(), bytes);
-    d.held = static_cast<uint16_t>(bytes.size());
-  };
+  // What the segment carries on: the held start of a message, then its
+  // own bytes.
+  const std::string_view own(reinterpret_cast<const char*>(payload.data()),
+                             len);
+  std::string joined;
+  std::string_view text = own;
+  if (st.held != 0) {
+    joined.reserve(st.held + len);
+    joined.assign(raw, slot_at(st.held_slot), st.held);
+    joined.append(own);
+    text = joined;
+  }
+  const size_t held_before = st.held;
+  st.held = 0;
+  // The start of a message cut by this segment's end, to hold.
+  std::string_view hold;
+  bool hold_in_place = false;
   std::vector<SipEdit> edits;
   size_t pos = 0;
-  if (d.held != 0) {
-    // A header section cut earlier: with this segment, where does its
-    // message end?
-    std::string joined = raw.substr(held_at, d.held);
-    joined.append(text);
-    sip::ParseError why;
-    size_t needed = 0;
-    auto m = sip::Parse(joined, /*stream=*/true, &why, &needed);
-    const size_t held = d.held;
-    d.held = 0;
-    if (m) {
-      pos = m->length - held;
-    } else if (why == sip::ParseError::kIncomplete && needed != 0) {
-      d.skip = static_cast<uint32_t>(needed - held);
-    } else if (why == sip::ParseError::kIncomplete &&
-               joined.size() <= kMaxHeldHeader) {
-      keep(joined);
-      pos = len;
-    } else {
-      d.desync = 1;
-    }
-  }
-  if (d.skip != 0) {
+  if (st.skip != 0) {
     // The rest of a message passed unedited.
-    const size_t n = std::min<size_t>(d.skip, len - pos);
-    d.skip -= static_cast<uint32_t>(n);
+    const size_t n = std::min<size_t>(st.skip, text.size());
+    st.skip -= static_cast<uint32_t>(n);
     pos += n;
   }
-  while (pos < len) {
+  while (pos < text.size()) {
     // CRLF keep-alives between messages (RFC 5626 4.4.1).
-    while (pos < len && (text[pos] == '\r' || text[pos] == '\n')) ++pos;
-    if (pos >= len) break;
+    while (pos < text.size() && (text[pos] == '\r' || text[pos] == '\n')) {
+      ++pos;
+    }
+    if (pos >= text.size()) break;
     sip::ParseError why;
     size_t needed = 0;
     const std::string_view rest = text.substr(pos);
     auto m = sip::Parse(rest, /*stream=*/true, &why, &needed);
     if (!m) {
-      if (why == sip::ParseError::kIncomplete && !d.desync) {
-        // A message cut by the segment's end passes unedited (its first
-        // part cannot wait for the rest); the stream stays in step.
+      if (why == sip::ParseError::kIncomplete && !st.desync) {
+        // Held for its rest, when it fits; else passed unedited with the
+        // stream kept in step.
+        const bool fits = (needed != 0 ? needed : rest.size()) <= kMaxHeld &&
+                          ctx.PayloadCapacity() >= 2 * kMaxHeld + 2048;
+        if (fits && !fin) {
+          hold = rest;
+          hold_in_place = pos == 0 && held_before != 0;
+          break;
+        }
         stats_.tcp_split_unedited++;
         if (needed != 0) {
-          d.skip = static_cast<uint32_t>(needed - rest.size());
-        } else if (rest.size() <= kMaxHeldHeader) {
-          keep(rest);
+          st.skip = static_cast<uint32_t>(needed - rest.size());
         } else {
-          d.desync = 1;
+          st.desync = 1;
         }
-      } else if (!d.desync) {
+      } else if (!st.desync) {
         stats_.parse_failures++;
-        d.desync = 1;
+        st.desync = 1;
       }
+      pos = text.size();
       break;
     }
-    d.desync = 0;
+    st.desync = 0;
+    if (held_before != 0 && pos < held_before) stats_.tcp_reassembled++;
     HandleMessage(ctx, flow, from, rest, *m, state, pos, &edits);
     pos += m->length;
   }
+  const size_t cut = hold.empty() ? text.size() : text.size() - hold.size();
+  std::string rebuilt;
+  if (!Rebuild(text.substr(0, cut), edits, &rebuilt)) return true;
+  if (rebuilt.size() > ctx.PayloadCapacity()) {
+    // Cannot put the held bytes back: the sender sends it again.
+    stats_.tcp_hold_overflows++;
+    return false;
+  }
+  // A retransmission changes the stream's state only where it goes on
+  // past what was seen (a replay of older bytes found the holds in place).
   const uint32_t end = seq + static_cast<uint32_t>(len);
-  if (SeqNum(end) > SeqNum(d.next)) d.next = end;
+  const bool commit = !replay || SeqNum(end) > SeqNum(d.next);
+  if (!hold.empty()) {
+    if (!replay) stats_.tcp_held++;
+    st.held = static_cast<uint16_t>(hold.size());
+    if (!hold_in_place) {
+      // A new message: the other slot, so recent segments' snapshots of
+      // the last one stay good.
+      st.held_slot ^= 1;
+      if (commit) d.slot_gen[st.held_slot]++;
+    }
+  }
+  if (commit) {
+    if (!hold.empty()) {
+      if (raw.size() < slot_at(4)) raw.resize(slot_at(4), '\0');
+      // The held bytes may be those the joined text came from.
+      const std::string copy(hold);
+      raw.replace(slot_at(st.held_slot), copy.size(), copy);
+    }
+    d.state = st;
+    if (SeqNum(end) > SeqNum(d.next)) d.next = end;
+  }
   StoreFlowRecord(ctx.FlowState(), state);
-  Apply(ctx, edits);
-  return true;
+  if (rebuilt != own) {
+    if (!ctx.ReplacePayload(0, len, rebuilt).ok()) {
+      stats_.edit_errors++;
+      return true;
+    }
+    if (!edits.empty()) {
+      stats_.fields += edits.size();
+      stats_.rewritten++;
+    }
+  }
+  // A segment all of whose bytes are held has nothing to carry on.
+  return !rebuilt.empty() || fin;
 }
 
 void SipHelper::HandleMessage(HelperContext& ctx, const FlowInfo& flow,
@@ -710,31 +755,38 @@ void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
   d->media_count = now_count;
 }
 
+bool SipHelper::Rebuild(std::string_view text, std::vector<SipEdit>& edits,
+                        std::string* out) {
+  std::stable_sort(
+      edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
+        return a.offset != b.offset ? a.offset < b.offset : a.length < b.length;
+      });
+  out->clear();
+  out->reserve(text.size() + 64);
+  size_t at = 0;
+  for (const SipEdit& e : edits) {
+    if (e.offset < at || e.offset + e.length > text.size()) {
+      stats_.edit_errors++;  // overlapping edits: a bug, not the input's
+      return false;
+    }
+    out->append(text.substr(at, e.offset - at));
+    out->append(e.text);
+    at = e.offset + e.length;
+  }
+  out->append(text.substr(at));
+  return true;
+}
+
 void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   if (edits.empty()) return;
   // The whole payload anew, then one replacement: a message is rewritten
   // entirely or (the packet could not grow, its checksum was bad) not at
   // all, never in part.
-  std::stable_sort(
-      edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
-        return a.offset != b.offset ? a.offset < b.offset : a.length < b.length;
-      });
   const std::span<uint8_t> payload = ctx.Payload();
   const std::string_view old(reinterpret_cast<const char*>(payload.data()),
                              payload.size());
   std::string out;
-  out.reserve(old.size() + 64);
-  size_t at = 0;
-  for (const SipEdit& e : edits) {
-    if (e.offset < at || e.offset + e.length > old.size()) {
-      stats_.edit_errors++;  // overlapping edits: a bug, not the input's
-      return;
-    }
-    out.append(old.substr(at, e.offset - at));
-    out.append(e.text);
-    at = e.offset + e.length;
-  }
-  out.append(old.substr(at));
+  if (!Rebuild(old, edits, &out)) return;
   if (!ctx.ReplacePayload(0, old.size(), out).ok()) {
     stats_.edit_errors++;
     return;
@@ -774,7 +826,10 @@ void SipHelper::ForEachCounter(const CounterFn& fn) const {
   fn("unregistrations", stats_.unregistrations);
   fn("parse_failures", stats_.parse_failures);
   fn("edit_errors", stats_.edit_errors);
+  fn("tcp_held", stats_.tcp_held);
+  fn("tcp_reassembled", stats_.tcp_reassembled);
   fn("tcp_split_unedited", stats_.tcp_split_unedited);
+  fn("tcp_hold_overflows", stats_.tcp_hold_overflows);
   fn("tcp_retransmits", stats_.tcp_retransmits);
   fn("tcp_old_passed", stats_.tcp_old_passed);
   fn("tcp_unsafe_drops", stats_.tcp_unsafe_drops);

@@ -60,8 +60,11 @@ struct SipStats {
   uint64_t parse_failures = 0;   // passed untouched
   uint64_t edit_errors = 0;      // ReplacePayload refused
   // SIP over TCP.
-  uint64_t tcp_split_unedited = 0;  // a message cut by a segment's end
-  uint64_t tcp_retransmits = 0;     // the last segment again: re-edited
+  uint64_t tcp_held = 0;            // a message's start held for its rest
+  uint64_t tcp_reassembled = 0;     // messages completed from held parts
+  uint64_t tcp_split_unedited = 0;  // cut, too long to hold: passed
+  uint64_t tcp_hold_overflows = 0;  // held part and segment too big: dropped
+  uint64_t tcp_retransmits = 0;     // a recent segment again: re-edited
   uint64_t tcp_old_passed = 0;      // older data again: passed
   uint64_t tcp_unsafe_drops = 0;    // old and new data mixed: dropped
   uint64_t tcp_gap_drops = 0;       // ahead of the stream: dropped
@@ -87,9 +90,13 @@ class SipHelper : public PacketHelper {
   static constexpr size_t kMaxMedia = 2;
   // Held past a registration's expiry, for the phone's refresh to arrive.
   static constexpr uint32_t kRegistrationGraceS = 32;
-  // SIP over TCP: bytes of a cut header section kept (per direction, in
-  // two slots) to find where its message ends.
-  static constexpr size_t kMaxHeldHeader = 2048;
+  // SIP over TCP: the longest message reassembled from several segments
+  // (its start is held, per direction in one of two slots, until its end
+  // comes); a longer one passes unedited.
+  static constexpr size_t kMaxHeld = 4096;
+  // Recent segments a direction remembers the stream's state at, so that
+  // their retransmissions are rewritten as they were.
+  static constexpr size_t kTcpSnapshots = 4;
 
   SipHelper() = default;
   explicit SipHelper(Options o) : options_(o) {}
@@ -116,6 +123,9 @@ class SipHelper : public PacketHelper {
   void RewriteSdp(Message& msg, const sip::Sdp& sdp, const std::string& in_addr,
                   const std::string& ext_addr, std::vector<SipEdit>* edits);
   void Apply(HelperContext& ctx, std::vector<SipEdit>& edits);
+  // `text` with `edits` made (sorted, none overlapping; false otherwise).
+  bool Rebuild(std::string_view text, std::vector<SipEdit>& edits,
+               std::string* out);
   // RTP/RTCP expectations for the phone's ports from `remote`.
   bool ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
                    uint32_t remote, SipMediaRec* out);

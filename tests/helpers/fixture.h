@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/nat.h"
 #include "engine/wire.h"
@@ -26,8 +28,16 @@ class HelperFixture : public ::testing::Test {
     c.external_addresses = {A("203.0.113.1")};
     c.random_seed = 7;
     nat = *Nat::Create(c);
+    nat->SetSink(&sink);
     lan = *nat->AddNamespace({"lan", A("10.77.0.1"), 24});
   }
+  // What the engine sent itself (segments it cut, ICMP errors).
+  struct Sink : PacketSink {
+    void Emit(Side side, NamespaceId, std::span<const uint8_t> p) override {
+      packets.push_back({side, {p.begin(), p.end()}});
+    }
+    std::vector<std::pair<Side, std::vector<uint8_t>>> packets;
+  };
   struct Result {
     Verdict v;
     std::vector<uint8_t> bytes;
@@ -94,6 +104,7 @@ class HelperFixture : public ::testing::Test {
   }
   uint32_t Expectations() { return nat->GetStats().expectations; }
 
+  Sink sink;
   std::unique_ptr<Nat> nat;
   NamespaceId lan = 0;
   TimeMs now = 1000;

@@ -479,15 +479,36 @@ class SipTcpTest : public SipTest {
             pseq));
     In(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK, pseq, xseq));
   }
-  // The phone sends one segment at its next sequence number (or `seq`).
+  // The phone sends one segment at its next sequence number (or `seq`);
+  // what reaches the proxy (the segment, or those the engine cut it into,
+  // or nothing while a message's start is held) is added to `out`.
   Result Say(const std::string& bytes, std::optional<uint32_t> seq = {}) {
+    sink.packets.clear();
     Result r = RunIn(Tcp(kPhone, 40000, kProxy, 5060, TCP::ACK | TCP::PSH,
                          seq.value_or(pseq), xseq, bytes));
-    if (r.forwarded() && !seq) {
+    if (!seq) {
       pseq += static_cast<uint32_t>(bytes.size());
-      out += r.data();
+      if (r.forwarded()) out += r.data();
+      for (const auto& [side, p] : sink.packets) {
+        Result piece{Verdict::Forward(side, 0), p};
+        EXPECT_TRUE(ChecksumsValid(p));
+        out += piece.data();
+      }
     }
     return r;
+  }
+  // Whether a message still names the phone where it should name us (the
+  // Call-ID may keep it).
+  static bool NamesThePhone(const std::string& m) {
+    for (const char* f : {"IP4 10.77.0.2", "TCP 10.77.0.2", "@10.77.0.2>",
+                          "<sip:10.77.0.2"}) {
+      if (m.find(f) != std::string::npos) return true;
+    }
+    return false;
+  }
+  // The segment went on (as it was, or cut into several by the engine).
+  static bool Went(const Result& r) {
+    return r.forwarded() || r.v.action == Verdict::kConsumed;
   }
   // The proxy sends one segment on the connection, acknowledging what it
   // has received of the phone's.
@@ -572,53 +593,138 @@ TEST_F(SipTcpTest, MessagesInOneSegmentAreEachRewritten) {
   EXPECT_EQ(back.ack(), pseq) << "the phone's own sequence space";
 }
 
-TEST_F(SipTcpTest, AMessageCutByASegmentsEndPassesAndTheStreamStaysInStep) {
+// A message a segment's end cuts is held until its rest comes and then
+// rewritten whole: in the header section and in the body, over two segments
+// and over three, with messages before and after it.
+TEST_F(SipTcpTest, AMessageCutBySegmentsIsReassembledAndRewrittenWhole) {
   const std::string inv = Tcpify(Invite(Sdp(), 40000));
   const std::string reg = Tcpify(Register(""));
   // [INVITE][first half of a REGISTER] then [its rest][INVITE].
   const size_t cut = reg.size() / 2;
   ASSERT_TRUE(Say(inv + reg.substr(0, cut)).forwarded());
-  ASSERT_TRUE(Say(reg.substr(cut) + inv).forwarded());
-  EXPECT_EQ(helper.stats().tcp_split_unedited, 1u);
-  std::vector<std::string> got;
-  ASSERT_TRUE(Messages(&got)) << out;
-  ASSERT_EQ(got.size(), 3u);
-  EXPECT_EQ(got[1], reg) << "passed as it was";
-  EXPECT_EQ(got[0], got[2]) << "both INVITEs rewritten alike";
-  EXPECT_NE(got[2].find("203.0.113.1"), std::string::npos);
-  // A cut in the header section: the stream resynchronises at the next
-  // segment that starts a message.
-  ASSERT_TRUE(Say(inv.substr(0, 40)).forwarded());
-  ASSERT_TRUE(Say(inv.substr(40)).forwarded());
-  ASSERT_TRUE(Say(inv).forwarded());
-  got.clear();
-  ASSERT_TRUE(Messages(&got)) << out;
-  ASSERT_EQ(got.size(), 5u);
-  EXPECT_EQ(got[3], inv);
-  EXPECT_EQ(got[4], got[0]);
-}
-
-TEST_F(SipTcpTest, ASegmentBetweenTwoCutHeadersSentAgainIsHandledAlike) {
-  const std::string inv = Tcpify(Invite(Sdp(), 40000));
-  const std::string reg = Tcpify(Register(""));
-  // [REGISTER's first 40 bytes] [its rest, an INVITE, a REGISTER's first
-  // 30] and that second segment again, then the rest and an INVITE.
-  ASSERT_TRUE(Say(reg.substr(0, 40)).forwarded());
-  const uint32_t at = pseq;
-  const std::string second = reg.substr(40) + inv + reg.substr(0, 30);
-  Result first = Say(second);
-  Result again = Say(second, at);
-  ASSERT_TRUE(again.forwarded());
-  EXPECT_EQ(again.data(), first.data()) << "the same rewrites";
-  EXPECT_NE(first.data().find("203.0.113.1:" + std::to_string(ext)),
-            std::string::npos)
-      << "the INVITE between the cuts is rewritten";
-  ASSERT_TRUE(Say(reg.substr(30) + inv).forwarded());
+  EXPECT_EQ(helper.stats().tcp_held, 1u);
+  ASSERT_TRUE(Went(Say(reg.substr(cut) + inv)));
+  // A cut in the header section, and an INVITE over three segments (the
+  // first two carry nothing on, its body cut too).
+  EXPECT_FALSE(Say(inv.substr(0, 40)).forwarded());
+  EXPECT_FALSE(Say(inv.substr(40, inv.size() - 100)).forwarded());
+  ASSERT_TRUE(Say(inv.substr(inv.size() - 60)).forwarded());
+  EXPECT_EQ(helper.stats().tcp_held, 3u);
+  EXPECT_EQ(helper.stats().tcp_reassembled, 2u);
+  EXPECT_EQ(helper.stats().tcp_split_unedited, 0u);
   std::vector<std::string> got;
   ASSERT_TRUE(Messages(&got)) << out;
   ASSERT_EQ(got.size(), 4u);
-  EXPECT_EQ(got[2], reg);
-  EXPECT_EQ(got[3], got[1]);
+  for (const std::string& m : got) EXPECT_FALSE(NamesThePhone(m)) << m;
+  EXPECT_EQ(got[0], got[2]) << "INVITEs rewritten alike";
+  EXPECT_EQ(got[0], got[3]) << "the reassembled INVITE as a whole one";
+  EXPECT_NE(got[1].find("Via: SIP/2.0/TCP 203.0.113.1:"), std::string::npos)
+      << got[1];
+  // The proxy's ACK of all it got acknowledges all the phone sent: the
+  // held bytes went on with the segments after them.
+  EXPECT_EQ(Hear("").ack(), pseq);
+  // And while a start is held, the ACK of what the proxy has covers it:
+  // the helper, not the phone, now owes it.
+  EXPECT_FALSE(Say(inv.substr(0, 100)).forwarded());
+  EXPECT_EQ(Hear("").ack(), pseq);
+  ASSERT_TRUE(Say(inv.substr(100)).forwarded());
+  EXPECT_EQ(Hear("").ack(), pseq);
+}
+
+// Retransmissions of a recent segment that held bytes or gave them back go
+// out as they did, at the same place.
+TEST_F(SipTcpTest, RecentSegmentsSentAgainGoOutAsTheyDid) {
+  const std::string inv = Tcpify(Invite(Sdp(), 40000));
+  const std::string reg = Tcpify(Register(""));
+  const uint32_t first_at = pseq;
+  Result first = Say(inv + reg.substr(0, 30));
+  const uint32_t second_at = pseq;
+  const std::string second = reg.substr(30) + inv.substr(0, 50);
+  Result completes = Say(second);
+  ASSERT_TRUE(completes.forwarded());
+  const uint32_t third_at = pseq;
+  Result last = Say(inv.substr(50));
+  ASSERT_TRUE(last.forwarded());
+  // The call's RTP and RTCP, the REGISTER's listening port.
+  const uint32_t expected = Expectations();
+  EXPECT_EQ(expected, 3u);
+  const uint64_t retransmits = helper.stats().tcp_retransmits;
+  for (int round = 0; round < 2; ++round) {
+    Result again = Say(inv + reg.substr(0, 30), first_at);
+    EXPECT_EQ(again.data(), first.data());
+    EXPECT_EQ(again.seq(), first.seq());
+    again = Say(second, second_at);
+    ASSERT_TRUE(again.forwarded());
+    EXPECT_EQ(again.data(), completes.data());
+    EXPECT_EQ(again.seq(), completes.seq());
+    again = Say(inv.substr(50), third_at);
+    EXPECT_EQ(again.data(), last.data());
+    EXPECT_EQ(again.seq(), last.seq());
+  }
+  EXPECT_EQ(helper.stats().tcp_retransmits, retransmits + 6);
+  EXPECT_EQ(Expectations(), expected) << "the same offers expect no more";
+  std::vector<std::string> got;
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], got[2]);
+  // The stream goes on in step.
+  ASSERT_TRUE(Say(reg).forwarded());
+  got.clear();
+  ASSERT_TRUE(Messages(&got)) << out;
+  EXPECT_EQ(got.size(), 4u);
+}
+
+// A reassembled message longer than its sender's segments goes out cut
+// back to their size, in order; one longer than kMaxHeld passes unedited
+// with the stream kept in step.
+TEST_F(SipTcpTest, LongMessagesAreCutToTheSendersSegmentsOrPassed) {
+  std::string inv = Tcpify(Invite(Sdp(), 40000));
+  // Headers that name the phone make the message grow when rewritten.
+  std::string extra;
+  while (extra.size() < 1200) {
+    extra += "Record-Route: <sip:10.77.0.2;lr>\r\n";
+  }
+  inv.insert(inv.find("Call-ID:"), extra);
+  ASSERT_GT(inv.size(), 1400u);
+  const uint32_t start = pseq;
+  EXPECT_FALSE(Say(inv.substr(0, 1000)).forwarded());
+  Result r = Say(inv.substr(1000));
+  EXPECT_EQ(r.v.action, Verdict::kConsumed);
+  ASSERT_GE(sink.packets.size(), 2u);
+  uint32_t next = 0;
+  for (const auto& [side, p] : sink.packets) {
+    EXPECT_EQ(side, Side::kOutside);
+    Result piece{Verdict::Forward(side, 0), p};
+    EXPECT_LE(piece.data().size(), 1000u);
+    if (next != 0) {
+      EXPECT_EQ(piece.seq(), next);
+    } else {
+      EXPECT_EQ(piece.seq(), start);
+    }
+    next = piece.seq() + static_cast<uint32_t>(piece.data().size());
+  }
+  EXPECT_GE(nat->GetStats().segments_created, 2u);
+  std::vector<std::string> got;
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(NamesThePhone(got[0])) << got[0];
+  EXPECT_EQ(Hear("").ack(), pseq);
+  // Past kMaxHeld: passed as it is.
+  std::string big = Tcpify(Invite(Sdp(), 40000));
+  big.insert(big.find("Call-ID:"),
+             "X-Pad: " + std::string(2 * SipHelper::kMaxHeld, 'p') + "\r\n");
+  // Its start is held until its header section outgrows kMaxHeld.
+  for (size_t at = 0; at < big.size(); at += 1000) {
+    const bool went = Went(Say(big.substr(at, 1000)));
+    EXPECT_EQ(went, at + 1000 > SipHelper::kMaxHeld) << at;
+  }
+  ASSERT_TRUE(Went(Say(inv)));
+  EXPECT_EQ(helper.stats().tcp_split_unedited, 1u);
+  got.clear();
+  ASSERT_TRUE(Messages(&got)) << out;
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[1], big);
+  EXPECT_EQ(got[2], got[0]);
 }
 
 TEST_F(SipTcpTest, RetransmissionsGapsAndOverlaps) {

@@ -136,7 +136,8 @@ TEST_F(AlgEditorTest, OlderEditedSegmentsKeepTheirOwnOffsets) {
 }
 
 // A segment an edit grows past the sender's largest (and past 536 bytes)
-// is to be cut back to that size; one still within it is not.
+// by more than kGrowthSlack is to be cut back to that size; one still
+// within it is not.
 TEST_F(AlgEditorTest, GrownSegmentsAreCutToTheSendersSize) {
   Segment(Side::kInside, 1000, 1, std::string(600, 'a'), [] {});
   EXPECT_EQ(cut_to, 0);
@@ -145,16 +146,20 @@ TEST_F(AlgEditorTest, GrownSegmentsAreCutToTheSendersSize) {
   });
   EXPECT_EQ(cut_to, 0);  // 590 bytes: within the 600 seen
   Segment(Side::kInside, 2100, 1, std::string(500, 'b'), [&] {
-    ASSERT_TRUE(editor.Replace(0, 0, std::string(200, 'c')).ok());
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(164, 'c')).ok());
+  });
+  EXPECT_EQ(cut_to, 0);  // 664: within the slack
+  Segment(Side::kInside, 2600, 1, std::string(500, 'b'), [&] {
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(165, 'c')).ok());
   });
   EXPECT_EQ(cut_to, 600);
   // Small segments are cut no smaller than 536 bytes.
   Segment(Side::kOutside, 1, 1000, "x", [&] {
-    ASSERT_TRUE(editor.Replace(0, 0, std::string(535, 'c')).ok());
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(535 + 64, 'c')).ok());
   });
   EXPECT_EQ(cut_to, 0);
   Segment(Side::kOutside, 2, 1000, "x", [&] {
-    ASSERT_TRUE(editor.Replace(0, 0, std::string(536, 'c')).ok());
+    ASSERT_TRUE(editor.Replace(0, 0, std::string(536 + 64, 'c')).ok());
   });
   EXPECT_EQ(cut_to, 536);
 }
