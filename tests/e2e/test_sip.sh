@@ -73,4 +73,31 @@ grep -q "Call established" "$TMP/lan.log.tcp" ||
 ctl stats | grep -E "sip/tcp_(unsafe|gap)_drops" | awk '$2 != 0 {bad = 1} END {exit bad}' ||
   fail "the TCP stream had drops: $(ctl stats | grep sip/tcp)"
 ok "a call signalled over TCP: established, RTP both ways ($wan_in packets to wan, $lan_in to lan)"
+# The same over a path of 576 bytes (lan's route: MTU 576 locked, MSS 536
+# advertised): every INVITE and answer with its SDP spans two or more
+# segments each way, so each message is reassembled before it is
+# rewritten. Passed unedited, the SDP would name 10.77.0.2 and no RTP
+# would reach lan.
+lan_route=$(ip -n unat-lan -4 route show default | head -1)
+# shellcheck disable=SC2086
+ip -n unat-lan route replace $lan_route mtu lock 576 advmss 536
+held0=$(ctl stats | awk '$1 == "sip/tcp_reassembled" {print $2}')
+call_wan "$TMP/lantcp" "sip:wan@203.0.113.2;transport=tcp" split
+# shellcheck disable=SC2086
+ip -n unat-lan route replace $lan_route
+stats=$(ctl stats)
+reassembled=$(awk '$1 == "sip/tcp_reassembled" {print $2}' <<<"$stats")
+unedited=$(awk '$1 == "sip/tcp_split_unedited" {print $2}' <<<"$stats")
+cut=$(awk '/^tcp segments cut/ {print $NF}' <<<"$stats")
+echo "  576-byte path: lan got $lan_in, wan got $wan_in; sip/tcp_reassembled $held0 -> $reassembled, split_unedited $unedited, segments cut $cut"
+grep -q "Call established" "$TMP/lan.log.split" ||
+  fail "the call over 576-byte segments was not established: $(tail -5 "$TMP/lan.log.split")"
+[ "$lan_in" -ge 50 ] || fail "576-byte path: lan got $lan_in RTP packets ($(grep sip/tcp <<<"$stats"))"
+[ "$wan_in" -ge 50 ] || fail "576-byte path: wan got $wan_in RTP packets"
+[ "$reassembled" -ge $((held0 + 2)) ] ||
+  fail "576-byte path: messages reassembled $held0 -> $reassembled ($(grep sip/tcp <<<"$stats"))"
+[ "$unedited" = 0 ] || fail "576-byte path: $unedited messages passed unedited"
+grep -E "sip/tcp_(unsafe|gap)_drops|sip/tcp_hold_overflows" <<<"$stats" | awk '$2 != 0 {bad = 1} END {exit bad}' ||
+  fail "the TCP stream had drops: $(grep sip/tcp <<<"$stats")"
+ok "a TCP-signalled call over a 576-byte path: each split message reassembled and rewritten ($held0 -> $reassembled), RTP both ways ($wan_in to wan, $lan_in to lan)"
 kill "$wan_pid" 2>/dev/null || true
