@@ -40,10 +40,10 @@ struct SipDialogRec {
 // so the message is rewritten whole; the engine's sequence adjustment
 // accounts for both.
 struct SipTcpState {
-  uint32_t skip;     // bytes of a message passing unedited still to come
-  uint16_t held;     // bytes held, in slot held_slot
+  uint32_t skip;  // bytes of a message passing unedited still to come
+  uint16_t held;  // bytes held, in slot held_slot
   uint8_t held_slot;
-  uint8_t desync;    // not at a known message boundary
+  uint8_t desync;  // not at a known message boundary
 };
 struct SipTcpSnapshot {
   uint32_t seq;
@@ -165,26 +165,32 @@ uint16_t SipHelper::ListeningPort(Message& msg, uint16_t port) {
   SipFlowState& st = msg.state;
   const uint32_t now_s = NowS(msg.ctx);
   // One expectation serves the messages of a while (Via and Contact, a
-  // call's requests): renewed once half its time has passed.
+  // call's requests): renewed once half its time has passed. While the
+  // phone is registered it lasts the registration.
   if (st.listen_in == port && st.listen_ext != 0 && now_s < st.listen_renew_s) {
     return st.listen_ext;
   }
+  const uint32_t timeout_s = std::max(
+      options_.media_timeout_s,
+      st.registered_until_s > now_s ? st.registered_until_s - now_s : 0);
+  if (st.listen_ext != 0) msg.ctx.Unexpect(kProtoTcp, st.listen_ext);
   ExpectationSpec spec;
   spec.proto = kProtoTcp;
   spec.remote_addr = msg.flow.remote_addr;
   spec.inside_addr = msg.flow.inside_addr;
   spec.inside_port = port;
-  spec.timeout_s = options_.media_timeout_s;
+  spec.timeout_s = timeout_s;
   spec.helper = this;  // the new connection carries SIP too
   auto ep = msg.ctx.Expect(spec);
   if (!ep.ok()) {
     stats_.expect_failed++;
+    st.listen_ext = 0;
     return 0;
   }
   stats_.listening_ports++;
   st.listen_in = port;
   st.listen_ext = ep->port;
-  st.listen_renew_s = now_s + options_.media_timeout_s / 2;
+  st.listen_renew_s = now_s + timeout_s / 2;
   return ep->port;
 }
 
@@ -315,6 +321,12 @@ void SipHelper::Registration(Message& msg) {
                           kRegistrationGraceS;
     msg.state.registered_until_s = NowS(ctx) + hold;
     stats_.registrations++;
+    // The registrar's requests may come on new connections to the phone's
+    // listening port: its expectation now lasts the registration.
+    if (msg.state.listen_ext != 0) {
+      msg.state.listen_renew_s = 0;
+      ListeningPort(msg, msg.state.listen_in);
+    }
   } else if (msg.state.registered_until_s != 0) {
     msg.state.registered_until_s = 0;
     stats_.unregistrations++;  // no binding of ours is left
@@ -803,7 +815,10 @@ void SipHelper::SetOption(std::string_view option, uint32_t value) {
 
 ExpectationPolicy SipHelper::expectation_policy() const {
   ExpectationPolicy p = SipEntry().expectations;
-  p.max_timeout_s = options_.media_timeout_s;
+  // Media expectations ask for media_timeout_s; a registered phone's
+  // listening port for its registration.
+  p.max_timeout_s = std::max(options_.media_timeout_s,
+                             options_.max_registration_s + kRegistrationGraceS);
   p.max_hold_s = std::max(options_.max_registration_s + kRegistrationGraceS,
                           options_.dialog_hold_s);
   return p;
@@ -845,7 +860,10 @@ const HelperEntry& SipEntry() {
     HelperEntry e = EntryOf<SipHelper>(
         "sip", kProtoUdp, {5060},
         {.max_per_master = 32,
-         .max_timeout_s = SipHelper::Options{}.media_timeout_s,
+         // A registered phone's listening port: its registration.
+         .max_timeout_s = std::max(SipHelper::Options{}.media_timeout_s,
+                                   SipHelper::Options{}.max_registration_s +
+                                       SipHelper::kRegistrationGraceS),
          .allow_any_remote = false,
          .max_hold_s = std::max(SipHelper::Options{}.max_registration_s +
                                     SipHelper::kRegistrationGraceS,

@@ -7,8 +7,9 @@
 # another address of unat-wan (203.0.113.3) then calls each registered
 # user through kamailio: the INVITE reaches the right phone, which answers,
 # and RTP flows both ways between the phone and the caller's own address,
-# which the helper admits from the caller's SDP. When the phones quit they
-# de-REGISTER and the holds go.
+# which the helper admits from the caller's SDP. A third phone in unat-lan
+# does the same over TCP (its own listening port, 5070). When the phones
+# quit they de-REGISTER and the holds go.
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/sip_lib.sh"
 need baresip tshark kamailio
@@ -21,6 +22,7 @@ debug=2
 log_stderror=yes
 children=2
 listen=udp:203.0.113.2:5060
+listen=tcp:203.0.113.2:5060
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
@@ -95,6 +97,30 @@ grep -q "sip/registrations *[2-9]" <<<"$stats" ||
   fail "sip/registrations should count two: $(grep sip/ <<<"$stats")"
 ok "two phones at 10.77.0.2 registered through unat; their paths are held for the registration"
 
+# A third phone in lan registers over TCP, listening on 5070: its REGISTER
+# names that port, which gets an external port of its own (an expectation
+# on the connection, for kamailio's connections to the phone), apart from
+# the connection's. (An established TCP flow outlives the registration's
+# hold anyway: `unatctl flows` shows its idle expiry.)
+phone_config "$TMP/lantcp" "<sip:lantcp@203.0.113.2;transport=tcp>;regint=600;answermode=auto;audio_codecs=opus" 10.77.0.2:5070
+lan baresip -f "$TMP/lantcp" -t 30 >"$TMP/lantcp.log" 2>&1 </dev/null &
+lantcp_pid=$!
+for _ in $(seq 50); do
+  ctl stats | grep -q "sip/registrations *[3-9]" && break
+  sleep 0.2
+done
+ctl stats | grep -q "sip/registrations *[3-9]" ||
+  fail "the registration over TCP should count: $(ctl stats | grep sip/reg) / $(grep -E 'REGISTER|ERROR' "$TMP/kamailio.log" | tail -3) / $(tail -3 "$TMP/lantcp.log")"
+tcp_flow=$(ctl flows --proto tcp | awk '$5 == "203.0.113.2:5060"')
+echo "  $tcp_flow"
+conn_port=$(awk '{sub(/.*:/, "", $4); print $4}' <<<"$tcp_flow")
+contact=$(grep "REGISTER lantcp" "$TMP/kamailio.log" | tail -1)
+listen_port=$(sed -n 's/.*contact <sip:lantcp[^@]*@203\.0\.113\.1:\([0-9]*\);transport=tcp>.*/\1/p' <<<"$contact")
+[ -n "$listen_port" ] && [ "$listen_port" != "$conn_port" ] ||
+  fail "kamailio should have lantcp's external listening port (not the connection's $conn_port): $contact"
+grep -q "sip (1 exp)" <<<"$tcp_flow" || fail "the listening port should be expected: $tcp_flow"
+ok "a phone registered over TCP: kamailio has its external listening port $listen_port (the connection is $conn_port), expected on the connection"
+
 # Calls from the outside to each registered user, one after the other.
 call_registered() { # USER NS TAG
   capture "$2" unat0 "$TMP/$3.media" 8
@@ -118,13 +144,18 @@ call_registered lan unat-lan lan
 grep -q "Call established\|incoming call" "$TMP/lan.log" || fail "lan's phone did not see the call: $(tail -5 "$TMP/lan.log")"
 call_registered lan2 unat-lan2 lan2
 grep -q "Call established\|incoming call" "$TMP/lan2.log" || fail "lan2's phone did not see the call"
+call_registered lantcp unat-lan lantcp
+# (kamailio's INVITE came on the phone's connection or on one of its own to
+# the listening port: both are the phone's.)
+echo "  tcp flows: $(ctl flows --proto tcp | awk 'NR > 1 {printf "%s %s<-%s; ", $3, $4, $5}')"
+grep -q "Call established\|incoming call" "$TMP/lantcp.log" || fail "lantcp's phone did not see the call: $(tail -5 "$TMP/lantcp.log")"
 stats=$(ctl stats)
-grep -q "sip/media_remote *[2-9]" <<<"$stats" ||
+grep -q "sip/media_remote *[3-9]" <<<"$stats" ||
   fail "each call should admit the caller's media address: $(grep sip/media <<<"$stats")"
-ok "calls from the outside reached each registered phone through kamailio, RTP both ways with the caller's own address (not kamailio's)"
+ok "calls from the outside reached each registered phone (two over UDP, one over TCP) through kamailio, RTP both ways with the caller's own address (not kamailio's)"
 
 # Quitting, each phone de-REGISTERs: the holds go.
-wait "$lan_pid" "$lan2_pid" || true
+wait "$lan_pid" "$lan2_pid" "$lantcp_pid" || true
 for _ in $(seq 25); do
   [ -z "$(held_flows)" ] && break
   sleep 0.2

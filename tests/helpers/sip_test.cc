@@ -500,8 +500,8 @@ class SipTcpTest : public SipTest {
   // Whether a message still names the phone where it should name us (the
   // Call-ID may keep it).
   static bool NamesThePhone(const std::string& m) {
-    for (const char* f : {"IP4 10.77.0.2", "TCP 10.77.0.2", "@10.77.0.2>",
-                          "<sip:10.77.0.2"}) {
+    for (const char* f :
+         {"IP4 10.77.0.2", "TCP 10.77.0.2", "@10.77.0.2>", "<sip:10.77.0.2"}) {
       if (m.find(f) != std::string::npos) return true;
     }
     return false;
@@ -792,6 +792,15 @@ TEST_F(SipTcpTest, TheListeningPortAPhoneNamesGetsAPortOfItsOwn) {
   EXPECT_NE(back.data().find("Via: SIP/2.0/TCP 10.77.0.2:5060;branch"),
             std::string::npos);
   EXPECT_EQ(helper.stats().registrations, 1u);
+  // Registered, the phone's listening port is expected anew for the
+  // registration (300 s + 32), past the media timeout: the registrar's
+  // next connection, after the first took the last expectation, gets in.
+  EXPECT_EQ(helper.stats().listening_ports, 2u);
+  now += 320 * 1000;
+  Result again =
+      RunOut(Tcp(kProxy, 41001, "203.0.113.1", listen, TCP::SYN, 99));
+  ASSERT_TRUE(again.forwarded()) << DropReasonName(again.v.reason);
+  EXPECT_EQ(again.dport(), 5060);
 }
 
 }  // namespace
