@@ -73,12 +73,13 @@ uint16_t AlgEditor::End(bool keep) {
     uint8_t* l4 = pkt->data + cur_.hl;
     const uint16_t l4_len = static_cast<uint16_t>(pkt->len - cur_.hl);
     if (cur_.proto == kProtoTcp) {
-      ApplySeqAdj(cur_.flow, cur_.from, l4, l4_len);
+      SeqAdj& adj = seqadj_[cur_.flow];
+      ApplySeqAdj(adj, cur_.from, l4, l4_len);
       if (cur_.edited) {
         StoreTransportChecksum(Src(pkt->data), Dst(pkt->data), kProtoTcp,
                                {l4, l4_len});
       }
-      Points& mine = seqadj_[cur_.flow].dir[static_cast<int>(cur_.from)];
+      Points& mine = adj.dir[static_cast<int>(cur_.from)];
       if (cur_.payload_in > mine.max_payload) {
         mine.max_payload = static_cast<uint16_t>(cur_.payload_in);
       }
@@ -185,12 +186,11 @@ absl::Status AlgEditor::Replace(size_t offset, size_t length,
   return absl::OkStatus();
 }
 
-void AlgEditor::ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp,
+void AlgEditor::ApplySeqAdj(const SeqAdj& adj, Side from, uint8_t* tcp,
                             uint16_t tcp_len) {
-  auto it = seqadj_.find(flow);
-  if (it == seqadj_.end()) return;
-  const Points& mine = it->second.dir[static_cast<int>(from)];
-  const Points& other = it->second.dir[1 - static_cast<int>(from)];
+  const Points& mine = adj.dir[static_cast<int>(from)];
+  const Points& other = adj.dir[1 - static_cast<int>(from)];
+  if (mine.count == 0 && other.count == 0) return;  // nothing edited yet
   ChecksumDelta d;
   if (mine.count != 0) {
     const uint32_t seq = LoadBe32(tcp + l4_field::kTcpSeq);

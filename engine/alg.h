@@ -101,8 +101,9 @@ class AlgEditor {
   struct SeqAdj {
     Points dir[2];  // by the side the data comes from
   };
-  // Shifts SEQ/ACK/SACK of a TCP segment of `flow` from `from`.
-  void ApplySeqAdj(uint32_t flow, Side from, uint8_t* tcp, uint16_t tcp_len);
+  // Shifts SEQ/ACK/SACK of a TCP segment from `from` by its flow's `adj`.
+  void ApplySeqAdj(const SeqAdj& adj, Side from, uint8_t* tcp,
+                   uint16_t tcp_len);
 
   absl::flat_hash_map<uint32_t, SeqAdj> seqadj_;
   absl::flat_hash_map<uint32_t, std::string> state_;
