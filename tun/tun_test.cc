@@ -133,15 +133,26 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
             "helpers.sip_media_timeout_s: 5 is out of range 10..3600");
   EXPECT_EQ(Error(g + "helpers { sip_max_registration_s: 100000 }"),
             "helpers.sip_max_registration_s: 100000 is out of range 60..86400");
-  auto sip = Build(g + "helpers { sip: true sip_media_timeout_s: 120 }");
+  auto sip = Build(g + "helpers { sip: true sip_media_timeout_s: 1200 }");
   ASSERT_TRUE(sip.ok()) << sip.status();
-  EXPECT_EQ(sip->alg.option("sip", "media_timeout_s"), 120u);
+  EXPECT_EQ(sip->alg.option("sip", "media_timeout_s"), 1200u);
   EXPECT_EQ(sip->alg.option("sip", "max_registration_s"), 7200u) << "default";
   EXPECT_EQ(sip->alg.option("sip", "dialog_hold_s"), 3600u);
+  {
+    helpers::HelperSet set(sip->alg);
+    const auto* h = set.Find("sip");
+    ASSERT_NE(h, nullptr);
+    // The longest expectation: a registered phone's listening port (7200
+    // s + 32 of grace), or the media's when that is longer.
+    EXPECT_EQ(h->expectation_policy().max_timeout_s, 7232u);
+  }
+  sip = Build(g + "helpers { sip: true sip_media_timeout_s: 1200 "
+                  "sip_max_registration_s: 600 }");
+  ASSERT_TRUE(sip.ok()) << sip.status();
   helpers::HelperSet set(sip->alg);
   const auto* h = set.Find("sip");
   ASSERT_NE(h, nullptr);
-  EXPECT_EQ(h->expectation_policy().max_timeout_s, 120u) << "given to it";
+  EXPECT_EQ(h->expectation_policy().max_timeout_s, 1200u) << "given to it";
 }
 
 // Every registered ALG is configured by its own two fields, read through
