@@ -146,8 +146,9 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
     // s + 32 of grace), or the media's when that is longer.
     EXPECT_EQ(h->expectation_policy().max_timeout_s, 7232u);
   }
-  sip = Build(g + "helpers { sip: true sip_media_timeout_s: 1200 "
-                  "sip_max_registration_s: 600 }");
+  sip = Build(g +
+              "helpers { sip: true sip_media_timeout_s: 1200 "
+              "sip_max_registration_s: 600 }");
   ASSERT_TRUE(sip.ok()) << sip.status();
   helpers::HelperSet set(sip->alg);
   const auto* h = set.Find("sip");

@@ -355,7 +355,16 @@ def sip():
           b"f: <sip:a@reg.example>\r\nt: <sip:a@reg.example>\r\ni: 1\r\nl: 0\r\n\r\n")
 
 
+def per():
+    # Programs for the PER fuzzer: 4 bits lb, 5 bits log2 size, 4 bits op,
+    # then the operand's bits (see per_fuzz.cc).
+    write("per", "constrained_port", bytes([0x07, 0x80, 0x06, 0xb8]))
+    write("per", "lengths_and_open", bytes([0x00, 0x18, 0x05, 0x41, 0x02,
+                                            0x11, 0x22, 0x00, 0x60, 0x02]))
+    write("per", "nesting", bytes([0x00, 0x68]) * 12 + bytes([0x00, 0x70]))
+
+
 if __name__ == "__main__":
     for f in (packet, fragment, natpmp, pcp, ssdp, http, gena, ftp, irc,
-              tftp, pptp, sip):
+              tftp, pptp, sip, per):
         f()
