@@ -105,12 +105,15 @@ ok "two phones at 10.77.0.2 registered through unat; their paths are held for th
 phone_config "$TMP/lantcp" "<sip:lantcp@203.0.113.2;transport=tcp>;regint=600;answermode=auto;audio_codecs=opus" 10.77.0.2:5070
 lan baresip -f "$TMP/lantcp" -t 30 >"$TMP/lantcp.log" 2>&1 </dev/null &
 lantcp_pid=$!
+# (The stats are read into a variable first: `grep -q` on a pipe may end
+# the writer with SIGPIPE, failing the pipeline under pipefail.)
 for _ in $(seq 50); do
-  ctl stats | grep -q "sip/registrations *[3-9]" && break
+  stats=$(ctl stats)
+  grep -q "sip/registrations *[3-9]" <<<"$stats" && break
   sleep 0.2
 done
-ctl stats | grep -q "sip/registrations *[3-9]" ||
-  fail "the registration over TCP should count: $(ctl stats | grep sip/reg) / $(grep -E 'REGISTER|ERROR' "$TMP/kamailio.log" | tail -3) / $(tail -3 "$TMP/lantcp.log")"
+grep -q "sip/registrations *[3-9]" <<<"$stats" ||
+  fail "the registration over TCP should count: $(grep sip/reg <<<"$stats") / $(grep -E 'REGISTER|ERROR' "$TMP/kamailio.log" | tail -3) / $(tail -3 "$TMP/lantcp.log")"
 tcp_flow=$(ctl flows --proto tcp | awk '$5 == "203.0.113.2:5060"')
 echo "  $tcp_flow"
 conn_port=$(awk '{sub(/.*:/, "", $4); print $4}' <<<"$tcp_flow")
