@@ -143,9 +143,10 @@ class HelperContext {
                                       std::string_view bytes) = 0;
   // The most bytes the current packet's payload may grow to (its buffer
   // and 65535 bytes bound it). A TCP segment made longer than its sender's
-  // segments (and than 536 bytes) by more than 64 bytes goes out cut into segments of that
-  // size, the last one carrying its FIN and PSH, so a helper may grow one
-  // beyond the path's MTU (SIP: a message whose parts it held).
+  // segments (and than 536 bytes) by more than 64 bytes goes out cut into
+  // segments of that size, the last one carrying its FIN and PSH, so a
+  // helper may grow one beyond the path's MTU (SIP: a message whose parts
+  // it held).
   virtual size_t PayloadCapacity() const = 0;
   // Scratch state the helper keeps with the flow (e.g. an incomplete line);
   // freed with the flow. Keep it bounded.

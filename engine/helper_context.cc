@@ -40,7 +40,8 @@ bool EngineHelperContext::CloseRelated(uint8_t proto, uint16_t inside_port) {
 }  // namespace internal
 
 bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
-                          L4View& l4) {
+                          L4View& l4, uint16_t* cut) {
+  *cut = 0;
   const Flow& f = flows_[idx];
   if (f.helper == 0) return true;
   PacketHelper* h = helpers_[f.helper - 1];
@@ -50,20 +51,24 @@ bool Nat::Impl::RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
       f.proto == kProtoTcp ? l4.tcp_header_length() : l4_field::kUdpHeader);
   EngineHelperContext ctx(*this, alg_, idx, now_ms_);
   const bool ok = h->OnPacket(ctx, info, from, ip, l4);
-  resegment_ = alg_.End(ok);
+  *cut = alg_.End(ok);
   return ok;
 }
 
 Verdict Nat::Impl::Resegment(Packet& pkt, Verdict v, uint16_t size) {
   uint8_t* const ip = pkt.data;
   const uint16_t hl = static_cast<uint16_t>((ip[0] & 0x0f) * 4);
-  const uint16_t thl = static_cast<uint16_t>((ip[hl + 12] >> 4) * 4);
+  const uint16_t thl =
+      static_cast<uint16_t>((ip[hl + l4_field::kTcpDataOff] >> 4) * 4);
   const uint32_t headers = uint32_t{hl} + thl;
   const uint16_t mtu = EgressMtu(v.out_side, v.out_ns);
   if (mtu > headers + 8) {
     size = static_cast<uint16_t>(std::min<uint32_t>(size, mtu - headers));
   }
-  if (pkt.len <= headers + size || sink_ == nullptr) return Finish(pkt, v);
+  if (v.action != Verdict::kForward || pkt.len <= headers + size ||
+      sink_ == nullptr) {
+    return v;
+  }
   if (scratch2_.size() < 65536) scratch2_.resize(65536);
   uint8_t* const out = scratch2_.data();
   const uint32_t payload = pkt.len - headers;

@@ -334,16 +334,18 @@ Verdict Nat::Impl::ProcessInside(NamespaceId ns, Packet& pkt, TimeMs now,
                                        /*keep_ttl=*/false, &why)) {
     return Drop(why);
   }
-  if (!RunHelper(idx, Side::kInside, pkt, *ip, *l4)) {
+  uint16_t cut = 0;
+  if (!RunHelper(idx, Side::kInside, pkt, *ip, *l4, &cut)) {
     return Drop(DropReason::kHelperDrop);
   }
   Count(Side::kInside, ns, pkt.len);
-  if (to_hairpin) {
-    // Hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8): back in from the outside,
-    // with our external endpoint as the source.
-    return ProcessOutside(pkt, now, /*hairpin=*/true, first_fragment);
-  }
-  return Verdict::Forward(Side::kOutside, kInvalidNamespace);
+  // Hairpin (RFC 4787 REQ-9, RFC 5382 REQ-8): back in from the outside,
+  // with our external endpoint as the source.
+  const Verdict v =
+      to_hairpin ? ProcessOutside(pkt, now, /*hairpin=*/true, first_fragment)
+                 : Verdict::Forward(Side::kOutside, kInvalidNamespace);
+  // A first fragment holds only part of its segment: never cut.
+  return cut != 0 && !first_fragment ? Resegment(pkt, v, cut) : v;
 }
 Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
                                   bool first_fragment) {
@@ -480,11 +482,13 @@ Verdict Nat::Impl::ProcessOutside(Packet& pkt, TimeMs now, bool hairpin,
                                         /*keep_ttl=*/hairpin, &why)) {
     return Drop(why);
   }
-  if (!RunHelper(idx, Side::kOutside, pkt, *ip, *l4)) {
+  uint16_t cut = 0;
+  if (!RunHelper(idx, Side::kOutside, pkt, *ip, *l4, &cut)) {
     return Drop(DropReason::kHelperDrop);
   }
   Count(Side::kOutside, to_ns, pkt.len);
-  return Verdict::Forward(Side::kInside, to_ns);
+  const Verdict v = Verdict::Forward(Side::kInside, to_ns);
+  return cut != 0 && !first_fragment ? Resegment(pkt, v, cut) : v;
 }
 
 template <Side kFrom>

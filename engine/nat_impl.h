@@ -164,14 +164,7 @@ class Nat::Impl {
                          bool first_fragment = false);
   // Egress: a forwarded packet longer than its egress MTU is fragmented
   // through the sink (the verdict becomes kConsumed).
-  // A TCP segment a helper grew past its sender's segment size is cut back
-  // to it (and the egress MTU) instead.
   Verdict Finish(Packet& pkt, Verdict v) {
-    if (resegment_ != 0) [[unlikely]] {
-      const uint16_t size = resegment_;
-      resegment_ = 0;
-      if (v.action == Verdict::kForward) return Resegment(pkt, v, size);
-    }
     if (v.action != Verdict::kForward ||
         pkt.len <= EgressMtu(v.out_side, v.out_ns)) {
       return v;
@@ -179,9 +172,10 @@ class Nat::Impl {
     return FinishOversize(pkt, v);
   }
   Verdict FinishOversize(Packet& pkt, Verdict v);
-  // Sends the TCP segment in `pkt` as segments of at most `size` payload
-  // bytes that fit the egress MTU, all through the sink (kConsumed), or
-  // leaves it as it is when it fits or has no sink to go to.
+  // A TCP segment a helper grew past its sender's segment size (RunHelper's
+  // `cut`): sent as segments of at most `size` payload bytes that fit the
+  // egress MTU, all through the sink (kConsumed); left as it is (v) when it
+  // fits, is not forwarded, or has no sink to go to.
   Verdict Resegment(Packet& pkt, Verdict v, uint16_t size);
   uint16_t EgressMtu(Side side, NamespaceId ns) const {
     if (side == Side::kOutside) return config_.outside_mtu;
@@ -397,8 +391,11 @@ class Nat::Impl {
   void SendIcmpError(Side side, NamespaceId ns, uint32_t from_addr,
                      const Ipv4View& ip, uint8_t type, uint8_t code,
                      uint32_t rest);
-  bool RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip,
-                 L4View& l4);
+  // Runs the flow's helper on the packet; false: drop it. `*cut`: the
+  // payload size a TCP segment the helper grew must be cut to (AlgEditor::
+  // End), else 0.
+  bool RunHelper(uint32_t idx, Side from, Packet& pkt, Ipv4View& ip, L4View& l4,
+                 uint16_t* cut);
   uint8_t HelperFor(uint8_t proto, uint16_t port) const {
     auto it = helper_ports_.find((uint32_t{proto} << 16) | port);
     return it == helper_ports_.end() ? 0 : it->second;
@@ -431,9 +428,6 @@ class Nat::Impl {
   void ReleaseHeld(uint32_t e);
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
-  // Set by RunHelper: the payload size the packet must be cut to (AlgEditor::
-  // End), read by Finish.
-  uint16_t resegment_ = 0;
 
   // ALG support (engine/alg.h): the payload editor helpers work through.
   AlgEditor alg_;

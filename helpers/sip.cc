@@ -513,7 +513,10 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
   }
   const size_t cut = hold.empty() ? text.size() : text.size() - hold.size();
   std::string rebuilt;
-  if (!Rebuild(text.substr(0, cut), edits, &rebuilt)) return true;
+  if (!Rebuild(text.substr(0, cut), edits, &rebuilt)) {
+    edits.clear();  // counted; the bytes, held ones too, go on unedited
+    rebuilt.assign(text.substr(0, cut));
+  }
   if (rebuilt.size() > ctx.PayloadCapacity()) {
     // Cannot put the held bytes back: the sender sends it again.
     stats_.tcp_hold_overflows++;
@@ -535,25 +538,15 @@ bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
   }
   if (commit) {
     if (!hold.empty()) {
+      // (`hold` views `joined` or the packet, never `raw`.)
       if (raw.size() < slot_at(4)) raw.resize(slot_at(4), '\0');
-      // The held bytes may be those the joined text came from.
-      const std::string copy(hold);
-      raw.replace(slot_at(st.held_slot), copy.size(), copy);
+      raw.replace(slot_at(st.held_slot), hold.size(), hold);
     }
     d.state = st;
     if (SeqNum(end) > SeqNum(d.next)) d.next = end;
   }
   StoreFlowRecord(ctx.FlowState(), state);
-  if (rebuilt != own) {
-    if (!ctx.ReplacePayload(0, len, rebuilt).ok()) {
-      stats_.edit_errors++;
-      return true;
-    }
-    if (!edits.empty()) {
-      stats_.fields += edits.size();
-      stats_.rewritten++;
-    }
-  }
+  if (rebuilt != own) Replace(ctx, rebuilt, edits.size());
   // A segment all of whose bytes are held has nothing to carry on.
   return !rebuilt.empty() || fin;
 }
@@ -798,13 +791,19 @@ void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   const std::string_view old(reinterpret_cast<const char*>(payload.data()),
                              payload.size());
   std::string out;
-  if (!Rebuild(old, edits, &out)) return;
-  if (!ctx.ReplacePayload(0, old.size(), out).ok()) {
+  if (Rebuild(old, edits, &out)) Replace(ctx, out, edits.size());
+}
+
+void SipHelper::Replace(HelperContext& ctx, std::string_view payload,
+                        size_t fields) {
+  if (!ctx.ReplacePayload(0, ctx.Payload().size(), payload).ok()) {
     stats_.edit_errors++;
     return;
   }
-  stats_.fields += edits.size();
-  stats_.rewritten++;
+  if (fields != 0) {
+    stats_.fields += fields;
+    stats_.rewritten++;
+  }
 }
 
 void SipHelper::SetOption(std::string_view option, uint32_t value) {

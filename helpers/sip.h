@@ -123,6 +123,9 @@ class SipHelper : public PacketHelper {
   void RewriteSdp(Message& msg, const sip::Sdp& sdp, const std::string& in_addr,
                   const std::string& ext_addr, std::vector<SipEdit>* edits);
   void Apply(HelperContext& ctx, std::vector<SipEdit>& edits);
+  // The current packet's whole payload replaced by `payload`, which makes
+  // `fields` rewrites (counted), or edit_errors counted.
+  void Replace(HelperContext& ctx, std::string_view payload, size_t fields);
   // `text` with `edits` made (sorted, none overlapping; false otherwise).
   bool Rebuild(std::string_view text, std::vector<SipEdit>& edits,
                std::string* out);
