@@ -165,6 +165,8 @@ class Nat {
   // Helpers. PacketHelpers are matched when a flow is created: the flow's
   // server port (the remote port of an outbound flow, the inside port of a
   // forwarded one). LocalHelpers answer (proto, port) on gateway addresses.
+  // A PacketHelper registered on port 0 is on no port: only the related
+  // flows of expectations that name it get it (H.245 under H.323).
   absl::Status RegisterPacketHelper(uint8_t proto, uint16_t server_port,
                                     PacketHelper* helper);
   absl::Status RegisterLocalHelper(uint8_t proto, uint16_t port,

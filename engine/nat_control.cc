@@ -447,7 +447,7 @@ void Nat::SetSink(PacketSink* sink) { impl_->sink_ = sink; }
 absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
                                        PacketHelper* helper) {
   const uint32_t key = (uint32_t{proto} << 16) | server_port;
-  if (impl_->helper_ports_.contains(key)) {
+  if (server_port != 0 && impl_->helper_ports_.contains(key)) {
     return absl::AlreadyExistsError(
         absl::StrCat("a helper is already registered for ", ProtoName(proto),
                      "/", server_port));
@@ -460,7 +460,9 @@ absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
     hs.push_back(helper);
     it = hs.end() - 1;
   }
-  impl_->helper_ports_[key] = static_cast<uint8_t>(it - hs.begin() + 1);
+  if (server_port != 0) {
+    impl_->helper_ports_[key] = static_cast<uint8_t>(it - hs.begin() + 1);
+  }
   return absl::OkStatus();
 }
 

@@ -100,6 +100,11 @@ absl::Status HelperSet::Register(Nat& nat) {
         if (!s.ok()) return s;
       }
     }
+    if (r.entry->companion != nullptr) {
+      absl::Status s = nat.RegisterPacketHelper(r.entry->proto, 0,
+                                                r.entry->companion(*r.helper));
+      if (!s.ok()) return s;
+    }
   }
   return absl::OkStatus();
 }

@@ -1,6 +1,7 @@
 #include "helpers/registry.h"
 
 #include "helpers/ftp.h"
+#include "helpers/h323.h"
 #include "helpers/irc.h"
 #include "helpers/pptp.h"
 #include "helpers/sip.h"
@@ -15,7 +16,8 @@ std::span<const HelperEntry* const> Registered() {
   // initialisation, and naming each function here keeps the linker from
   // dropping a helper's object file from the static library.
   static const HelperEntry* const kEntries[] = {
-      &FtpEntry(), &TftpEntry(), &IrcEntry(), &PptpEntry(), &SipEntry(),
+      &FtpEntry(),  &TftpEntry(), &IrcEntry(),
+      &PptpEntry(), &SipEntry(),  &H323Entry(),
   };
   return kEntries;
 }

@@ -51,6 +51,10 @@ struct HelperEntry {
   std::vector<HelperOption> options;
   void (*configure)(PacketHelper& helper, std::string_view option,
                     uint32_t value) = nullptr;
+  // A second helper one `create` made owns, which only the flows of its
+  // expectations get (H.245 under H.323): registered on no port, for
+  // `proto`. nullptr: none.
+  PacketHelper* (*companion)(PacketHelper& helper) = nullptr;
 
   // The protocols it serves: proto, then also_proto if any.
   std::vector<uint8_t> protos() const {

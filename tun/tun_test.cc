@@ -120,9 +120,8 @@ TEST(ConfigTest, AlgHelpersAndTheirPorts) {
             "helpers.tftp_ports: port 69 listed twice");
   EXPECT_EQ(Error(g + "helpers { ftp: true irc: true irc_ports: 21 }"),
             "helpers.irc_ports: TCP port 21 is also an FTP port");
-  EXPECT_EQ(Error(g + "helpers { h323: true }"),
-            "helpers.h323: true is not available: this build has no such "
-            "helper yet");
+  EXPECT_EQ(Error(g + "helpers { h323: true h323_media_timeout_s: 5 }"),
+            "helpers.h323_media_timeout_s: 5 is out of range 10..3600");
   EXPECT_EQ(Error(g + "helpers { sip: true tftp: true sip_ports: 69 }"),
             "helpers.sip_ports: UDP port 69 is also a TFTP port");
   EXPECT_EQ(Error(g + "helpers { sip: true pptp: true pptp_ports: 5060 }"),
@@ -176,14 +175,8 @@ TEST(ConfigTest, AlgHelpersThroughTheRegistry) {
     EXPECT_EQ(Error(g + "helpers { " + name + "_ports: [7, 8, 7] }"),
               "helpers." + name + "_ports: port 7 listed twice");
   }
-  // The other helpers in config.proto are not built in; the local ones are.
-  for (const char* absent : {"h323"}) {
-    EXPECT_EQ(Error(g + "helpers { " + absent + ": true }"),
-              absl::StrCat("helpers.", absent,
-                           ": true is not available: this build has no such "
-                           "helper yet"));
-    EXPECT_EQ(Error(g + "helpers { " + absent + ": false }"), "ok");
-  }
+  // Every ALG of config.proto is built in, and so are the local ones.
+  EXPECT_EQ(Error(g + "helpers { h323: true }"), "ok");
   EXPECT_EQ(Error(g + "helpers { natpmp: true pcp: true upnp: true }"), "ok");
   // Two helpers of the same protocol on one port: the later one is named.
   EXPECT_EQ(Error(g + "helpers { ftp: true irc: true ftp_ports: [21, 6667] }"),

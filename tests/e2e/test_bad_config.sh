@@ -86,8 +86,8 @@ expect 2 '^unatd: config: inside\[1\]\.name: "lan" is repeated$' \
 inside { name: \"lan\" device: \"unat1\" netns: \"unat-lan\" address: \"10.78.0.1/24\" }"
 expect 2 '^unatd: config: inside: at least one is required$' \
   'outside { device: "w" external_address: "203.0.113.1" }'
-expect 2 '^unatd: config: helpers\.h323: true is not available' "$good
-helpers { h323: true }"
+expect 2 '^unatd: config: helpers\.h323_registration_s: 30 is out of range 60\.\.86400$' "$good
+helpers { h323: true h323_registration_s: 30 }"
 expect 2 '^unatd: config: helpers\.sip_media_timeout_s: 5 is out of range 10\.\.3600$' "$good
 helpers { sip: true sip_media_timeout_s: 5 }"
 expect 2 '^unatd: config: control\.mode: 0666 must give' \

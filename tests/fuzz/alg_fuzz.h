@@ -1,4 +1,5 @@
-// The ALG libFuzzer targets (ftp, irc, tftp, pptp and sip_alg _fuzz.cc): one
+// The ALG libFuzzer targets (ftp, irc, tftp, pptp, sip_alg and h323_alg
+// _fuzz.cc): one
 // helper's parser on its own, driven as the engine drives it. An engine
 // with only that helper registered; per input one new flow from 10.77.0.2 to
 // 203.0.113.2 on the helper's port (TCP: after a handshake), then the input
@@ -22,7 +23,7 @@
 
 namespace unat::fuzz {
 
-enum class AlgKind { kFtp, kIrc, kTftp, kPptp, kSip, kSipTcp };
+enum class AlgKind { kFtp, kIrc, kTftp, kPptp, kSip, kSipTcp, kH323 };
 
 struct AlgWorld {
   static constexpr uint32_t kExt = 0xcb007101, kServer = 0xcb007102;
@@ -50,6 +51,7 @@ struct AlgWorld {
     hc.Enable("tftp", kind == AlgKind::kTftp);
     hc.Enable("pptp", kind == AlgKind::kPptp);
     hc.Enable("sip", kind == AlgKind::kSip || kind == AlgKind::kSipTcp);
+    hc.Enable("h323", kind == AlgKind::kH323);
     helpers = std::make_unique<helpers::HelperSet>(hc);
     if (!helpers->Register(*nat).ok()) abort();
   }
@@ -71,6 +73,7 @@ inline int RunAlg(AlgKind kind, const uint8_t* data, size_t size) {
   const uint16_t port = kind == AlgKind::kFtp    ? 21
                         : kind == AlgKind::kIrc  ? 6667
                         : kind == AlgKind::kPptp ? 1723
+                        : kind == AlgKind::kH323 ? 1720
                         : kind == AlgKind::kSip || kind == AlgKind::kSipTcp
                             ? 5060
                             : 69;

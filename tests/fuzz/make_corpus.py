@@ -364,7 +364,31 @@ def per():
     write("per", "nesting", bytes([0x00, 0x68]) * 12 + bytes([0x00, 0x70]))
 
 
+def h323():
+    # The tshark-checked vectors of tests/h323/ (tests/helpers/testdata/):
+    # for h323_fuzz.cc a selector octet (0 Q.931, 1 RAS, 2 H.245) and the
+    # message without its TPKT header; for h323_alg (alg_fuzz.h records)
+    # the call signalling messages as the client sends them, the first
+    # also split in two.
+    vec = os.path.join(HERE, "..", "helpers", "testdata", "h323")
+    kinds = {}
+    with open(os.path.join(vec, "manifest.txt")) as m:
+        for line in m:
+            name, kind = line.split()[:2]
+            kinds[name] = kind
+    for name, kind in sorted(kinds.items()):
+        with open(os.path.join(vec, name + ".bin"), "rb") as f:
+            data = f.read()
+        sel = {"q931": 0, "ras": 1, "h245": 2}[kind]
+        write("h323", name, bytes([sel]) + (data if kind == "ras" else data[4:]))
+        if kind == "q931":
+            write("h323_alg", name, rec(0, data))
+    with open(os.path.join(vec, "setup_faststart.bin"), "rb") as f:
+        setup = f.read()
+    write("h323_alg", "split_setup", rec(0, setup[:40]) + rec(0, setup[40:]))
+
+
 if __name__ == "__main__":
     for f in (packet, fragment, natpmp, pcp, ssdp, http, gena, ftp, irc,
-              tftp, pptp, sip, per):
+              tftp, pptp, sip, per, h323):
         f()

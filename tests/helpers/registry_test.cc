@@ -65,7 +65,7 @@ TEST(HelperRegistryTest, EveryEntryIsCompleteAndDistinct) {
                 ExpectationSpec::kMaxAnyRemoteTimeoutS);
     }
   }
-  EXPECT_EQ(FindHelper("h323"), nullptr);
+  EXPECT_EQ(FindHelper("h225"), nullptr);
   EXPECT_EQ(FindHelper("natpmp"), nullptr);  // a local helper, not an ALG
 }
 
@@ -98,6 +98,15 @@ TEST(HelperRegistryTest, TheBuiltInHelpers) {
   EXPECT_EQ(pptp->default_ports, std::vector<uint16_t>{1723});
   EXPECT_EQ(pptp->expectations.max_per_master, 0u);
   EXPECT_EQ(pptp->expectations.max_related_per_master, 16u);
+  // H.323: call signalling on TCP and RAS on UDP, on both its ports; the
+  // H.245 connections it expects get its companion.
+  const HelperEntry* h323 = FindHelper("h323");
+  ASSERT_NE(h323, nullptr);
+  EXPECT_EQ(h323->protos(), (std::vector<uint8_t>{kProtoTcp, kProtoUdp}));
+  EXPECT_EQ(h323->default_ports, (std::vector<uint16_t>{1720, 1719}));
+  ASSERT_NE(h323->companion, nullptr);
+  auto helper = h323->create();
+  EXPECT_EQ(h323->companion(*helper)->name(), "h245");
 }
 
 TEST(HelperRegistryTest, ConfigStartsOffOnTheDefaultPorts) {
@@ -107,7 +116,7 @@ TEST(HelperRegistryTest, ConfigStartsOffOnTheDefaultPorts) {
     EXPECT_EQ(c.ports(e->name), e->default_ports);
   }
   EXPECT_TRUE(c.enabled_names().empty());
-  EXPECT_TRUE(c.ports("h323").empty());
+  EXPECT_TRUE(c.ports("h225").empty());
   HelperSetConfig d;
   EXPECT_EQ(c, d);
   d.SetPorts("ftp", {21});  // the default again
@@ -152,11 +161,11 @@ TEST_F(HelperSetRegistryTest, OffHelpersAndUnknownNames) {
   none.ForEachCounter([&](std::string_view, uint64_t) { ++n; });
   EXPECT_EQ(n, 0);
   HelperSetConfig c;
-  c.Enable("h323");
+  c.Enable("h225");
   HelperSet unknown(c);
   absl::Status s = unknown.Register(*nat);
   EXPECT_FALSE(s.ok());
-  EXPECT_EQ(s.message(), "no helper named h323");
+  EXPECT_EQ(s.message(), "no helper named h225");
 }
 
 TEST(HelperRegistryTest, EachHelperGivesTheEngineItsEntrysPolicy) {
