@@ -175,8 +175,9 @@ absl::Status AlgEditor::Replace(size_t offset, size_t length,
     const uint32_t seq = LoadBe32(l4 + l4_field::kTcpSeq);
     if (cur_.seq_recorded) {
       d.after[d.count - 1] += delta;  // a second edit in the same segment
-    } else if (d.count == 0 || SeqNum(seq) > SeqNum(d.pos[d.count - 1])) {
+    } else if (d.count == 0 || SeqNum(seq) > SeqNum(d.newest_seq)) {
       d.Add(seq, delta);
+      d.newest_seq = seq;
       cur_.seq_recorded = true;
       cur_.seq = seq;
     }

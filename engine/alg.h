@@ -93,6 +93,10 @@ class AlgEditor {
     int32_t base = 0;
     uint8_t count = 0;
     uint16_t max_payload = 0;  // the sender's largest TCP payload seen
+    // The newest edited segment's SEQ (its point sits a byte before it
+    // when all its bytes were taken out): a segment starting there again
+    // is a retransmission, whatever it carries.
+    uint32_t newest_seq = 0;
     int32_t SeqOffset(uint32_t seq) const;
     int32_t AckOffset(uint32_t ack) const;
     void Add(uint32_t seq, int32_t delta);

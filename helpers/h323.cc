@@ -6,6 +6,7 @@
 #include "engine/checksum.h"
 #include "engine/wire.h"
 #include "helpers/flow_state.h"
+#include "helpers/tcp_messages.h"
 
 namespace unat::helpers {
 
@@ -21,34 +22,21 @@ constexpr uint16_t kQ931Port = 1720;
 constexpr uint16_t kRasPort = 1719;
 constexpr size_t kTpktHeader = 4;
 
-// Where a direction of a TPKT stream (RFC 1006) is: the rest of a message
-// passing unedited, or the first octets of a TPKT header a segment cut.
-struct TpktState {
-  uint32_t skip;  // octets of the current message still to pass
-  uint8_t hdr[kTpktHeader];
-  uint8_t hdr_have;
-  uint8_t desync;  // not TPKT: the rest of the stream passes
-};
-struct TpktSnapshot {
-  uint32_t seq;
-  TpktState state;  // as the segment starting at seq found it
-  uint8_t valid;
-};
-struct TpktDir {
-  uint32_t next;  // the next sequence number expected
-  uint8_t init;
-  uint8_t snap_next;
-  TpktState state;
-  TpktSnapshot snap[H323Helper::kSnapshots];
-};
+}  // namespace
+
+// What the helper keeps per flow (FlowState): a call signalling or H.245
+// connection's TPKT stream each way (its held bytes follow the record), a
+// RAS flow's registered call signalling port.
 struct H323Flow {
-  TpktDir dir[2];  // by the side the data comes from
+  MessageStreamDir dir[2];  // by the side the data comes from
   // RAS: the inside endpoint's call signalling port as mapped for the
   // gatekeeper's connections, and until when (seconds of now()).
   uint16_t cs_in, cs_ext;
   uint32_t cs_until_s;
 };
 static_assert(std::is_trivially_copyable_v<H323Flow>);
+
+namespace {
 
 uint32_t NowS(const HelperContext& ctx) {
   return static_cast<uint32_t>(ctx.now() / 1000);
@@ -93,122 +81,75 @@ void H323Helper::Count(Result r) {
   }
 }
 
-bool H323Helper::OnStream(HelperContext& ctx, const FlowInfo& flow, Side from,
-                          Ipv4View& ip, L4View& l4, bool h245) {
-  const uint8_t flags = l4.tcp_flags();
-  const uint32_t seq = l4.tcp_seq();
-  H323Flow st = LoadFlowRecord<H323Flow>(ctx.FlowState());
-  TpktDir& d = st.dir[static_cast<int>(from)];
-  if (flags & tcp_flags::kSyn) {
-    d = TpktDir{};
-    d.init = 1;
-    d.next = seq + 1;
-    StoreFlowRecord(ctx.FlowState(), st);
-    return true;
+// The H.323 side of a TCP stream: TPKT framing (RFC 1006: version 3, a
+// reserved octet, the length with the header), then one Q.931 message or
+// one H.245 message.
+class H323Helper::TpktParser : public MessageStreamParser {
+ public:
+  TpktParser(H323Helper& h, HelperContext& ctx, const FlowInfo& flow, Side from,
+             bool h245, H323Flow& st)
+      : h_(h), ctx_(ctx), flow_(flow), from_(from), h245_(h245), st_(st) {}
+  Frame Next(std::string_view rest) override {
+    if (rest.size() < kTpktHeader) return {Frame::kIncomplete, 0};
+    const auto* p = reinterpret_cast<const uint8_t*>(rest.data());
+    const size_t len = (size_t{p[2]} << 8) | p[3];
+    if (p[0] != 3 || p[1] != 0 || len < kTpktHeader + 1) {
+      return {Frame::kBad, 0};
+    }
+    if (rest.size() < len) return {Frame::kIncomplete, len};
+    return {Frame::kMessage, len};
   }
-  std::span<uint8_t> payload = ctx.Payload();
-  if (payload.empty()) return true;
-  if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,
-                        {l4.data(), l4.size()}) != 0) {
-    stats_.corrupt++;  // the receiver drops it; its retransmission counts
-    return true;
-  }
-  if (!d.init) {
-    // Joined mid-stream: nothing says where a message starts.
-    d.init = 1;
-    d.next = seq;
-    d.state = TpktState{};
-    d.state.desync = 1;
-  }
-  const size_t len = payload.size();
-  const int64_t rel = SeqNum(seq) - SeqNum(d.next);
-  if (rel > 0) {
-    if (d.state.desync) return true;
-    stats_.gap_drops++;  // every octet must be seen in order
-    return false;
-  }
-  TpktState ts = d.state;
-  bool replay = false;
-  if (rel < 0) {
-    const TpktSnapshot* snap = nullptr;
-    for (const TpktSnapshot& sn : d.snap) {
-      if (sn.valid && sn.seq == seq) snap = &sn;
-    }
-    if (snap != nullptr) {
-      // A recent segment sent again: decoded again from where it started,
-      // so it goes out as it did (same rewrites).
-      ts = snap->state;
-      replay = true;
-      stats_.retransmits++;
-    } else if (static_cast<uint64_t>(-rel) >= len) {
-      return true;  // older data, not at a known boundary
-    } else {
-      stats_.unsafe_drops++;  // old and new octets mixed: sent again
-      return false;
-    }
-  } else {
-    TpktSnapshot& sn = d.snap[d.snap_next];
-    d.snap_next = static_cast<uint8_t>((d.snap_next + 1) % kSnapshots);
-    sn = TpktSnapshot{seq, ts, 1};
-  }
-  size_t pos = 0;
-  while (pos < len && !ts.desync) {
-    if (ts.skip != 0) {
-      const size_t n = std::min<size_t>(ts.skip, len - pos);
-      ts.skip -= static_cast<uint32_t>(n);
-      pos += n;
-      continue;
-    }
-    // A TPKT header: version 3, reserved 0, the length with the header.
-    const bool continued = ts.hdr_have != 0;
-    while (ts.hdr_have < kTpktHeader && pos < len) {
-      ts.hdr[ts.hdr_have++] = payload[pos++];
-    }
-    if (ts.hdr_have < kTpktHeader) break;  // the header goes on next time
-    ts.hdr_have = 0;
-    const size_t msg_len = (size_t{ts.hdr[2]} << 8) | ts.hdr[3];
-    if (ts.hdr[0] != 3 || ts.hdr[1] != 0 || msg_len < kTpktHeader + 1) {
-      stats_.bad_tpkt++;
-      ts.desync = 1;
-      break;
-    }
-    const size_t body_len = msg_len - kTpktHeader;
-    if (continued || len - pos < body_len) {
-      // Cut by a segment boundary: what went out cannot be edited.
-      stats_.split_unedited++;
-      ts.skip = static_cast<uint32_t>(body_len);
-      continue;
-    }
-    const std::span<const uint8_t> body(payload.data() + pos, body_len);
-    pos += body_len;
+  void OnMessage(std::string_view message, size_t base,
+                 std::vector<StreamEdit>* edits) override {
+    const std::span<const uint8_t> m(
+        reinterpret_cast<const uint8_t*>(message.data()), message.size());
+    const std::span<const uint8_t> body = m.subspan(kTpktHeader);
     Found found;
-    Result r = Result::kOk;
-    if (h245) {
-      r = h323::DecodeH245(body, payload.data(), found);
-      if (r == Result::kOk) stats_.h245_messages++;
+    Result r;
+    if (h245_) {
+      r = h323::DecodeH245(body, m.data(), found);
+      if (r == Result::kOk) h_.stats_.h245_messages++;
     } else {
       h323::Q931View q;
       if (!h323::ParseQ931(body, q)) {
-        stats_.bad_tpkt++;
-        continue;  // a bad Q.931 message: the next one may be good
+        h_.stats_.bad_q931++;  // the next message may be good
+        return;
       }
-      if (q.user_information.empty()) continue;
-      r = h323::DecodeUserInformation(q.user_information, payload.data(),
-                                      found);
+      if (q.user_information.empty()) return;
+      r = h323::DecodeUserInformation(q.user_information, m.data(), found);
     }
-    Count(r);
-    if (r == Result::kOk && from == Side::kInside) {
-      Rewrite(ctx, flow, found);
-      payload = ctx.Payload();  // (same length: the offsets hold)
+    h_.Count(r);
+    if (r == Result::kOk && from_ == Side::kInside) {
+      const size_t before = edits->size();
+      h_.Rewrite(ctx_, flow_, found, st_, message, base, edits);
+      if (edits->size() != before) rewritten_++;
     }
   }
-  const uint32_t end = seq + static_cast<uint32_t>(len);
-  if (!replay || SeqNum(end) > SeqNum(d.next)) {
-    d.state = ts;
-    if (SeqNum(end) > SeqNum(d.next)) d.next = end;
-  }
+  uint64_t rewritten() const { return rewritten_; }
+
+ private:
+  H323Helper& h_;
+  HelperContext& ctx_;
+  const FlowInfo& flow_;
+  Side from_;
+  bool h245_;
+  H323Flow& st_;
+  uint64_t rewritten_ = 0;  // messages given edits
+};
+
+bool H323Helper::OnStream(HelperContext& ctx, const FlowInfo& flow, Side from,
+                          Ipv4View& ip, L4View& l4, bool h245) {
+  H323Flow st = LoadFlowRecord<H323Flow>(ctx.FlowState());
+  TpktParser parser(*this, ctx, flow, from, h245, st);
+  const SegmentResult r = FeedSegment(
+      ctx, ip, l4, from, st.dir[static_cast<int>(from)],
+      {.max_held = kMaxHeld, .slots_at = sizeof(H323Flow)}, stats_.tcp, parser);
   StoreFlowRecord(ctx.FlowState(), st);
-  return true;
+  if (r.edits != 0) {
+    stats_.rewritten += parser.rewritten();
+    stats_.addresses += r.edits;
+  }
+  return r.forward;
 }
 
 void H323Helper::OnRas(HelperContext& ctx, const FlowInfo& flow, Side from) {
@@ -219,12 +160,27 @@ void H323Helper::OnRas(HelperContext& ctx, const FlowInfo& flow, Side from) {
   if (r != Result::kOk) return;
   stats_.ras_messages++;
   if (from != Side::kInside) return;
-  Rewrite(ctx, flow, found);
+  H323Flow st = LoadFlowRecord<H323Flow>(ctx.FlowState());
+  const std::string_view text(reinterpret_cast<const char*>(payload.data()),
+                              payload.size());
+  std::vector<StreamEdit> edits;
+  Rewrite(ctx, flow, found, st, text, 0, &edits);
+  StoreFlowRecord(ctx.FlowState(), st);
+  if (edits.empty()) return;
+  std::string out;
+  if (!ApplyEdits(text, edits, &out) ||
+      !ctx.ReplacePayload(0, payload.size(), out).ok()) {
+    stats_.edit_errors++;
+    return;
+  }
+  stats_.rewritten++;
+  stats_.addresses += edits.size();
 }
 
 void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
-                         const Found& found) {
-  H323Flow st = LoadFlowRecord<H323Flow>(ctx.FlowState());
+                         const Found& found, H323Flow& st,
+                         std::string_view message, size_t base,
+                         std::vector<StreamEdit>* edits) {
   const uint32_t now_s = NowS(ctx);
   ExternalEndpoint out[h323::kMaxAddresses] = {};
   bool done[h323::kMaxAddresses] = {};
@@ -347,33 +303,20 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
     // while it is registered.
     (void)ctx.HoldFlow(ttl + kRegistrationGraceS);
   }
-  int edited = 0;
   for (int i = 0; i < found.count; ++i) {
     if (!done[i]) continue;
     const AddressRef& a = found.refs[i];
-    const uint8_t bytes[6] = {static_cast<uint8_t>(out[i].addr >> 24),
-                              static_cast<uint8_t>(out[i].addr >> 16),
-                              static_cast<uint8_t>(out[i].addr >> 8),
-                              static_cast<uint8_t>(out[i].addr),
-                              static_cast<uint8_t>(out[i].port >> 8),
-                              static_cast<uint8_t>(out[i].port)};
-    const std::span<uint8_t> payload = ctx.Payload();
-    if (a.offset + 6 > payload.size()) continue;
-    if (std::equal(bytes, bytes + 6, payload.begin() + a.offset)) continue;
-    if (!ctx.ReplacePayload(
-                a.offset, 6,
-                std::string_view(reinterpret_cast<const char*>(bytes), 6))
-             .ok()) {
-      stats_.edit_errors++;
-      continue;
-    }
-    ++edited;
+    const char bytes[6] = {static_cast<char>(out[i].addr >> 24),
+                           static_cast<char>(out[i].addr >> 16),
+                           static_cast<char>(out[i].addr >> 8),
+                           static_cast<char>(out[i].addr),
+                           static_cast<char>(out[i].port >> 8),
+                           static_cast<char>(out[i].port)};
+    if (a.offset + 6 > message.size()) continue;
+    const std::string_view now_bytes = message.substr(a.offset, 6);
+    if (now_bytes == std::string_view(bytes, 6)) continue;
+    edits->push_back({base + a.offset, 6, std::string(bytes, 6)});
   }
-  if (edited != 0) {
-    stats_.rewritten++;
-    stats_.addresses += static_cast<uint64_t>(edited);
-  }
-  StoreFlowRecord(ctx.FlowState(), st);
 }
 
 void H323Helper::SetOption(std::string_view option, uint32_t value) {
@@ -402,13 +345,19 @@ void H323Helper::ForEachCounter(const CounterFn& fn) const {
   fn("malformed", stats_.malformed);
   fn("unsupported", stats_.unsupported);
   fn("too_many", stats_.too_many);
-  fn("bad_tpkt", stats_.bad_tpkt);
-  fn("split_unedited", stats_.split_unedited);
-  fn("gap_drops", stats_.gap_drops);
-  fn("unsafe_drops", stats_.unsafe_drops);
-  fn("retransmits", stats_.retransmits);
-  fn("corrupt", stats_.corrupt);
-  fn("edit_errors", stats_.edit_errors);
+  fn("bad_tpkt", stats_.tcp.parse_failures);
+  fn("bad_q931", stats_.bad_q931);
+  fn("held", stats_.tcp.held);
+  fn("reassembled", stats_.tcp.reassembled);
+  fn("split_unedited", stats_.tcp.split_unedited);
+  fn("hold_overflows", stats_.tcp.hold_overflows);
+  fn("retransmits", stats_.tcp.retransmits);
+  fn("old_passed", stats_.tcp.old_passed);
+  fn("resent_held", stats_.tcp.resent_held);
+  fn("unsafe_drops", stats_.tcp.unsafe_drops);
+  fn("gap_drops", stats_.tcp.gap_drops);
+  fn("corrupt", stats_.tcp.corrupt);
+  fn("edit_errors", stats_.edit_errors + stats_.tcp.edit_errors);
 }
 
 const HelperEntry& H323Entry() {

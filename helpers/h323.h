@@ -21,9 +21,11 @@
 //     replyAddress this flow's external endpoint (or a UDP expectation for
 //     another port); an RRQ holds the RAS flow open for the registration.
 // A message that does not decode, or holds a type the decoder does not
-// know, passes untouched and is counted. TPKT messages packed into one
-// segment are each handled; one split across segments passes unedited
-// (counted) with the stream kept in step by the TPKT lengths.
+// know, passes untouched and is counted. The TPKT streams are followed as
+// SIP's are (helpers/tcp_messages.h): messages packed into one segment are
+// each handled, one cut by segment boundaries is held until whole
+// (kMaxHeld; a longer one passes unedited, the stream kept in step by its
+// TPKT length), retransmissions go out as they did.
 #pragma once
 
 #include <cstdint>
@@ -33,32 +35,32 @@
 #include "engine/helper.h"
 #include "helpers/h323/messages.h"
 #include "helpers/registry.h"
+#include "helpers/tcp_messages.h"
 
 namespace unat::helpers {
 
 struct H323Stats {
-  uint64_t messages = 0;        // Q.931, H.245 and RAS messages decoded
-  uint64_t h245_messages = 0;   // ... of them on H.245 connections
-  uint64_t ras_messages = 0;    // ... of them RAS
-  uint64_t rewritten = 0;       // messages with an address rewritten
-  uint64_t addresses = 0;       // addresses rewritten
-  uint64_t h245_channels = 0;   // H.245 connections expected
-  uint64_t media = 0;           // RTP/RTCP expectations (a pair counts 1)
-  uint64_t call_signal = 0;     // RAS call signalling expectations
-  uint64_t expect_failed = 0;   // an expectation refused: address left
-  uint64_t malformed = 0;       // PER that does not decode: passed
-  uint64_t unsupported = 0;     // a type the decoder does not know: passed
-  uint64_t too_many = 0;        // more addresses than a message may hold
-  uint64_t bad_tpkt = 0;        // not TPKT/Q.931: the stream passes
-  uint64_t split_unedited = 0;  // a message across segments: passed
-  uint64_t gap_drops = 0;       // a segment ahead of the stream
-  uint64_t unsafe_drops = 0;    // old and new bytes of a message mixed
-  uint64_t retransmits = 0;     // recent segments decoded again
-  uint64_t corrupt = 0;         // bad checksum: passed, not parsed
-  uint64_t edit_errors = 0;     // ReplacePayload refused
+  uint64_t messages = 0;       // Q.931, H.245 and RAS messages decoded
+  uint64_t h245_messages = 0;  // ... of them on H.245 connections
+  uint64_t ras_messages = 0;   // ... of them RAS
+  uint64_t rewritten = 0;      // messages with an address rewritten
+  uint64_t addresses = 0;      // addresses rewritten
+  uint64_t h245_channels = 0;  // H.245 connections expected
+  uint64_t media = 0;          // RTP/RTCP expectations (a pair counts 1)
+  uint64_t call_signal = 0;    // RAS call signalling expectations
+  uint64_t expect_failed = 0;  // an expectation refused: address left
+  uint64_t malformed = 0;      // PER that does not decode: passed
+  uint64_t unsupported = 0;    // a type the decoder does not know: passed
+  uint64_t too_many = 0;       // more addresses than a message may hold
+  uint64_t bad_q931 = 0;       // a TPKT message not Q.931: passed
+  uint64_t edit_errors = 0;    // ReplacePayload refused (RAS)
+  // The TPKT streams (helpers/tcp_messages.h): held, reassembled,
+  // split_unedited, ...; bad_tpkt is its parse_failures.
+  MessageStreamStats tcp;
 };
 
 class H323Helper;
+struct H323Flow;
 
 // The helper an expected H.245 connection gets (H323Entry's companion).
 class H245Helper : public PacketHelper {
@@ -90,17 +92,22 @@ class H323Helper : public PacketHelper {
     uint32_t registration_s = 3600;  // an RRQ without timeToLive
   };
   static constexpr uint32_t kRegistrationGraceS = 32;
-  static constexpr int kSnapshots = 4;  // recent segments per direction
+  // The longest call signalling or H.245 message reassembled from
+  // several segments; a longer one passes unedited.
+  static constexpr size_t kMaxHeld = 4096;
 
   // Handles one TCP segment of a Q.931 (`h245` false) or H.245 stream.
   bool OnStream(HelperContext& ctx, const FlowInfo& flow, Side from,
                 Ipv4View& ip, L4View& l4, bool h245);
 
  private:
+  class TpktParser;
   void OnRas(HelperContext& ctx, const FlowInfo& flow, Side from);
-  // Rewrites the addresses `found` names in the current payload.
+  // The edits (offsets from `base`) that rewrite the addresses `found`
+  // names in `message`, with the expectations they need.
   void Rewrite(HelperContext& ctx, const FlowInfo& flow,
-               const h323::Found& found);
+               const h323::Found& found, H323Flow& st, std::string_view message,
+               size_t base, std::vector<StreamEdit>* edits);
   void Count(h323::Result r);
 
   H323Stats stats_;

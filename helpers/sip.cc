@@ -14,12 +14,6 @@
 
 namespace unat::helpers {
 
-struct SipEdit {
-  size_t offset;
-  size_t length;
-  std::string text;
-};
-
 // What the helper keeps per signalling flow (FlowState): the calls it
 // follows, by Call-ID.
 struct SipMediaRec {
@@ -34,35 +28,13 @@ struct SipDialogRec {
   uint8_t confirmed;  // a 2xx answered its INVITE
   SipMediaRec media[SipHelper::kMaxMedia];
 };
-// A direction of a SIP/TCP stream (RFC 3261 18.3: messages framed by
-// Content-Length). The start of a message a segment's end cuts is held
-// (taken out of that segment) and put back before the next segment's bytes,
-// so the message is rewritten whole; the engine's sequence adjustment
-// accounts for both.
-struct SipTcpState {
-  uint32_t skip;  // bytes of a message passing unedited still to come
-  uint16_t held;  // bytes held, in slot held_slot
-  uint8_t held_slot;
-  uint8_t desync;  // not at a known message boundary
-};
-struct SipTcpSnapshot {
-  uint32_t seq;
-  SipTcpState state;  // as the segment starting at seq found it
-  uint8_t gen;        // of its slot, when it held bytes
-  uint8_t valid;
-};
-struct SipTcpDir {
-  uint32_t next;  // the next sequence number expected
-  uint8_t init;
-  uint8_t snap_next;
-  uint8_t slot_gen[2];  // bumped when a slot is given to a new message
-  SipTcpState state;
-  SipTcpSnapshot snap[SipHelper::kTcpSnapshots];
-};
 struct SipFlowState {
   uint32_t clock;
   SipDialogRec dialogs[SipHelper::kMaxDialogs];
-  SipTcpDir tcp[2];  // by the side the data comes from
+  // SIP over TCP (RFC 3261 18.3: messages framed by Content-Length), by
+  // the side the data comes from (helpers/tcp_messages.h); the held bytes
+  // follow the record in FlowState.
+  MessageStreamDir tcp[2];
   // Over TCP: the phone's listening port as mapped for new connections.
   uint16_t listen_in, listen_ext;
   uint32_t listen_renew_s;
@@ -375,180 +347,57 @@ bool SipHelper::OnPacket(HelperContext& ctx, const FlowInfo& flow, Side from,
   return true;
 }
 
-bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
-                          Ipv4View& ip, L4View& l4) {
-  const uint8_t flags = l4.tcp_flags();
-  const uint32_t seq = l4.tcp_seq();
-  SipFlowState state = LoadFlowRecord<SipFlowState>(ctx.FlowState());
-  SipTcpDir& d = state.tcp[static_cast<int>(from)];
-  if (flags & tcp_flags::kSyn) {
-    d = SipTcpDir{};
-    d.init = 1;
-    d.next = seq + 1;
-    StoreFlowRecord(ctx.FlowState(), state);
-    return true;
-  }
-  const std::span<uint8_t> payload = ctx.Payload();
-  const bool fin = flags & (tcp_flags::kFin | tcp_flags::kRst);
-  if (payload.empty() && !(fin && d.state.held != 0)) return true;
-  if (TransportChecksum(ip.src(), ip.dst(), kProtoTcp,
-                        {l4.data(), l4.size()}) != 0) {
-    stats_.tcp_corrupt++;  // the receiver drops it; its retransmission counts
-    return true;
-  }
-  if (!d.init) {
-    // Joined mid-stream: wait for a segment that starts a message.
-    d.init = 1;
-    d.next = seq;
-    d.state = SipTcpState{};
-    d.state.desync = 1;
-  }
-  const size_t len = payload.size();
-  const int64_t rel = SeqNum(seq) - SeqNum(d.next);
-  if (rel > 0) {
-    if (d.state.desync && d.state.held == 0) return true;
-    // A byte not seen yet may need a rewrite before this one may go: the
-    // sender fills the gap first.
-    stats_.tcp_gap_drops++;
-    return false;
-  }
-  std::string& raw = ctx.FlowState();
-  auto slot_at = [&](uint8_t slot) {
-    return sizeof(SipFlowState) +
-           (static_cast<size_t>(from) * 2 + slot) * kMaxHeld;
-  };
-  // The state this segment starts from: the stream's, or for a recent
-  // segment sent again the one it found then.
-  SipTcpState st = d.state;
-  bool replay = false;
-  if (rel < 0) {
-    const SipTcpSnapshot* snap = nullptr;
-    for (const SipTcpSnapshot& sn : d.snap) {
-      if (sn.valid && sn.seq == seq &&
-          (sn.state.held == 0 || sn.gen == d.slot_gen[sn.state.held_slot])) {
-        snap = &sn;
-      }
-    }
-    if (snap != nullptr) {
-      st = snap->state;
-      replay = true;
-      stats_.tcp_retransmits++;
-    } else if (static_cast<uint64_t>(-rel) >= len) {
-      stats_.tcp_old_passed++;  // older data the receiver has had
-      return true;
-    } else {
-      // Old and new bytes from somewhere in a message: unsafe to edit or
-      // to pass; the sender sends it again.
-      stats_.tcp_unsafe_drops++;
-      return false;
-    }
-  } else {
-    SipTcpSnapshot& sn = d.snap[d.snap_next];
-    d.snap_next = static_cast<uint8_t>((d.snap_next + 1) % kTcpSnapshots);
-    sn = SipTcpSnapshot{seq, st, d.slot_gen[st.held_slot], 1};
-  }
-  // What the segment carries on: the held start of a message, then its
-  // own bytes.
-  const std::string_view own(reinterpret_cast<const char*>(payload.data()),
-                             len);
-  std::string joined;
-  std::string_view text = own;
-  if (st.held != 0) {
-    joined.reserve(st.held + len);
-    joined.assign(raw, slot_at(st.held_slot), st.held);
-    joined.append(own);
-    text = joined;
-  }
-  const size_t held_before = st.held;
-  st.held = 0;
-  // The start of a message cut by this segment's end, to hold.
-  std::string_view hold;
-  bool hold_in_place = false;
-  std::vector<SipEdit> edits;
-  size_t pos = 0;
-  if (st.skip != 0) {
-    // The rest of a message passed unedited.
-    const size_t n = std::min<size_t>(st.skip, text.size());
-    st.skip -= static_cast<uint32_t>(n);
-    pos += n;
-  }
-  while (pos < text.size()) {
+// The SIP side of a TCP stream: messages framed by sip::Parse, each
+// handled as a datagram's would be.
+class SipHelper::StreamParser : public MessageStreamParser {
+ public:
+  StreamParser(SipHelper& h, HelperContext& ctx, const FlowInfo& flow,
+               Side from, SipFlowState& state)
+      : h_(h), ctx_(ctx), flow_(flow), from_(from), state_(state) {}
+  size_t Filler(std::string_view rest) override {
     // CRLF keep-alives between messages (RFC 5626 4.4.1).
-    while (pos < text.size() && (text[pos] == '\r' || text[pos] == '\n')) {
-      ++pos;
-    }
-    if (pos >= text.size()) break;
+    size_t n = 0;
+    while (n < rest.size() && (rest[n] == '\r' || rest[n] == '\n')) ++n;
+    return n;
+  }
+  Frame Next(std::string_view rest) override {
     sip::ParseError why;
     size_t needed = 0;
-    const std::string_view rest = text.substr(pos);
-    auto m = sip::Parse(rest, /*stream=*/true, &why, &needed);
-    if (!m) {
-      if (why == sip::ParseError::kIncomplete && !st.desync) {
-        // Held for its rest, when it fits; else passed unedited with the
-        // stream kept in step.
-        const bool fits = (needed != 0 ? needed : rest.size()) <= kMaxHeld &&
-                          ctx.PayloadCapacity() >= 2 * kMaxHeld + 2048;
-        if (fits && !fin) {
-          hold = rest;
-          hold_in_place = pos == 0 && held_before != 0;
-          break;
-        }
-        stats_.tcp_split_unedited++;
-        if (needed != 0) {
-          st.skip = static_cast<uint32_t>(needed - rest.size());
-        } else {
-          st.desync = 1;
-        }
-      } else if (!st.desync) {
-        stats_.parse_failures++;
-        st.desync = 1;
-      }
-      pos = text.size();
-      break;
+    m_ = sip::Parse(rest, /*stream=*/true, &why, &needed);
+    if (m_) return {Frame::kMessage, m_->length};
+    if (why == sip::ParseError::kIncomplete) {
+      return {Frame::kIncomplete, needed};
     }
-    st.desync = 0;
-    if (held_before != 0 && pos < held_before) stats_.tcp_reassembled++;
-    HandleMessage(ctx, flow, from, rest, *m, state, pos, &edits);
-    pos += m->length;
+    return {Frame::kBad, 0};
   }
-  const size_t cut = hold.empty() ? text.size() : text.size() - hold.size();
-  std::string rebuilt;
-  if (!Rebuild(text.substr(0, cut), edits, &rebuilt)) {
-    edits.clear();  // counted; the bytes, held ones too, go on unedited
-    rebuilt.assign(text.substr(0, cut));
+  void OnMessage(std::string_view message, size_t base,
+                 std::vector<StreamEdit>* edits) override {
+    h_.HandleMessage(ctx_, flow_, from_, message, *m_, state_, base, edits);
   }
-  if (rebuilt.size() > ctx.PayloadCapacity()) {
-    // Cannot put the held bytes back: the sender sends it again.
-    stats_.tcp_hold_overflows++;
-    return false;
-  }
-  // A retransmission changes the stream's state only where it goes on
-  // past what was seen (a replay of older bytes found the holds in place).
-  const uint32_t end = seq + static_cast<uint32_t>(len);
-  const bool commit = !replay || SeqNum(end) > SeqNum(d.next);
-  if (!hold.empty()) {
-    if (!replay) stats_.tcp_held++;
-    st.held = static_cast<uint16_t>(hold.size());
-    if (!hold_in_place) {
-      // A new message: the other slot, so recent segments' snapshots of
-      // the last one stay good.
-      st.held_slot ^= 1;
-      if (commit) d.slot_gen[st.held_slot]++;
-    }
-  }
-  if (commit) {
-    if (!hold.empty()) {
-      // (`hold` views `joined` or the packet, never `raw`.)
-      if (raw.size() < slot_at(4)) raw.resize(slot_at(4), '\0');
-      raw.replace(slot_at(st.held_slot), hold.size(), hold);
-    }
-    d.state = st;
-    if (SeqNum(end) > SeqNum(d.next)) d.next = end;
-  }
+
+ private:
+  SipHelper& h_;
+  HelperContext& ctx_;
+  const FlowInfo& flow_;
+  Side from_;
+  SipFlowState& state_;
+  std::optional<sip::Message> m_;  // what Next() parsed
+};
+
+bool SipHelper::OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
+                          Ipv4View& ip, L4View& l4) {
+  SipFlowState state = LoadFlowRecord<SipFlowState>(ctx.FlowState());
+  StreamParser parser(*this, ctx, flow, from, state);
+  const SegmentResult r =
+      FeedSegment(ctx, ip, l4, from, state.tcp[static_cast<int>(from)],
+                  {.max_held = kMaxHeld, .slots_at = sizeof(SipFlowState)},
+                  stats_.tcp, parser);
   StoreFlowRecord(ctx.FlowState(), state);
-  if (rebuilt != own) Replace(ctx, rebuilt, edits.size());
-  // A segment all of whose bytes are held has nothing to carry on.
-  return !rebuilt.empty() || fin;
+  if (r.edits != 0) {
+    stats_.fields += r.edits;
+    stats_.rewritten++;
+  }
+  return r.forward;
 }
 
 void SipHelper::HandleMessage(HelperContext& ctx, const FlowInfo& flow,
@@ -760,28 +609,6 @@ void SipHelper::RewriteSdp(Message& msg, const sip::Sdp& sdp,
   d->media_count = now_count;
 }
 
-bool SipHelper::Rebuild(std::string_view text, std::vector<SipEdit>& edits,
-                        std::string* out) {
-  std::stable_sort(
-      edits.begin(), edits.end(), [](const SipEdit& a, const SipEdit& b) {
-        return a.offset != b.offset ? a.offset < b.offset : a.length < b.length;
-      });
-  out->clear();
-  out->reserve(text.size() + 64);
-  size_t at = 0;
-  for (const SipEdit& e : edits) {
-    if (e.offset < at || e.offset + e.length > text.size()) {
-      stats_.edit_errors++;  // overlapping edits: a bug, not the input's
-      return false;
-    }
-    out->append(text.substr(at, e.offset - at));
-    out->append(e.text);
-    at = e.offset + e.length;
-  }
-  out->append(text.substr(at));
-  return true;
-}
-
 void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   if (edits.empty()) return;
   // The whole payload anew, then one replacement: a message is rewritten
@@ -791,7 +618,11 @@ void SipHelper::Apply(HelperContext& ctx, std::vector<SipEdit>& edits) {
   const std::string_view old(reinterpret_cast<const char*>(payload.data()),
                              payload.size());
   std::string out;
-  if (Rebuild(old, edits, &out)) Replace(ctx, out, edits.size());
+  if (!ApplyEdits(old, edits, &out)) {
+    stats_.edit_errors++;  // overlapping edits: a bug, not the input's
+    return;
+  }
+  Replace(ctx, out, edits.size());
 }
 
 void SipHelper::Replace(HelperContext& ctx, std::string_view payload,
@@ -838,17 +669,18 @@ void SipHelper::ForEachCounter(const CounterFn& fn) const {
   fn("dialogs_evicted", stats_.dialogs_evicted);
   fn("registrations", stats_.registrations);
   fn("unregistrations", stats_.unregistrations);
-  fn("parse_failures", stats_.parse_failures);
-  fn("edit_errors", stats_.edit_errors);
-  fn("tcp_held", stats_.tcp_held);
-  fn("tcp_reassembled", stats_.tcp_reassembled);
-  fn("tcp_split_unedited", stats_.tcp_split_unedited);
-  fn("tcp_hold_overflows", stats_.tcp_hold_overflows);
-  fn("tcp_retransmits", stats_.tcp_retransmits);
-  fn("tcp_old_passed", stats_.tcp_old_passed);
-  fn("tcp_unsafe_drops", stats_.tcp_unsafe_drops);
-  fn("tcp_gap_drops", stats_.tcp_gap_drops);
-  fn("tcp_corrupt", stats_.tcp_corrupt);
+  fn("parse_failures", stats_.parse_failures + stats_.tcp.parse_failures);
+  fn("edit_errors", stats_.edit_errors + stats_.tcp.edit_errors);
+  fn("tcp_held", stats_.tcp.held);
+  fn("tcp_reassembled", stats_.tcp.reassembled);
+  fn("tcp_split_unedited", stats_.tcp.split_unedited);
+  fn("tcp_hold_overflows", stats_.tcp.hold_overflows);
+  fn("tcp_retransmits", stats_.tcp.retransmits);
+  fn("tcp_old_passed", stats_.tcp.old_passed);
+  fn("tcp_resent_held", stats_.tcp.resent_held);
+  fn("tcp_unsafe_drops", stats_.tcp.unsafe_drops);
+  fn("tcp_gap_drops", stats_.tcp.gap_drops);
+  fn("tcp_corrupt", stats_.tcp.corrupt);
 }
 
 const HelperEntry& SipEntry() {

@@ -29,6 +29,7 @@
 
 #include "engine/helper.h"
 #include "helpers/registry.h"
+#include "helpers/tcp_messages.h"
 
 namespace unat::helpers {
 
@@ -36,7 +37,7 @@ namespace sip {
 struct Sdp;
 struct Message;
 }  // namespace sip
-struct SipEdit;
+using SipEdit = StreamEdit;
 struct SipMediaRec;
 struct SipDialogRec;
 struct SipFlowState;
@@ -59,16 +60,9 @@ struct SipStats {
   uint64_t unregistrations = 0;  // de-REGISTER: hold released
   uint64_t parse_failures = 0;   // passed untouched
   uint64_t edit_errors = 0;      // ReplacePayload refused
-  // SIP over TCP.
-  uint64_t tcp_held = 0;            // a message's start held for its rest
-  uint64_t tcp_reassembled = 0;     // messages completed from held parts
-  uint64_t tcp_split_unedited = 0;  // cut, too long to hold: passed
-  uint64_t tcp_hold_overflows = 0;  // held part and segment too big: dropped
-  uint64_t tcp_retransmits = 0;     // a recent segment again: re-edited
-  uint64_t tcp_old_passed = 0;      // older data again: passed
-  uint64_t tcp_unsafe_drops = 0;    // old and new data mixed: dropped
-  uint64_t tcp_gap_drops = 0;       // ahead of the stream: dropped
-  uint64_t tcp_corrupt = 0;         // bad checksum: passed, not parsed
+  // SIP over TCP: held, reassembled, split_unedited, ... (reported as
+  // "tcp_held", ...; its parse failures and edit errors in the two above).
+  MessageStreamStats tcp;
 };
 
 class SipHelper : public PacketHelper {
@@ -94,9 +88,6 @@ class SipHelper : public PacketHelper {
   // (its start is held, per direction in one of two slots, until its end
   // comes); a longer one passes unedited.
   static constexpr size_t kMaxHeld = 4096;
-  // Recent segments a direction remembers the stream's state at, so that
-  // their retransmissions are rewritten as they were.
-  static constexpr size_t kTcpSnapshots = 4;
 
   SipHelper() = default;
   explicit SipHelper(Options o) : options_(o) {}
@@ -112,6 +103,7 @@ class SipHelper : public PacketHelper {
 
  private:
   struct Message;
+  class StreamParser;
   bool OnSegment(HelperContext& ctx, const FlowInfo& flow, Side from,
                  Ipv4View& ip, L4View& l4);
   // One message (at `base` of the payload), its rewrites added to `edits`.
@@ -126,9 +118,6 @@ class SipHelper : public PacketHelper {
   // The current packet's whole payload replaced by `payload`, which makes
   // `fields` rewrites (counted), or edit_errors counted.
   void Replace(HelperContext& ctx, std::string_view payload, size_t fields);
-  // `text` with `edits` made (sorted, none overlapping; false otherwise).
-  bool Rebuild(std::string_view text, std::vector<SipEdit>& edits,
-               std::string* out);
   // RTP/RTCP expectations for the phone's ports from `remote`.
   bool ExpectMedia(Message& msg, uint16_t in_rtp, uint16_t in_rtcp,
                    uint32_t remote, SipMediaRec* out);

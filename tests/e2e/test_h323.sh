@@ -13,7 +13,8 @@
 # addresses; the caller must receive them. tshark on the outside decodes
 # every H.225.0 and H.245 message as sent: no malformed packet, no inside
 # address anywhere in them. Then lan and lan2 (the same inside address and
-# ports) call at once, each its own callee. Then RAS: an endpoint in lan
+# ports) call at once, each its own callee. Then calls whose every message
+# is cut in two segments (reassembled before it is rewritten). Then RAS: an endpoint in lan
 # registers with a gatekeeper in unat-wan (RRQ on UDP 1719, addresses
 # rewritten) and the gatekeeper calls it on the registered call signalling
 # address. Last, without the helper, the same call fails: the proof that
@@ -33,14 +34,14 @@ call() {
   local ns=$1 tag=$2 to=$3
   (set +e
   ip netns exec unat-wan "$PY" "$EP" callee --listen "$to" --rtp-port 30000 \
-    --timeout "${CALL_TIMEOUT:-20}" >"$TMP/$tag.callee" 2>&1 </dev/null 9>&-
+    --timeout "${CALL_TIMEOUT:-20}" ${SPLIT:+--split "$SPLIT"} >"$TMP/$tag.callee" 2>&1 </dev/null 9>&-
   echo $? >"$TMP/$tag.callee.rc") &
   pids+=($!)
   sleep 0.5
   (set +e
   ip netns exec "$ns" "$PY" "$EP" caller --connect "$to" --local 10.77.0.2 \
     --h245-port 11001 --rtp-port 16000 --timeout "${CALL_TIMEOUT:-20}" \
-    >"$TMP/$tag.caller" 2>&1 </dev/null 9>&-
+    ${SPLIT:+--split "$SPLIT"} >"$TMP/$tag.caller" 2>&1 </dev/null 9>&-
   echo $? >"$TMP/$tag.caller.rc") &
   pids+=($!)
 }
@@ -116,6 +117,29 @@ pa=$(event "$TMP/a.callee" setup "d['h245Address'][1]")
 pb=$(event "$TMP/b.callee" setup "d['h245Address'][1]")
 [ "$pa" != "$pb" ] || fail "two tenants got the same external H.245 port $pa"
 ok "lan and lan2 (10.77.0.2 each, the same ports) call at once: both calls complete with media (H.245 at external ports $pa and $pb)"
+
+# Every message sent as two segments, both ways: the TPKT header apart
+# (as some stacks send it), then cut at octet 30 (inside the Setup's
+# h245Address). Each is held until whole, then rewritten; passed
+# unedited, the Setup would name 10.77.0.2.
+for n in 4 30; do
+  held0=$(ctl stats | awk '$1 == "h323/reassembled" {print $2}')
+  pids=()
+  SPLIT=$n call unat-lan "split$n" 203.0.113.2
+  wait "${pids[@]}" || true
+  for side in callee caller; do
+    [ "$(cat "$TMP/split$n.$side.rc")" = 0 ] ||
+      fail "messages cut at $n: the $side failed: $(tail -3 "$TMP/split$n.$side") ($(ctl stats | grep h323/))"
+  done
+  h245=$(event "$TMP/split$n.callee" setup "d['h245Address'][0]")
+  [ "$h245" = 203.0.113.1 ] || fail "messages cut at $n: the Setup's h245Address reached the callee as $h245"
+  held1=$(ctl stats | awk '$1 == "h323/reassembled" {print $2}')
+  # (Cut at 30, the short H.245 messages go whole: the Q.931 ones count.)
+  want=8
+  [ "$n" = 4 ] || want=4
+  [ $((held1 - held0)) -ge "$want" ] || fail "messages cut at $n: h323/reassembled went $held0 -> $held1"
+  ok "every message cut after octet $n: each reassembled and rewritten (h323/reassembled $held0 -> $held1), the call completes with media"
+done
 
 # RAS: registration, then the gatekeeper's call to the registered address.
 (set +e

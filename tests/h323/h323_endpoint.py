@@ -5,7 +5,7 @@
                           [--timeout S] [--allow-changes]
   h323_endpoint.py caller --connect IP [--port 1720] --local IP
                           --h245-port H --rtp-port R [--signal-port 1720]
-                          [--timeout S] [--allow-changes]
+                          [--timeout S] [--allow-changes] [--split N]
   h323_endpoint.py gk --listen IP [--port 1719] [--timeout S]
   h323_endpoint.py register --gk IP [--gk-port 1719] --local IP
                             --signal-port P [--ras-port 0] [--timeout S]
@@ -57,6 +57,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import h323enc as h  # noqa: E402
 
 P = ("0.0.0.0", 0)                     # placeholder (extract replaces it)
+SPLIT = 0                              # --split: piece size (0: whole)
 CRV = 0x1234
 RTP_COUNT, RTP_NEED, RTCP_COUNT = 20, 15, 5
 
@@ -141,7 +142,16 @@ class Stream:
         self.queue = []
 
     def send(self, data):
-        self.sock.sendall(data)
+        if not SPLIT:
+            self.sock.sendall(data)
+            return
+        # --split N: each message as two segments, its first N octets and
+        # the rest (no Nagle, a pause between), as a stack that sends the
+        # TPKT header apart (N = 4) or a cut inside the message would.
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(data[:SPLIT])
+        time.sleep(0.03)
+        self.sock.sendall(data[SPLIT:])
 
     def recv(self, dl, what):
         while not self.queue:
@@ -498,7 +508,12 @@ def main():
     for x in sp.choices.values():
         x.add_argument("--timeout", type=float, default=20)
         x.add_argument("--allow-changes", action="store_true")
+        x.add_argument("--split", type=int, default=0,
+                       help="send each TCP message as two segments, "
+                       "the first this long")
     args = p.parse_args()
+    global SPLIT
+    SPLIT = args.split
     ep = Endpoint(args)
     try:
         rc = {"callee": callee, "caller": caller, "gk": gk,

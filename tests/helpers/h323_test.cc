@@ -394,21 +394,70 @@ TEST_F(H323Test, PackedAndSplitMessages) {
   ExpectOnlyAddressesChanged(a, out.substr(0, a.bytes.size()));
   ExpectOnlyAddressesChanged(k, out.substr(a.bytes.size()));
   EXPECT_EQ(h323.stats().messages, 2u);
-  // One message across two segments passes unedited (counted), and the
-  // stream stays in step: the next whole one is rewritten.
-  const Vector& s = Get("setup_faststart");
-  const std::string bytes = Str(s.bytes);
-  EXPECT_EQ(Say(c, bytes.substr(0, 3)).data(), bytes.substr(0, 3));
-  EXPECT_EQ(Say(c, bytes.substr(3, 40)).data(), bytes.substr(3, 40));
-  EXPECT_EQ(Say(c, bytes.substr(43)).data(), bytes.substr(43));
-  EXPECT_EQ(h323.stats().split_unedited, 1u);
+  // One message across three segments: its start is held (those segments
+  // go no further; the engine counts their bytes as sent) and it goes out
+  // whole, rewritten, with the last.
+  const Vector& v = Get("setup_faststart");
+  const std::string bytes = Str(v.bytes);
+  const uint32_t start = c.cseq;
+  Result r1 = RunIn(Tcp(kPhone, c.sport, kPeer, c.dport, TCP::ACK | TCP::PSH,
+                        c.cseq, c.sseq, bytes.substr(0, 3)));
+  ASSERT_TRUE(r1.forwarded());
+  EXPECT_EQ(r1.data(), "") << "all of it held";
+  EXPECT_LT(static_cast<int32_t>(r1.seq() - start), 0)
+      << "before the receiver's next byte: it answers with an ACK";
+  c.cseq += 3;
+  Result r2 = RunIn(Tcp(kPhone, c.sport, kPeer, c.dport, TCP::ACK | TCP::PSH,
+                        c.cseq, c.sseq, bytes.substr(3, 40)));
+  ASSERT_TRUE(r2.forwarded());
+  EXPECT_EQ(r2.data(), "");
+  EXPECT_LT(static_cast<int32_t>(r2.seq() - start), 0);
+  c.cseq += 40;
+  Result r3 = Say(c, bytes.substr(43));
+  ExpectOnlyAddressesChanged(v, r3.data());
+  EXPECT_EQ(r3.seq(), start) << "it starts where the message did";
+  EXPECT_EQ(h323.stats().tcp.held, 2u);
+  EXPECT_EQ(h323.stats().tcp.reassembled, 1u);
+  // The peer's ACK of it all reaches the phone as the end of its bytes.
+  auto ack = Out(Tcp(kPeer, c.dport, "203.0.113.1", c.ext, TCP::ACK, c.sseq,
+                     start + static_cast<uint32_t>(bytes.size())));
+  EXPECT_EQ(ack.ack(), c.cseq);
+  // A message longer than kMaxHeld across segments passes unedited, and
+  // the stream stays in step: the next whole one is rewritten.
+  std::string big = std::string("\x03\x00\x13\x88", 4) + "\x08";
+  big.resize(5000, '\0');
+  for (size_t at = 0; at < big.size(); at += 1400) {
+    EXPECT_EQ(Say(c, big.substr(at, 1400)).data(), big.substr(at, 1400));
+  }
+  EXPECT_EQ(h323.stats().tcp.split_unedited, 1u);
   const Vector& f = Get("facility_h245");
   ExpectOnlyAddressesChanged(f, Say(c, Str(f.bytes)).data());
   // A retransmission of that segment goes out as it did.
   c.cseq -= static_cast<uint32_t>(f.bytes.size());
-  const std::string first = Say(c, Str(f.bytes)).data();
-  ExpectOnlyAddressesChanged(f, first);
-  EXPECT_EQ(h323.stats().retransmits, 1u);
+  ExpectOnlyAddressesChanged(f, Say(c, Str(f.bytes)).data());
+  EXPECT_EQ(h323.stats().tcp.retransmits, 1u);
+}
+
+// The sender, without an ACK for a held TPKT header, sends it again with
+// the rest of the message in one segment: the engine would place that
+// segment before where the header's bytes go out, so it goes on empty, and
+// the rest sent again alone goes out whole at the message's place.
+TEST_F(H323Test, ARetransmissionFromAHeldStartWithMoreBytes) {
+  Conn c = Connect(11720);
+  const Vector& v = Get("setup_faststart");
+  const std::string bytes = Str(v.bytes);
+  const uint32_t start = c.cseq;
+  Result hdr = Say(c, bytes.substr(0, 4));
+  EXPECT_EQ(hdr.data(), "");
+  const uint32_t place = hdr.seq() + 4;  // where the message goes
+  Result again = In(Tcp(kPhone, c.sport, kPeer, c.dport, TCP::ACK | TCP::PSH,
+                        start, c.sseq, bytes));
+  EXPECT_EQ(again.data(), "") << "not placed 4 octets early";
+  EXPECT_EQ(h323.stats().tcp.resent_held, 1u);
+  Result rest = Say(c, bytes.substr(4));
+  ExpectOnlyAddressesChanged(v, rest.data());
+  EXPECT_EQ(rest.seq(), place);
+  EXPECT_EQ(rest.seq(), start) << "the receiver's next byte";
 }
 
 TEST_F(H323Test, MalformedPassesUntouched) {
@@ -424,10 +473,13 @@ TEST_F(H323Test, MalformedPassesUntouched) {
   EXPECT_EQ(Say(c, bytes).data(), bytes);
   EXPECT_EQ(h323.stats().malformed, 1u);
   EXPECT_EQ(h323.stats().rewritten, 0u);
-  // Not TPKT: the rest of the stream passes.
+  // Not TPKT: the rest of that segment passes, and so does what follows
+  // until a segment starts with a message again.
   EXPECT_EQ(Say(c, "GET / HTTP/1.0\r\n\r\n").data(), "GET / HTTP/1.0\r\n\r\n");
-  EXPECT_EQ(h323.stats().bad_tpkt, 1u);
-  EXPECT_EQ(Say(c, Str(v.bytes)).data(), Str(v.bytes));
+  EXPECT_EQ(h323.stats().tcp.parse_failures, 1u) << "bad_tpkt";
+  EXPECT_EQ(Say(c, "Host: x\r\n").data(), "Host: x\r\n");
+  EXPECT_EQ(h323.stats().tcp.parse_failures, 1u) << "counted once";
+  ExpectOnlyAddressesChanged(v, Say(c, Str(v.bytes)).data());
 }
 
 TEST_F(H323Test, RasRegistrationOpensTheCallSignallingPort) {
