@@ -152,6 +152,17 @@ class HelperContext {
   // freed with the flow. Keep it bounded.
   virtual std::string& FlowState() = 0;
 
+  // The next connection (new flow of `proto`) the current flow's inside
+  // host opens to remote_addr:remote_port within `timeout_s` gets `helper`
+  // (H.245 to the address the outside named in H.225.0): the outbound
+  // counterpart of an expectation's `helper`, for a destination on no
+  // helper's port. Capped at ExpectationPolicy::max_timeout_s; one waits a
+  // destination (a second replaces it). `helper` must be registered with
+  // the engine.
+  virtual absl::Status ExpectOutbound(uint8_t proto, uint32_t remote_addr,
+                                      uint16_t remote_port, uint32_t timeout_s,
+                                      PacketHelper* helper) = 0;
+
   // Related flows the helper opens itself rather than expects (PPTP: a
   // call's GRE flow, whose two keys the control connection names): between
   // the current flow's inside host and its remote, held by the current flow

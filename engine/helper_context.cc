@@ -21,6 +21,14 @@ absl::StatusOr<ExternalEndpoint> EngineHelperContext::ExpectPair(
 uint32_t EngineHelperContext::Unexpect(uint8_t proto, uint16_t external_port) {
   return engine_.Unexpect(flow_, proto, external_port);
 }
+absl::Status EngineHelperContext::ExpectOutbound(uint8_t proto,
+                                                 uint32_t remote_addr,
+                                                 uint16_t remote_port,
+                                                 uint32_t timeout_s,
+                                                 PacketHelper* helper) {
+  return engine_.ExpectOutbound(flow_, proto, remote_addr, remote_port,
+                                timeout_s, helper);
+}
 absl::Status EngineHelperContext::HoldFlow(uint32_t seconds) {
   return engine_.HoldFlow(flow_, seconds);
 }
@@ -163,6 +171,51 @@ void Nat::Impl::AddExpectation(FlowId master, const ExpectationSpec& spec,
   x.helper = child_helper;
   x.expires = now_ms_ + uint64_t{timeout_s} * 1000;
   expects_.Add(x);
+}
+
+absl::Status Nat::Impl::ExpectOutbound(FlowId master, uint8_t proto,
+                                       uint32_t remote_addr,
+                                       uint16_t remote_port, uint32_t timeout_s,
+                                       PacketHelper* helper) {
+  const Flow& mf = flows_[master];
+  if (mf.helper == 0) {
+    return absl::FailedPreconditionError("the flow has no helper");
+  }
+  auto it = std::find(helpers_.begin(), helpers_.end(), helper);
+  if (it == helpers_.end() || helper == nullptr) {
+    return absl::InvalidArgumentError(
+        "outbound expectation helper is not registered with this engine");
+  }
+  if (remote_addr == 0 || remote_port == 0) {
+    return absl::InvalidArgumentError("outbound expectation needs the remote");
+  }
+  const ExpectationPolicy policy =
+      helpers_[mf.helper - 1]->expectation_policy();
+  timeout_s = std::min(timeout_s, policy.max_timeout_s);
+  const OutboundKey key{mf.ns, proto, mf.in_addr, remote_addr, remote_port};
+  if (out_expects_.size() >= kMaxOutboundExpects &&
+      !out_expects_.contains(key)) {
+    absl::erase_if(out_expects_, [this](const auto& e) {
+      return e.second.expires <= now_ms_;
+    });
+    if (out_expects_.size() >= kMaxOutboundExpects) {
+      return absl::ResourceExhaustedError("too many outbound expectations");
+    }
+  }
+  out_expects_[key] = {static_cast<uint8_t>(it - helpers_.begin() + 1),
+                       now_ms_ + uint64_t{timeout_s} * 1000};
+  return absl::OkStatus();
+}
+
+uint8_t Nat::Impl::OutboundHelper(NamespaceId ns, uint8_t proto,
+                                  uint32_t in_addr, uint32_t rem_addr,
+                                  uint16_t rem_port) {
+  auto it =
+      out_expects_.find(OutboundKey{ns, proto, in_addr, rem_addr, rem_port});
+  if (it == out_expects_.end()) return 0;
+  const uint8_t helper = it->second.expires > now_ms_ ? it->second.helper : 0;
+  out_expects_.erase(it);  // consumed by the first connection, or expired
+  return helper;
 }
 
 absl::StatusOr<ExternalEndpoint> Nat::Impl::Expect(

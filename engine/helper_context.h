@@ -30,6 +30,9 @@ class EngineHelperContext final : public HelperContext {
   }
   size_t PayloadCapacity() const override { return editor_.PayloadCapacity(); }
   std::string& FlowState() override { return editor_.FlowState(); }
+  absl::Status ExpectOutbound(uint8_t proto, uint32_t remote_addr,
+                              uint16_t remote_port, uint32_t timeout_s,
+                              PacketHelper* helper) override;
   absl::StatusOr<ExternalEndpoint> ReserveRelated(
       uint8_t proto, uint16_t inside_port) override;
   absl::StatusOr<FlowId> OpenRelated(uint8_t proto, uint16_t inside_port,

@@ -105,6 +105,9 @@ uint32_t Nat::Impl::NewOutboundFlow(NamespaceId ns, uint8_t proto,
   nf.set_state(TcpState::kSynSent);
   nf.owner = m;
   nf.helper = L4ProtoFor(proto)->helpers ? HelperFor(proto, rem_port) : 0;
+  if (nf.helper == 0 && !out_expects_.empty()) {
+    nf.helper = OutboundHelper(ns, proto, in_addr, rem_addr, rem_port);
+  }
   const uint32_t idx = NewFlow(nf, why);
   if (idx == kNone) ReleaseMapping(m);
   return idx;

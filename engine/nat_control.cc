@@ -136,6 +136,8 @@ absl::Status Nat::Impl::RemoveNamespace(NamespaceId ns) {
       DeleteFlow(i, false);
     }
   }
+  absl::erase_if(out_expects_,
+                 [ns](const auto& e) { return e.first.ns == ns; });
   for (uint32_t e = 0; e < expects_.size(); ++e) {
     if (expects_[e].live && expects_[e].ns == ns) RemoveExpectation(e);
   }

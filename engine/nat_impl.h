@@ -135,6 +135,13 @@ class Nat::Impl {
   void AddExpectation(FlowId master, const ExpectationSpec& spec, uint32_t m,
                       uint8_t child_helper, uint32_t timeout_s);
   uint32_t Unexpect(FlowId master, uint8_t proto, uint16_t external_port);
+  // HelperContext::ExpectOutbound, and the helper (index + 1; 0: none) a
+  // new outbound flow to that destination gets, consuming it.
+  absl::Status ExpectOutbound(FlowId master, uint8_t proto,
+                              uint32_t remote_addr, uint16_t remote_port,
+                              uint32_t timeout_s, PacketHelper* helper);
+  uint8_t OutboundHelper(NamespaceId ns, uint8_t proto, uint32_t in_addr,
+                         uint32_t rem_addr, uint16_t rem_port);
   absl::Status HoldFlow(FlowId flow, uint32_t seconds);
   // Related flows of the flow `master`'s helper (HelperContext, same names).
   absl::StatusOr<ExternalEndpoint> ReserveRelated(FlowId master, uint8_t proto,
@@ -272,6 +279,27 @@ class Nat::Impl {
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
+  // Outbound expectations (ExpectOutbound): by tenant, protocol, inside
+  // host and destination; expired ones go when met or when the table is
+  // full.
+  struct OutboundKey {
+    NamespaceId ns;
+    uint8_t proto;
+    uint32_t in_addr, rem_addr;
+    uint16_t rem_port;
+    bool operator==(const OutboundKey&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const OutboundKey& k) {
+      return H::combine(std::move(h), k.ns, k.proto, k.in_addr, k.rem_addr,
+                        k.rem_port);
+    }
+  };
+  struct OutboundExpect {
+    uint8_t helper;
+    TimeMs expires;
+  };
+  static constexpr size_t kMaxOutboundExpects = 4096;
+  absl::flat_hash_map<OutboundKey, OutboundExpect> out_expects_;
 
  private:
   friend class Nat;

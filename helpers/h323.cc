@@ -119,6 +119,7 @@ class H323Helper::TpktParser : public MessageStreamParser {
       r = h323::DecodeUserInformation(q.user_information, m.data(), found);
     }
     h_.Count(r);
+    if (r == Result::kOk && from_ == Side::kOutside) h_.PeerH245(ctx_, found);
     if (r == Result::kOk && from_ == Side::kInside) {
       const size_t before = edits->size();
       h_.Rewrite(ctx_, flow_, found, st_, message, base, edits);
@@ -150,6 +151,23 @@ bool H323Helper::OnStream(HelperContext& ctx, const FlowInfo& flow, Side from,
     stats_.addresses += r.edits;
   }
   return r.forward;
+}
+
+void H323Helper::PeerH245(HelperContext& ctx, const Found& found) {
+  for (int i = 0; i < found.count; ++i) {
+    const AddressRef& a = found.refs[i];
+    if (a.field != Field::kH245Address) continue;
+    // The inside endpoint will connect there: that connection gets the
+    // H.245 helper, so the OpenLogicalChannel(Ack)s it sends are
+    // rewritten as on a connection from outside.
+    if (ctx.ExpectOutbound(kProtoTcp, a.addr, a.port, options_.media_timeout_s,
+                           &h245_)
+            .ok()) {
+      stats_.h245_outbound++;
+    } else {
+      stats_.expect_failed++;
+    }
+  }
 }
 
 void H323Helper::OnRas(HelperContext& ctx, const FlowInfo& flow, Side from) {
@@ -339,6 +357,7 @@ void H323Helper::ForEachCounter(const CounterFn& fn) const {
   fn("rewritten", stats_.rewritten);
   fn("addresses", stats_.addresses);
   fn("h245_channels", stats_.h245_channels);
+  fn("h245_outbound", stats_.h245_outbound);
   fn("media", stats_.media);
   fn("call_signal", stats_.call_signal);
   fn("expect_failed", stats_.expect_failed);

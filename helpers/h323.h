@@ -7,7 +7,9 @@
 // place (an IPv4 transport address is 6 fixed octets in PER):
 //   - h245Address (Setup, CallProceeding, Alerting, Connect, Facility,
 //     Progress): a TCP expectation from the peer, whose connection gets the
-//     H.245 helper;
+//     H.245 helper (and the outside's h245Address in a message from
+//     outside: the inside endpoint's connection there gets it, through
+//     HelperContext::ExpectOutbound);
 //   - sourceCallSignalAddress (Setup): this connection's external endpoint;
 //   - mediaChannel (RTP) and mediaControlChannel (RTCP) of the H.225.0
 //     logical channel parameters in fastStart OpenLogicalChannels, in
@@ -46,6 +48,7 @@ struct H323Stats {
   uint64_t rewritten = 0;      // messages with an address rewritten
   uint64_t addresses = 0;      // addresses rewritten
   uint64_t h245_channels = 0;  // H.245 connections expected
+  uint64_t h245_outbound = 0;  // ... to the outside's h245Address
   uint64_t media = 0;          // RTP/RTCP expectations (a pair counts 1)
   uint64_t call_signal = 0;    // RAS call signalling expectations
   uint64_t expect_failed = 0;  // an expectation refused: address left
@@ -103,6 +106,9 @@ class H323Helper : public PacketHelper {
  private:
   class TpktParser;
   void OnRas(HelperContext& ctx, const FlowInfo& flow, Side from);
+  // The outside's h245Address in a message from outside: the inside
+  // endpoint's connection to it gets the H.245 helper.
+  void PeerH245(HelperContext& ctx, const h323::Found& found);
   // The edits (offsets from `base`) that rewrite the addresses `found`
   // names in `message`, with the expectations they need.
   void Rewrite(HelperContext& ctx, const FlowInfo& flow,

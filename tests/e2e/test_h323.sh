@@ -14,7 +14,8 @@
 # every H.225.0 and H.245 message as sent: no malformed packet, no inside
 # address anywhere in them. Then lan and lan2 (the same inside address and
 # ports) call at once, each its own callee. Then calls whose every message
-# is cut in two segments (reassembled before it is rewritten). Then RAS: an endpoint in lan
+# is cut in two segments (reassembled before it is rewritten). Then the
+# H.245 connection the other way: to the callee's address. Then RAS: an endpoint in lan
 # registers with a gatekeeper in unat-wan (RRQ on UDP 1719, addresses
 # rewritten) and the gatekeeper calls it on the registered call signalling
 # address. Last, without the helper, the same call fails: the proof that
@@ -34,14 +35,16 @@ call() {
   local ns=$1 tag=$2 to=$3
   (set +e
   ip netns exec unat-wan "$PY" "$EP" callee --listen "$to" --rtp-port 30000 \
-    --timeout "${CALL_TIMEOUT:-20}" ${SPLIT:+--split "$SPLIT"} >"$TMP/$tag.callee" 2>&1 </dev/null 9>&-
+    --timeout "${CALL_TIMEOUT:-20}" ${SPLIT:+--split "$SPLIT"} ${BY_CALLEE:+--h245-by-callee} \
+    >"$TMP/$tag.callee" 2>&1 </dev/null 9>&-
   echo $? >"$TMP/$tag.callee.rc") &
   pids+=($!)
   sleep 0.5
   (set +e
   ip netns exec "$ns" "$PY" "$EP" caller --connect "$to" --local 10.77.0.2 \
     --h245-port 11001 --rtp-port 16000 --timeout "${CALL_TIMEOUT:-20}" \
-    ${SPLIT:+--split "$SPLIT"} >"$TMP/$tag.caller" 2>&1 </dev/null 9>&-
+    ${SPLIT:+--split "$SPLIT"} ${BY_CALLEE:+--h245-by-callee} \
+    >"$TMP/$tag.caller" 2>&1 </dev/null 9>&-
   echo $? >"$TMP/$tag.caller.rc") &
   pids+=($!)
 }
@@ -140,6 +143,23 @@ for n in 4 30; do
   [ $((held1 - held0)) -ge "$want" ] || fail "messages cut at $n: h323/reassembled went $held0 -> $held1"
   ok "every message cut after octet $n: each reassembled and rewritten (h323/reassembled $held0 -> $held1), the call completes with media"
 done
+
+# The callee names its H.245 address (in Connect) and the caller connects
+# out to it: that connection gets the H.245 helper too, so the caller's
+# OpenLogicalChannelAck is rewritten and the callee's RTP for it arrives.
+out0=$(ctl stats | awk '$1 == "h323/h245_outbound" {print $2}')
+pids=()
+BY_CALLEE=1 call unat-lan out 203.0.113.2
+wait "${pids[@]}" || true
+for side in callee caller; do
+  [ "$(cat "$TMP/out.$side.rc")" = 0 ] ||
+    fail "H.245 to the callee: the $side failed: $(tail -3 "$TMP/out.$side") ($(ctl stats | grep h323/))"
+done
+ack=$(event "$TMP/out.callee" h245_olcack "d['mediaChannel'][0]")
+[ "$ack" = 203.0.113.1 ] || fail "H.245 to the callee: the caller's OLCAck reached it naming $ack"
+out1=$(ctl stats | awk '$1 == "h323/h245_outbound" {print $2}')
+[ $((out1 - out0)) -ge 1 ] || fail "h323/h245_outbound went $out0 -> $out1"
+ok "H.245 on the caller's connection to the callee's h245Address: OLCAck rewritten, media both ways"
 
 # RAS: registration, then the gatekeeper's call to the registered address.
 (set +e

@@ -58,6 +58,9 @@ import h323enc as h  # noqa: E402
 
 P = ("0.0.0.0", 0)                     # placeholder (extract replaces it)
 SPLIT = 0                              # --split: piece size (0: whole)
+# --h245-by-callee: the Setup names no H.245 address; the callee's Connect
+# names its own (listen:N+10) and the caller connects there.
+BY_CALLEE = False
 CRV = 0x1234
 RTP_COUNT, RTP_NEED, RTCP_COUNT = 20, 15, 5
 
@@ -87,13 +90,15 @@ def rev(lcn, media=None, control=None):
 
 
 def setup_kw(h245=P, dest=P, src=P, rtp=P, rtcp=P):
-    return dict(crv=CRV, h245=h245, dest_csa=dest, src_csa=src,
+    return dict(crv=CRV, h245=None if BY_CALLEE else h245, dest_csa=dest,
+                src_csa=src,
                 fast_start=[fwd(1, control=rtcp),
                             rev(2, media=rtp, control=rtcp)])
 
 
-def connect_kw(rtp=P, rtcp=P):
-    return dict(crv=CRV, fast_start=[fwd(1, media=rtp, control=rtcp)])
+def connect_kw(rtp=P, rtcp=P, h245=P):
+    return dict(crv=CRV, fast_start=[fwd(1, media=rtp, control=rtcp)],
+                h245=h245 if BY_CALLEE else None)
 
 
 def caller_olc_kw(rtcp=P):
@@ -336,9 +341,13 @@ def callee(ep):
              fastStart=fs, same_otherwise="setup" not in ep.changed)
         q.send(h.build_call_proceeding(crv=CRV)[0])
         q.send(h.build_alerting(crv=CRV)[0])
-        q.send(h.build_connect(**connect_kw((me, n), (me, n + 1)))[0])
-
-        hs = connect(me, s["h245Address"], ep.dl, "the H.245 connection")
+        hl = listen(me, n + 10) if BY_CALLEE else None
+        q.send(h.build_connect(**connect_kw((me, n), (me, n + 1),
+                                            (me, n + 10)))[0])
+        if BY_CALLEE:
+            hs = accept(hl, ep.dl, "the H.245 connection")
+        else:
+            hs = connect(me, s["h245Address"], ep.dl, "the H.245 connection")
         hs.send(h.build_h245_olc(**callee_olc_kw((me, n + 1)))[0])
         _, ack = h245_exchange(ep, hs, 2,
                                olcack_kw(1, (me, n + 2), (me, n + 3)))
@@ -379,7 +388,7 @@ def caller(ep):
     me, r = a.local, a.rtp_port
     socks = [udp(me, r + i) for i in range(4)]
     counters = [Counter(s) for s in socks]
-    lst = listen(me, a.h245_port)
+    lst = None if BY_CALLEE else listen(me, a.h245_port)
     try:
         q = connect(me, (a.connect, a.port), ep.dl, "the callee")
         q.send(h.build_setup(**setup_kw(
@@ -400,7 +409,11 @@ def caller(ep):
         con = ep.read("connect", h.build_connect, connect_kw(), msg)
         media = con["fastStart[0].mediaChannel"]
 
-        hs = accept(lst, ep.dl, "the H.245 connection")
+        if BY_CALLEE:
+            hs = connect(me, con["h245Address"], ep.dl,
+                         "the callee's H.245 address")
+        else:
+            hs = accept(lst, ep.dl, "the H.245 connection")
         hs.send(h.build_h245_msd()[0])
         hs.send(h.build_h245_olc(**caller_olc_kw((me, r + 3)))[0])
         h245_exchange(ep, hs, 1, olcack_kw(2, (me, r + 2), (me, r + 3)))
@@ -508,12 +521,16 @@ def main():
     for x in sp.choices.values():
         x.add_argument("--timeout", type=float, default=20)
         x.add_argument("--allow-changes", action="store_true")
+        x.add_argument("--h245-by-callee", action="store_true",
+                       help="the callee names the H.245 address (Connect) "
+                       "and the caller connects to it")
         x.add_argument("--split", type=int, default=0,
                        help="send each TCP message as two segments, "
                        "the first this long")
     args = p.parse_args()
-    global SPLIT
+    global SPLIT, BY_CALLEE
     SPLIT = args.split
+    BY_CALLEE = args.h245_by_callee
     ep = Endpoint(args)
     try:
         rc = {"callee": callee, "caller": caller, "gk": gk,

@@ -368,6 +368,33 @@ TEST_F(H323Test, SetupWithFastStartAndTheConnectionsItOpens) {
       Verdict::kDrop);
 }
 
+// The callee (outside) names its own H.245 address in Connect: the phone's
+// connection there gets the H.245 helper, which rewrites its
+// OpenLogicalChannelAck.
+TEST_F(H323Test, TheOutsidesH245AddressGetsTheHelperOnTheWayOut) {
+  Conn c = Connect(11720);
+  Say(c, Str(Get("setup_plain").bytes));
+  std::string connect = Str(Get("connect_faststart").bytes);
+  const char peer[6] = {'\xcb', 0, 'q', 2, 0x2e, (char)0xe0};  // .2:12000
+  for (const Addr& a : Get("connect_faststart").addrs) {
+    connect.replace(a.offset, 6, peer, 6);
+  }
+  Out(Tcp(kPeer, 1720, "203.0.113.1", c.ext, TCP::ACK | TCP::PSH, c.sseq,
+          c.cseq, connect));
+  EXPECT_EQ(h323.stats().h245_outbound, 1u);
+  In(Tcp(kPhone, 11002, kPeer, 12000, TCP::SYN, 3000));
+  EXPECT_EQ(FlowOf(11002).helper, "h245");
+  const uint16_t ext = FlowOf(11002).external_port;
+  Out(Tcp(kPeer, 12000, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 8000, 3001));
+  const Vector& ack = Get("h245_olcack");
+  auto a = In(Tcp(kPhone, 11002, kPeer, 12000, TCP::ACK | TCP::PSH, 3001, 8001,
+                  Str(ack.bytes)));
+  ExpectOnlyAddressesChanged(ack, a.data());
+  // Only that connection: another to the same peer gets no helper.
+  In(Tcp(kPhone, 11003, kPeer, 12000, TCP::SYN, 3000));
+  EXPECT_EQ(FlowOf(11003).helper, "");
+}
+
 TEST_F(H323Test, EveryUuieAndTunnelledH245) {
   for (const char* name :
        {"callproceeding_h245", "alerting_h245", "connect_faststart",
