@@ -5,10 +5,13 @@
 #include "helpers/h323.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "helpers/h323/messages.h"
 #include "tests/helpers/fixture.h"
 
@@ -20,13 +23,17 @@ using h323::Result;
 
 struct Addr {
   std::string field;  // the decoder's name, "mediaChannel"
+  std::string path;   // the manifest's, "fastStart[1].mediaChannel"
   uint32_t offset;
   std::string ip;
   uint16_t port;
   bool operator<(const Addr& o) const {
     return std::tie(offset, field) < std::tie(o.offset, o.field);
   }
-  bool operator==(const Addr& o) const = default;
+  bool operator==(const Addr& o) const {
+    return std::tie(field, offset, ip, port) ==
+           std::tie(o.field, o.offset, o.ip, o.port);
+  }
 };
 struct Vector {
   std::string name, kind;
@@ -68,7 +75,7 @@ const std::vector<Vector>& Vectors() {
       // the decoder does not report it.
       if (field == "-" || field == "alternativeAddress") continue;
       out.back().addrs.push_back(
-          {BaseField(field), offset, ip, static_cast<uint16_t>(port)});
+          {BaseField(field), field, offset, ip, static_cast<uint16_t>(port)});
     }
     return out;
   }();
@@ -96,7 +103,7 @@ std::vector<Addr> Addrs(const Found& f) {
   std::vector<Addr> out;
   for (int i = 0; i < f.count; ++i) {
     const h323::AddressRef& a = f.refs[i];
-    out.push_back({std::string(h323::FieldName(a.field)), a.offset,
+    out.push_back({std::string(h323::FieldName(a.field)), "", a.offset,
                    Dotted(a.addr), a.port});
   }
   std::sort(out.begin(), out.end());
@@ -272,6 +279,31 @@ uint16_t At16(const std::string& s, size_t at) {
                                static_cast<uint8_t>(s[at + 1]));
 }
 
+// With UNAT_H323_REWRITTEN set to a directory, every message the helper
+// rewrote in these tests is written there with a manifest of what its
+// addresses became, for tshark to decode (tests/h323/check_vectors.sh; the
+// ctest unit.helpers.h323_rewritten_tshark).
+void DumpRewritten(const Vector& v, const std::string& out) {
+  const char* dir = std::getenv("UNAT_H323_REWRITTEN");
+  if (dir == nullptr || *dir == '\0') return;
+  static std::vector<std::string> entries;
+  const std::string name = absl::StrCat(v.name, "_", entries.size());
+  std::ofstream(absl::StrCat(dir, "/", name, ".bin"), std::ios::binary)
+      << out;
+  std::string addrs;
+  for (const Addr& a : v.addrs) {
+    if (a.path == "alternativeAddress") continue;
+    absl::StrAppend(&addrs, addrs.empty() ? "" : ", ", "{\"field\": \"",
+                    a.path, "\", \"offset\": ", a.offset, ", \"ip\": \"",
+                    Dotted(At32(out, a.offset)), "\", \"port\": ",
+                    At16(out, a.offset + 4), "}");
+  }
+  entries.push_back(absl::StrCat("{\"name\": \"", name, "\", \"kind\": \"",
+                                 v.kind, "\", \"addrs\": [", addrs, "]}"));
+  std::ofstream(absl::StrCat(dir, "/manifest.json"))
+      << "[\n" << absl::StrJoin(entries, ",\n") << "\n]\n";
+}
+
 class H323Test : public HelperFixture {
  protected:
   void SetUp() override {
@@ -304,6 +336,7 @@ class H323Test : public HelperFixture {
   // `in`'s; those hold the external address.
   void ExpectOnlyAddressesChanged(const Vector& v, const std::string& out) {
     ASSERT_EQ(out.size(), v.bytes.size());
+    DumpRewritten(v, out);
     std::vector<bool> addr(out.size(), false);
     for (const Addr& a : v.addrs) {
       if (a.ip != kPhone) continue;
