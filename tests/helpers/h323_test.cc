@@ -288,20 +288,20 @@ void DumpRewritten(const Vector& v, const std::string& out) {
   if (dir == nullptr || *dir == '\0') return;
   static std::vector<std::string> entries;
   const std::string name = absl::StrCat(v.name, "_", entries.size());
-  std::ofstream(absl::StrCat(dir, "/", name, ".bin"), std::ios::binary)
-      << out;
+  std::ofstream(absl::StrCat(dir, "/", name, ".bin"), std::ios::binary) << out;
   std::string addrs;
   for (const Addr& a : v.addrs) {
     if (a.path == "alternativeAddress") continue;
-    absl::StrAppend(&addrs, addrs.empty() ? "" : ", ", "{\"field\": \"",
-                    a.path, "\", \"offset\": ", a.offset, ", \"ip\": \"",
-                    Dotted(At32(out, a.offset)), "\", \"port\": ",
-                    At16(out, a.offset + 4), "}");
+    absl::StrAppend(&addrs, addrs.empty() ? "" : ", ", "{\"field\": \"", a.path,
+                    "\", \"offset\": ", a.offset, ", \"ip\": \"",
+                    Dotted(At32(out, a.offset)),
+                    "\", \"port\": ", At16(out, a.offset + 4), "}");
   }
   entries.push_back(absl::StrCat("{\"name\": \"", name, "\", \"kind\": \"",
                                  v.kind, "\", \"addrs\": [", addrs, "]}"));
   std::ofstream(absl::StrCat(dir, "/manifest.json"))
-      << "[\n" << absl::StrJoin(entries, ",\n") << "\n]\n";
+      << "[\n"
+      << absl::StrJoin(entries, ",\n") << "\n]\n";
 }
 
 class H323Test : public HelperFixture {

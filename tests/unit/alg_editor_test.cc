@@ -135,6 +135,32 @@ TEST_F(AlgEditorTest, OlderEditedSegmentsKeepTheirOwnOffsets) {
             1007u);
 }
 
+// A segment all of whose bytes a helper takes out (held for the next): its
+// point sits a byte before it (an ACK of what came before covers them), and
+// the same segment again, with or without more bytes, is a retransmission:
+// its edits are not recorded a second time.
+TEST_F(AlgEditorTest, AnEmptiedSegmentSentAgainIsARetransmission) {
+  auto seq_of = [](const std::vector<uint8_t>& p) {
+    return LoadBe32(p.data() + 24);
+  };
+  auto empty = [&] { ASSERT_TRUE(editor.Replace(0, 4, "").ok()); };
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1000, 1, "0123", empty)), 996u);
+  EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, -4);
+  EXPECT_EQ(seq_of(Segment(Side::kInside, 1000, 1, "0123", empty)), 996u);
+  EXPECT_EQ(
+      seq_of(Segment(Side::kInside, 1000, 1, "01234567",
+                     [&] { ASSERT_TRUE(editor.Replace(0, 8, "").ok()); })),
+      996u);
+  EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, -4)
+      << "recorded once";
+  // The held bytes given back in front of the next segment: in step again.
+  EXPECT_EQ(
+      seq_of(Segment(Side::kInside, 1004, 1, "4567",
+                     [&] { ASSERT_TRUE(editor.Replace(0, 0, "0123").ok()); })),
+      1000u);
+  EXPECT_EQ(editor.Adjustment(kFlow, Side::kInside).offset_after, 0);
+}
+
 // A segment an edit grows past the sender's largest (and past 536 bytes)
 // by more than kGrowthSlack is to be cut back to that size; one still
 // within it is not.
