@@ -202,8 +202,9 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
   const uint32_t now_s = NowS(ctx);
   ExternalEndpoint out[h323::kMaxAddresses] = {};
   bool done[h323::kMaxAddresses] = {};
-  auto expect = [&](uint8_t proto, uint16_t port, uint32_t timeout_s,
-                    PacketHelper* helper) -> absl::StatusOr<ExternalEndpoint> {
+  // Expectations admit the peer (any port) to an inside port.
+  auto spec_for = [&](uint8_t proto, uint16_t port, uint32_t timeout_s,
+                      PacketHelper* helper) {
     ExpectationSpec spec;
     spec.proto = proto;
     spec.remote_addr = flow.remote_addr;
@@ -211,7 +212,19 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
     spec.inside_port = port;
     spec.timeout_s = timeout_s;
     spec.helper = helper;
-    return ctx.Expect(spec);
+    return spec;
+  };
+  // Address i becomes the expectation's external endpoint (counted), or
+  // stays when the engine refused it.
+  auto take = [&](int i, const absl::StatusOr<ExternalEndpoint>& ep,
+                  uint64_t& counter) {
+    if (!ep.ok()) {
+      stats_.expect_failed++;
+      return false;
+    }
+    out[i] = *ep;
+    ++counter;
+    return true;
   };
   // A registration's lifetime: the RRQ's timeToLive, else the default.
   const uint32_t ttl =
@@ -222,16 +235,14 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
     const AddressRef& a = found.refs[i];
     if (done[i] || a.addr != flow.inside_addr) continue;
     switch (a.field) {
-      case Field::kH245Address: {
-        auto ep = expect(kProtoTcp, a.port, options_.media_timeout_s, &h245_);
-        if (!ep.ok()) {
-          stats_.expect_failed++;
+      case Field::kH245Address:
+        if (!take(i,
+                  ctx.Expect(spec_for(kProtoTcp, a.port,
+                                      options_.media_timeout_s, &h245_)),
+                  stats_.h245_channels)) {
           continue;
         }
-        stats_.h245_channels++;
-        out[i] = *ep;
         break;
-      }
       case Field::kSourceCallSignal:
         out[i] = {flow.external_addr, flow.external_port};
         break;
@@ -249,12 +260,8 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
             }
           }
         }
-        ExpectationSpec spec;
-        spec.proto = kProtoUdp;
-        spec.remote_addr = flow.remote_addr;
-        spec.inside_addr = flow.inside_addr;
-        spec.inside_port = a.port;
-        spec.timeout_s = options_.media_timeout_s;
+        const ExpectationSpec spec =
+            spec_for(kProtoUdp, a.port, options_.media_timeout_s, nullptr);
         if (rtcp >= 0) {
           if (auto ep = ctx.ExpectPair(spec); ep.ok()) {
             out[i] = *ep;
@@ -264,13 +271,7 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
             break;
           }
         }
-        auto ep = ctx.Expect(spec);
-        if (!ep.ok()) {
-          stats_.expect_failed++;
-          continue;
-        }
-        stats_.media++;
-        out[i] = *ep;
+        if (!take(i, ctx.Expect(spec), stats_.media)) continue;
         break;
       }
       case Field::kCallSignal:
@@ -284,17 +285,16 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
           break;
         }
         if (st.cs_ext != 0) ctx.Unexpect(kProtoTcp, st.cs_ext);
-        auto ep = expect(kProtoTcp, a.port, ttl + kRegistrationGraceS, this);
-        if (!ep.ok()) {
-          stats_.expect_failed++;
-          st.cs_ext = 0;
+        st.cs_ext = 0;
+        if (!take(i,
+                  ctx.Expect(spec_for(kProtoTcp, a.port,
+                                      ttl + kRegistrationGraceS, this)),
+                  stats_.call_signal)) {
           continue;
         }
-        stats_.call_signal++;
         st.cs_in = a.port;
-        st.cs_ext = ep->port;
+        st.cs_ext = out[i].port;
         st.cs_until_s = now_s + ttl + kRegistrationGraceS;
-        out[i] = *ep;
         break;
       }
       case Field::kRas:
@@ -303,12 +303,13 @@ void H323Helper::Rewrite(HelperContext& ctx, const FlowInfo& flow,
           out[i] = {flow.external_addr, flow.external_port};
           break;
         }
-        auto ep = expect(kProtoUdp, a.port, ttl + kRegistrationGraceS, nullptr);
-        if (!ep.ok()) {
-          stats_.expect_failed++;
+        uint64_t unused = 0;
+        if (!take(i,
+                  ctx.Expect(spec_for(kProtoUdp, a.port,
+                                      ttl + kRegistrationGraceS, nullptr)),
+                  unused)) {
           continue;
         }
-        out[i] = *ep;
         break;
       }
       case Field::kDestCallSignal:
