@@ -156,7 +156,7 @@ absl::Status AlgEditor::Replace(size_t offset, size_t length,
   uint8_t* at = pkt.data + payload_start + offset;
   const size_t tail = pkt.len - (payload_start + offset + length);
   std::memmove(at + bytes.size(), at + length, tail);
-  std::memcpy(at, bytes.data(), bytes.size());
+  if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
   const int32_t delta =
       static_cast<int32_t>(bytes.size()) - static_cast<int32_t>(length);
   pkt.len = static_cast<uint32_t>(new_len);
