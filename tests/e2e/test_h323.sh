@@ -60,10 +60,15 @@ event() {
 }
 
 # The first call, captured on the outside.
-ip netns exec unat-wan timeout 25 tshark -n -i unatw0 -w "$TMP/wan.pcap" \
-  -f "tcp or udp" >/dev/null 2>&1 &
+ip netns exec unat-wan timeout 40 tshark -n -i unatw0 -w "$TMP/wan.pcap" \
+  -f "tcp or udp" >/dev/null 2>"$TMP/cap.err" &
 cap=$!
-sleep 2
+# Until it captures (its first start may take seconds: its caches).
+for ((i = 0; i < 150; i++)); do
+  grep -q "Capturing on" "$TMP/cap.err" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "Capturing on" "$TMP/cap.err" || fail "tshark did not start: $(cat "$TMP/cap.err")"
 pids=()
 call unat-lan one 203.0.113.2
 wait "${pids[@]}" || true
@@ -95,7 +100,7 @@ ok "a call lan -> wan: Setup rewritten (h245Address, sourceCallSignalAddress, fa
 tree=$(tshark -n -r "$TMP/wan.pcap" -V -Y "h225 or h245" 2>&1 || true)
 msgs=$(printf '%s\n' "$tree" | grep -c '^Frame ' || true)
 h245_frames=$(tshark -n -r "$TMP/wan.pcap" -Y h245 2>/dev/null | wc -l)
-[ "$msgs" -ge 6 ] || fail "tshark found $msgs H.225.0/H.245 frames on the outside"
+[ "$msgs" -ge 6 ] || fail "tshark found $msgs H.225.0/H.245 frames on the outside ($(printf '%s\n' "$tree" | head -3); capture: $(cat "$TMP/cap.err"))"
 [ "$h245_frames" -ge 2 ] || fail "tshark decoded $h245_frames H.245 frames (the connection to the rewritten h245Address)"
 if printf '%s\n' "$tree" | grep -E 'Malformed|Expert Info \(Error'; then
   fail "tshark finds malformed H.323 on the outside"
