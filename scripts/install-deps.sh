@@ -13,6 +13,7 @@ pkgs=(
   hping3 python3-scapy
   pptpd pptp-linux
   baresip-core tshark kamailio
+  prometheus
 )
 missing=()
 for p in "${pkgs[@]}"; do

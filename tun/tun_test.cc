@@ -6,13 +6,16 @@
 #include <fstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "helpers/registry.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/flags.h"
 #include "tun/framing.h"
+#include "tun/metrics.h"
 #include "tun/privileges.h"
 #include "tun/state_file.h"
 
@@ -466,6 +469,59 @@ TEST_F(StateFileTest, CorruptionIsDetected) {
     if (s.ok() && s->has_value()) {
       EXPECT_EQ((*s)->forwards(0).ns(), "lan") << "flip at " << i;
     }
+  }
+}
+
+// The Prometheus text format of `unatctl metrics` (tun/metrics.h).
+TEST(MetricsTest, PrometheusTextNamesTypesAndLabels) {
+  control::Stats s;
+  auto* d = s.add_drops();
+  d->set_name("no_flow");
+  d->set_value(7);
+  auto* f = s.add_flows();
+  f->set_name("tcp/established");
+  f->set_value(3);
+  auto* h = s.add_helpers();
+  h->set_name("sip/tcp_held");
+  h->set_value(2);
+  s.set_packets_out(11);
+  s.set_uptime_ms(1500);
+  control::Response ns;
+  auto* n = ns.add_namespaces();
+  n->set_name("te\"n\\ant");
+  n->set_flows(4);
+  const std::string t = PrometheusText(s, ns);
+  EXPECT_NE(t.find("# TYPE unat_drops_total counter\n"
+                   "unat_drops_total{reason=\"no_flow\"} 7\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("unat_flows{protocol=\"tcp\",state=\"established\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("unat_helper_events_total{helper=\"sip\",counter=\"tcp_"
+                   "held\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("unat_packets_total{direction=\"out\"} 11\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("unat_uptime_seconds 1.500000\n"), std::string::npos);
+  EXPECT_NE(t.find("unat_namespace_flows{namespace=\"te\\\"n\\\\ant\"} 4\n"),
+            std::string::npos)
+      << "label values escaped";
+  // Every sample's family was announced with HELP and TYPE first, and every
+  // counter's name ends in _total.
+  std::string family;
+  for (absl::string_view line : absl::StrSplit(t, '\n')) {
+    if (line.empty()) continue;
+    if (absl::StartsWith(line, "# TYPE ")) {
+      std::vector<std::string> w = absl::StrSplit(line, ' ');
+      ASSERT_EQ(w.size(), 4u) << line;
+      family = w[2];
+      if (w[3] == "counter")
+        EXPECT_TRUE(absl::EndsWith(family, "_total")) << line;
+      continue;
+    }
+    if (absl::StartsWith(line, "#")) continue;
+    EXPECT_TRUE(absl::StartsWith(line, family)) << line;
+    EXPECT_TRUE(absl::StartsWith(line, "unat_")) << line;
   }
 }
 

@@ -21,6 +21,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "tun/control.pb.h"
 #include "tun/framing.h"
+#include "tun/metrics.h"
 
 namespace {
 
@@ -35,6 +36,7 @@ constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
   forward del PROTO EXT_PORT [--external-address A]
   namespaces
   stats
+  metrics        (Prometheus text exposition format)
 The socket defaults to $UNAT_CTL_SOCKET, else /run/unat/unatd.sock.
 )";
 
@@ -332,6 +334,29 @@ int main(int argc, char** argv) {
 
   Request request;
   const std::string& cmd = words[0];
+  if (cmd == "metrics") {
+    if (words.size() != 1) return Usage("metrics takes no arguments");
+    Request stats_request, ns_request;
+    stats_request.mutable_get_stats();
+    ns_request.mutable_list_namespaces();
+    Response stats, namespaces;
+    if (int rc = Exchange(socket_path, stats_request, &stats); rc != 0) {
+      return rc;
+    }
+    if (int rc = Exchange(socket_path, ns_request, &namespaces); rc != 0) {
+      return rc;
+    }
+    for (const Response* r : {&stats, &namespaces}) {
+      if (!r->ok()) {
+        fprintf(stderr, "unatctl: %s\n", r->error().c_str());
+        return 1;
+      }
+    }
+    const std::string text =
+        unat::tun::PrometheusText(stats.stats(), namespaces);
+    fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
   if (cmd == "flows") {
     if (words.size() != 1) return Usage("flows takes only options");
     auto* f = request.mutable_list_flows();
