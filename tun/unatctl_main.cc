@@ -29,6 +29,7 @@ using unat::control::Request;
 using unat::control::Response;
 
 constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
+       unatctl --version
   flows [--ns NAME] [--proto tcp|udp|icmp|gre] [--addr A] [--limit N]
   forwards
   forward add PROTO EXT_PORT NAMESPACE INSIDE_ADDR INSIDE_PORT
@@ -309,6 +310,9 @@ int main(int argc, char** argv) {
       json = true;
     } else if (name == "--help" || name == "-h") {
       fputs(kUsage, stdout);
+      return 0;
+    } else if (name == "--version") {
+      puts("unatctl " UNAT_VERSION);
       return 0;
     } else if (name == "--socket" || name == "--ns" || name == "--proto" ||
                name == "--addr" || name == "--external-address" ||

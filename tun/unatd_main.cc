@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (flags->version) {
-    puts("unatd 0.1");
+    puts("unatd " UNAT_VERSION);
     return 0;
   }
   auto config = LoadAll(*flags);

@@ -136,3 +136,10 @@ printf '%s\n' "$good" >"$TMP/good.conf"
 "$BIN/unatd" --config "$TMP/good.conf" --check-config | grep -q "^config ok" ||
   fail "--check-config rejected a good config"
 ok "--check-config accepts a good config"
+
+# Both programs say their version (the project's, from CMakeLists.txt).
+for prog in unatd unatctl; do
+  v=$("$BIN/$prog" --version)
+  [[ $v =~ ^$prog\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "$prog --version printed \"$v\""
+  ok "$prog --version: $v"
+done
