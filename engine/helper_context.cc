@@ -130,13 +130,12 @@ absl::Status Nat::Impl::PrepareExpectations(FlowId master,
   }
   *child_helper = 0;
   if (spec.helper != nullptr) {
-    auto it = std::find(helpers_.begin(), helpers_.end(), spec.helper);
-    if (it == helpers_.end()) {
+    *child_helper = HelperIndex(spec.helper);
+    if (*child_helper == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("expectation helper ", std::string(spec.helper->name()),
                        " is not registered with this engine"));
     }
-    *child_helper = static_cast<uint8_t>(it - helpers_.begin() + 1);
   }
   *timeout_s = std::min(spec.timeout_s, policy.max_timeout_s);
   if (spec.remote_addr == 0) {
@@ -181,8 +180,8 @@ absl::Status Nat::Impl::ExpectOutbound(FlowId master, uint8_t proto,
   if (mf.helper == 0) {
     return absl::FailedPreconditionError("the flow has no helper");
   }
-  auto it = std::find(helpers_.begin(), helpers_.end(), helper);
-  if (it == helpers_.end() || helper == nullptr) {
+  const uint8_t child_helper = helper != nullptr ? HelperIndex(helper) : 0;
+  if (child_helper == 0) {
     return absl::InvalidArgumentError(
         "outbound expectation helper is not registered with this engine");
   }
@@ -202,8 +201,7 @@ absl::Status Nat::Impl::ExpectOutbound(FlowId master, uint8_t proto,
       return absl::ResourceExhaustedError("too many outbound expectations");
     }
   }
-  out_expects_[key] = {static_cast<uint8_t>(it - helpers_.begin() + 1),
-                       now_ms_ + uint64_t{timeout_s} * 1000};
+  out_expects_[key] = {child_helper, now_ms_ + uint64_t{timeout_s} * 1000};
   return absl::OkStatus();
 }
 

@@ -455,16 +455,14 @@ absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
                      "/", server_port));
   }
   auto& hs = impl_->helpers_;
-  auto it = std::find(hs.begin(), hs.end(), helper);
-  if (it == hs.end()) {
+  uint8_t index = impl_->HelperIndex(helper);
+  if (index == 0) {
     if (hs.size() >= 254)
       return absl::ResourceExhaustedError("too many helpers");
     hs.push_back(helper);
-    it = hs.end() - 1;
+    index = static_cast<uint8_t>(hs.size());
   }
-  if (server_port != 0) {
-    impl_->helper_ports_[key] = static_cast<uint8_t>(it - hs.begin() + 1);
-  }
+  if (server_port != 0) impl_->helper_ports_[key] = index;
   return absl::OkStatus();
 }
 

@@ -143,6 +143,14 @@ class Nat::Impl {
   uint8_t OutboundHelper(NamespaceId ns, uint8_t proto, uint32_t in_addr,
                          uint32_t rem_addr, uint16_t rem_port);
   absl::Status HoldFlow(FlowId flow, uint32_t seconds);
+  // A registered helper's number (index in helpers_ + 1), as a flow keeps
+  // it; 0: not registered.
+  uint8_t HelperIndex(const PacketHelper* helper) const {
+    auto it = std::find(helpers_.begin(), helpers_.end(), helper);
+    return it == helpers_.end()
+               ? 0
+               : static_cast<uint8_t>(it - helpers_.begin() + 1);
+  }
   // Related flows of the flow `master`'s helper (HelperContext, same names).
   absl::StatusOr<ExternalEndpoint> ReserveRelated(FlowId master, uint8_t proto,
                                                   uint16_t in_port);

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <type_traits>
 
-#include "engine/checksum.h"
-#include "engine/wire.h"
 #include "helpers/flow_state.h"
 #include "helpers/tcp_messages.h"
 

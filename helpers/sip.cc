@@ -6,9 +6,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "engine/checksum.h"
 #include "engine/nat.h"
-#include "engine/wire.h"
 #include "helpers/flow_state.h"
 #include "helpers/sip_message.h"
 
