@@ -403,6 +403,18 @@ void DecodeGrq(Dec& d) {
   TransportAddress(d, Field::kRas);
 }
 
+// RRQ's and RCF's extension additions: the second (index 1) is the
+// registration's timeToLive INTEGER (1..4294967295).
+void TimeToLiveAddition(Dec& d) {
+  d.Additions([&](uint32_t i, std::span<const uint8_t> v) {
+    if (i != 1) return;
+    d.Sub(v, [](Dec& s) {
+      s.c.found.time_to_live =
+          static_cast<uint32_t>(s.r.Constrained(1, 4294967295u));
+    });
+  });
+}
+
 void DecodeRrq(Dec& d) {
   const bool ext = d.ExtBit();
   const uint32_t opt = d.Optional(3);
@@ -416,15 +428,7 @@ void DecodeRrq(Dec& d) {
   if (Dec::Has(opt, 3, 1)) SkipAliases(d);  // terminalAlias
   if (Dec::Has(opt, 3, 2)) SkipIdentifier(d);
   SkipVendor(d);  // endpointVendor
-  if (!ext) return;
-  d.Additions([&](uint32_t i, std::span<const uint8_t> v) {
-    if (i == 1) {  // timeToLive INTEGER (1..4294967295)
-      d.Sub(v, [](Dec& s) {
-        s.c.found.time_to_live =
-            static_cast<uint32_t>(s.r.Constrained(1, 4294967295u));
-      });
-    }
-  });
+  if (ext) TimeToLiveAddition(d);
 }
 
 void DecodeRcf(Dec& d) {
@@ -437,15 +441,7 @@ void DecodeRcf(Dec& d) {
   if (Dec::Has(opt, 3, 1)) SkipAliases(d);
   if (Dec::Has(opt, 3, 2)) SkipIdentifier(d);
   SkipIdentifier(d);  // endpointIdentifier
-  if (!ext) return;
-  d.Additions([&](uint32_t i, std::span<const uint8_t> v) {
-    if (i == 1) {
-      d.Sub(v, [](Dec& s) {
-        s.c.found.time_to_live =
-            static_cast<uint32_t>(s.r.Constrained(1, 4294967295u));
-      });
-    }
-  });
+  if (ext) TimeToLiveAddition(d);
 }
 
 void DecodeUrq(Dec& d) {
