@@ -56,14 +56,8 @@ class Dec {
   // each present one (`value` its open type's octets).
   template <typename Fn>
   void Additions(Fn&& fn) {
-    const uint32_t n = r.SmallLength();
-    if (!r.ok()) return;
-    if (n > 64) {
-      r.Fail(per::Error::kTooLong);
-      return;
-    }
-    uint64_t map = 0;
-    for (uint32_t i = 0; i < n; ++i) map = (map << 1) | r.Bits(1);
+    uint64_t map;
+    const uint32_t n = r.ExtensionBitmap(&map);
     for (uint32_t i = 0; i < n && ok(); ++i) {
       if ((map >> (n - 1 - i)) & 1) {
         std::span<const uint8_t> v = r.OpenType(kMaxOpenType);
@@ -72,9 +66,7 @@ class Dec {
       }
     }
   }
-  void SkipAdditions() {
-    Additions([](uint32_t, std::span<const uint8_t>) {});
-  }
+  void SkipAdditions() { r.SkipExtensions(); }
 
   // An IPv4 address and port (a 4-octet OCTET STRING and an
   // INTEGER (0..65535)), recorded as `field` unless `field` is null.

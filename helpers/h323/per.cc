@@ -227,15 +227,21 @@ void Reader::SkipCharString(uint32_t lb, uint32_t ub, int bits) {
   pos_ += total;
 }
 
-uint32_t Reader::SkipExtensions() {
+uint32_t Reader::ExtensionBitmap(uint64_t* map) {
+  *map = 0;
   const uint32_t n = SmallLength();
   if (ok() && n > 64) {
     Fail(Error::kTooLong);
     return 0;
   }
+  for (uint32_t i = 0; i < n; ++i) *map = (*map << 1) | Bits(1);
+  return ok() ? n : 0;
+}
+
+uint32_t Reader::SkipExtensions() {
+  uint64_t map;
+  const uint32_t n = ExtensionBitmap(&map);
   uint32_t present = 0;
-  uint64_t map = 0;
-  for (uint32_t i = 0; i < n; ++i) map = (map << 1) | Bits(1);
   for (uint32_t i = 0; i < n && ok(); ++i) {
     if ((map >> (n - 1 - i)) & 1) {
       OpenType(0xffffffffu);

@@ -96,6 +96,9 @@ class Reader {
   // was set (19.7): the bitmap's size then each present addition as an
   // open type, all skipped. Returns how many were present.
   uint32_t SkipExtensions();
+  // Their bitmap alone: how many additions it covers (at most 64, else the
+  // reader fails with kTooLong), the first in bit n - 1 of `*map`.
+  uint32_t ExtensionBitmap(uint64_t* map);
 
   // Nesting bound: Enter() before decoding a constructed value's
   // components, Leave() after. Enter fails the reader past kMaxDepth.
