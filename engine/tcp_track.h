@@ -28,12 +28,14 @@ bool TrackTcp(Flow& f, TcpTrack& t, Side from, const L4View& l4,
 
 // Whether a state change took an inbound flow past its handshake with the
 // inside host's part in it: it is answered from then on (the engine moves
-// it onto its host's budget). The outside's own FIN or RST moves the state
-// too, but answers nothing.
+// it onto its host's budget). A RST from either side ends a handshake
+// without completing it (the host's RST refusing a blind ACK whose guess
+// fell in the window, say): that flow stays half-open and evictable.
 inline bool HandshakeCompleted(const Flow& f, uint8_t state_before) {
   constexpr uint8_t kSynRecv = static_cast<uint8_t>(TcpState::kSynReceived);
   return (f.flags & kFlowInboundOrigin) && (f.flags & kFlowSeenInside) &&
-         state_before <= kSynRecv && f.state() > kSynRecv;
+         state_before <= kSynRecv && f.state() > kSynRecv &&
+         f.state() != static_cast<uint8_t>(TcpState::kClosed);
 }
 
 }  // namespace internal

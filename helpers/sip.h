@@ -1,5 +1,5 @@
-// SIP ALG (RFC 3261) for phones inside, over UDP (this slice; TCP with
-// message reassembly is to come, issue 16).
+// SIP ALG (RFC 3261) for phones inside, over UDP and TCP (a message cut by
+// segments is held and reassembled, helpers/tcp_messages.h).
 //
 // Messages from an inside phone name its inside address where the outside
 // must reach it. The helper rewrites, where they name the inside host as a

@@ -246,6 +246,46 @@ TEST_F(HardeningTest, ABlindAckOrFinCannotCompleteAnInboundHandshake) {
   EXPECT_EQ(now_established, 1u);
 }
 
+// The host refuses a blind ACK with a RST whose sequence number is the
+// ACK's guess (RFC 9293 3.10.7.4). When the guess lands in the window the
+// tracker believes the RST and the flow closes; a handshake that ended so
+// was never answered, so the flow stays off the host's budget and
+// evictable (it used to move onto the budget as if it had completed).
+TEST_F(HardeningTest, AHostsResetOfABlindAckLeavesTheFlowOffItsBudget) {
+  Make([](NatConfig& c) {
+    c.limits.max_flows_per_host = 3;
+    c.limits.max_half_open_per_forward = 50;
+  });
+  ASSERT_TRUE(
+      nat->AddForward({kProtoTcp, 0, 8080, lan, A("10.77.0.2"), 80}, now).ok());
+  constexpr uint32_t kHostIsn = 7000;
+  for (int i = 0; i < 5; ++i) {
+    const std::string src = "198.51.100." + std::to_string(1 + i);
+    ASSERT_EQ(Syn(src, 2000, 8080).action, Verdict::kForward) << i;
+    ASSERT_EQ(In(lan, Tcp("10.77.0.2", 80, src.c_str(), 2000,
+                          Tins::TCP::SYN | Tins::TCP::ACK, kHostIsn, 1001))
+                  .action,
+              Verdict::kForward);
+    const uint32_t guess = kHostIsn + 2;
+    ASSERT_EQ(Out(Tcp(src.c_str(), 2000, "203.0.113.1", 8080, Tins::TCP::ACK,
+                      1001, guess))
+                  .action,
+              Verdict::kForward);
+    ASSERT_EQ(In(lan, Tcp("10.77.0.2", 80, src.c_str(), 2000, Tins::TCP::RST,
+                          guess, 0))
+                  .action,
+              Verdict::kForward);
+  }
+  uint32_t closed = 0;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    closed += f.tcp_state == static_cast<uint8_t>(TcpState::kClosed);
+  });
+  EXPECT_EQ(closed, 5u);
+  EXPECT_EQ(nat->GetStats().half_open_inbound, 5u);
+  EXPECT_EQ(Drops(DropReason::kHostFlowLimit), 0u);
+  ExpectHostRoom(3, 3000);
+}
+
 TEST_F(HardeningTest, UnansweredInboundUdpStaysOffTheHostBudget) {
   Make([](NatConfig& c) {
     c.limits.max_flows_per_host = 20;
