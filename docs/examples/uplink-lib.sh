@@ -108,7 +108,7 @@ do_undo() {
 
 down() {
   do_undo
-  rm -f "$sock" "$pidf" "$run_dir/state.pb" "$run_dir/host-netns"
+  rm -f "$sock" "$pidf" "$run_dir/state.pb" "$run_dir/host-netns" "$run_dir/start.out"
   rm -f "$run_dir"/state.pb.tmp.* 2>/dev/null || true
   if [ "${UNAT_KEEP_LOG:-0}" != 1 ]; then rm -f "$logf"; fi
   rmdir "$run_dir" 2>/dev/null || true
@@ -218,13 +218,15 @@ host_ip() {
 # start_unatd FLAGS...: unatd as a daemon on the host; returns once it is
 # ready (unatd's parent waits for that).
 start_unatd() {
-  local out
-  if ! out="$(hostrun "$bin_dir/unatd" --config "$conf" --ctl-socket "$sock" \
-    --state-file "$run_dir/state.pb" --pid-file "$pidf" --log-file "$logf" "$@" 2>&1)"; then
-    echo "$script_name: unatd did not start: $out" >&2
+  # (Its output to a file, not a pipe: the daemon must not hold our pipe.)
+  if ! hostrun "$bin_dir/unatd" --config "$conf" --ctl-socket "$sock" \
+    --state-file "$run_dir/state.pb" --pid-file "$pidf" --log-file "$logf" "$@" \
+    </dev/null >"$run_dir/start.out" 2>&1; then
+    echo "$script_name: unatd did not start: $(cat "$run_dir/start.out")" >&2
     tail -n 20 "$logf" >&2 2>/dev/null || true
     return 1
   fi
+  rm -f "$run_dir/start.out"
   local pid
   pid="$(cat "$pidf")"
   is_unatd "$pid" || die "unatd (pid $pid) is not running"

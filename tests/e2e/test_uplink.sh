@@ -82,6 +82,8 @@ isp sysctl -qw net.ipv4.ip_forward=1
 # The host checks source addresses strictly, as many hosts do: the scripts'
 # routes and per-device settings must pass it.
 host sysctl -qw net.ipv4.conf.all.rp_filter=1 net.ipv4.conf.default.rp_filter=1 >/dev/null
+# And does not forward yet (a new namespace may inherit the machine's value).
+host sysctl -qw net.ipv4.ip_forward=0
 bg "$INET" "$PY" "$E2E_DIR/uplink_server.py" --http 80 --udp 5000 --icmp-log "$TMP/icmp.log"
 wait_tcp "$INET" "$SERVER" 80
 wait_udp "$INET" 5000
@@ -142,6 +144,12 @@ check_tenant() {
   echo "$addr $port"
 }
 
+# unatd_alive PID: PID is a unatd that has not exited (a zombie has).
+unatd_alive() {
+  [ "$(cat "/proc/$1/comm" 2>/dev/null)" = unatd ] &&
+    ! grep -qE '^State:[[:space:]]+[ZX]' "/proc/$1/status" 2>/dev/null
+}
+
 # --- 1. A routed pool (routed-pool.sh) ---
 host_rules_before="$(host ip rule show)"
 rp up >"$TMP/rp-up.log" 2>&1 || fail "routed-pool.sh up: $(cat "$TMP/rp-up.log")"
@@ -178,7 +186,7 @@ ok "no nftables ruleset, no iptables rule in $HOST $ISP $INET pool-t1 pool-t2"
 
 rp_pid="$(rp pid)"
 rp down || fail "routed-pool.sh down"
-[ ! -e "/proc/$rp_pid" ] || [ "$(cat "/proc/$rp_pid/comm" 2>/dev/null)" != unatd ] ||
+unatd_alive "$rp_pid" &&
   fail "unatd (pid $rp_pid) still runs after down"
 for ns in pool-t1 pool-t2; do [ ! -e "/run/netns/$ns" ] || fail "down left $ns"; done
 host ip link show unatp0 >/dev/null 2>&1 && fail "down left unatp0"
@@ -243,7 +251,7 @@ ok "no nftables ruleset, no iptables rule in $HOST $ISP $INET ctr-a ctr-b"
 
 ch_pid="$(ch pid)"
 ch down || fail "container-host.sh down"
-[ ! -e "/proc/$ch_pid" ] || [ "$(cat "/proc/$ch_pid/comm" 2>/dev/null)" != unatd ] ||
+unatd_alive "$ch_pid" &&
   fail "unatd (pid $ch_pid) still runs after down"
 for ns in ctr-a ctr-b; do [ ! -e "/run/netns/$ns" ] || fail "down left $ns"; done
 host ip link show unatc0 >/dev/null 2>&1 && fail "down left unatc0"
