@@ -43,7 +43,7 @@ pref="${UNAT_RULE_PREF:-100}"
 # The config's ports block: MIN MAX.
 port_range() {
   local line
-  line="$(grep -E '^[[:space:]]*ports[[:space:]]*\{' "$conf" | head -n 1)"
+  line="$(grep -m 1 -E '^[[:space:]]*ports[[:space:]]*\{' "$conf")"
   [ -n "$line" ] || die "$conf: no one-line ports { min: .. max: .. } block (unatd's share of the ports)"
   echo "$(grep -oE 'min: *[0-9]+' <<<"$line" | awk '{print $2}')" \
     "$(grep -oE 'max: *[0-9]+' <<<"$line" | awk '{print $2}')"
@@ -55,7 +55,7 @@ up() {
   hostrun ip link show "$uplink" >/dev/null 2>&1 || die "UNAT_UPLINK: no device $uplink"
   local ext="${UNAT_EXTERNAL:-}"
   if [ -z "$ext" ]; then
-    ext="$(hostrun ip -4 -o addr show dev "$uplink" scope global | awk '{print $4}' | cut -d/ -f1 | head -n 1)"
+    ext="$(hostrun ip -4 -o addr show dev "$uplink" scope global | awk 'NR == 1 {print $4}' | cut -d/ -f1)"
     [ -n "$ext" ] || die "$uplink has no global IPv4 address (set UNAT_EXTERNAL)"
   fi
   local pmin pmax lmin lmax
@@ -78,19 +78,17 @@ up() {
   set_sysctl net.ipv4.ip_forward 1
   make_tenants
   make_outside
-  # unatd sends from the host's own address: let the host accept packets
-  # with a local source on the outside device (accept_local) and check their
-  # source loosely (rp_filter 2; strict would want the address routed back
-  # through unatd's device, and it is the uplink's). Per device: the
-  # effective value is the larger of "all" and the device's.
-  set_sysctl "net.ipv4.conf.$out.accept_local" 1
-  set_sysctl "net.ipv4.conf.$out.rp_filter" 2
+  # No accept_local and no loose rp_filter: unatd sends from the host's own
+  # address, but the reverse-path check looks up the packet's reverse (to
+  # the address, from the uplink, the ports swapped), which the rules below
+  # route into the outside device, the device it came from. So even a
+  # strict rp_filter passes, for every packet of unatd's share.
   # unatd's table: everything into its outside device.
   host_ip route add default dev "$out" table "$table"
   # The local table normally decides first (rule 0) that the address is the
   # host's; move it behind unatd's rules, which pick out unatd's share of
   # what arrives on the uplink for the address.
-  if hostrun ip rule show pref 0 | grep -q 'lookup local'; then
+  if grep -q 'lookup local' <<<"$(hostrun ip rule show pref 0)"; then
     host_ip rule add pref "$((pref + 10))" lookup local
     hostrun ip rule del pref 0 lookup local
     record ip rule add pref 0 lookup local

@@ -127,7 +127,7 @@ set_sysctl() {
 
 # The outside block's device and external addresses.
 outside_block() { awk '/^[[:space:]]*outside[[:space:]]*\{/ {f = 1} f {print} f && /\}/ {exit}' "$conf"; }
-outside_device() { outside_block | grep -o 'device: *"[^"]*"' | head -n 1 | cut -d'"' -f2; }
+outside_device() { outside_block | grep -o -m 1 'device: *"[^"]*"' | cut -d'"' -f2; }
 external_addresses() { outside_block | grep -o 'external_address: *"[^"]*"' | cut -d'"' -f2; }
 # One line per inside block: NETNS DEVICE ADDRESS/LEN.
 inside_lines() {

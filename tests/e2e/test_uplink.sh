@@ -156,8 +156,8 @@ rp up >"$TMP/rp-up.log" 2>&1 || fail "routed-pool.sh up: $(cat "$TMP/rp-up.log")
 rpctl() { rp ctl "$@"; }
 POOL=(203.0.113.9 203.0.113.10 203.0.113.11 203.0.113.12)
 for a in "${POOL[@]}"; do
-  host ip route show "$a/32" | grep -q "dev unatp0" || fail "no route $a/32 dev unatp0 on the host"
-  host ip -4 addr show | grep -q "inet $a/" && fail "$a is assigned to a device of the host"
+  grep -q "dev unatp0" <<<"$(host ip route show "$a/32")" || fail "no route $a/32 dev unatp0 on the host"
+  grep -q "inet $a/" <<<"$(host ip -4 addr show)" && fail "$a is assigned to a device of the host"
 done
 [ "$(host sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "routed-pool.sh up: ip_forward not 1"
 ok "routed-pool.sh up: a /32 route per pool address into unatp0, ip_forward 1"
@@ -205,7 +205,7 @@ UNAT_CONFIG="$TMP/onlink.textproto" UNAT_PROXY_ARP=1 UNAT_UPLINK=uplink0 rp up \
 out1="$(check_tenant pool-t1 rpctl "${ONLINK[@]}")"
 ok "on-link pool, proxy ARP: pool-t1 -> $SERVER: ping, TCP, UDP ($out1)"
 mac="$(host cat /sys/class/net/uplink0/address)"
-isp ip neigh show "${out1% *}" dev isp0 | grep -qi "lladdr $mac" ||
+grep -qi "lladdr $mac" <<<"$(isp ip neigh show "${out1% *}" dev isp0)" ||
   fail "upstream's ARP entry for ${out1% *}: $(isp ip neigh show dev isp0) (want $mac)"
 ok "the upstream resolved ${out1% *} to the host's uplink MAC $mac"
 rp down || fail "routed-pool.sh down (proxy ARP)"
@@ -217,9 +217,19 @@ ok "routed-pool.sh down (proxy ARP): the proxy entries are gone"
 EXT=198.51.100.2
 ch up >"$TMP/ch-up.log" 2>&1 || fail "container-host.sh up: $(cat "$TMP/ch-up.log")"
 chctl() { ch ctl "$@"; }
-host ip rule show | grep -q "lookup local" || fail "no local rule: $(host ip rule show)"
-host ip rule show | grep -qE '^0:.*lookup local' && fail "the local rule still comes first"
-ok "container-host.sh up: $(host ip rule show | grep -c 'lookup 4301') rules into table 4301, local rule after them"
+rules="$(host ip rule show)"
+grep -q "lookup local" <<<"$rules" || fail "no local rule: $rules"
+grep -qE '^0:.*lookup local' <<<"$rules" && fail "the local rule still comes first: $rules"
+ok "container-host.sh up: $(grep -c 'lookup 4301' <<<"$rules") rules into table 4301, local rule after them"
+# The host checks unatd's packets strictly, and the rules are what passes
+# them: a source port of unatd's share routes back into unatc0, one of the
+# host's own range does not (a packet from unatc0 with it is dropped).
+[ "$(host sysctl -n net.ipv4.conf.unatc0.rp_filter)" = 1 ] || fail "unatc0's rp_filter is not strict"
+host ip route get "$SERVER" from "$EXT" iif unatc0 ipproto tcp sport 61001 dport 80 >/dev/null ||
+  fail "a packet from unatc0 with port 61001 fails the host's source check"
+host ip route get "$SERVER" from "$EXT" iif unatc0 ipproto tcp sport 40000 dport 80 >/dev/null 2>&1 &&
+  fail "a packet from unatc0 with the host's port 40000 passes the host's source check"
+ok "strict rp_filter on unatc0: port 61001 passes the source check, the host's port 40000 does not"
 
 for ns in ctr-a ctr-b; do
   out="$(check_tenant "$ns" chctl "$EXT")"
