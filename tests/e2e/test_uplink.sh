@@ -50,9 +50,10 @@ _uplink_cleanup() {
       tail -n 20 "$d/unatd.log" >&2
     done
   fi
-  rp down >/dev/null 2>&1 || true
-  ch down >/dev/null 2>&1 || true
-  (exit "$rc")
+  set +e # (errexit would end the trap at the next failing command)
+  rp down >/dev/null 2>&1
+  ch down >/dev/null 2>&1
+  (exit "$rc") # lib.sh's cleanup reads the test's status from $?
   _cleanup
 }
 trap _uplink_cleanup EXIT
@@ -126,7 +127,8 @@ in_list() {
 # check_tenant NS CTL EXPECT...: ping, TCP and UDP from tenant NS reach the
 # server, which sees one of the addresses EXPECT (and never the inside
 # one); unatd (its ctl function CTL) lists the TCP flow under the external
-# address and port the server saw.
+# address and port the server saw. Sets SEEN to the UDP peer the server saw
+# ("ADDR PORT"). (Not run in $(...): errexit must hold.)
 check_tenant() {
   local ns=$1 ctlf=$2 seen addr port
   shift 2
@@ -141,7 +143,7 @@ check_tenant() {
   seen="$(whoami_udp "$ns")" || fail "UDP from $ns failed"
   read -r addr port <<<"$seen"
   in_list "$addr" "$@" || fail "UDP from $ns: the server saw \"$seen\""
-  echo "$addr $port"
+  SEEN="$addr $port"
 }
 
 # unatd_alive PID: PID is a unatd that has not exited (a zombie has).
@@ -170,9 +172,11 @@ t1 ping -c 1 -W 1 "$SERVER" >/dev/null 2>&1 &&
 ok "upstream without a route for the pool: the ping goes nowhere"
 isp ip route add 203.0.113.8/29 via 198.51.100.2
 
-out1="$(check_tenant pool-t1 rpctl "${POOL[@]}")"
+check_tenant pool-t1 rpctl "${POOL[@]}"
+out1="$SEEN"
 ok "pool-t1 -> $SERVER: ping, TCP and UDP; the server sees the pool address ($out1)"
-out2="$(check_tenant pool-t2 rpctl "${POOL[@]}")"
+check_tenant pool-t2 rpctl "${POOL[@]}"
+out2="$SEEN"
 ok "pool-t2 (the same inside addresses) -> $SERVER: ping, TCP and UDP ($out2)"
 
 mkdir -p "$TMP/www"
@@ -202,7 +206,8 @@ sed 's/203\.0\.113\./198.51.100./g' "$EX/routed-pool.textproto" >"$TMP/onlink.te
 ONLINK=(198.51.100.9 198.51.100.10 198.51.100.11 198.51.100.12)
 UNAT_CONFIG="$TMP/onlink.textproto" UNAT_PROXY_ARP=1 UNAT_UPLINK=uplink0 rp up \
   >"$TMP/rp-up2.log" 2>&1 || fail "routed-pool.sh up (proxy ARP): $(cat "$TMP/rp-up2.log")"
-out1="$(check_tenant pool-t1 rpctl "${ONLINK[@]}")"
+check_tenant pool-t1 rpctl "${ONLINK[@]}"
+out1="$SEEN"
 ok "on-link pool, proxy ARP: pool-t1 -> $SERVER: ping, TCP, UDP ($out1)"
 mac="$(host cat /sys/class/net/uplink0/address)"
 grep -qi "lladdr $mac" <<<"$(isp ip neigh show "${out1% *}" dev isp0)" ||
@@ -232,7 +237,8 @@ host ip route get "$SERVER" from "$EXT" iif unatc0 ipproto tcp sport 40000 dport
 ok "strict rp_filter on unatc0: port 61001 passes the source check, the host's port 40000 does not"
 
 for ns in ctr-a ctr-b; do
-  out="$(check_tenant "$ns" chctl "$EXT")"
+  check_tenant "$ns" chctl "$EXT"
+  out="$SEEN"
   port="${out#* }"
   [ "$port" -ge 61000 ] && [ "$port" -le 65534 ] ||
     fail "UDP from $ns: external port $port outside unatd's share 61000-65534"
