@@ -246,7 +246,7 @@ begin_up() {
 
 # Commands both scripts have besides up.
 common_command() {
-  case "$1" in
+  case "${1:-}" in
     down) down ;;
     ctl)
       shift
