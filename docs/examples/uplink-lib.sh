@@ -171,12 +171,18 @@ host_address() {
 }
 
 # make_tenants: each inside block's namespace and TUN device, unless they
-# exist (then they are the operator's and stay as they are): the device gets
+# exist or the netns is a path (then they are the operator's and stay as
+# they are): the device gets
 # the gateway's address plus one and a default route via the gateway.
 make_tenants() {
   local ns dev addr
   while read -r ns dev addr; do
     [ "$ns" != - ] || die "inside device $dev: give it a netns (the script makes tenant namespaces)"
+    if [ "${ns#/}" != "$ns" ]; then
+      # A path (/proc/PID/ns/net: a container's): the operator's, as is.
+      [ -e "$ns" ] || die "inside device $dev: no namespace $ns"
+      continue
+    fi
     if [ ! -e "/run/netns/$ns" ]; then
       ip netns add "$ns"
       record netns "$ns"
