@@ -14,6 +14,7 @@ pkgs=(
   pptpd pptp-linux
   baresip-core tshark kamailio
   prometheus
+  nftables
 )
 missing=()
 for p in "${pkgs[@]}"; do
