@@ -208,6 +208,29 @@ std::string PrometheusText(const control::Stats& s,
     }
   }
   {
+    Family cp(&out, "unat_device_capture_packets_total", "counter",
+              "Packets unatctl capture took from each device (captured), "
+              "and those a capture's full queue dropped (dropped).");
+    for (const auto& d : s.devices()) {
+      cp.Sample({{"namespace", d.name()},
+                 {"device", d.device()},
+                 {"result", "captured"}},
+                d.captured());
+      cp.Sample({{"namespace", d.name()},
+                 {"device", d.device()},
+                 {"result", "dropped"}},
+                d.capture_dropped());
+    }
+  }
+  {
+    Family cr(&out, "unat_device_captures", "gauge",
+              "unatctl captures running on each device.");
+    for (const auto& d : s.devices()) {
+      cr.Sample({{"namespace", d.name()}, {"device", d.device()}},
+                uint64_t{d.captures()});
+    }
+  }
+  {
     Family fl(&out, "unat_namespace_flows", "gauge",
               "Flows of each inside namespace (tenant).");
     for (const auto& n : ns.namespaces()) {
