@@ -64,18 +64,16 @@ absl::StatusOr<size_t> CaptureSet::Resolve(const std::string& name) const {
   std::vector<size_t> hits;
   for (size_t i = 0; i < devices_.size(); ++i) {
     const Target& t = devices_[i].target;
-    if (colon == std::string::npos
-            ? t.device == name
-            : t.netns == name.substr(0, colon) &&
-                  t.device == name.substr(colon + 1)) {
+    if (colon == std::string::npos ? t.device == name
+                                   : t.netns == name.substr(0, colon) &&
+                                         t.device == name.substr(colon + 1)) {
       hits.push_back(i);
     }
   }
   if (hits.size() == 1) return hits[0];
   std::string list;
   for (size_t i = 0; i < devices_.size(); ++i) {
-    if (!hits.empty() &&
-        std::find(hits.begin(), hits.end(), i) == hits.end()) {
+    if (!hits.empty() && std::find(hits.begin(), hits.end(), i) == hits.end()) {
       continue;
     }
     absl::StrAppend(&list, list.empty() ? "" : ", ",
@@ -90,12 +88,11 @@ absl::StatusOr<size_t> CaptureSet::Resolve(const std::string& name) const {
                    "; name the inside network or NETNS:DEVICE"));
 }
 
-absl::Status CaptureSet::Start(const control::CaptureRequest& request,
-                               int conn, control::Response* response) {
+absl::Status CaptureSet::Start(const control::CaptureRequest& request, int conn,
+                               control::Response* response) {
   if (request.count() < 1 || request.count() > limits_.max_count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("count ", request.count(), " is out of range 1..",
-                     limits_.max_count));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "count ", request.count(), " is out of range 1..", limits_.max_count));
   }
   for (const Session& s : sessions_) {
     if (s.conn == conn) {

@@ -1,6 +1,8 @@
 // Unit tests of unatctl capture's pieces: the pcap writer (read back by
 // libpcap itself) and unatd's capture set (taps, the per-capture queue and
 // its bound, the count, the limit on captures, device names).
+#include "tun/capture.h"
+
 #include <pcap/pcap.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "tun/capture.h"
 #include "tun/control.pb.h"
 #include "tun/framing.h"
 #include "tun/pcap.h"
@@ -54,7 +55,7 @@ TEST(PcapTest, RecordHeaderThenTheBytes) {
   AppendPcapRecord(int64_t{5} * 1000000000 + 999, "", &out);
   ASSERT_EQ(out.size(), 1 + 16 + a.size() + 16);
   EXPECT_EQ(At<uint32_t>(out, 1), 1700000000u);
-  EXPECT_EQ(At<uint32_t>(out, 5), 123456u);  // microseconds, cut not rounded
+  EXPECT_EQ(At<uint32_t>(out, 5), 123456u);    // microseconds, cut not rounded
   EXPECT_EQ(At<uint32_t>(out, 9), a.size());   // incl_len
   EXPECT_EQ(At<uint32_t>(out, 13), a.size());  // orig_len
   EXPECT_EQ(out.substr(17, a.size()), a);
@@ -68,15 +69,14 @@ TEST(PcapTest, RecordHeaderThenTheBytes) {
 // What we write, libpcap reads: the link type, the snap length, each
 // packet's time, lengths and bytes.
 TEST(PcapTest, LibpcapReadsTheFile) {
-  std::vector<std::string> packets = {std::string(20, '\x45'),
-                                      std::string(1500, 'b'),
-                                      std::string(65535, 'c')};
+  std::vector<std::string> packets = {
+      std::string(20, '\x45'), std::string(1500, 'b'), std::string(65535, 'c')};
   std::string file = PcapFileHeader();
   for (size_t i = 0; i < packets.size(); ++i) {
-    AppendPcapRecord(int64_t{1600000000 + static_cast<int64_t>(i)} *
-                             1000000000 +
-                         int64_t{250000} * 1000,
-                     packets[i], &file);
+    AppendPcapRecord(
+        int64_t{1600000000 + static_cast<int64_t>(i)} * 1000000000 +
+            int64_t{250000} * 1000,
+        packets[i], &file);
   }
   char path[] = "/tmp/unat-pcap-test.XXXXXX";
   int fd = mkstemp(path);
@@ -173,9 +173,8 @@ class CaptureSetTest : public ::testing::Test {
     }
     return std::make_unique<CaptureSet>(std::move(targets), &conns_, limits);
   }
-  absl::Status Start(CaptureSet& set, const std::string& device,
-                     uint32_t count, int conn,
-                     control::Response* response = nullptr) {
+  absl::Status Start(CaptureSet& set, const std::string& device, uint32_t count,
+                     int conn, control::Response* response = nullptr) {
     control::CaptureRequest req;
     req.set_device(device);
     req.set_count(count);
@@ -186,9 +185,9 @@ class CaptureSetTest : public ::testing::Test {
   // A device reading or writing a packet: through its tap, if it has one.
   void Packet(size_t device, bool written, const std::string& bytes) {
     if (taps_[device] != nullptr) {
-      taps_[device]->Tapped(
-          written, reinterpret_cast<const uint8_t*>(bytes.data()),
-          bytes.size());
+      taps_[device]->Tapped(written,
+                            reinterpret_cast<const uint8_t*>(bytes.data()),
+                            bytes.size());
     }
   }
 

@@ -120,7 +120,7 @@ class Daemon : public PacketSink {
   int signal_fd_ = -1;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<CaptureSet> captures_;  // unatctl capture
-  std::vector<uint8_t> buffers_;  // batch x kBufferCapacity
+  std::vector<uint8_t> buffers_;          // batch x kBufferCapacity
   std::vector<uint32_t> lengths_;
   std::vector<Packet> packets_;
   std::vector<Verdict> verdicts_;

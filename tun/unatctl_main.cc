@@ -214,8 +214,8 @@ int64_t MonotonicMs() {
 // unatctl capture: a pcap of what unatd sends; each packet written out as
 // it comes. SIGINT/SIGTERM or the timeout end it politely (unatd sends its
 // last message, with the drops); a second signal ends unatctl at once.
-int Capture(const std::string& path, const std::string& device,
-            uint32_t count, double timeout_s, const std::string& file) {
+int Capture(const std::string& path, const std::string& device, uint32_t count,
+            double timeout_s, const std::string& file) {
   Request request;
   request.mutable_capture()->set_device(device);
   request.mutable_capture()->set_count(count);
@@ -274,8 +274,8 @@ int Capture(const std::string& path, const std::string& device,
     if (r == unat::tun::Extract::kOk) {
       if (msg.has_packet()) {
         record.clear();
-        unat::tun::AppendPcapRecord(msg.packet().time_ns(),
-                                    msg.packet().data(), &record);
+        unat::tun::AppendPcapRecord(msg.packet().time_ns(), msg.packet().data(),
+                                    &record);
         if (!WriteAll(out, record)) {
           fprintf(stderr, "unatctl: writing %s: %s\n", out_name.c_str(),
                   strerror(errno));
@@ -316,8 +316,7 @@ int Capture(const std::string& path, const std::string& device,
   }
   close(fd);
   if (!to_stdout && close(out) != 0 && rc == 0) {
-    fprintf(stderr, "unatctl: closing %s: %s\n", file.c_str(),
-            strerror(errno));
+    fprintf(stderr, "unatctl: closing %s: %s\n", file.c_str(), strerror(errno));
     rc = 1;
   }
   return rc;
@@ -556,9 +555,8 @@ int main(int argc, char** argv) {
           absl::StrCat("--count: \"", count_text, "\" is not a number >= 1"));
     }
     double timeout_s = 0;
-    if (!timeout_text.empty() &&
-        (!absl::SimpleAtod(timeout_text, &timeout_s) || !(timeout_s > 0) ||
-         timeout_s > 1e7)) {
+    if (!timeout_text.empty() && (!absl::SimpleAtod(timeout_text, &timeout_s) ||
+                                  !(timeout_s > 0) || timeout_s > 1e7)) {
       return Usage(absl::StrCat("--timeout: \"", timeout_text,
                                 "\" is not a number of seconds > 0"));
     }
