@@ -4,6 +4,9 @@
 #include "tun/capture.h"
 
 #include <pcap/pcap.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -349,6 +352,118 @@ TEST_F(CaptureSetTest, DevicesByNameAndClearRefusals) {
   EXPECT_EQ(Start(*set, "lan", 100000001, 3).message(),
             "count 100000001 is out of range 1..100000000");
   EXPECT_EQ(set->active(), 2u);
+}
+
+// The control server's side of a stream, over a real socket: a handler's
+// response, then what Append queues, in order; Finish closes once all is
+// out; the peer shutting down its side calls the hangup hook.
+TEST(ControlStreamTest, AppendFinishAndHangupOverASocket) {
+  char dir[] = "/tmp/unat-stream-test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/ctl.sock";
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  ASSERT_GE(ep, 0);
+  int stream_conn = -1;
+  std::vector<int> hangups;
+  auto server = ControlServer::Create(
+      {path, 0600, static_cast<gid_t>(-1)}, ep, uint64_t{4} << 32,
+      [&](const control::Request&, const Peer& peer, control::Response* r) {
+        stream_conn = peer.conn;
+        r->set_ok(true);
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->SetHangup([&](int conn) { hangups.push_back(conn); });
+  auto pump = [&] {  // the daemon's loop, briefly
+    epoll_event ev[8];
+    int n;
+    while ((n = epoll_wait(ep, ev, 8, 20)) > 0) {
+      for (int i = 0; i < n; ++i) {
+        (*server)->OnEvent(
+            static_cast<int>(static_cast<uint32_t>(ev[i].data.u64)),
+            ev[i].events);
+      }
+    }
+  };
+  auto client = [&] {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    control::Request req;
+    req.mutable_capture()->set_device("lan");
+    std::string out;
+    AppendDelimited(req, &out);
+    EXPECT_EQ(send(fd, out.data(), out.size(), 0),
+              static_cast<ssize_t>(out.size()));
+    return fd;
+  };
+  auto read_all = [&](int fd) {  // until EOF or nothing more for a while
+    std::string in;
+    for (int idle = 0; idle < 5;) {
+      pump();
+      char buf[4096];
+      ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n == 0) break;
+      if (n > 0) {
+        in.append(buf, static_cast<size_t>(n));
+      } else {
+        ++idle;
+      }
+    }
+    return in;
+  };
+
+  int fd = client();
+  pump();
+  ASSERT_GE(stream_conn, 0);
+  EXPECT_EQ((*server)->Queued(stream_conn), 0u);  // the response went out
+  control::Response more;
+  more.mutable_packet()->set_data("one");
+  std::string frames;
+  AppendDelimited(more, &frames);
+  more.mutable_packet()->set_data("two");
+  AppendDelimited(more, &frames);
+  ASSERT_TRUE((*server)->Append(stream_conn, frames));
+  EXPECT_EQ((*server)->Queued(stream_conn), frames.size());  // not sent yet
+  (*server)->Finish(stream_conn);
+  std::string in = read_all(fd);  // ends at EOF: Finish closed it
+  control::Response r;
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);
+  EXPECT_TRUE(r.ok());
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);
+  EXPECT_EQ(r.packet().data(), "one");
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);
+  EXPECT_EQ(r.packet().data(), "two");
+  EXPECT_TRUE(in.empty());
+  EXPECT_EQ(hangups, std::vector<int>{stream_conn});  // gone
+  EXPECT_FALSE((*server)->Append(stream_conn, "x"));
+  EXPECT_EQ((*server)->Queued(stream_conn), 0u);
+  close(fd);
+
+  // The peer shuts down its side: the hook runs while the connection is
+  // still there, and what it queues still reaches the peer.
+  hangups.clear();
+  fd = client();
+  pump();
+  const int second = stream_conn;
+  (*server)->SetHangup([&](int conn) {
+    hangups.push_back(conn);
+    if ((*server)->Append(conn, frames)) (*server)->Finish(conn);
+  });
+  shutdown(fd, SHUT_WR);
+  in = read_all(fd);
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);  // the response
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);
+  EXPECT_EQ(r.packet().data(), "one");
+  ASSERT_EQ(ExtractDelimited(&in, &r), Extract::kOk);
+  EXPECT_EQ(r.packet().data(), "two");
+  EXPECT_EQ(hangups, (std::vector<int>{second, second}));  // EOF, then gone
+  close(fd);
+  (*server)->SetHangup(nullptr);
+  server->reset();
+  close(ep);
+  rmdir(dir);
 }
 
 }  // namespace
