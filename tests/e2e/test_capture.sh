@@ -156,7 +156,12 @@ usage=$(ctl capture --device lan 2>&1)
 rc=$?
 set -e
 [ "$rc" -eq 2 ] && echo "$usage" | grep -q "capture needs --write" || fail "no --write: rc $rc: $usage"
-ok "refused: $out; $amb; no --write is a usage error"
+set +e
+denied=$(runuser -u nobody -- "${UNATCTL[@]}" capture --device lan --count 5 --write /dev/null 2>&1)
+rc=$?
+set -e
+[ "$rc" -eq 3 ] && echo "$denied" | grep -q "Permission denied" || fail "nobody may capture: rc $rc: $denied"
+ok "refused: $out; $amb; no --write is a usage error; another user cannot reach the 0600 socket ($denied)"
 
 four=()
 for d in lan lan2 outside lan; do
@@ -205,7 +210,7 @@ captured=$(dev captured)
 [ "$dropped" -gt 0 ] || fail "no drops counted for the stalled capture (captured $captured)"
 [ "$(capturing lan)" = 1 ] || fail "the stalled capture is gone"
 lan ping -c 2 -i 0.2 -W 2 203.0.113.2 >/dev/null || fail "ping after the stall"
-ok "a reader that stalls: ping 3000 x 1400 bytes at 500/s, $received replies; unatd dropped $dropped packets for the capture (captured $captured)"
+ok "a reader that stalls: ping 3000 x 1400 bytes at 500/s, $received replies; unatd dropped $dropped packets for the capture (lan's captured counter: $captured, all captures so far)"
 ctl stats | grep -A3 '^CAPTURE' | grep -Eq "^lan +1 +[0-9]+ +$dropped\b" ||
   fail "unatctl stats: $(ctl stats | grep -A3 '^CAPTURE')"
 ctl metrics | grep -qx "unat_device_capture_packets_total{namespace=\"lan\",device=\"unat0\",result=\"dropped\"} $dropped" ||
