@@ -161,6 +161,10 @@ void CaptureSet::OnHangup(int conn) {
   }
 }
 
+void CaptureSet::EndAll(const char* why) {
+  while (!sessions_.empty()) End(sessions_.size() - 1, why);
+}
+
 void CaptureSet::End(size_t i, const char* why) {
   const Session s = sessions_[i];
   sessions_.erase(sessions_.begin() + static_cast<ptrdiff_t>(i));

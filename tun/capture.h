@@ -56,6 +56,9 @@ class CaptureSet {
   absl::Status Start(const control::CaptureRequest& request, int conn,
                      control::Response* response);
 
+  // Ends every capture, each with its last message (unatd stopping).
+  void EndAll(const char* why);
+
   // The capture counters of target `index` (in the constructor's order).
   void FillDeviceStats(size_t index, control::DeviceStats* out) const;
   size_t active() const { return sessions_.size(); }

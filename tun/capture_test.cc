@@ -354,6 +354,27 @@ TEST_F(CaptureSetTest, DevicesByNameAndClearRefusals) {
   EXPECT_EQ(set->active(), 2u);
 }
 
+TEST_F(CaptureSetTest, EndAllSendsEachItsLastMessage) {
+  auto set = Make();
+  ASSERT_TRUE(Start(*set, "lan", 10, 1).ok());
+  ASSERT_TRUE(Start(*set, "outside", 10, 2).ok());
+  Packet(0, true, "out");
+  set->EndAll("unatd stopped");
+  EXPECT_EQ(set->active(), 0u);
+  EXPECT_EQ(taps_[0], nullptr);
+  EXPECT_EQ(taps_[1], nullptr);
+  auto one = conns_.Take(1);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].capture().end(), "unatd stopped");
+  EXPECT_EQ(one[0].capture().captured(), 0u);
+  auto two = conns_.Take(2);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(two[1].capture().end(), "unatd stopped");
+  EXPECT_EQ(two[1].capture().captured(), 1u);
+  EXPECT_TRUE(conns_.finished(1));
+  EXPECT_TRUE(conns_.finished(2));
+}
+
 // The control server's side of a stream, over a real socket: a handler's
 // response, then what Append queues, in order; Finish closes once all is
 // out; the peer shutting down its side calls the hangup hook.

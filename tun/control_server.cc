@@ -133,6 +133,13 @@ ControlServer::ControlServer(Options options, int listen_fd, int epoll_fd,
       handler_(std::move(handler)) {}
 
 ControlServer::~ControlServer() {
+  // What fits in the sockets now still goes (a capture's last message).
+  for (auto& [fd, conn] : conns_) {
+    if (!conn.out.empty()) {
+      (void)send(fd, conn.out.data(), conn.out.size(),
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+  }
   while (!conns_.empty()) Close(conns_.begin()->first);
   close(listen_fd_);
   unlink(options_.path.c_str());

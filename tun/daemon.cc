@@ -585,6 +585,7 @@ absl::Status Daemon::Run() {
   }
   // Control points forget the IGD now rather than at max-age.
   if (upnp_) upnp_->Stop(this);
+  captures_->EndAll("unatd stopped");
   SaveStateNow("shutdown");
   Log("stopped");
   return absl::OkStatus();

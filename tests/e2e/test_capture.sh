@@ -232,3 +232,16 @@ n=$(fields "$TMP/stall.pcap" frame.number | wc -l)
 [ "$n" -eq "$written" ] || fail "stall.pcap: tshark reads $n packets, unatctl wrote $written"
 wait_capturing lan 0
 ok "once the reader is back: SIGINT, rc 0, '$(sed 's/^unatctl: //' "$TMP/stall.err")'; tshark reads all $n"
+
+# --- unatd stops: the capture ends with its last message ------------------
+"${UNATCTL[@]}" capture --device outside --count 1000 --write "$TMP/stop.pcap" 2>"$TMP/stop.err" &
+stop_pid=$!
+PIDS+=("$stop_pid")
+wait_capturing outside 1
+lan ping -c 1 -W 2 203.0.113.2 >/dev/null || fail "ping before the stop"
+"$LAB" stop
+wait_exit "$stop_pid" 10 || fail "capture when unatd stops: rc $?: $(cat "$TMP/stop.err")"
+grep -q "capture on outside (unat-wan:unatw0): 2 packet(s) written to $TMP/stop.pcap, 0 dropped by unatd (queue full); unatd stopped" "$TMP/stop.err" ||
+  fail "stop summary: $(cat "$TMP/stop.err")"
+[ "$(fields "$TMP/stop.pcap" frame.number | wc -l)" -eq 2 ] || fail "stop.pcap: $(fields "$TMP/stop.pcap" ip.src ip.dst)"
+ok "unatd stopping ends a capture cleanly: rc 0, '$(sed 's/^unatctl: //' "$TMP/stop.err")'"
