@@ -133,6 +133,13 @@ ControlServer::ControlServer(Options options, int listen_fd, int epoll_fd,
       handler_(std::move(handler)) {}
 
 ControlServer::~ControlServer() {
+  // What fits in the sockets now still goes (a capture's last message).
+  for (auto& [fd, conn] : conns_) {
+    if (!conn.out.empty()) {
+      (void)send(fd, conn.out.data(), conn.out.size(),
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+  }
   while (!conns_.empty()) Close(conns_.begin()->first);
   close(listen_fd_);
   unlink(options_.path.c_str());
@@ -156,6 +163,7 @@ void ControlServer::Accept() {
       continue;
     }
     Conn conn;
+    conn.peer.conn = fd;
     struct ucred cred;
     socklen_t len = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -218,6 +226,7 @@ void ControlServer::OnConn(int fd, uint32_t events) {
       handler_(request, conn.peer, &response);
       AppendDelimited(response, &conn.out);
     }
+    if (eof && !conn.eof && hangup_) hangup_(fd);
     conn.eof = conn.eof || eof;
     Flush(fd, conn);
   }
@@ -239,7 +248,12 @@ bool ControlServer::Flush(int fd, Conn& conn) {
     Close(fd);
     return false;
   }
-  bool want = !conn.out.empty();
+  Arm(fd, conn);
+  return true;
+}
+
+void ControlServer::Arm(int fd, Conn& conn) {
+  bool want = !conn.out.empty() || conn.eof;
   uint32_t mask = (conn.eof ? 0u : (EPOLLIN | EPOLLRDHUP)) |
                   (want ? static_cast<uint32_t>(EPOLLOUT) : 0u);
   if (mask != conn.mask) {
@@ -249,13 +263,33 @@ bool ControlServer::Flush(int fd, Conn& conn) {
     epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
     conn.mask = mask;
   }
-  return true;
 }
 
 void ControlServer::Close(int fd) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
   close(fd);
   conns_.erase(fd);
+  if (hangup_) hangup_(fd);
+}
+
+size_t ControlServer::Queued(int conn) const {
+  auto it = conns_.find(conn);
+  return it == conns_.end() ? 0 : it->second.out.size();
+}
+
+bool ControlServer::Append(int conn, std::string_view bytes) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return false;
+  it->second.out.append(bytes);
+  Arm(conn, it->second);
+  return true;
+}
+
+void ControlServer::Finish(int conn) {
+  auto it = conns_.find(conn);
+  if (it == conns_.end()) return;
+  it->second.eof = true;
+  Arm(conn, it->second);
 }
 
 }  // namespace unat::tun

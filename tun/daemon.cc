@@ -80,6 +80,7 @@ Daemon::Daemon(Options options)
     : options_(std::move(options)), config_(options_.config) {}
 
 Daemon::~Daemon() {
+  captures_.reset();  // before the devices and connections it taps
   control_.reset();
   if (signal_fd_ >= 0) close(signal_fd_);
   if (timer_fd_ >= 0) close(timer_fd_);
@@ -240,6 +241,13 @@ absl::Status Daemon::Init() {
       });
   if (!control.ok()) return control.status();
   control_ = std::move(*control);
+  std::vector<CaptureSet::Target> targets;
+  for (const Device& d : devices_) {
+    TunDevice* tun = d.tun.get();
+    targets.push_back({d.name, tun->name(), tun->netns(),
+                       [tun](PacketTap* tap) { tun->set_tap(tap); }});
+  }
+  captures_ = std::make_unique<CaptureSet>(std::move(targets), control_.get());
 
   // The state file now matches what runs.
   SaveStateNow("start");
@@ -577,6 +585,7 @@ absl::Status Daemon::Run() {
   }
   // Control points forget the IGD now rather than at max-age.
   if (upnp_) upnp_->Stop(this);
+  captures_->EndAll("unatd stopped");
   SaveStateNow("shutdown");
   Log("stopped");
   return absl::OkStatus();
@@ -824,6 +833,15 @@ void Daemon::HandleControl(const control::Request& request, const Peer& peer,
         ListForwards(response);
       }
       break;
+    case control::Request::kCapture:
+      // Packets show traffic: only peers that may change things see them.
+      if (!peer.may_change) {
+        status = absl::PermissionDeniedError(
+            absl::StrCat("uid ", peer.uid, " may not capture packets"));
+      } else {
+        status = captures_->Start(request.capture(), peer.conn, response);
+      }
+      break;
     default:
       status = absl::InvalidArgumentError("unknown request");
   }
@@ -1027,6 +1045,7 @@ void Daemon::FillStats(control::Response* out) {
     ds->set_tx_dropped_full(c.tx_dropped_full);
     ds->set_tx_errors(c.tx_errors);
     if (i == 0) ds->set_no_device(no_device_drops_);
+    captures_->FillDeviceStats(i, ds);
   }
   st->set_uptime_ms(NowMs() - started_ms_);
   st->set_reloads(reloads_);

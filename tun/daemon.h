@@ -18,6 +18,7 @@
 #include "portmap/registry.h"
 #include "portmap/server.h"
 #include "portmap/upnp.h"
+#include "tun/capture.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
@@ -118,7 +119,8 @@ class Daemon : public PacketSink {
   int timer_fd_ = -1;
   int signal_fd_ = -1;
   std::unique_ptr<ControlServer> control_;
-  std::vector<uint8_t> buffers_;  // batch x kBufferCapacity
+  std::unique_ptr<CaptureSet> captures_;  // unatctl capture
+  std::vector<uint8_t> buffers_;          // batch x kBufferCapacity
   std::vector<uint32_t> lengths_;
   std::vector<Packet> packets_;
   std::vector<Verdict> verdicts_;

@@ -66,6 +66,23 @@ class Family {
   std::string name_;
 };
 
+// A per-device counter family, two samples per device: label `key` with
+// each value's name.
+using DeviceCounter =
+    std::pair<const char*, uint64_t (control::DeviceStats::*)() const>;
+void DeviceFamily(std::string* out, absl::string_view name,
+                  absl::string_view help, const control::Stats& s,
+                  const char* key, DeviceCounter a, DeviceCounter b) {
+  Family f(out, name, "counter", help);
+  for (const auto& d : s.devices()) {
+    for (const DeviceCounter& c : {a, b}) {
+      f.Sample(
+          {{"namespace", d.name()}, {"device", d.device()}, {key, c.first}},
+          (d.*c.second)());
+    }
+  }
+}
+
 void One(std::string* out, absl::string_view name, absl::string_view type,
          absl::string_view help, uint64_t v) {
   Family(out, name, type, help).Sample({}, v);
@@ -162,34 +179,14 @@ std::string PrometheusText(const control::Stats& s,
   One(&out, "unat_tcp_segments_created_total", "counter",
       "TCP segments cut from ones a helper grew past their sender's size.",
       s.segments_created());
-  {
-    Family pk(&out, "unat_device_packets_total", "counter",
-              "Packets read (rx) from and written (tx) to each device.");
-    for (const auto& d : s.devices()) {
-      pk.Sample({{"namespace", d.name()},
-                 {"device", d.device()},
-                 {"direction", "rx"}},
-                d.rx_packets());
-      pk.Sample({{"namespace", d.name()},
-                 {"device", d.device()},
-                 {"direction", "tx"}},
-                d.tx_packets());
-    }
-  }
-  {
-    Family by(&out, "unat_device_bytes_total", "counter",
-              "Bytes read (rx) from and written (tx) to each device.");
-    for (const auto& d : s.devices()) {
-      by.Sample({{"namespace", d.name()},
-                 {"device", d.device()},
-                 {"direction", "rx"}},
-                d.rx_bytes());
-      by.Sample({{"namespace", d.name()},
-                 {"device", d.device()},
-                 {"direction", "tx"}},
-                d.tx_bytes());
-    }
-  }
+  DeviceFamily(&out, "unat_device_packets_total",
+               "Packets read (rx) from and written (tx) to each device.", s,
+               "direction", {"rx", &control::DeviceStats::rx_packets},
+               {"tx", &control::DeviceStats::tx_packets});
+  DeviceFamily(&out, "unat_device_bytes_total",
+               "Bytes read (rx) from and written (tx) to each device.", s,
+               "direction", {"rx", &control::DeviceStats::rx_bytes},
+               {"tx", &control::DeviceStats::tx_bytes});
   {
     Family er(&out, "unat_device_errors_total", "counter",
               "Device errors: read errors, writes refused (queue full), "
@@ -205,6 +202,19 @@ std::string PrometheusText(const control::Stats& s,
       er.Sample(with("tx_queue_full"), d.tx_dropped_full());
       er.Sample(with("tx_error"), d.tx_errors());
       er.Sample(with("no_device"), d.no_device());
+    }
+  }
+  DeviceFamily(&out, "unat_device_capture_packets_total",
+               "Packets unatctl capture took from each device (captured), "
+               "and those a capture's full queue dropped (dropped).",
+               s, "result", {"captured", &control::DeviceStats::captured},
+               {"dropped", &control::DeviceStats::capture_dropped});
+  {
+    Family cr(&out, "unat_device_captures", "gauge",
+              "unatctl captures running on each device.");
+    for (const auto& d : s.devices()) {
+      cr.Sample({{"namespace", d.name()}, {"device", d.device()}},
+                uint64_t{d.captures()});
     }
   }
   {

@@ -225,6 +225,9 @@ ssize_t TunDevice::Read(uint8_t* buf, size_t capacity) {
     if (n > 0) {
       ++counters_.rx_packets;
       counters_.rx_bytes += static_cast<uint64_t>(n);
+      if (tap_ != nullptr) [[unlikely]] {
+        tap_->Tapped(false, buf, static_cast<size_t>(n));
+      }
       return n;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -240,6 +243,9 @@ bool TunDevice::Write(const uint8_t* data, size_t len) {
     if (n == static_cast<ssize_t>(len)) {
       ++counters_.tx_packets;
       counters_.tx_bytes += len;
+      if (tap_ != nullptr) [[unlikely]] {
+        tap_->Tapped(true, data, len);
+      }
       return true;
     }
     if (n < 0 && errno == EINTR) continue;

@@ -22,6 +22,16 @@ struct DeviceCounters {
   uint64_t tx_errors = 0;
 };
 
+// Sees the packets a device reads and writes (unatctl capture). A device
+// with no tap pays one predictable branch per packet for it.
+class PacketTap {
+ public:
+  virtual ~PacketTap() = default;
+  // `written`: false for a packet read from the device, true for one written
+  // to it (written whole; a write the device refused is not seen).
+  virtual void Tapped(bool written, const uint8_t* data, size_t len) = 0;
+};
+
 class TunDevice {
  public:
   struct Options {
@@ -56,6 +66,10 @@ class TunDevice {
 
   const DeviceCounters& counters() const { return counters_; }
 
+  // Shows every packet read or written to `tap` from now on; null: none.
+  void set_tap(PacketTap* tap) { tap_ = tap; }
+  PacketTap* tap() const { return tap_; }
+
  private:
   TunDevice(int fd, Options options, uint32_t mtu)
       : fd_(fd), options_(std::move(options)), mtu_(mtu) {}
@@ -64,6 +78,7 @@ class TunDevice {
   Options options_;
   uint32_t mtu_ = 0;
   DeviceCounters counters_;
+  PacketTap* tap_ = nullptr;
 };
 
 }  // namespace unat::tun

@@ -1,8 +1,12 @@
 // unatctl: talks to unatd over its control socket.
 //
 // Exit codes: 0 ok, 1 unatd refused the request, 2 usage, 3 no connection.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +26,7 @@
 #include "tun/control.pb.h"
 #include "tun/framing.h"
 #include "tun/metrics.h"
+#include "tun/pcap.h"
 
 namespace {
 
@@ -38,6 +43,10 @@ constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
   namespaces
   stats
   metrics        (Prometheus text exposition format)
+  capture --device NAME --write FILE|- [--count N] [--timeout SECONDS]
+                 (a pcap of the packets one device reads and writes; NAME:
+                 an inside network, outside, a device, or NETNS:DEVICE;
+                 --count defaults to 1000)
 The socket defaults to $UNAT_CTL_SOCKET, else /run/unat/unatd.sock.
 )";
 
@@ -105,9 +114,9 @@ void PrintTable(const std::vector<std::string>& header,
   for (const auto& row : rows) print_row(row);
 }
 
-int Exchange(const std::string& path, const Request& request,
-             Response* response) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+// Connects to unatd and sends `request`; the socket in `*fd`, or an exit
+// code (the message on stderr).
+int Connect(const std::string& path, const Request& request, int* fd) {
   sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
@@ -116,49 +125,201 @@ int Exchange(const std::string& path, const Request& request,
     return 2;
   }
   strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (fd < 0 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+  *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (*fd < 0 ||
+      connect(*fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     fprintf(stderr, "unatctl: cannot connect to %s: %s\n", path.c_str(),
             strerror(errno));
-    if (fd >= 0) close(fd);
+    if (*fd >= 0) close(*fd);
     return 3;
   }
   std::string out;
   unat::tun::AppendDelimited(request, &out);
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    ssize_t n = send(*fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       fprintf(stderr, "unatctl: sending to %s: %s\n", path.c_str(),
               strerror(errno));
-      close(fd);
+      close(*fd);
       return 3;
     }
     done += static_cast<size_t>(n);
   }
-  std::string in;
+  return 0;
+}
+
+// Reads what `fd` has (waiting for it) onto `in`: >0 bytes, 0 at EOF, -1 on
+// an error.
+ssize_t ReadSome(int fd, std::string* in) {
   char buf[65536];
   for (;;) {
-    unat::tun::Extract r = unat::tun::ExtractDelimited(&in, response);
-    if (r == unat::tun::Extract::kOk) break;
-    if (r == unat::tun::Extract::kBad) {
-      fprintf(stderr, "unatctl: malformed answer from %s\n", path.c_str());
-      close(fd);
-      return 3;
-    }
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      fprintf(stderr, "unatctl: %s closed the connection without an answer\n",
-              path.c_str());
-      close(fd);
+    if (n > 0) in->append(buf, static_cast<size_t>(n));
+    return n;
+  }
+}
+
+// The next message from `fd` (bytes already read wait in `in`); 0, or an
+// exit code.
+int Receive(const std::string& path, int fd, std::string* in,
+            Response* response) {
+  for (;;) {
+    unat::tun::Extract r = unat::tun::ExtractDelimited(in, response);
+    if (r == unat::tun::Extract::kOk) return 0;
+    if (r == unat::tun::Extract::kBad) {
+      fprintf(stderr, "unatctl: malformed answer from %s\n", path.c_str());
       return 3;
     }
-    in.append(buf, static_cast<size_t>(n));
+    if (ReadSome(fd, in) <= 0) {
+      fprintf(stderr, "unatctl: %s closed the connection without an answer\n",
+              path.c_str());
+      return 3;
+    }
+  }
+}
+
+int Exchange(const std::string& path, const Request& request,
+             Response* response) {
+  int fd = -1;
+  if (int rc = Connect(path, request, &fd); rc != 0) return rc;
+  std::string in;
+  int rc = Receive(path, fd, &in, response);
+  close(fd);
+  return rc;
+}
+
+volatile sig_atomic_t g_stop_capture = 0;
+void StopCapture(int) { g_stop_capture = 1; }
+
+bool WriteAll(int fd, const std::string& bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int64_t MonotonicMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// unatctl capture: a pcap of what unatd sends; each packet written out as
+// it comes. SIGINT/SIGTERM or the timeout end it politely (unatd sends its
+// last message, with the drops); a second signal ends unatctl at once.
+int Capture(const std::string& path, const std::string& device, uint32_t count,
+            double timeout_s, const std::string& file) {
+  Request request;
+  request.mutable_capture()->set_device(device);
+  request.mutable_capture()->set_count(count);
+  int fd = -1;
+  if (int rc = Connect(path, request, &fd); rc != 0) return rc;
+  std::string in;
+  Response response;
+  if (int rc = Receive(path, fd, &in, &response); rc != 0) {
+    close(fd);
+    return rc;
+  }
+  if (!response.ok()) {
+    fprintf(stderr, "unatctl: %s\n", response.error().c_str());
+    close(fd);
+    return 1;
+  }
+  const unat::control::Capture started = response.capture();
+  const bool to_stdout = file == "-";
+  const std::string out_name = to_stdout ? "standard output" : file;
+  int out = to_stdout ? STDOUT_FILENO
+                      : open(file.c_str(),
+                             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0 || !WriteAll(out, unat::tun::PcapFileHeader())) {
+    fprintf(stderr, "unatctl: writing %s: %s\n", out_name.c_str(),
+            strerror(errno));
+    close(fd);
+    return 1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = StopCapture;
+  sa.sa_flags = SA_RESETHAND;  // no SA_RESTART: a signal wakes poll()
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a reader gone is a write error
+
+  const int64_t deadline =
+      timeout_s > 0 ? MonotonicMs() + static_cast<int64_t>(timeout_s * 1000)
+                    : -1;
+  bool stopping = false;
+  uint64_t written = 0;
+  std::string record;
+  int rc = 3;
+  for (;;) {
+    if (!stopping &&
+        (g_stop_capture || (deadline >= 0 && MonotonicMs() >= deadline))) {
+      shutdown(fd, SHUT_WR);  // unatd ends the capture and says so
+      stopping = true;
+    }
+    Response msg;
+    unat::tun::Extract r = unat::tun::ExtractDelimited(&in, &msg);
+    if (r == unat::tun::Extract::kBad) {
+      fprintf(stderr, "unatctl: malformed message from %s\n", path.c_str());
+      break;
+    }
+    if (r == unat::tun::Extract::kOk) {
+      if (msg.has_packet()) {
+        record.clear();
+        unat::tun::AppendPcapRecord(msg.packet().time_ns(), msg.packet().data(),
+                                    &record);
+        if (!WriteAll(out, record)) {
+          fprintf(stderr, "unatctl: writing %s: %s\n", out_name.c_str(),
+                  strerror(errno));
+          rc = 1;
+          break;
+        }
+        ++written;
+      } else if (!msg.capture().end().empty()) {
+        const unat::control::Capture& c = msg.capture();
+        fprintf(stderr,
+                "unatctl: capture on %s (%s%s%s): %llu packet(s) written to "
+                "%s, %llu dropped by unatd (queue full); %s\n",
+                c.name().c_str(), c.netns().c_str(),
+                c.netns().empty() ? "" : ":", c.device().c_str(),
+                static_cast<unsigned long long>(written), out_name.c_str(),
+                static_cast<unsigned long long>(c.dropped()), c.end().c_str());
+        rc = 0;
+        break;
+      }
+      continue;
+    }
+    int wait_ms = 200;  // also catches a signal just before poll()
+    if (deadline >= 0 && !stopping) {
+      wait_ms = static_cast<int>(
+          std::clamp<int64_t>(deadline - MonotonicMs(), 0, wait_ms));
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, wait_ms) <= 0) continue;  // timeout, EINTR
+    ssize_t n = ReadSome(fd, &in);
+    if (n <= 0) {
+      fprintf(stderr,
+              "unatctl: %s closed the capture on %s before its end (%llu "
+              "packet(s) written to %s)\n",
+              path.c_str(), started.name().c_str(),
+              static_cast<unsigned long long>(written), out_name.c_str());
+      break;
+    }
   }
   close(fd);
-  return 0;
+  if (!to_stdout && close(out) != 0 && rc == 0) {
+    fprintf(stderr, "unatctl: closing %s: %s\n", file.c_str(), strerror(errno));
+    rc = 1;
+  }
+  return rc;
 }
 
 void PrintJson(const google::protobuf::Message& message) {
@@ -280,6 +441,19 @@ void PrintStats(const Response& r) {
   PrintTable({"DEVICE", "NETNS:IFACE", "RX PKTS", "RX BYTES", "TX PKTS",
               "TX BYTES", "RX ERR", "TX FULL", "TX ERR"},
              rows);
+  rows.clear();
+  for (const auto& d : s.devices()) {
+    if (d.captures() == 0 && d.captured() == 0 && d.capture_dropped() == 0) {
+      continue;
+    }
+    rows.push_back({d.name(), absl::StrCat(d.captures()),
+                    absl::StrCat(d.captured()),
+                    absl::StrCat(d.capture_dropped())});
+  }
+  if (!rows.empty()) {
+    puts("");
+    PrintTable({"CAPTURE", "RUNNING", "CAPTURED", "DROPPED"}, rows);
+  }
 }
 
 }  // namespace
@@ -291,6 +465,7 @@ int main(int argc, char** argv) {
   }
   bool json = false;
   std::string ns, proto_text, addr, external_address, description;
+  std::string device, write_to, count_text, timeout_text;
   uint32_t limit = 0;
   std::vector<std::string> words;
   for (int i = 1; i < argc; ++i) {
@@ -316,7 +491,9 @@ int main(int argc, char** argv) {
       return 0;
     } else if (name == "--socket" || name == "--ns" || name == "--proto" ||
                name == "--addr" || name == "--external-address" ||
-               name == "--description" || name == "--limit") {
+               name == "--description" || name == "--limit" ||
+               name == "--device" || name == "--write" || name == "--count" ||
+               name == "--timeout") {
       std::string v;
       if (!value(&v)) return Usage(absl::StrCat(name, " needs a value"));
       if (name == "--socket") socket_path = v;
@@ -325,6 +502,10 @@ int main(int argc, char** argv) {
       if (name == "--addr") addr = v;
       if (name == "--external-address") external_address = v;
       if (name == "--description") description = v;
+      if (name == "--device") device = v;
+      if (name == "--write") write_to = v;
+      if (name == "--count") count_text = v;
+      if (name == "--timeout") timeout_text = v;
       if (name == "--limit" && !absl::SimpleAtoi(v, &limit)) {
         return Usage(absl::StrCat("--limit: \"", v, "\" is not a number"));
       }
@@ -360,6 +541,26 @@ int main(int argc, char** argv) {
         unat::tun::PrometheusText(stats.stats(), namespaces);
     fwrite(text.data(), 1, text.size(), stdout);
     return 0;
+  }
+  if (cmd == "capture") {
+    if (words.size() != 1) return Usage("capture takes only options");
+    if (device.empty()) return Usage("capture needs --device NAME");
+    if (write_to.empty()) {
+      return Usage("capture needs --write FILE (- for standard output)");
+    }
+    uint32_t count = 1000;
+    if (!count_text.empty() &&
+        (!absl::SimpleAtoi(count_text, &count) || count == 0)) {
+      return Usage(
+          absl::StrCat("--count: \"", count_text, "\" is not a number >= 1"));
+    }
+    double timeout_s = 0;
+    if (!timeout_text.empty() && (!absl::SimpleAtod(timeout_text, &timeout_s) ||
+                                  !(timeout_s > 0) || timeout_s > 1e7)) {
+      return Usage(absl::StrCat("--timeout: \"", timeout_text,
+                                "\" is not a number of seconds > 0"));
+    }
+    return Capture(socket_path, device, count, timeout_s, write_to);
   }
   if (cmd == "flows") {
     if (words.size() != 1) return Usage("flows takes only options");
