@@ -14,6 +14,7 @@ pkgs=(
   pptpd pptp-linux
   baresip-core tshark kamailio
   prometheus
+  libsystemd-dev systemd man-db groff-base
 )
 missing=()
 for p in "${pkgs[@]}"; do
