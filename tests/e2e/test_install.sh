@@ -181,7 +181,7 @@ mkdir -p "$TMP/embed-v" && cp "$src/main.cc" "$TMP/embed-v/" && mv "$TMP/v.txt" 
 if cmake -S "$TMP/embed-v" -B "$TMP/embed-v-build" -DCMAKE_PREFIX_PATH="$P" >"$TMP/embed-v.log" 2>&1; then
   fail "find_package(unat 1.0) accepted version 0.1.0"
 fi
-grep -q 'unatConfigVersion.cmake' "$TMP/embed-v.log" || fail "find_package(unat 1.0): $(tail -n 5 "$TMP/embed-v.log")"
+grep -q 'version: 0.1.0' "$TMP/embed-v.log" || fail "find_package(unat 1.0): $(tail -n 5 "$TMP/embed-v.log")"
 ok "find_package(unat 1.0) refused (the package is 0.1.0)"
 
 export PKG_CONFIG_PATH="$P/lib/pkgconfig"
