@@ -87,8 +87,8 @@ uint32_t MakeUdp(uint8_t* b, uint32_t src, uint16_t sport, uint32_t dst,
   unat::StoreBe16(u + 2, dport);
   unat::StoreBe16(u + 4, len - 20);
   std::memcpy(u + 8, "ping", 4);
-  unat::StoreBe16(u + 6, unat::TransportChecksum(src, dst, unat::kProtoUdp,
-                                                 {u, len - 20}));
+  unat::StoreBe16(
+      u + 6, unat::TransportChecksum(src, dst, unat::kProtoUdp, {u, len - 20}));
   return len;
 }
 
