@@ -17,7 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/types.h"
+#include "types.h"
 
 namespace unat {
 

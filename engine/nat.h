@@ -3,6 +3,11 @@
 // Packets and time go in; rewritten packets and verdicts come out. The
 // caller owns buffers, devices, threads and clocks. One Nat is one shard:
 // it is not thread-safe, and needs no locks when each thread owns its own.
+//
+// The public headers (this one, nat_config.h, types.h, helper.h, wire.h,
+// checksum.h) are installed as <unat/nat.h>, <unat/types.h>, ...: they
+// include each other by file name only, so that the same text works here in
+// engine/ and installed under include/unat/ (see docs/embedding.md).
 #pragma once
 
 #include <array>
@@ -16,9 +21,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "engine/helper.h"
-#include "engine/nat_config.h"
-#include "engine/types.h"
+#include "helper.h"
+#include "nat_config.h"
+#include "types.h"
 
 namespace unat {
 

@@ -14,8 +14,8 @@
 #include <span>
 #include <type_traits>
 
-#include "engine/checksum.h"
-#include "engine/types.h"
+#include "checksum.h"
+#include "types.h"
 
 namespace unat {
 

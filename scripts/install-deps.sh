@@ -15,6 +15,7 @@ pkgs=(
   baresip-core tshark kamailio
   prometheus
   nftables
+  libsystemd-dev systemd man-db groff-base
 )
 missing=()
 for p in "${pkgs[@]}"; do

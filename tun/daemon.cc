@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -682,9 +683,12 @@ void Daemon::OnSignal() {
   struct signalfd_siginfo info;
   while (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
     if (info.ssi_signo == SIGHUP) {
+      sd_notify(0, "RELOADING=1");
       Reload();
+      sd_notify(0, "READY=1");
     } else {
       Log("signal %d: shutting down", static_cast<int>(info.ssi_signo));
+      sd_notify(0, "STOPPING=1");
       stop_ = true;
     }
   }

@@ -4,6 +4,7 @@
 // file), 2 bad flags or config.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -238,6 +239,10 @@ int main(int argc, char** argv) {
     close(ready_fd);
   }
 
+  // Devices open, privileges settled: tell systemd (Type=notify; nothing
+  // without $NOTIFY_SOCKET). The daemon says RELOADING=1/READY=1 around a
+  // SIGHUP reload and STOPPING=1 at SIGTERM/SIGINT.
+  sd_notify(0, "READY=1");
   absl::Status status = (*daemon)->Run();
   daemon->reset();
   if (!flags->pid_file.empty()) unlink(flags->pid_file.c_str());
