@@ -69,7 +69,16 @@ need() {
 lan() { ip netns exec unat-lan "$@"; }
 lan2() { ip netns exec unat-lan2 "$@"; }
 wan() { ip netns exec unat-wan "$@"; }
-ctl() { "$LAB" ctl "$@"; }
+# ctl ARGS...: unatctl against the lab's unatd. Its output is read whole
+# before it is written on, with SIGPIPE ignored, so that `ctl ... | grep -q`
+# under pipefail cannot fail when grep quits at its first match while
+# unatctl still writes (a flake seen in CI). The exit code is unatctl's.
+ctl() (
+  trap '' PIPE
+  out=$("$LAB" ctl "$@") && rc=0 || rc=$?
+  [ -z "$out" ] || printf '%s\n' "$out" 2>/dev/null || true
+  exit "$rc"
+)
 
 # bg NS CMD...: runs CMD in the background inside NS (lab.sh down kills
 # whatever is left in the lab's namespaces).
