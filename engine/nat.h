@@ -151,7 +151,8 @@ class Nat {
   absl::Status UpdatePolicy(const NatConfig& config);
 
   // Tenants. Removing one removes all its flows, mappings, forwards and
-  // expectations.
+  // expectations. A removed tenant's id is not given to a new one until
+  // every id has been used once.
   absl::StatusOr<NamespaceId> AddNamespace(const NamespaceConfig& config);
   absl::Status RemoveNamespace(NamespaceId ns);
   // Replaces a namespace's routed prefixes (NamespaceConfig); flows from
@@ -176,6 +177,15 @@ class Nat {
                                     PacketHelper* helper);
   absl::Status RegisterLocalHelper(uint8_t proto, uint16_t port,
                                    LocalHelper* helper);
+  // Takes a PacketHelper off every port it has (a helper turned off in a
+  // running daemon): new flows no longer get it, its expectations and those
+  // of the flows it is on are gone, and so are the holds it placed. The
+  // flows it is on stay up and keep the TCP sequence adjustment of what it
+  // rewrote, without reaching it again: the caller may destroy it once this
+  // returns. NotFound: it is not registered.
+  absl::Status UnregisterPacketHelper(PacketHelper* helper);
+  // Takes a LocalHelper off every (proto, port) it has; returns how many.
+  size_t UnregisterLocalHelper(const LocalHelper* helper);
 
   // The packet path. `ns` is the tenant whose inside device the packet came
   // from. The packet is rewritten in place.

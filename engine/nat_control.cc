@@ -102,8 +102,14 @@ absl::StatusOr<NamespaceId> Nat::Impl::AddNamespace(const NamespaceConfig& c) {
       !st.ok()) {
     return st;
   }
-  size_t id = 0;
-  while (id < namespaces_.size() && namespaces_[id].live) ++id;
+  // A fresh id while there are fresh ones: state an embedder keys by a
+  // removed tenant's id (leases, subscriptions, logs) never names a new
+  // tenant. Only after all ids were used once does a free one serve again.
+  size_t id = namespaces_.size();
+  if (id >= kInvalidNamespace) {
+    id = 0;
+    while (id < namespaces_.size() && namespaces_[id].live) ++id;
+  }
   if (id >= kInvalidNamespace) {
     return absl::ResourceExhaustedError("too many namespaces");
   }
@@ -446,8 +452,33 @@ absl::StatusOr<NamespaceId> Nat::FindNamespace(std::string_view name) const {
 
 void Nat::SetSink(PacketSink* sink) { impl_->sink_ = sink; }
 
+namespace {
+
+// What the flows of an unregistered helper get in its place: no payload is
+// looked at any more, but the packets still pass AlgEditor::End(), so the
+// TCP sequence adjustment of what the helper changed goes on until the
+// flow ends.
+class DetachedHelper final : public PacketHelper {
+ public:
+  std::string_view name() const override { return "off"; }
+  bool OnPacket(HelperContext&, const FlowInfo&, Side, Ipv4View&,
+                L4View&) override {
+    return true;
+  }
+};
+
+PacketHelper* Detached() {
+  static DetachedHelper detached;
+  return &detached;
+}
+
+}  // namespace
+
 absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
                                        PacketHelper* helper) {
+  if (helper == nullptr || helper == Detached()) {
+    return absl::InvalidArgumentError("no helper given");
+  }
   const uint32_t key = (uint32_t{proto} << 16) | server_port;
   if (server_port != 0 && impl_->helper_ports_.contains(key)) {
     return absl::AlreadyExistsError(
@@ -457,6 +488,22 @@ absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
   auto& hs = impl_->helpers_;
   uint8_t index = impl_->HelperIndex(helper);
   if (index == 0) {
+    // A slot an unregistered helper left, once no flow holds it, serves
+    // again (turning helpers on and off never runs out of slots).
+    std::vector<bool> used(hs.size() + 1, false);
+    for (uint32_t i = 0; i < impl_->flows_.size(); ++i) {
+      const auto& f = impl_->flows_[i];
+      if ((f.flags & internal::kFlowLive) && f.helper != 0)
+        used[f.helper] = true;
+    }
+    for (size_t i = 0; i < hs.size() && index == 0; ++i) {
+      if (hs[i] == Detached() && !used[i + 1]) {
+        hs[i] = helper;
+        index = static_cast<uint8_t>(i + 1);
+      }
+    }
+  }
+  if (index == 0) {
     if (hs.size() >= 254)
       return absl::ResourceExhaustedError("too many helpers");
     hs.push_back(helper);
@@ -464,6 +511,39 @@ absl::Status Nat::RegisterPacketHelper(uint8_t proto, uint16_t server_port,
   }
   if (server_port != 0) impl_->helper_ports_[key] = index;
   return absl::OkStatus();
+}
+
+absl::Status Nat::UnregisterPacketHelper(PacketHelper* helper) {
+  Impl& m = *impl_;
+  const uint8_t index =
+      helper == nullptr || helper == Detached() ? 0 : m.HelperIndex(helper);
+  if (index == 0) return absl::NotFoundError("the helper is not registered");
+  absl::erase_if(m.helper_ports_,
+                 [index](const auto& p) { return p.second == index; });
+  absl::erase_if(m.out_expects_,
+                 [index](const auto& e) { return e.second.helper == index; });
+  auto on_helper = [&](FlowId flow) {
+    return flow < m.flows_.size() &&
+           (m.flows_[flow].flags & internal::kFlowLive) &&
+           m.flows_[flow].helper == index;
+  };
+  for (uint32_t e = 0; e < m.expects_.size(); ++e) {
+    const internal::Expectation& x = m.expects_[e];
+    if (x.live && (x.helper == index || on_helper(x.master))) {
+      m.RemoveExpectation(e);
+    }
+  }
+  // Its holds (a SIP registration's path) end with it.
+  for (uint32_t i = 0; i < m.flows_.size(); ++i) {
+    if (on_helper(i)) m.Pin(i, 0);
+  }
+  m.helpers_[index - 1] = Detached();
+  return absl::OkStatus();
+}
+
+size_t Nat::UnregisterLocalHelper(const LocalHelper* helper) {
+  return absl::erase_if(impl_->local_helpers_,
+                        [helper](const auto& h) { return h.second == helper; });
 }
 
 absl::Status Nat::RegisterLocalHelper(uint8_t proto, uint16_t port,

@@ -67,6 +67,18 @@ class HelperSet {
   // protocol. Fails on an unknown name, port 0 or a port another helper
   // already has.
   absl::Status Register(Nat& nat);
+  // Whether `next` would register cleanly: known names, no port 0, no port
+  // two helpers share. What Update() checks before it changes anything.
+  static absl::Status Check(const HelperSetConfig& next);
+  // Brings a registered set to `next` on a running engine: a helper whose
+  // settings (on, ports, options) stay keeps running with its state and
+  // flows; one turned off or changed leaves the engine
+  // (Nat::UnregisterPacketHelper: its flows stay up without it) and, if
+  // still on, a new one with the new settings takes its ports. Check()
+  // fails: nothing changes. `changes` gets one line per helper touched
+  // ("sip on", "ftp off", "h323 restarted (ports or options changed)").
+  absl::Status Update(Nat& nat, const HelperSetConfig& next,
+                      std::vector<std::string>* changes);
   // Every counter of the enabled helpers as "ftp/port_rewrites" etc.
   void ForEachCounter(
       const std::function<void(std::string_view, uint64_t)>& fn) const;
@@ -79,8 +91,12 @@ class HelperSet {
     std::vector<uint16_t> ports;
     std::unique_ptr<PacketHelper> helper;
   };
+  static Running Start(const HelperEntry& e, const HelperSetConfig& config);
+  static absl::Status RegisterOne(Nat& nat, const Running& r);
+  static absl::Status UnregisterOne(Nat& nat, const Running& r);
   std::vector<Running> running_;      // in registration order
   std::vector<std::string> unknown_;  // enabled, but no helper has the name
+  HelperSetConfig config_;            // what runs
 };
 
 }  // namespace unat::helpers

@@ -66,6 +66,10 @@ absl::Status NatTable::RegisterLocalHelper(uint8_t proto, uint16_t port,
   return nat_.RegisterLocalHelper(proto, port, helper);
 }
 
+void NatTable::UnregisterLocalHelper(const LocalHelper* helper) {
+  nat_.UnregisterLocalHelper(helper);
+}
+
 TrafficTotals NatTable::Traffic() const {
   const Stats s = nat_.GetStats();
   TrafficTotals t;

@@ -32,6 +32,7 @@ class NatTable final : public TranslationTable {
   bool IsInsideAddress(NamespaceId ns, uint32_t addr) const override;
   absl::Status RegisterLocalHelper(uint8_t proto, uint16_t port,
                                    LocalHelper* helper) override;
+  void UnregisterLocalHelper(const LocalHelper* helper) override;
   TrafficTotals Traffic() const override;
 
  private:

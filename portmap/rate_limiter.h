@@ -25,6 +25,9 @@ class RateLimiter {
   bool Allow(NamespaceId ns, uint32_t client, TimeMs now);
   size_t size() const { return buckets_.size(); }
   const RateLimit& limit() const { return limit_; }
+  // A new limit (a reload): buckets keep their tokens, refilled and capped
+  // by the new one from now on.
+  void set_limit(RateLimit limit) { limit_ = limit; }
 
  private:
   struct Bucket {

@@ -397,6 +397,19 @@ size_t MappingRegistry::RemoveClient(NamespaceId ns, uint32_t client,
   return doomed.size();
 }
 
+size_t MappingRegistry::RemoveMatching(
+    const std::function<bool(const Lease&)>& which) {
+  std::vector<uint64_t> doomed;
+  for (const auto& [id, l] : leases_) {
+    if (which(l)) doomed.push_back(id);
+  }
+  for (uint64_t id : doomed) {
+    stats_.deleted++;
+    EraseWith(LeaseEvent::kDeleted, id, true);
+  }
+  return doomed.size();
+}
+
 size_t MappingRegistry::Clear() {
   const size_t n = leases_.size();
   while (!leases_.empty()) {

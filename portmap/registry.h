@@ -187,6 +187,9 @@ class MappingRegistry {
   // protocols. With `nonce`, only leases with that nonce. Returns the count.
   size_t RemoveClient(NamespaceId ns, uint32_t client, ForwardOwner owner,
                       uint8_t proto, const Nonce* nonce = nullptr);
+  // Removes every lease `which` picks (a tenant removed, a protocol turned
+  // off), each as deleted. Returns the count.
+  size_t RemoveMatching(const std::function<bool(const Lease&)>& which);
   // Removes every lease (state loss on purpose, e.g. shutdown). Returns the
   // count.
   size_t Clear();

@@ -137,6 +137,23 @@ class PortMapServer : public LocalHelper {
   std::string_view name() const override { return "natpmp-pcp"; }
   // Registers with the engine for UDP 5351 on every gateway address.
   absl::Status Register();
+  // Takes it off its port again (both protocols turned off).
+  void Unregister() { table_->UnregisterLocalHelper(this); }
+  // A reload: which protocols it answers (the other gets its "unsupported"
+  // answer), and its rate limits.
+  void SetProtocols(bool natpmp, bool pcp) {
+    config_.natpmp = natpmp;
+    config_.pcp = pcp;
+  }
+  void SetRate(const RateLimit& rate) {
+    config_.rate = rate;
+    limiter_.set_limit(rate);
+  }
+  // A tenant removed: its PEER leases go (their flows went with it).
+  void ForgetNamespace(NamespaceId ns) {
+    std::erase_if(peers_,
+                  [ns](const auto& p) { return std::get<0>(p.first) == ns; });
+  }
   void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
                 const L4View& l4) override;
 

@@ -74,6 +74,11 @@ class TranslationTable {
   // `helper`.
   virtual absl::Status RegisterLocalHelper(uint8_t proto, uint16_t port,
                                            LocalHelper* helper) = 0;
+  // Takes `helper` off every port it registered (the server is being turned
+  // off); a table without local helpers has nothing to do.
+  virtual void UnregisterLocalHelper(const LocalHelper* helper) {
+    (void)helper;
+  }
   virtual TrafficTotals Traffic() const = 0;
 };
 

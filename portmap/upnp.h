@@ -135,6 +135,8 @@ class UpnpServer : public LocalHelper {
   std::string_view name() const override { return "upnp"; }
   // TCP http_port, the event ports and UDP 1900 on every gateway address.
   absl::Status Register();
+  // Takes it off every port Register() gave it (UPnP turned off).
+  void Unregister() { table_->UnregisterLocalHelper(this); }
   void OnPacket(const LocalContext& ctx, const Ipv4View& ip,
                 const L4View& l4) override;
   // Lease expiry is the registry's (PortMapServer::Tick advances it); this

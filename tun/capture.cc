@@ -52,17 +52,44 @@ CaptureSet::CaptureSet(std::vector<Target> targets, StreamConnections* conns,
 CaptureSet::~CaptureSet() {
   conns_->SetHangup(nullptr);
   for (Device& d : devices_) {
-    if (d.sessions > 0) d.target.set_tap(nullptr);
+    if (d.live && d.sessions > 0) d.target.set_tap(nullptr);
   }
+}
+
+void CaptureSet::SetTarget(size_t index, Target target) {
+  while (devices_.size() <= index) {
+    devices_.push_back(
+        {Target{}, std::make_unique<Tap>(this, devices_.size())});
+    devices_.back().live = false;
+  }
+  Device& d = devices_[index];
+  d.target = std::move(target);
+  d.live = true;
+  d.sessions = 0;
+  d.captured = 0;
+  d.dropped = 0;
+}
+
+void CaptureSet::RemoveTarget(size_t index, const char* why) {
+  if (index >= devices_.size() || !devices_[index].live) return;
+  for (size_t i = sessions_.size(); i-- > 0;) {
+    if (sessions_[i].target == index) End(i, why);
+  }
+  Device& d = devices_[index];
+  d.live = false;
+  d.target = Target{};
+  d.captured = 0;
+  d.dropped = 0;
 }
 
 absl::StatusOr<size_t> CaptureSet::Resolve(const std::string& name) const {
   for (size_t i = 0; i < devices_.size(); ++i) {
-    if (devices_[i].target.name == name) return i;
+    if (devices_[i].live && devices_[i].target.name == name) return i;
   }
   const size_t colon = name.find(':');
   std::vector<size_t> hits;
   for (size_t i = 0; i < devices_.size(); ++i) {
+    if (!devices_[i].live) continue;
     const Target& t = devices_[i].target;
     if (colon == std::string::npos ? t.device == name
                                    : t.netns == name.substr(0, colon) &&
@@ -73,6 +100,7 @@ absl::StatusOr<size_t> CaptureSet::Resolve(const std::string& name) const {
   if (hits.size() == 1) return hits[0];
   std::string list;
   for (size_t i = 0; i < devices_.size(); ++i) {
+    if (!devices_[i].live) continue;
     if (!hits.empty() && std::find(hits.begin(), hits.end(), i) == hits.end()) {
       continue;
     }
@@ -195,7 +223,7 @@ void CaptureSet::FillCapture(const Session& s, control::Capture* out) const {
 
 void CaptureSet::FillDeviceStats(size_t index,
                                  control::DeviceStats* out) const {
-  if (index >= devices_.size()) return;
+  if (index >= devices_.size() || !devices_[index].live) return;
   const Device& d = devices_[index];
   out->set_captures(d.sessions);
   out->set_captured(d.captured);

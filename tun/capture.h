@@ -59,6 +59,13 @@ class CaptureSet {
   // Ends every capture, each with its last message (unatd stopping).
   void EndAll(const char* why);
 
+  // A device that came while running (a tenant added by a reload): target
+  // `index`, free or past the end, names it from now on.
+  void SetTarget(size_t index, Target target);
+  // A device that goes (its tenant removed): its captures end with `why`,
+  // its counters with it, and no capture can name it any more.
+  void RemoveTarget(size_t index, const char* why);
+
   // The capture counters of target `index` (in the constructor's order).
   void FillDeviceStats(size_t index, control::DeviceStats* out) const;
   size_t active() const { return sessions_.size(); }
@@ -75,6 +82,7 @@ class CaptureSet {
   struct Device {
     Target target;
     std::unique_ptr<Tap> tap;
+    bool live = true;
     uint32_t sessions = 0;
     uint64_t captured = 0;
     uint64_t dropped = 0;

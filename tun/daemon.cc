@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -129,26 +131,9 @@ absl::Status Daemon::Init() {
   nat_ = std::move(*nat);
   nat_->SetSink(this);
   for (const InsideSpec& in : config_.inside) {
-    TunDevice::Options o;
-    o.name = in.device;
-    o.netns = in.netns;
-    o.mtu = in.mtu;
-    o.tx_queue_len = config_.tx_queue_len;
-    auto tun = TunDevice::Open(o);
+    auto tun = OpenInside(in);
     if (!tun.ok()) return tun.status();
-    const uint16_t mtu =
-        static_cast<uint16_t>(std::clamp<uint32_t>((*tun)->mtu(), 68, 65535));
-    NamespaceConfig nsc{in.name, in.gateway, in.prefix_len, mtu};
-    nsc.routed_prefixes = in.routed_prefixes;
-    auto ns = nat_->AddNamespace(nsc);
-    if (!ns.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("engine refused inside network ", in.name, ": ",
-                       ns.status().message()));
-    }
-    if (by_ns_.size() <= *ns) by_ns_.resize(*ns + 1u, nullptr);
-    by_ns_[*ns] = tun->get();
-    devices_.push_back({std::move(*tun), false, *ns, in.name});
+    if (absl::Status s = AttachTenant(in, std::move(*tun)); !s.ok()) return s;
   }
 
   table_ = std::make_unique<portmap::NatTable>(*nat_);
@@ -171,19 +156,7 @@ absl::Status Daemon::Init() {
   }
 
   if (config_.upnp) {
-    portmap::UpnpConfig uc;
-    uc.http_port = config_.upnp_port;
-    uc.igd_version = config_.upnp_igd_version;
-    uc.ssdp_rate = config_.portmap_rate;
-    // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
-    uc.boot_id = static_cast<uint32_t>(std::max<int64_t>(1, WallMs() / 1000) &
-                                       0x7fffffff);
-    upnp_ = std::make_unique<portmap::UpnpServer>(table_.get(), registry_.get(),
-                                                  uc, NowMs());
-    if (absl::Status s = upnp_->Register(); !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("helpers.upnp: ", s.message()));
-    }
+    if (absl::Status s = StartUpnp(); !s.ok()) return s;
   }
 
   algs_ = std::make_unique<helpers::HelperSet>(config_.alg);
@@ -200,21 +173,10 @@ absl::Status Daemon::Init() {
     // the mappings were lost (no state kept).
     portmap_->Start(NowMs(), portmap_state_restored_);
   }
-  if (upnp_) upnp_->Start(NowMs());
+  SizeBatch();
 
-  buffers_.assign(size_t{config_.batch} * kBufferCapacity, 0);
-  lengths_.assign(config_.batch, 0);
-  packets_.assign(config_.batch, Packet{});
-  verdicts_.assign(config_.batch, Verdict{});
-
-  for (size_t i = 0; i < devices_.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = kTagDevice | i;
-    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, devices_[i].tun->fd(), &ev) != 0) {
-      return Errno("epoll_ctl(device)");
-    }
-  }
+  // The inside devices joined the loop as they were attached.
+  if (absl::Status s = Watch(0); !s.ok()) return s;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kTagTimer;
@@ -225,13 +187,7 @@ absl::Status Daemon::Init() {
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, signal_fd_, &ev) != 0) {
     return Errno("epoll_ctl(signal)");
   }
-  struct itimerspec its {};
-  its.it_interval.tv_sec = config_.tick_ms / 1000;
-  its.it_interval.tv_nsec = static_cast<long>(config_.tick_ms % 1000) * 1000000;
-  its.it_value = its.it_interval;
-  if (timerfd_settime(timer_fd_, 0, &its, nullptr) != 0) {
-    return Errno("timerfd_settime");
-  }
+  if (absl::Status s = ArmTimer(); !s.ok()) return s;
 
   auto control = ControlServer::Create(
       {config_.ctl_socket, config_.ctl_mode, config_.ctl_gid}, epoll_fd_,
@@ -243,11 +199,7 @@ absl::Status Daemon::Init() {
   if (!control.ok()) return control.status();
   control_ = std::move(*control);
   std::vector<CaptureSet::Target> targets;
-  for (const Device& d : devices_) {
-    TunDevice* tun = d.tun.get();
-    targets.push_back({d.name, tun->name(), tun->netns(),
-                       [tun](PacketTap* tap) { tun->set_tap(tap); }});
-  }
+  for (const Device& d : devices_) targets.push_back(CaptureTarget(d));
   captures_ = std::make_unique<CaptureSet>(std::move(targets), control_.get());
 
   // The state file now matches what runs.
@@ -256,6 +208,125 @@ absl::Status Daemon::Init() {
       static_cast<int>(config_.inside.size()), config_.outside.device,
       static_cast<int>(nat_->Forwards().size()), config_.ctl_socket);
   return absl::OkStatus();
+}
+
+absl::Status Daemon::StartUpnp() {
+  portmap::UpnpConfig uc;
+  uc.http_port = config_.upnp_port;
+  uc.igd_version = config_.upnp_igd_version;
+  uc.ssdp_rate = config_.portmap_rate;
+  // BOOTID.UPNP.ORG grows with every start: the wall clock in seconds.
+  uc.boot_id =
+      static_cast<uint32_t>(std::max<int64_t>(1, WallMs() / 1000) & 0x7fffffff);
+  upnp_ = std::make_unique<portmap::UpnpServer>(table_.get(), registry_.get(),
+                                                uc, NowMs());
+  if (absl::Status s = upnp_->Register(); !s.ok()) {
+    upnp_->Unregister();
+    upnp_.reset();
+    return absl::InvalidArgumentError(
+        absl::StrCat("helpers.upnp: ", s.message()));
+  }
+  upnp_->Start(NowMs());
+  return absl::OkStatus();
+}
+
+absl::Status Daemon::ArmTimer() {
+  struct itimerspec its {};
+  its.it_interval.tv_sec = config_.tick_ms / 1000;
+  its.it_interval.tv_nsec = static_cast<long>(config_.tick_ms % 1000) * 1000000;
+  its.it_value = its.it_interval;
+  if (timerfd_settime(timer_fd_, 0, &its, nullptr) != 0) {
+    return Errno("timerfd_settime");
+  }
+  return absl::OkStatus();
+}
+
+void Daemon::SizeBatch() {
+  buffers_.assign(size_t{config_.batch} * kBufferCapacity, 0);
+  lengths_.assign(config_.batch, 0);
+  packets_.assign(config_.batch, Packet{});
+  verdicts_.assign(config_.batch, Verdict{});
+}
+
+absl::StatusOr<std::unique_ptr<TunDevice>> Daemon::OpenInside(
+    const InsideSpec& in) const {
+  TunDevice::Options o;
+  o.name = in.device;
+  o.netns = in.netns;
+  o.mtu = in.mtu;
+  o.tx_queue_len = config_.tx_queue_len;
+  return TunDevice::Open(o);
+}
+
+absl::Status Daemon::Watch(size_t slot) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kTagDevice | slot;
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, devices_[slot].tun->fd(), &ev) != 0) {
+    return Errno("epoll_ctl(device)");
+  }
+  return absl::OkStatus();
+}
+
+CaptureSet::Target Daemon::CaptureTarget(const Device& d) {
+  TunDevice* tun = d.tun.get();
+  return {d.name, tun->name(), tun->netns(),
+          [tun](PacketTap* tap) { tun->set_tap(tap); }};
+}
+
+absl::Status Daemon::AttachTenant(const InsideSpec& in,
+                                  std::unique_ptr<TunDevice> tun) {
+  const uint16_t mtu =
+      static_cast<uint16_t>(std::clamp<uint32_t>(tun->mtu(), 68, 65535));
+  NamespaceConfig nsc{in.name, in.gateway, in.prefix_len, mtu};
+  nsc.routed_prefixes = in.routed_prefixes;
+  auto ns = nat_->AddNamespace(nsc);
+  if (!ns.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("engine refused inside network ", in.name, ": ",
+                     ns.status().message()));
+  }
+  // A slot a removed tenant left, else a new one: the slot is the
+  // device's epoll tag, so slots never move.
+  size_t slot = 1;
+  while (slot < devices_.size() && devices_[slot].tun != nullptr) ++slot;
+  if (slot == devices_.size()) devices_.emplace_back();
+  devices_[slot] = {std::move(tun), false, *ns, in.name};
+  if (by_ns_.size() <= *ns) by_ns_.resize(*ns + 1u, nullptr);
+  by_ns_[*ns] = devices_[slot].tun.get();
+  if (absl::Status s = Watch(slot); !s.ok()) {
+    (void)nat_->RemoveNamespace(*ns);
+    by_ns_[*ns] = nullptr;
+    devices_[slot] = Device{};
+    return s;
+  }
+  if (captures_) captures_->SetTarget(slot, CaptureTarget(devices_[slot]));
+  return absl::OkStatus();
+}
+
+std::unique_ptr<TunDevice> Daemon::DetachTenant(size_t slot) {
+  Device& d = devices_[slot];
+  const NamespaceId ns = d.ns;
+  if (captures_)
+    captures_->RemoveTarget(slot, "its inside network was removed");
+  // Its leases (each logged as deleted), PEER pins, then everything the
+  // engine holds for it: flows, mappings, forwards, expectations.
+  registry_->RemoveMatching(
+      [ns](const portmap::Lease& l) { return l.ns == ns; });
+  portmap_->ForgetNamespace(ns);
+  for (const ForwardInfo& f : nat_->Forwards()) {
+    if (f.spec.ns != ns) continue;
+    const ForwardKey key{f.spec.proto, f.spec.external_addr,
+                         f.spec.external_port};
+    origins_.erase(key);
+    config_forwards_.erase(key);
+  }
+  (void)nat_->RemoveNamespace(ns);
+  if (ns < by_ns_.size()) by_ns_[ns] = nullptr;
+  epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, d.tun->fd(), nullptr);
+  std::unique_ptr<TunDevice> tun = std::move(d.tun);
+  d = Device{};
+  return tun;
 }
 
 absl::Status Daemon::ApplyConfigForwards(
@@ -289,9 +360,12 @@ absl::Status Daemon::ApplyConfigForwards(
     spec.external_port = f.external_port;
     auto ns = nat_->FindNamespace(f.ns);
     if (!ns.ok()) {
-      return absl::InvalidArgumentError(
+      std::string message =
           absl::StrCat("forward ", f.external_port, ": namespace ", f.ns, ": ",
-                       ns.status().message()));
+                       ns.status().message());
+      if (at_start) return absl::InvalidArgumentError(message);
+      Log("reload: %s", message);
+      continue;
     }
     spec.ns = *ns;
     spec.inside_addr = f.inside_addr;
@@ -554,7 +628,7 @@ void Daemon::MaybeSaveState() {
 
 std::string Daemon::NamespaceName(NamespaceId ns) const {
   for (const Device& d : devices_) {
-    if (!d.outside && d.ns == ns) return d.name;
+    if (d.tun != nullptr && !d.outside && d.ns == ns) return d.name;
   }
   return absl::StrCat("#", ns);
 }
@@ -593,6 +667,8 @@ absl::Status Daemon::Run() {
 }
 
 void Daemon::OnDevice(size_t index) {
+  // An event of this wake-up for a device a reload just removed.
+  if (index >= devices_.size() || devices_[index].tun == nullptr) return;
   Device& dev = devices_[index];
   uint32_t got = 0;
   while (got < config_.batch) {
@@ -683,9 +759,8 @@ void Daemon::OnSignal() {
   struct signalfd_siginfo info;
   while (read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
     if (info.ssi_signo == SIGHUP) {
-      sd_notify(0, "RELOADING=1");
-      Reload();
-      sd_notify(0, "READY=1");
+      std::string summary;
+      (void)Reload("SIGHUP", &summary);
     } else {
       Log("signal %d: shutting down", static_cast<int>(info.ssi_signo));
       sd_notify(0, "STOPPING=1");
@@ -694,113 +769,337 @@ void Daemon::OnSignal() {
   }
 }
 
-void Daemon::Reload() {
-  if (!options_.reload) return;
-  auto next = options_.reload();
-  if (!next.ok()) {
-    Log("reload: config: %s; keeping the running config",
-        std::string(next.status().message()));
-    return;
+absl::Status Daemon::Reload(const char* by, std::string* summary) {
+  if (!options_.reload) {
+    return absl::FailedPreconditionError("this unatd has no config to reload");
   }
-  // The engine takes the new policy live (timeouts, limits, filtering,
-  // ports, ICMP error rate, fragments); only its external addresses, and
-  // what follows below, need a restart.
-  std::vector<std::string> restart;
-  {
-    NatConfig policy = next->nat;
-    policy.outside_mtu = config_.nat.outside_mtu;  // the device's, as opened
-    if (policy.external_addresses != config_.nat.external_addresses) {
-      restart.push_back("outside.external_address");
-      policy.external_addresses = config_.nat.external_addresses;
-    }
-    if (absl::Status s = nat_->UpdatePolicy(policy); !s.ok()) {
-      Log("reload: engine refused the policy: %s; keeping the running one",
-          std::string(s.message()));
-    } else {
-      const std::vector<uint32_t> ext = config_.nat.external_addresses;
-      config_.nat = policy;
-      config_.nat.external_addresses = ext;
-    }
-  }
-  bool devices_same = next->inside.size() == config_.inside.size() &&
-                      next->outside.device == config_.outside.device &&
-                      next->outside.netns == config_.outside.netns;
-  for (size_t i = 0; devices_same && i < next->inside.size(); ++i) {
-    const InsideSpec& x = next->inside[i];
-    const InsideSpec& y = config_.inside[i];
-    devices_same = x.name == y.name && x.device == y.device &&
-                   x.netns == y.netns && x.gateway == y.gateway &&
-                   x.prefix_len == y.prefix_len;
-  }
-  if (!devices_same) restart.push_back("inside/outside devices");
-  if (devices_same) {
-    // Routed prefixes apply now; flows of hosts no longer inside end.
-    for (size_t i = 0; i < next->inside.size(); ++i) {
-      InsideSpec& cur = config_.inside[i];
-      if (next->inside[i].routed_prefixes == cur.routed_prefixes) continue;
-      auto ns = nat_->FindNamespace(cur.name);
-      if (!ns.ok()) continue;
-      if (absl::Status st =
-              nat_->SetRoutedPrefixes(*ns, next->inside[i].routed_prefixes);
-          !st.ok()) {
-        Log("reload: inside %s: routed prefixes refused: %s", cur.name,
-            std::string(st.message()));
-        continue;
-      }
-      cur.routed_prefixes = next->inside[i].routed_prefixes;
-    }
-  }
-  if (next->ctl_socket != config_.ctl_socket ||
-      next->ctl_mode != config_.ctl_mode ||
-      next->ctl_group != config_.ctl_group) {
-    restart.push_back("control");
-  }
-  if (next->state_file != config_.state_file) restart.push_back("state_file");
-  if (next->run_as.user != config_.run_as.user ||
-      next->run_as.gid != config_.run_as.gid) {
-    restart.push_back("user/group");
-  }
-  if (next->natpmp != config_.natpmp || next->pcp != config_.pcp) {
-    restart.push_back("helpers.natpmp/pcp");
-  }
-  if (next->upnp != config_.upnp || next->upnp_port != config_.upnp_port ||
-      next->upnp_igd_version != config_.upnp_igd_version) {
-    restart.push_back("helpers.upnp/upnp_port/upnp_igd_version");
-  }
-  if (next->alg != config_.alg) {
-    std::string names;  // "ftp/tftp/irc"
-    for (const helpers::HelperEntry* e : helpers::Registered()) {
-      absl::StrAppend(&names, names.empty() ? "" : "/", std::string(e->name));
-    }
-    restart.push_back(absl::StrCat("helpers.", names));
-  }
-  const portmap::RateLimit& ra = config_.portmap_rate;
-  const portmap::RateLimit& rb = next->portmap_rate;
-  if (ra.per_second != rb.per_second || ra.burst != rb.burst ||
-      ra.max_clients != rb.max_clients) {
-    restart.push_back("portmap rate limits");
-  }
-  // The mapping policy applies now, to new requests and renewals.
-  registry_->set_policy(next->portmap_policy);
-  config_.portmap_policy = next->portmap_policy;
-
-  // Forwards apply now (flows of forwards that stay are untouched).
-  (void)ApplyConfigForwards(next->forwards, false);
-  config_.forwards = next->forwards;
-  ++reloads_;
-  SaveStateNow("reload");
-  if (restart.empty()) {
-    Log("reload: done, %d forward(s) from the config",
-        static_cast<int>(config_forwards_.size()));
+  sd_notify(0, "RELOADING=1");
+  absl::Status s = ReloadNow(summary);
+  if (!s.ok()) {
+    ++reload_refused_;
+    Log("reload (%s): refused: %s; keeping the running config", by,
+        std::string(s.message()));
   } else {
+    Log("reload (%s): done: %s", by, *summary);
+  }
+  sd_notify(0, "READY=1");
+  return s;
+}
+
+namespace {
+
+std::string Quoted(const std::string& v) { return absl::StrCat("\"", v, "\""); }
+
+std::string AddressList(const std::vector<uint32_t>& addrs) {
+  std::string out;
+  for (uint32_t a : addrs) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", Ipv4ToString(a));
+  }
+  return absl::StrCat("[", out, "]");
+}
+
+bool SameDevice(const InsideSpec& a, const InsideSpec& b) {
+  return a.device == b.device && a.netns == b.netns;
+}
+
+bool SameTenant(const InsideSpec& a, const InsideSpec& b) {
+  return SameDevice(a, b) && a.gateway == b.gateway &&
+         a.prefix_len == b.prefix_len && a.mtu == b.mtu;
+}
+
+}  // namespace
+
+absl::Status Daemon::ReloadNow(std::string* summary) {
+  auto loaded = options_.reload();
+  if (!loaded.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ", loaded.status().message()));
+  }
+  DaemonConfig& next = *loaded;
+
+  // 1. What cannot change in a running unatd: the whole reload is refused,
+  // naming each field, and nothing below runs.
+  std::vector<std::string> fixed;
+  auto differs = [&fixed](const char* field, const std::string& was,
+                          const std::string& now) {
+    if (was != now) {
+      fixed.push_back(absl::StrCat(field, " (", was, " -> ", now, ")"));
+    }
+  };
+  differs("outside.device", Quoted(config_.outside.device),
+          Quoted(next.outside.device));
+  differs("outside.netns", Quoted(config_.outside.netns),
+          Quoted(next.outside.netns));
+  differs("outside.mtu", absl::StrCat(config_.outside.mtu),
+          absl::StrCat(next.outside.mtu));
+  differs("outside.external_address",
+          AddressList(config_.nat.external_addresses),
+          AddressList(next.nat.external_addresses));
+  differs("user", Quoted(config_.run_as.user), Quoted(next.run_as.user));
+  differs("group", absl::StrCat(config_.run_as.gid),
+          absl::StrCat(next.run_as.gid));
+  differs("control.socket", Quoted(config_.ctl_socket),
+          Quoted(next.ctl_socket));
+  differs("control.mode", absl::StrFormat("%04o", config_.ctl_mode),
+          absl::StrFormat("%04o", next.ctl_mode));
+  differs("control.group", Quoted(config_.ctl_group), Quoted(next.ctl_group));
+  differs("state_file", Quoted(config_.state_file), Quoted(next.state_file));
+  differs("tx_queue_len", absl::StrCat(config_.tx_queue_len),
+          absl::StrCat(next.tx_queue_len));
+  for (const InsideSpec& n : next.inside) {
+    for (const InsideSpec& c : config_.inside) {
+      // One device cannot be reopened with another MTU while it is open.
+      if (c.name == n.name && SameDevice(c, n) && c.mtu != n.mtu) {
+        fixed.push_back(absl::StrCat("inside ", n.name, " mtu (", c.mtu, " -> ",
+                                     n.mtu, ")"));
+      }
+    }
+  }
+  if (!fixed.empty()) {
     std::string fields;
-    for (const std::string& f : restart) {
+    for (const std::string& f : fixed) {
       absl::StrAppend(&fields, fields.empty() ? "" : ", ", f);
     }
-    Log("reload: policy and forwards applied; changes to %s take effect at "
-        "the next restart",
-        fields);
+    return absl::FailedPreconditionError(absl::StrCat(
+        fields, " cannot change while unatd runs (restart it to apply)"));
   }
+
+  // 2. Tenants: which go, which come, which are replaced (their device,
+  // address or prefix changed: their flows end). A replaced tenant on the
+  // same device keeps the open device.
+  std::vector<size_t> leaving;  // device slots
+  struct Coming {
+    const InsideSpec* spec;
+    std::unique_ptr<TunDevice> tun;  // null: takes a leaving one's
+  };
+  std::vector<Coming> coming;
+  for (size_t slot = 1; slot < devices_.size(); ++slot) {
+    if (devices_[slot].tun == nullptr) continue;
+    const InsideSpec* cur = CurrentInside(devices_[slot].name);
+    const InsideSpec* want = nullptr;
+    for (const InsideSpec& n : next.inside) {
+      if (n.name == devices_[slot].name) want = &n;
+    }
+    if (cur == nullptr || want == nullptr || !SameTenant(*cur, *want)) {
+      leaving.push_back(slot);
+    }
+  }
+  for (const InsideSpec& n : next.inside) {
+    const InsideSpec* cur = CurrentInside(n.name);
+    if (cur != nullptr && SameTenant(*cur, n)) continue;
+    coming.push_back({&n, nullptr});
+  }
+  // Devices for the new tenants, opened before anything changes: one that
+  // cannot be opened (no privileges left, no such namespace) refuses the
+  // reload. A device a leaving tenant has open is handed over instead.
+  for (Coming& c : coming) {
+    bool handed = false;
+    for (size_t slot : leaving) {
+      const Device& d = devices_[slot];
+      if (d.tun->name() == c.spec->device && d.tun->netns() == c.spec->netns) {
+        handed = true;
+      }
+    }
+    if (handed) continue;
+    auto tun = OpenInside(*c.spec);
+    if (!tun.ok()) {
+      // (The device's own message names it and its namespace.)
+      return absl::UnavailableError(absl::StrCat(
+          "inside ", c.spec->name, ": ", tun.status().message(),
+          getuid() != 0
+              ? absl::StrCat(" (unatd runs as ", DescribeUid(getuid()),
+                             ": a new tenant's device needs the "
+                             "privileges unatd dropped; restart it)")
+              : std::string()));
+    }
+    c.tun = std::move(*tun);
+  }
+  // 3. Helpers and the engine's policy are checked before they change.
+  if (absl::Status h = helpers::HelperSet::Check(next.alg); !h.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("helpers: ", h.message()));
+  }
+  {
+    NatConfig policy = next.nat;
+    policy.outside_mtu = config_.nat.outside_mtu;  // the device's, as opened
+    if (absl::Status p = nat_->UpdatePolicy(policy); !p.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("engine refused the policy: ", p.message()));
+    }
+    config_.nat = policy;
+  }
+
+  // From here on everything applies.
+  std::vector<std::string> done;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<TunDevice>>
+      handed;  // (netns, device)
+  for (size_t slot : leaving) {
+    const std::string name = devices_[slot].name;
+    const size_t flows_before = nat_->GetStats().flows_total;
+    std::unique_ptr<TunDevice> tun = DetachTenant(slot);
+    const size_t flows_after = nat_->GetStats().flows_total;
+    Log("reload: inside %s removed (device %s): %d flow(s) ended", name,
+        tun->name(), static_cast<int>(flows_before - flows_after));
+    done.push_back(absl::StrCat("-", name));
+    std::pair<std::string, std::string> key{tun->netns(), tun->name()};
+    handed[key] = std::move(tun);
+  }
+  for (Coming& c : coming) {
+    std::unique_ptr<TunDevice> tun = std::move(c.tun);
+    if (tun == nullptr) {
+      auto it = handed.find({c.spec->netns, c.spec->device});
+      if (it != handed.end()) {
+        tun = std::move(it->second);
+        handed.erase(it);
+      }
+    }
+    if (tun == nullptr) continue;  // cannot happen: opened or handed above
+    const std::string device = tun->name();
+    if (absl::Status a = AttachTenant(*c.spec, std::move(tun)); !a.ok()) {
+      Log("reload: inside %s not added: %s", c.spec->name,
+          std::string(a.message()));
+      continue;
+    }
+    Log("reload: inside %s added (device %s, %s/%d)", c.spec->name, device,
+        Ipv4ToString(c.spec->gateway), static_cast<int>(c.spec->prefix_len));
+    done.push_back(absl::StrCat("+", c.spec->name));
+  }
+  handed.clear();  // devices no tenant took any more close here
+  // Routed prefixes of tenants that stay apply now; flows of hosts no
+  // longer inside end.
+  std::vector<InsideSpec> inside;
+  for (const InsideSpec& n : next.inside) {
+    auto ns = nat_->FindNamespace(n.name);
+    if (!ns.ok()) continue;  // not added (logged above)
+    InsideSpec live = n;
+    const InsideSpec* cur = CurrentInside(n.name);
+    if (cur != nullptr && cur->routed_prefixes != n.routed_prefixes) {
+      if (absl::Status st = nat_->SetRoutedPrefixes(*ns, n.routed_prefixes);
+          !st.ok()) {
+        Log("reload: inside %s: routed prefixes refused: %s", n.name,
+            std::string(st.message()));
+        live.routed_prefixes = cur->routed_prefixes;
+      } else {
+        done.push_back(absl::StrCat(n.name, " routed prefixes"));
+      }
+    }
+    inside.push_back(std::move(live));
+  }
+  config_.inside = std::move(inside);
+
+  // 4. Helpers: only those whose settings changed stop or start.
+  {
+    std::vector<std::string> changes;
+    if (absl::Status h = algs_->Update(*nat_, next.alg, &changes); !h.ok()) {
+      Log("reload: helpers: %s", std::string(h.message()));
+    }
+    for (const std::string& c : changes) done.push_back(c);
+    config_.alg = next.alg;
+  }
+
+  // 5. NAT-PMP and PCP (one server on UDP 5351). A protocol turned off
+  // takes its leases with it.
+  {
+    const bool was = config_.natpmp || config_.pcp;
+    const bool now = next.natpmp || next.pcp;
+    portmap_->SetProtocols(next.natpmp, next.pcp);
+    portmap_->SetRate(next.portmap_rate);
+    for (auto [on_before, on_after, owner, label] :
+         {std::tuple{config_.natpmp, next.natpmp, ForwardOwner::kNatPmp,
+                     "natpmp"},
+          std::tuple{config_.pcp, next.pcp, ForwardOwner::kPcp, "pcp"}}) {
+      if (on_before == on_after) continue;
+      if (!on_after) {
+        const size_t n = registry_->RemoveMatching(
+            [owner](const portmap::Lease& l) { return l.owner == owner; });
+        done.push_back(absl::StrCat(label, " off (", n, " lease(s) deleted)"));
+      } else {
+        done.push_back(absl::StrCat(label, " on"));
+      }
+    }
+    if (!was && now) {
+      if (absl::Status r = portmap_->Register(); !r.ok()) {
+        Log("reload: natpmp/pcp: %s", std::string(r.message()));
+      } else {
+        // NAT-PMP announces its address, as at a start; PCP only announces
+        // lost state, and none was lost.
+        portmap_->Start(NowMs(), true);
+      }
+    } else if (was && !now) {
+      portmap_->Unregister();
+    }
+    config_.natpmp = next.natpmp;
+    config_.pcp = next.pcp;
+    config_.portmap_rate = next.portmap_rate;
+  }
+
+  // 6. UPnP: turned off, on, or moved (port, IGD version) in one piece.
+  const bool upnp_changed = next.upnp != config_.upnp ||
+                            next.upnp_port != config_.upnp_port ||
+                            next.upnp_igd_version != config_.upnp_igd_version;
+  if (upnp_changed) {
+    if (upnp_) {
+      upnp_->Stop(this);  // ssdp:byebye, as at a stop
+      upnp_->Unregister();
+      upnp_.reset();
+    }
+    if (!next.upnp) {
+      const size_t n = registry_->RemoveMatching([](const portmap::Lease& l) {
+        return l.owner == ForwardOwner::kUpnp;
+      });
+      done.push_back(absl::StrCat("upnp off (", n, " lease(s) deleted)"));
+    } else {
+      config_.upnp_port = next.upnp_port;
+      config_.upnp_igd_version = next.upnp_igd_version;
+      if (absl::Status u = StartUpnp(); !u.ok()) {
+        Log("reload: upnp: %s", std::string(u.message()));
+        upnp_.reset();
+      } else {
+        done.push_back(config_.upnp ? "upnp restarted" : "upnp on");
+      }
+    }
+    config_.upnp = upnp_ != nullptr;
+    config_.upnp_port = next.upnp_port;
+    config_.upnp_igd_version = next.upnp_igd_version;
+  }
+
+  // 7. The loop's tick and batch.
+  if (next.tick_ms != config_.tick_ms) {
+    config_.tick_ms = next.tick_ms;
+    if (absl::Status t = ArmTimer(); !t.ok()) {
+      Log("reload: tick_ms: %s", std::string(t.message()));
+    }
+    done.push_back(absl::StrCat("tick_ms ", config_.tick_ms));
+  }
+  if (next.batch != config_.batch) {
+    config_.batch = next.batch;
+    SizeBatch();
+    done.push_back(absl::StrCat("batch ", config_.batch));
+  }
+
+  // 8. The mapping policy (new requests and renewals) and forwards (flows
+  // of forwards that stay are untouched).
+  registry_->set_policy(next.portmap_policy);
+  config_.portmap_policy = next.portmap_policy;
+  (void)ApplyConfigForwards(next.forwards, false);
+  config_.forwards = next.forwards;
+  ++reloads_;
+  SaveStateNow("reload");
+  std::string what;
+  for (const std::string& d : done) {
+    absl::StrAppend(&what, what.empty() ? "" : ", ", d);
+  }
+  *summary = absl::StrCat(
+      static_cast<int>(config_.inside.size()), " inside network(s), ",
+      static_cast<int>(config_forwards_.size()), " forward(s) from the config",
+      what.empty() ? "" : "; ", what);
+  return absl::OkStatus();
+}
+
+const InsideSpec* Daemon::CurrentInside(const std::string& name) const {
+  for (const InsideSpec& in : config_.inside) {
+    if (in.name == name) return &in;
+  }
+  return nullptr;
 }
 
 // --- control plane ---------------------------------------------------------
@@ -835,6 +1134,16 @@ void Daemon::HandleControl(const control::Request& request, const Peer& peer,
       if (status.ok()) {
         SaveStateNow("control");
         ListForwards(response);
+      }
+      break;
+    case control::Request::kReload:
+      if (!peer.may_change) {
+        status = absl::PermissionDeniedError(absl::StrCat(
+            "uid ", peer.uid, " may read but not change anything"));
+      } else {
+        std::string summary;
+        status = Reload("unatctl", &summary);
+        if (status.ok()) response->set_reload(summary);
       }
       break;
     case control::Request::kCapture:
@@ -1036,6 +1345,7 @@ void Daemon::FillStats(control::Response* out) {
   st->set_fragment_datagrams_timed_out(s.fragment_datagrams_timed_out);
   for (size_t i = 0; i < devices_.size(); ++i) {
     const Device& d = devices_[i];
+    if (d.tun == nullptr) continue;  // a removed tenant's slot
     const DeviceCounters& c = d.tun->counters();
     control::DeviceStats* ds = st->add_devices();
     ds->set_name(d.name);
@@ -1053,6 +1363,7 @@ void Daemon::FillStats(control::Response* out) {
   }
   st->set_uptime_ms(NowMs() - started_ms_);
   st->set_reloads(reloads_);
+  st->set_reloads_refused(reload_refused_);
   st->set_state_saves(state_saves_);
   st->set_state_save_errors(state_save_errors_);
   st->set_state_save_us_total(state_save_us_total_);

@@ -86,7 +86,25 @@ class Daemon : public PacketSink {
   TunDevice* DeviceFor(Side side, NamespaceId ns);
   void OnTimer();
   void OnSignal();
-  void Reload();
+  // Reloads, logs the outcome and counts a refusal; `by`: "SIGHUP" or
+  // "unatctl".
+  absl::Status Reload(const char* by, std::string* summary);
+  // Applies the config options_.reload() gives, or refuses it whole (the
+  // old config stays) saying why. `summary`: what changed.
+  absl::Status ReloadNow(std::string* summary);
+  const InsideSpec* CurrentInside(const std::string& name) const;
+  // Tenants: the device opened for one, and one joining or leaving the
+  // engine and the loop (its device slot freed; the device is returned).
+  absl::StatusOr<std::unique_ptr<TunDevice>> OpenInside(
+      const InsideSpec& in) const;
+  absl::Status AttachTenant(const InsideSpec& in,
+                            std::unique_ptr<TunDevice> tun);
+  std::unique_ptr<TunDevice> DetachTenant(size_t slot);
+  absl::Status Watch(size_t slot);  // the device joins the epoll set
+  static CaptureSet::Target CaptureTarget(const Device& d);
+  absl::Status StartUpnp();
+  absl::Status ArmTimer();
+  void SizeBatch();
 
   void HandleControl(const control::Request& request, const Peer& peer,
                      control::Response* response);
@@ -111,9 +129,11 @@ class Daemon : public PacketSink {
   std::unique_ptr<portmap::PortMapServer> portmap_;
   std::unique_ptr<portmap::UpnpServer> upnp_;  // null: UPnP off
   std::unique_ptr<helpers::HelperSet> algs_;   // FTP, TFTP, IRC DCC
-  std::vector<Device> devices_;                // [0] outside, then inside
-  std::vector<TunDevice*> by_ns_;              // NamespaceId -> inside device
-  std::map<ForwardKey, Origin> origins_;       // forwards we know where from
+  // [0] outside, then inside; a removed tenant leaves its slot empty (tun
+  // null) for the next one: a slot is its device's epoll tag.
+  std::vector<Device> devices_;
+  std::vector<TunDevice*> by_ns_;         // NamespaceId -> inside device
+  std::map<ForwardKey, Origin> origins_;  // forwards we know where from
   std::map<ForwardKey, ForwardEntry> config_forwards_;
   int epoll_fd_ = -1;
   int timer_fd_ = -1;
@@ -131,6 +151,7 @@ class Daemon : public PacketSink {
   bool portmap_state_restored_ = false;
   uint64_t no_device_drops_ = 0;
   uint64_t reloads_ = 0;
+  uint64_t reload_refused_ = 0;
   uint64_t state_saves_ = 0;
   uint64_t state_save_errors_ = 0;
   uint64_t state_save_us_total_ = 0;

@@ -281,8 +281,11 @@ std::string PrometheusText(const control::Stats& s,
   }
   Family(&out, "unat_uptime_seconds", "gauge", "Seconds since unatd started.")
       .Sample({}, static_cast<double>(s.uptime_ms()) / 1000.0);
-  One(&out, "unat_reloads_total", "counter", "Configuration reloads (SIGHUP).",
-      s.reloads());
+  One(&out, "unat_reloads_total", "counter",
+      "Configuration reloads applied (SIGHUP, unatctl reload).", s.reloads());
+  One(&out, "unat_reloads_refused_total", "counter",
+      "Configuration reloads refused whole (the old config stayed).",
+      s.reloads_refused());
   One(&out, "unat_state_saves_total", "counter", "State file writes.",
       s.state_saves());
   One(&out, "unat_state_save_errors_total", "counter",

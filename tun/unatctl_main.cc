@@ -43,6 +43,8 @@ constexpr char kUsage[] = R"(usage: unatctl [--socket PATH] [--json] COMMAND
   namespaces
   stats
   metrics        (Prometheus text exposition format)
+  reload         (unatd reads its config again and applies it, as at SIGHUP;
+                 prints what changed, or why it refused and kept the old)
   capture --device NAME --write FILE|- [--count N] [--timeout SECONDS]
                  (a pcap of the packets one device reads and writes; NAME:
                  an inside network, outside, a device, or NETNS:DEVICE;
@@ -355,10 +357,11 @@ void PrintForwards(const Response& r) {
 void PrintStats(const Response& r) {
   const auto& s = r.stats();
   printf(
-      "uptime %.1fs  reloads %llu  state saves %llu (errors %llu, %llu us "
-      "total, max %llu us)  held for durability %llu\n",
+      "uptime %.1fs  reloads %llu (refused %llu)  state saves %llu (errors "
+      "%llu, %llu us total, max %llu us)  held for durability %llu\n",
       static_cast<double>(s.uptime_ms()) / 1000.0,
       static_cast<unsigned long long>(s.reloads()),
+      static_cast<unsigned long long>(s.reloads_refused()),
       static_cast<unsigned long long>(s.state_saves()),
       static_cast<unsigned long long>(s.state_save_errors()),
       static_cast<unsigned long long>(s.state_save_us_total()),
@@ -582,6 +585,8 @@ int main(int argc, char** argv) {
     request.mutable_list_namespaces();
   } else if (cmd == "stats" && words.size() == 1) {
     request.mutable_get_stats();
+  } else if (cmd == "reload" && words.size() == 1) {
+    request.mutable_reload();
   } else if (cmd == "forward" && words.size() >= 2 && words[1] == "add") {
     if (words.size() != 7) {
       return Usage(
@@ -682,6 +687,8 @@ int main(int argc, char** argv) {
                rows);
   } else if (cmd == "stats") {
     PrintStats(response);
+  } else if (cmd == "reload") {
+    printf("reload: done: %s\n", response.reload().c_str());
   }
   return 0;
 }

@@ -95,6 +95,19 @@ check_reload_and_state() {
     fail "the reloaded forward does not reach lan"
   ok "SIGHUP reload adds the config's forward tcp 9090 (it works)"
 
+  # A new tenant needs a device unatd can no longer open: the reload is
+  # refused whole, saying why, and the running config stays.
+  cp "$conf" "$TMP/priv_good.conf"
+  echo 'inside { name: "lan9" device: "unat9" address: "10.79.0.1/24" }' >>"$conf"
+  echo 'forward { proto: TCP external_port: 9292 namespace: "lan" inside_address: "10.77.0.2" inside_port: 80 }' >>"$conf"
+  local out rc=0
+  out=$(ctl reload 2>&1) || rc=$?
+  [ "$rc" = 1 ] && grep -q "inside lan9: device unat9: .*needs the privileges unatd dropped" <<<"$out" ||
+    fail "a tenant added after the drop: rc $rc: $out"
+  ctl forwards | grep -q ':9292 ' && fail "the refused reload's forward was applied"
+  cp "$TMP/priv_good.conf" "$conf"
+  ok "a tenant added after the drop is refused whole: $out"
+
   ctl forward add tcp 9191 lan 10.77.0.2 80 >/dev/null || fail "forward add"
   "$LAB" restart || fail "restart"
   ctl forwards | grep -q '\*:9191 .*runtime' ||

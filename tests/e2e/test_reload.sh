@@ -31,10 +31,10 @@ sed -i 's/^forward.*$//' "$CONF"
 echo 'forward { proto: TCP external_port: 9090 namespace: "lan2" inside_address: "10.77.0.2" inside_port: 80 }' >>"$CONF"
 "$LAB" hup
 for i in $(seq 50); do
-  "$LAB" log | grep -q "reload: done" && break
+  "$LAB" log | grep -q "reload (SIGHUP): done" && break
   sleep 0.1
 done
-"$LAB" log | grep -q "reload: done" || fail "no 'reload: done' in the log"
+"$LAB" log | grep -q "reload (SIGHUP): done" || fail "no 'reload: done' in the log"
 
 wait "$dl" || fail "the download across the reload failed"
 cmp -s "$TMP/got.bin" "$TMP/wan/big.bin" || fail "download across the reload corrupted"
@@ -56,10 +56,10 @@ cp "$CONF" "$TMP/good.conf"
 echo 'forward { proto: TCP external_port: 99999 namespace: "lan" inside_address: "10.77.0.2" inside_port: 80 }' >>"$CONF"
 "$LAB" hup
 for i in $(seq 50); do
-  "$LAB" log | grep -q "reload: config:" && break
+  "$LAB" log | grep -q "refused: config:" && break
   sleep 0.1
 done
-"$LAB" log | grep -q "reload: config: forward\[1\]\.external_port: 99999 is out of range" ||
+"$LAB" log | grep -q "reload (SIGHUP): refused: config: forward\[1\]\.external_port: 99999 is out of range" ||
   fail "bad reload not logged: $("$LAB" log | tail -3)"
 [ "$(wan curl -sS -m 5 http://203.0.113.1:9090/who.txt)" = lan2 ] || fail "9090 lost"
 ok "bad config on reload refused, running config kept"
@@ -70,7 +70,7 @@ cp "$TMP/good.conf" "$CONF"
 echo 'filtering: ENDPOINT_INDEPENDENT' >>"$CONF"
 "$LAB" hup
 for i in $(seq 50); do
-  "$LAB" log | grep -q "reload: done" && [ "$("$LAB" log | grep -c "reload: done")" -ge 2 ] && break
+  "$LAB" log | grep -q "reload (SIGHUP): done" && [ "$("$LAB" log | grep -c "reload (SIGHUP): done")" -ge 2 ] && break
   sleep 0.1
 done
 cat >"$TMP/eif_wan.py" <<'PY'
@@ -99,19 +99,22 @@ wait "$wpid" || true
 [ "$got" = from-another-port ] || fail "filtering change not live: got '$got'"
 ok "filtering changed to endpoint-independent by SIGHUP, live"
 
-# What the engine cannot change live is reported as needing a restart.
+# What cannot change live is refused whole, naming the field; the running
+# config stays.
 cp "$TMP/good.conf" "$CONF"
 sed -i 's/external_address: "203.0.113.1"/external_address: "203.0.113.9"/' "$CONF"
 grep -q 203.0.113.9 "$CONF" || fail "test setup: no external_address line to change"
 "$LAB" hup
 for i in $(seq 50); do
-  "$LAB" log | grep -q "next restart" && break
+  "$LAB" log | grep -q "cannot change while unatd runs" && break
   sleep 0.1
 done
-"$LAB" log | grep -q "changes to outside.external_address take effect at the next restart" ||
-  fail "address change not reported: $("$LAB" log | tail -3)"
-[ "$(ctl --json stats | json 'int(d["stats"]["reloads"])')" -ge 3 ] || fail "reload counter"
-ok "external address change reported as needing a restart"
+"$LAB" log | grep -q 'refused: outside.external_address (\[203.0.113.1\] -> \[203.0.113.9\]) cannot change while unatd runs (restart it to apply); keeping the running config' ||
+  fail "address change not refused: $("$LAB" log | tail -3)"
+[ "$(stat_field reloads)" -eq 2 ] || fail "reloads counted: $(stat_field reloads), want 2"
+[ "$(stat_field reloads_refused)" -eq 2 ] || fail "refusals counted: $(stat_field reloads_refused), want 2"
+[ "$(wan curl -sS -m 5 http://203.0.113.1:9090/who.txt)" = lan2 ] || fail "9090 lost after the refusal"
+ok "external address change refused, naming the field; 2 reloads applied, 2 refused"
 cp "$TMP/good.conf" "$CONF"
 
 # The config forward is not written twice after a restart.

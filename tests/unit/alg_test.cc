@@ -145,6 +145,71 @@ TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
   EXPECT_EQ(ca.rfind_pdu<TCP>().ack_seq(), 9015u);
 }
 
+// A helper turned off in a running daemon: the connection it rewrote keeps
+// its sequence adjustment (netfilter keeps seqadj when a helper goes), but
+// the helper sees no packet of it again, and new flows to its port do not
+// get it. Its slot serves a new helper once no flow holds it.
+TEST_F(AlgTest, UnregisteredHelperLeavesItsFlowsAdjustedAndUntouched) {
+  using Tins::TCP;
+  auto syn = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::SYN, 1000));
+  const uint16_t ext = syn.rfind_pdu<TCP>().sport();
+  Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 9000,
+          1001));
+  In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, 1001, 9001));
+  const std::string cmd = "CMD <short>\r\n";  // +13
+  auto a = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  1001, 9001, cmd));
+  EXPECT_EQ(Data(a), "CMD <a much longer text>\r\n");
+  ASSERT_EQ(helper.edits, 1);
+
+  ASSERT_TRUE(nat->UnregisterPacketHelper(&helper).ok());
+  EXPECT_EQ(nat->UnregisterPacketHelper(&helper).code(),
+            absl::StatusCode::kNotFound);
+  // The same connection: not edited any more, still shifted by +13.
+  const uint32_t next = 1001 + static_cast<uint32_t>(cmd.size());
+  auto b = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  next, 9001, "AGAIN <short>\r\n"));
+  EXPECT_EQ(Data(b), "AGAIN <short>\r\n");
+  EXPECT_EQ(b.rfind_pdu<TCP>().seq(), next + 13);
+  EXPECT_EQ(helper.edits, 1);
+  auto ack = Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::ACK, 9001,
+                     next + 13 + 15));
+  EXPECT_EQ(ack.rfind_pdu<TCP>().ack_seq(), next + 15);
+  bool listed = false;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    if (f.remote_port == 21) {
+      EXPECT_EQ(f.helper, "off");
+      listed = true;
+    }
+  });
+  EXPECT_TRUE(listed);
+
+  // A new connection to port 21 gets no helper at all.
+  In(Tcp("10.77.0.2", 40001, "203.0.113.2", 21, TCP::SYN, 5000));
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    if (f.inside_port == 40001) EXPECT_EQ(f.helper, "");
+  });
+
+  // Registered again (a reload turning it back on): new flows get it, and
+  // the old connection, which holds the old slot, stays as it was.
+  RewritingHelper again;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoTcp, 21, &again).ok());
+  In(Tcp("10.77.0.2", 40002, "203.0.113.2", 21, TCP::SYN, 7000));
+  int on_again = 0;
+  nat->ForEachFlow([&](const FlowInfo& f) {
+    if (f.inside_port == 40002) {
+      EXPECT_EQ(f.helper, "rewrite");
+      ++on_again;
+    }
+    if (f.inside_port == 40000) EXPECT_EQ(f.helper, "off");
+  });
+  EXPECT_EQ(on_again, 1);
+  auto c = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
+                  next + 15, 9001, "<short>"));
+  EXPECT_EQ(Data(c), "<short>");
+  EXPECT_EQ(again.edits, 0);
+}
+
 TEST_F(AlgTest, CorruptSegmentIsNotEdited) {
   using Tins::TCP;
   auto syn = In(Tcp("10.77.0.2", 40001, "203.0.113.2", 21, TCP::SYN, 1000));
