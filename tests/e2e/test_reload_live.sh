@@ -6,7 +6,7 @@
 # live (the outside device) and a tenant whose device cannot be opened
 # refuse the whole reload: the old config stays.
 source "$(dirname "$0")/lib.sh"
-need natpmpc
+need natpmpc upnpc socat
 "$LAB" up
 CONF="$("$LAB" config-path)"
 PID=$("$LAB" pid)
@@ -40,17 +40,24 @@ dl=$!
 sleep 0.5
 
 # --- NAT-PMP off, then on by reload ----------------------------------------
+out=$(lan upnpc -i -s 2>&1) && fail "an IGD answered while UPnP is off: $out"
 out=$(timeout 20 ip netns exec unat-lan natpmpc -g 10.77.0.1 -a 8080 80 tcp 60 2>&1) && fail "NAT-PMP answered while off: $out"
 grep -q 'the gateway does not support nat-pmp' <<<"$out" || fail "natpmpc while off: $out"
 cp "$CONF" "$TMP/base.conf"
-echo 'helpers { natpmp: true ftp: true }' >>"$CONF"
+echo 'helpers { natpmp: true ftp: true upnp: true }' >>"$CONF"
 out=$(reload) || fail "reload (natpmp on): $out"
 echo "$out" | grep -q "natpmp on" || fail "reload summary: $out"
 echo "$out" | grep -q "ftp on" || fail "reload summary: $out"
+echo "$out" | grep -q "upnp on" || fail "reload summary: $out"
 same_pid
 out=$(lan natpmpc -g 10.77.0.1 -a 8080 80 tcp 60 2>&1) || fail "natpmpc after NAT-PMP on: $out"
 echo "$out" | grep -q "Mapped public port 8080 protocol TCP to local port 80" || fail "natpmpc: $out"
 out2=$(lan2 natpmpc -g 10.77.0.1 -a 8081 80 tcp 60 2>&1) || fail "natpmpc from lan2: $out2"
+out=$(lan upnpc -i -s 2>&1) || fail "upnpc -s after UPnP on: $out"
+grep -q 'ExternalIPAddress = 203.0.113.1' <<<"$out" || fail "upnpc -s: $out"
+out=$(lan upnpc -i -a 10.77.0.2 81 8090 TCP 600 2>&1) || fail "upnpc -a: $out"
+grep -q 'external 203.0.113.1:8090 TCP is redirected to internal 10.77.0.2:81' <<<"$out" || fail "upnpc -a: $out"
+ok "UPnP turned on by the same reload: upnpc -s finds the IGD, upnpc -a maps 8090"
 ok "NAT-PMP turned on by unatctl reload (pid $PID unchanged): natpmpc maps 8080 from lan and 8081 from lan2"
 
 # --- a helper on, then off ------------------------------------------------------
@@ -144,16 +151,19 @@ ok "a tenant whose device cannot be opened refuses the reload: $out"
 # --- lan2 back, NAT-PMP off ------------------------------------------------
 cp "$TMP/base.conf" "$CONF" # lan and lan2, no helpers, no lan3
 out=$(reload) || fail "reload (back to base): $out"
-for w in "+lan2" "-lan3" "natpmp off (1 lease(s) deleted)"; do
+for w in "+lan2" "-lan3" "natpmp off (1 lease(s) deleted)" "upnp off (1 lease(s) deleted)"; do
   grep -qF -- "$w" <<<"$out" || fail "reload summary lacks '$w': $out"
 done
 same_pid
 lan2 ping -n -c 2 -i 0.2 -W 2 203.0.113.2 >/dev/null || fail "ping from lan2 after it came back"
 out=$(timeout 20 ip netns exec unat-lan natpmpc -g 10.77.0.1 -a 8080 80 tcp 60 2>&1) && fail "NAT-PMP answers after off: $out"
 grep -q 'the gateway does not support nat-pmp' <<<"$out" || fail "natpmpc after off: $out"
-ctl forwards | grep -q ":8080 " && fail "lan's NAT-PMP lease stayed with NAT-PMP off"
+fw=$(ctl forwards)
+grep -q ":8080 " <<<"$fw" && fail "lan's NAT-PMP lease stayed with NAT-PMP off: $fw"
+grep -q ":8090 " <<<"$fw" && fail "lan's UPnP lease stayed with UPnP off: $fw"
+out=$(lan upnpc -i -s 2>&1) && fail "an IGD answers after UPnP off: $out"
 [ "$(have_ns lan3)" = 0 ] || fail "lan3 still listed"
-ok "back to the first config: lan2 added again and reachable, lan3 removed, NAT-PMP off with its lease deleted"
+ok "back to the first config: lan2 added again and reachable, lan3 removed, NAT-PMP and UPnP off with their leases deleted"
 
 # --- lan's flows lived through all of it -------------------------------------------
 wait "$dl" || fail "the download across the reloads failed"

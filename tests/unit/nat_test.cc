@@ -688,6 +688,34 @@ class PairHelper : public PacketHelper {
   absl::StatusOr<ExternalEndpoint> result = absl::UnknownError("not asked");
 };
 
+// A helper turned off takes its expectations with it: the media pair it
+// announced no longer lets the remote in, and the mapping references they
+// held are released.
+TEST_F(NatTest, UnregisteringAHelperRemovesItsExpectations) {
+  PairHelper h;
+  ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &h).ok());
+  const uint32_t mappings_before = nat->GetStats().mappings;
+  h.pair_port = 40000;
+  UdpOut(lan, "10.77.0.2", 5060, "203.0.113.2", 5060);
+  ASSERT_TRUE(h.result.ok()) << h.result.status();
+  const uint16_t rtp = h.result->port;
+  ASSERT_EQ(nat->GetStats().expectations, 2u);
+  ASSERT_TRUE(nat->UnregisterPacketHelper(&h).ok());
+  EXPECT_EQ(nat->GetStats().expectations, 0u);
+  EXPECT_EQ(Out(Udp("203.0.113.2", 30000, "203.0.113.1", rtp)).reason,
+            DropReason::kNoFlow);
+  // The signalling flow's mapping stays (its flow is up); the pair's are
+  // released (held for their post-expiry time, as any unused mapping).
+  const Stats st = nat->GetStats();
+  EXPECT_EQ(st.mappings - st.mappings_held, mappings_before + 1);
+  EXPECT_EQ(st.mappings_held, 2u);
+  // And the signalling flow still passes, without the helper.
+  UdpOut(lan, "10.77.0.2", 5060, "203.0.113.2", 5060);
+  nat->ForEachFlow([](const FlowInfo& f) {
+    if (f.inside_port == 5060) EXPECT_EQ(f.helper, "off");
+  });
+}
+
 TEST_F(NatTest, AnExpectationPairIsAnEvenPortAndTheNext) {
   PairHelper h;
   ASSERT_TRUE(nat->RegisterPacketHelper(kProtoUdp, 5060, &h).ok());
