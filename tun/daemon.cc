@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "helpers/registry.h"
 #include "tun/log.h"
 #include "tun/state_file.h"
@@ -54,6 +56,44 @@ std::string ForwardSignature(const std::vector<ForwardInfo>& forwards) {
 bool SameTarget(const ForwardEntry& a, const ForwardEntry& b) {
   return a.ns == b.ns && a.inside_addr == b.inside_addr &&
          a.inside_port == b.inside_port && a.description == b.description;
+}
+
+ForwardEntry EntryOf(const ForwardSpec& s, std::string ns) {
+  return {s.proto,       s.external_addr, s.external_port, std::move(ns),
+          s.inside_addr, s.inside_port,   s.description};
+}
+
+// One line per forward added, removed or restored, shaped like the lease
+// lines (LogLease): `forward: static added ns lan tcp *:8080 ->
+// 10.77.0.2:80 origin config description "web"` (docs/configuration.md).
+void LogForward(absl::string_view event, ForwardOwner owner,
+                const ForwardEntry& f, absl::string_view origin) {
+  std::string line = absl::StrCat(
+      "forward: ", ForwardOwnerName(owner), " ", event, " ns ", f.ns, " ",
+      ProtoName(f.proto), " ",
+      f.external_addr == 0 ? std::string("*") : Ipv4ToString(f.external_addr),
+      ":", f.external_port, " -> ", Endpoint(f.inside_addr, f.inside_port),
+      " origin ", origin);
+  if (!f.description.empty()) {
+    // Quoted; control bytes become \xNN in LogLine.
+    absl::StrAppend(
+        &line, " description \"",
+        absl::StrReplaceAll(f.description, {{"\\", "\\\\"}, {"\"", "\\\""}}),
+        "\"");
+  }
+  Log("%s", line);
+}
+
+// The forward on this key, if there is one.
+std::optional<ForwardSpec> FindForward(const Nat& nat, uint8_t proto,
+                                       uint32_t addr, uint16_t port) {
+  for (const ForwardInfo& info : nat.Forwards()) {
+    if (info.spec.proto == proto && info.spec.external_addr == addr &&
+        info.spec.external_port == port) {
+      return info.spec;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -274,8 +314,10 @@ absl::Status Daemon::ApplyConfigForwards(
     auto [proto, addr, port] = it->first;
     absl::Status s = nat_->RemoveForward(proto, addr, port);
     if (!s.ok()) {
-      Log("reload: removing forward %s %d: %s", std::string(ProtoName(proto)),
-          port, std::string(s.message()));
+      LogWarn("reload: removing forward %s %d: %s",
+              std::string(ProtoName(proto)), port, std::string(s.message()));
+    } else {
+      LogForward("removed", ForwardOwner::kStatic, it->second, "config");
     }
     origins_.erase(it->first);
     it = config_forwards_.erase(it);
@@ -300,7 +342,12 @@ absl::Status Daemon::ApplyConfigForwards(
     spec.description = f.description;
     // A runtime forward on the same key gives way to the config.
     if (origins_.count(key)) {
-      (void)nat_->RemoveForward(f.proto, f.external_addr, f.external_port);
+      auto old = FindForward(*nat_, f.proto, f.external_addr, f.external_port);
+      if (nat_->RemoveForward(f.proto, f.external_addr, f.external_port).ok() &&
+          old) {
+        LogForward("removed", old->owner, EntryOf(*old, NamespaceName(old->ns)),
+                   "runtime");
+      }
       origins_.erase(key);
     }
     auto id = nat_->AddForward(spec, now);
@@ -310,11 +357,12 @@ absl::Status Daemon::ApplyConfigForwards(
           " -> ", f.ns, " ", Endpoint(f.inside_addr, f.inside_port), ": ",
           id.status().message());
       if (at_start) return absl::InvalidArgumentError(message);
-      Log("reload: %s", message);
+      LogWarn("reload: %s", message);
       continue;
     }
     config_forwards_[key] = f;
     origins_[key] = Origin::kConfig;
+    LogForward("added", ForwardOwner::kStatic, f, "config");
   }
   return absl::OkStatus();
 }
@@ -330,8 +378,8 @@ absl::Status Daemon::RestoreState() {
     }
     std::string aside = absl::StrCat(config_.state_file, ".bad");
     rename(config_.state_file.c_str(), aside.c_str());
-    Log("state: %s; ignored (--ignore-bad-state), kept as %s",
-        std::string(loaded.status().message()), aside);
+    LogWarn("state: %s; ignored (--ignore-bad-state), kept as %s",
+            std::string(loaded.status().message()), aside);
     return absl::OkStatus();
   }
   if (!loaded->has_value()) return absl::OkStatus();
@@ -347,7 +395,8 @@ absl::Status Daemon::RestoreState() {
     auto ns = nat_->FindNamespace(f.ns());
     if (!ns.ok() || f.external_port() == 0 || f.external_port() > 65535 ||
         f.inside_port() == 0 || f.inside_port() > 65535 || f.owner() > 3) {
-      Log("state: skipping forward %d/%d: namespace \"%s\" or values unusable",
+      LogWarn(
+          "state: skipping forward %d/%d: namespace \"%s\" or values unusable",
           f.proto(), f.external_port(), f.ns());
       ++skipped;
       continue;
@@ -397,10 +446,10 @@ absl::Status Daemon::RestoreState() {
       lease.enabled = spec.enabled;
       auto restored_lease = registry_->Restore(lease, now);
       if (!restored_lease.ok()) {
-        Log("state: skipping %s lease %s %d: %s",
-            std::string(ForwardOwnerName(spec.owner)),
-            std::string(ProtoName(spec.proto)), spec.external_port,
-            std::string(restored_lease.status().message()));
+        LogWarn("state: skipping %s lease %s %d: %s",
+                std::string(ForwardOwnerName(spec.owner)),
+                std::string(ProtoName(spec.proto)), spec.external_port,
+                std::string(restored_lease.status().message()));
         ++skipped;
         continue;
       }
@@ -409,13 +458,14 @@ absl::Status Daemon::RestoreState() {
     }
     auto id = nat_->AddForward(spec, now);
     if (!id.ok()) {
-      Log("state: skipping forward %s %d: %s",
-          std::string(ProtoName(spec.proto)), spec.external_port,
-          std::string(id.status().message()));
+      LogWarn("state: skipping forward %s %d: %s",
+              std::string(ProtoName(spec.proto)), spec.external_port,
+              std::string(id.status().message()));
       ++skipped;
       continue;
     }
     origins_[key] = Origin::kRuntime;
+    LogForward("restored", spec.owner, EntryOf(spec, f.ns()), "runtime");
     ++restored;
   }
   const uint32_t primary = config_.nat.external_addresses.empty()
@@ -487,9 +537,12 @@ state::State Daemon::CollectState() const {
 }
 
 void Daemon::SaveStateNow(const char* why) {
+  const uint64_t saves = state_saves_;
   absl::Status s = SaveStateChecked();
   if (!s.ok()) {
-    Log("state: saving (%s) failed: %s", why, std::string(s.message()));
+    LogError("state: saving (%s) failed: %s", why, std::string(s.message()));
+  } else if (state_saves_ != saves) {
+    LogDebug("state: saved (%s) to %s", why, config_.state_file);
   }
 }
 
@@ -602,8 +655,8 @@ void Daemon::OnDevice(size_t index) {
         errno != ENOMEM) {
       // The device is gone (EBADFD, EIO, ...): level-triggered epoll would
       // wake us for it forever. Stop reading it, say so once.
-      Log("device %s (%s): read failed: %s; no longer reading it",
-          dev.tun->name(), dev.name, strerror(errno));
+      LogError("device %s (%s): read failed: %s; no longer reading it",
+               dev.tun->name(), dev.name, strerror(errno));
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, dev.tun->fd(), nullptr);
       break;
     }
@@ -1189,9 +1242,7 @@ absl::Status Daemon::AddForward(const control::Forward& r) {
   if (!id.ok()) return id.status();
   origins_[{spec.proto, spec.external_addr, spec.external_port}] =
       Origin::kRuntime;
-  Log("control: forward %s %d -> %s %s added",
-      std::string(ProtoName(spec.proto)), spec.external_port, r.ns(),
-      Endpoint(spec.inside_addr, spec.inside_port));
+  LogForward("added", spec.owner, EntryOf(spec, r.ns()), "runtime");
   return absl::OkStatus();
 }
 
@@ -1211,13 +1262,21 @@ absl::Status Daemon::RemoveForward(const control::ForwardKey& key) {
   }
   uint8_t proto = static_cast<uint8_t>(key.proto());
   uint16_t port = static_cast<uint16_t>(key.external_port());
+  const std::optional<ForwardSpec> old = FindForward(*nat_, proto, addr, port);
   if (absl::Status s = nat_->RemoveForward(proto, addr, port); !s.ok()) {
     return s;
   }
   ForwardKey k{proto, addr, port};
+  auto origin = origins_.find(k);
+  const char* origin_name = origin == origins_.end()            ? "lease"
+                            : origin->second == Origin::kConfig ? "config"
+                                                                : "runtime";
+  if (old) {
+    LogForward("removed", old->owner, EntryOf(*old, NamespaceName(old->ns)),
+               origin_name);
+  }
   origins_.erase(k);
   config_forwards_.erase(k);  // until the next reload brings it back
-  Log("control: forward %s %d removed", std::string(ProtoName(proto)), port);
   return absl::OkStatus();
 }
 
