@@ -981,6 +981,19 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   auto run_as = ResolveRunAs(c.user(), c.group());
   if (!run_as.ok()) return run_as.status();
   d.run_as = *run_as;
+
+  auto level = ParseLogLevel(c.log_level());
+  if (!level) {
+    return Bad("log_level", absl::StrCat(Quote(c.log_level()),
+                                         " is not error, warn, info or debug"));
+  }
+  d.log.level = *level;
+  auto format = ParseLogFormat(c.log_format());
+  if (!format) {
+    return Bad("log_format",
+               absl::StrCat(Quote(c.log_format()), " is not plain or syslog"));
+  }
+  d.log.format = *format;
   return d;
 }
 

@@ -19,6 +19,7 @@
 #include "portmap/rate_limiter.h"
 #include "portmap/registry.h"
 #include "tun/config.pb.h"
+#include "tun/log.h"
 #include "tun/privileges.h"
 
 namespace unat::tun {
@@ -78,6 +79,8 @@ struct DaemonConfig {
   // The user and group to drop to after start-up when started as root
   // (run_as.user empty: stay as started). See docs/unprivileged.md.
   RunAs run_as;
+  // log_level and log_format: set at start-up and at every reload.
+  LogOptions log;
 };
 
 // Parses text format. Errors: "FILE:LINE:COLUMN: message" (1-based).

@@ -12,11 +12,13 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "helpers/registry.h"
 #include "tun/log.h"
 #include "tun/state_file.h"
@@ -56,6 +58,44 @@ std::string ForwardSignature(const std::vector<ForwardInfo>& forwards) {
 bool SameTarget(const ForwardEntry& a, const ForwardEntry& b) {
   return a.ns == b.ns && a.inside_addr == b.inside_addr &&
          a.inside_port == b.inside_port && a.description == b.description;
+}
+
+ForwardEntry EntryOf(const ForwardSpec& s, std::string ns) {
+  return {s.proto,       s.external_addr, s.external_port, std::move(ns),
+          s.inside_addr, s.inside_port,   s.description};
+}
+
+// One line per forward added, removed or restored, shaped like the lease
+// lines (LogLease): `forward: static added ns lan tcp *:8080 ->
+// 10.77.0.2:80 origin config description "web"` (docs/configuration.md).
+void LogForward(absl::string_view event, ForwardOwner owner,
+                const ForwardEntry& f, absl::string_view origin) {
+  std::string line = absl::StrCat(
+      "forward: ", ForwardOwnerName(owner), " ", event, " ns ", f.ns, " ",
+      ProtoName(f.proto), " ",
+      f.external_addr == 0 ? std::string("*") : Ipv4ToString(f.external_addr),
+      ":", f.external_port, " -> ", Endpoint(f.inside_addr, f.inside_port),
+      " origin ", origin);
+  if (!f.description.empty()) {
+    // Quoted; control bytes become \xNN in LogLine.
+    absl::StrAppend(
+        &line, " description \"",
+        absl::StrReplaceAll(f.description, {{"\\", "\\\\"}, {"\"", "\\\""}}),
+        "\"");
+  }
+  Log("%s", line);
+}
+
+// The forward on this key, if there is one.
+std::optional<ForwardSpec> FindForward(const Nat& nat, uint8_t proto,
+                                       uint32_t addr, uint16_t port) {
+  for (const ForwardInfo& info : nat.Forwards()) {
+    if (info.spec.proto == proto && info.spec.external_addr == addr &&
+        info.spec.external_port == port) {
+      return info.spec;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -345,8 +385,10 @@ absl::Status Daemon::ApplyConfigForwards(
     auto [proto, addr, port] = it->first;
     absl::Status s = nat_->RemoveForward(proto, addr, port);
     if (!s.ok()) {
-      Log("reload: removing forward %s %d: %s", std::string(ProtoName(proto)),
-          port, std::string(s.message()));
+      LogWarn("reload: removing forward %s %d: %s",
+              std::string(ProtoName(proto)), port, std::string(s.message()));
+    } else {
+      LogForward("removed", ForwardOwner::kStatic, it->second, "config");
     }
     origins_.erase(it->first);
     it = config_forwards_.erase(it);
@@ -364,7 +406,7 @@ absl::Status Daemon::ApplyConfigForwards(
           absl::StrCat("forward ", f.external_port, ": namespace ", f.ns, ": ",
                        ns.status().message());
       if (at_start) return absl::InvalidArgumentError(message);
-      Log("reload: %s", message);
+      LogWarn("reload: %s", message);
       continue;
     }
     spec.ns = *ns;
@@ -374,7 +416,12 @@ absl::Status Daemon::ApplyConfigForwards(
     spec.description = f.description;
     // A runtime forward on the same key gives way to the config.
     if (origins_.count(key)) {
-      (void)nat_->RemoveForward(f.proto, f.external_addr, f.external_port);
+      auto old = FindForward(*nat_, f.proto, f.external_addr, f.external_port);
+      if (nat_->RemoveForward(f.proto, f.external_addr, f.external_port).ok() &&
+          old) {
+        LogForward("removed", old->owner, EntryOf(*old, NamespaceName(old->ns)),
+                   "runtime");
+      }
       origins_.erase(key);
     }
     auto id = nat_->AddForward(spec, now);
@@ -384,11 +431,12 @@ absl::Status Daemon::ApplyConfigForwards(
           " -> ", f.ns, " ", Endpoint(f.inside_addr, f.inside_port), ": ",
           id.status().message());
       if (at_start) return absl::InvalidArgumentError(message);
-      Log("reload: %s", message);
+      LogWarn("reload: %s", message);
       continue;
     }
     config_forwards_[key] = f;
     origins_[key] = Origin::kConfig;
+    LogForward("added", ForwardOwner::kStatic, f, "config");
   }
   return absl::OkStatus();
 }
@@ -404,8 +452,8 @@ absl::Status Daemon::RestoreState() {
     }
     std::string aside = absl::StrCat(config_.state_file, ".bad");
     rename(config_.state_file.c_str(), aside.c_str());
-    Log("state: %s; ignored (--ignore-bad-state), kept as %s",
-        std::string(loaded.status().message()), aside);
+    LogWarn("state: %s; ignored (--ignore-bad-state), kept as %s",
+            std::string(loaded.status().message()), aside);
     return absl::OkStatus();
   }
   if (!loaded->has_value()) return absl::OkStatus();
@@ -421,7 +469,8 @@ absl::Status Daemon::RestoreState() {
     auto ns = nat_->FindNamespace(f.ns());
     if (!ns.ok() || f.external_port() == 0 || f.external_port() > 65535 ||
         f.inside_port() == 0 || f.inside_port() > 65535 || f.owner() > 3) {
-      Log("state: skipping forward %d/%d: namespace \"%s\" or values unusable",
+      LogWarn(
+          "state: skipping forward %d/%d: namespace \"%s\" or values unusable",
           f.proto(), f.external_port(), f.ns());
       ++skipped;
       continue;
@@ -471,10 +520,10 @@ absl::Status Daemon::RestoreState() {
       lease.enabled = spec.enabled;
       auto restored_lease = registry_->Restore(lease, now);
       if (!restored_lease.ok()) {
-        Log("state: skipping %s lease %s %d: %s",
-            std::string(ForwardOwnerName(spec.owner)),
-            std::string(ProtoName(spec.proto)), spec.external_port,
-            std::string(restored_lease.status().message()));
+        LogWarn("state: skipping %s lease %s %d: %s",
+                std::string(ForwardOwnerName(spec.owner)),
+                std::string(ProtoName(spec.proto)), spec.external_port,
+                std::string(restored_lease.status().message()));
         ++skipped;
         continue;
       }
@@ -483,13 +532,14 @@ absl::Status Daemon::RestoreState() {
     }
     auto id = nat_->AddForward(spec, now);
     if (!id.ok()) {
-      Log("state: skipping forward %s %d: %s",
-          std::string(ProtoName(spec.proto)), spec.external_port,
-          std::string(id.status().message()));
+      LogWarn("state: skipping forward %s %d: %s",
+              std::string(ProtoName(spec.proto)), spec.external_port,
+              std::string(id.status().message()));
       ++skipped;
       continue;
     }
     origins_[key] = Origin::kRuntime;
+    LogForward("restored", spec.owner, EntryOf(spec, f.ns()), "runtime");
     ++restored;
   }
   const uint32_t primary = config_.nat.external_addresses.empty()
@@ -561,9 +611,12 @@ state::State Daemon::CollectState() const {
 }
 
 void Daemon::SaveStateNow(const char* why) {
+  const uint64_t saves = state_saves_;
   absl::Status s = SaveStateChecked();
   if (!s.ok()) {
-    Log("state: saving (%s) failed: %s", why, std::string(s.message()));
+    LogError("state: saving (%s) failed: %s", why, std::string(s.message()));
+  } else if (state_saves_ != saves) {
+    LogDebug("state: saved (%s) to %s", why, config_.state_file);
   }
 }
 
@@ -678,8 +731,8 @@ void Daemon::OnDevice(size_t index) {
         errno != ENOMEM) {
       // The device is gone (EBADFD, EIO, ...): level-triggered epoll would
       // wake us for it forever. Stop reading it, say so once.
-      Log("device %s (%s): read failed: %s; no longer reading it",
-          dev.tun->name(), dev.name, strerror(errno));
+      LogError("device %s (%s): read failed: %s; no longer reading it",
+               dev.tun->name(), dev.name, strerror(errno));
       epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, dev.tun->fd(), nullptr);
       break;
     }
@@ -777,7 +830,7 @@ absl::Status Daemon::Reload(const char* by, std::string* summary) {
   absl::Status s = ReloadNow(summary);
   if (!s.ok()) {
     ++reload_refused_;
-    Log("reload (%s): refused: %s; keeping the running config", by,
+    LogWarn("reload (%s): refused: %s; keeping the running config", by,
         std::string(s.message()));
   } else {
     Log("reload (%s): done: %s", by, *summary);
@@ -955,7 +1008,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     if (tun == nullptr) continue;  // cannot happen: opened or handed above
     const std::string device = tun->name();
     if (absl::Status a = AttachTenant(*c.spec, std::move(tun)); !a.ok()) {
-      Log("reload: inside %s not added: %s", c.spec->name,
+      LogError("reload: inside %s not added: %s", c.spec->name,
           std::string(a.message()));
       continue;
     }
@@ -975,7 +1028,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     if (cur != nullptr && cur->routed_prefixes != n.routed_prefixes) {
       if (absl::Status st = nat_->SetRoutedPrefixes(*ns, n.routed_prefixes);
           !st.ok()) {
-        Log("reload: inside %s: routed prefixes refused: %s", n.name,
+        LogWarn("reload: inside %s: routed prefixes refused: %s", n.name,
             std::string(st.message()));
         live.routed_prefixes = cur->routed_prefixes;
       } else {
@@ -990,7 +1043,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
   {
     std::vector<std::string> changes;
     if (absl::Status h = algs_->Update(*nat_, next.alg, &changes); !h.ok()) {
-      Log("reload: helpers: %s", std::string(h.message()));
+      LogError("reload: helpers: %s", std::string(h.message()));
     }
     for (const std::string& c : changes) done.push_back(c);
     config_.alg = next.alg;
@@ -1018,7 +1071,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     }
     if (!was && now) {
       if (absl::Status r = portmap_->Register(); !r.ok()) {
-        Log("reload: natpmp/pcp: %s", std::string(r.message()));
+        LogError("reload: natpmp/pcp: %s", std::string(r.message()));
       } else {
         // NAT-PMP announces its address, as at a start; PCP only announces
         // lost state, and none was lost.
@@ -1051,7 +1104,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
       config_.upnp_port = next.upnp_port;
       config_.upnp_igd_version = next.upnp_igd_version;
       if (absl::Status u = StartUpnp(); !u.ok()) {
-        Log("reload: upnp: %s", std::string(u.message()));
+        LogError("reload: upnp: %s", std::string(u.message()));
         upnp_.reset();
       } else {
         done.push_back(config_.upnp ? "upnp restarted" : "upnp on");
@@ -1066,7 +1119,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
   if (next.tick_ms != config_.tick_ms) {
     config_.tick_ms = next.tick_ms;
     if (absl::Status t = ArmTimer(); !t.ok()) {
-      Log("reload: tick_ms: %s", std::string(t.message()));
+      LogError("reload: tick_ms: %s", std::string(t.message()));
     }
     done.push_back(absl::StrCat("tick_ms ", config_.tick_ms));
   }
@@ -1074,6 +1127,15 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     config_.batch = next.batch;
     SizeBatch();
     done.push_back(absl::StrCat("batch ", config_.batch));
+  }
+
+  // Logging: level and format.
+  if (next.log.level != config_.log.level ||
+      next.log.format != config_.log.format) {
+    config_.log = next.log;
+    SetLogOptions(config_.log);
+    done.push_back(
+        absl::StrCat("log level ", std::string(LogLevelName(config_.log.level))));
   }
 
   // 8. The mapping policy (new requests and renewals) and forwards (flows
@@ -1500,9 +1562,7 @@ absl::Status Daemon::AddForward(const control::Forward& r) {
   if (!id.ok()) return id.status();
   origins_[{spec.proto, spec.external_addr, spec.external_port}] =
       Origin::kRuntime;
-  Log("control: forward %s %d -> %s %s added",
-      std::string(ProtoName(spec.proto)), spec.external_port, r.ns(),
-      Endpoint(spec.inside_addr, spec.inside_port));
+  LogForward("added", spec.owner, EntryOf(spec, r.ns()), "runtime");
   return absl::OkStatus();
 }
 
@@ -1522,13 +1582,21 @@ absl::Status Daemon::RemoveForward(const control::ForwardKey& key) {
   }
   uint8_t proto = static_cast<uint8_t>(key.proto());
   uint16_t port = static_cast<uint16_t>(key.external_port());
+  const std::optional<ForwardSpec> old = FindForward(*nat_, proto, addr, port);
   if (absl::Status s = nat_->RemoveForward(proto, addr, port); !s.ok()) {
     return s;
   }
   ForwardKey k{proto, addr, port};
+  auto origin = origins_.find(k);
+  const char* origin_name = origin == origins_.end()            ? "lease"
+                            : origin->second == Origin::kConfig ? "config"
+                                                                : "runtime";
+  if (old) {
+    LogForward("removed", old->owner, EntryOf(*old, NamespaceName(old->ns)),
+               origin_name);
+  }
   origins_.erase(k);
   config_forwards_.erase(k);  // until the next reload brings it back
-  Log("control: forward %s %d removed", std::string(ProtoName(proto)), port);
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
+#include "tun/log.h"
 
 namespace unat::tun {
 namespace {
@@ -57,6 +58,12 @@ std::string FlagsHelp() {
                            ready)
   --pid-file PATH          write the daemon's pid there
   --log-file PATH          log there instead of stderr
+  --log-level LEVEL        error | warn | info | debug: log lines of LEVEL
+                           and more severe (overrides log_level; default
+                           info)
+  --log-format FORMAT      plain ("TIME unatd: ...") | syslog ("<N>...",
+                           the priority prefix journald reads; no time)
+                           (overrides log_format; default plain)
   --help, --version
 )";
 }
@@ -151,6 +158,19 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "--log-file") {
       UNAT_VALUE(v);
       f.log_file = v;
+    } else if (name == "--log-level") {
+      UNAT_VALUE(v);
+      if (!ParseLogLevel(v)) {
+        return Bad(
+            name, absl::StrCat(Quote(v), " is not error, warn, info or debug"));
+      }
+      f.log_level = v;
+    } else if (name == "--log-format") {
+      UNAT_VALUE(v);
+      if (!ParseLogFormat(v)) {
+        return Bad(name, absl::StrCat(Quote(v), " is not plain or syslog"));
+      }
+      f.log_format = v;
     } else if (name == "--ignore-bad-state") {
       if (absl::Status s = boolean(); !s.ok()) return s;
       f.ignore_bad_state = true;
@@ -188,6 +208,8 @@ void ApplyFlags(const Flags& f, config::Config* c) {
   if (f.random_seed) c->set_random_seed(*f.random_seed);
   if (f.user) c->set_user(*f.user);
   if (f.group) c->set_group(*f.group);
+  if (f.log_level) c->set_log_level(*f.log_level);
+  if (f.log_format) c->set_log_format(*f.log_format);
 }
 
 std::string ConfigErrorLine(const Flags& f, const absl::Status& status) {
@@ -208,6 +230,8 @@ std::string ConfigErrorLine(const Flags& f, const absl::Status& status) {
       {"state_file", "--state-file", f.state_file.has_value()},
       {"user", "--user", f.user.has_value()},
       {"group", "--group", f.group.has_value()},
+      {"log_level", "--log-level", f.log_level.has_value()},
+      {"log_format", "--log-format", f.log_format.has_value()},
   };
   for (const Override& o : overrides) {
     if (!o.set || !absl::StartsWith(message, o.field)) continue;

@@ -26,6 +26,8 @@ struct Flags {
   bool check_config = false;
   std::string pid_file;
   std::string log_file;
+  std::optional<std::string> log_level;   // overrides log_level
+  std::optional<std::string> log_format;  // overrides log_format
   bool help = false;
   bool version = false;
 };

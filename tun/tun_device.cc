@@ -76,7 +76,8 @@ absl::Status ConfigureLink(const std::string& name, uint32_t mtu, bool bring_up,
       const int had = q.ifr_qlen;
       q.ifr_qlen = static_cast<int>(tx_queue_len);
       if (ioctl(sock, SIOCSIFTXQLEN, &q) != 0) {
-        Log("device %s: transmit queue %d packets, %u wanted (tx_queue_len) "
+        LogWarn(
+            "device %s: transmit queue %d packets, %u wanted (tx_queue_len) "
             "and unatd may not change it (%s); set it with: ip link set dev "
             "%s txqueuelen %u",
             name, had, tx_queue_len, strerror(errno), name, tx_queue_len);
@@ -90,7 +91,8 @@ absl::Status ConfigureLink(const std::string& name, uint32_t mtu, bool bring_up,
       ifr.ifr_flags |= IFF_UP;
       if (ioctl(sock, SIOCSIFFLAGS, &ifr) != 0) {
         if (errno == EPERM) {
-          Log("device %s is down and unatd may not bring it up (no "
+          LogWarn(
+              "device %s is down and unatd may not bring it up (no "
               "CAP_NET_ADMIN); it carries nothing until: ip link set dev %s "
               "up",
               name, name);

@@ -25,7 +25,8 @@ using unat::tun::DaemonConfig;
 using unat::tun::Flags;
 
 int Fail(int code, const std::string& line) {
-  fprintf(stderr, "unatd: %s\n", line.c_str());
+  fprintf(stderr, "%sunatd: %s\n", unat::tun::ErrorLinePrefix().c_str(),
+          line.c_str());
   return code;
 }
 
@@ -116,10 +117,17 @@ int main(int argc, char** argv) {
     puts("unatd " UNAT_VERSION);
     return 0;
   }
+  if (flags->log_format) {
+    // Until the config is read: a bad config's line has the right prefix.
+    unat::tun::SetLogOptions({unat::tun::LogLevel::kInfo,
+                              *unat::tun::ParseLogFormat(*flags->log_format)});
+  }
   auto config = LoadAll(*flags);
   if (!config.ok()) {
     return Fail(2, unat::tun::ConfigErrorLine(*flags, config.status()));
   }
+  // Level and format are set once; a reload does not change them.
+  unat::tun::SetLogOptions(config->log);
   if (flags->check_config) {
     // What the engine would say, too (no devices are opened).
     auto nat = unat::Nat::Create(config->nat);
@@ -189,7 +197,8 @@ int main(int argc, char** argv) {
   auto fail_start = [&](int code, const std::string& line) {
     if (ready_fd < 0) return Fail(code, line);
     std::string report(1, static_cast<char>(code));
-    absl::StrAppend(&report, "unatd: ", line, "\n");
+    absl::StrAppend(&report, unat::tun::ErrorLinePrefix(), "unatd: ", line,
+                    "\n");
     (void)!write(ready_fd, report.data(), report.size());
     return code;
   };

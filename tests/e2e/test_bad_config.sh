@@ -124,6 +124,21 @@ limits { max_half_open_per_forward: 0 }"
 expect 2 '^unatd: config: limits\.max_half_open: 2000000 is out of range 1\.\.1048576$' \
   "$good
 limits { max_half_open: 2000000 }"
+# Logging (docs/configuration.md, "Log").
+expect 2 '^unatd: config: log_level: "loud" is not error, warn, info or debug$' \
+  "$good
+log_level: \"loud\""
+expect 2 '^unatd: config: log_format: "json" is not plain or syslog$' \
+  "$good
+log_format: \"json\""
+expect 2 '^unatd: flags: --log-level: "warning" is not error, warn, info or debug$' \
+  "$good" --log-level warning
+expect 2 '^unatd: flags: --log-format: "color" is not plain or syslog$' \
+  "$good" --log-format color
+# In the syslog format the one fatal line has the error priority too.
+expect 2 '^<3>unatd: config: log_level: "loud" is not error, warn, info or debug$' \
+  "$good
+log_level: \"loud\"" --log-format syslog
 # Past the config: a namespace that does not exist (run-time error, rc 1).
 # Its name is this run's own, so a lab some other run left up cannot make it
 # exist (seen once: a killed run's unat-wan outlived it).

@@ -224,7 +224,7 @@ ok "man -l: unatd(8) and unatctl(8) render without warnings, with their sections
 
 # 4. The systemd unit.
 unit="$P/lib/systemd/system/unatd.service"
-grep -qx "ExecStart=$P/sbin/unatd --config /etc/unat/unatd.conf --foreground --user unat" "$unit" ||
+grep -qx "ExecStart=$P/sbin/unatd --config /etc/unat/unatd.conf --foreground --user unat --log-format syslog" "$unit" ||
   fail "ExecStart: $(grep ExecStart= "$unit")"
 grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "ExecReload: $(grep ExecReload= "$unit")"
 grep -qx 'Type=notify' "$unit" || fail "not Type=notify"
