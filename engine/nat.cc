@@ -648,8 +648,11 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
   // Longer than the egress MTU: DF answers and fragmentation are the full
   // path's; when it fits, Finish() has nothing to do either.
-  if (total > EgressMtu(kSide == Side::kInside ? Side::kOutside : Side::kInside,
-                        out_ns)) {
+  const uint32_t wire = pkt.offload.gso_size == 0
+                            ? total
+                            : std::min<uint32_t>(total, GsoWire(pkt));
+  if (wire > EgressMtu(kSide == Side::kInside ? Side::kOutside : Side::kInside,
+                       out_ns)) {
     return kNotHere;
   }
   pkt.len = total;  // drop link padding
@@ -736,11 +739,87 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
 __attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
                                                         Packet& packet,
                                                         TimeMs now) {
+  gso_wire_ = GsoWire(packet);
+  if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
+    return SegmentGso<Side::kInside>(ns, packet, now);
+  }
   return Finish(packet, ProcessInside(ns, packet, now));
 }
 __attribute__((noinline)) Verdict Nat::Impl::FullOutside(Packet& packet,
                                                          TimeMs now) {
+  gso_wire_ = GsoWire(packet);
+  if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
+    return SegmentGso<Side::kOutside>(kInvalidNamespace, packet, now);
+  }
   return Finish(packet, ProcessOutside(packet, now, /*hairpin=*/false));
+}
+
+template <Side kSide>
+Verdict Nat::Impl::SegmentGso(NamespaceId ns, Packet& pkt, TimeMs now) {
+  gso_wire_ = 0;  // each segment is a plain packet
+  const uint8_t* const ip = pkt.data;
+  const uint32_t hl = uint32_t{ip[0] & 0x0fu} * 4;
+  const uint8_t proto = ip[ipv4_field::kProtocol];
+  const uint16_t total = LoadBe16(ip + ipv4_field::kTotalLength);
+  const bool tcp = proto == kProtoTcp;
+  const uint32_t l4hl = tcp ? uint32_t{ip[hl + l4_field::kTcpDataOff] >> 4} * 4
+                            : l4_field::kUdpHeader;
+  const uint32_t headers = hl + l4hl;
+  const uint32_t size = pkt.offload.gso_size;
+  if ((ip[0] >> 4) != 4 || hl < 20 ||
+      (proto != kProtoTcp && proto != kProtoUdp) || total > pkt.len ||
+      total <= headers || l4hl < 8 || size == 0) {
+    // Not a super-packet the kernel makes: the full path judges it whole.
+    pkt.offload = OffloadInfo{};
+    return Finish(pkt, kSide == Side::kInside
+                           ? ProcessInside(ns, pkt, now)
+                           : ProcessOutside(pkt, now, /*hairpin=*/false));
+  }
+  stats_.super_packets_segmented++;
+  if (gso_seg_.size() < 65536) gso_seg_.resize(65536);
+  uint8_t* const out = gso_seg_.data();
+  const uint32_t payload = total - headers;
+  const uint32_t seq = tcp ? LoadBe32(ip + hl + l4_field::kTcpSeq) : 0;
+  const uint8_t flags = tcp ? ip[hl + l4_field::kTcpFlags] : 0;
+  const uint16_t id = LoadBe16(ip + ipv4_field::kId);
+  const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
+  const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
+  uint16_t n = 0;
+  for (uint32_t off = 0; off < payload; off += size, ++n) {
+    const uint32_t chunk = std::min(size, payload - off);
+    const bool last = off + chunk == payload;
+    std::memcpy(out, ip, headers);
+    std::memcpy(out + headers, ip + headers + off, chunk);
+    const uint16_t len = static_cast<uint16_t>(headers + chunk);
+    StoreBe16(out + ipv4_field::kTotalLength, len);
+    StoreBe16(out + ipv4_field::kId, static_cast<uint16_t>(id + n));
+    StoreIpv4Checksum(out, static_cast<uint16_t>(hl));
+    if (tcp) {
+      StoreBe32(out + hl + l4_field::kTcpSeq, seq + off);
+      // As the kernel cuts: CWR on the first only, FIN and PSH on the last.
+      uint8_t f = flags;
+      if (n != 0) f &= static_cast<uint8_t>(~0x80);  // CWR
+      if (!last) {
+        f &= static_cast<uint8_t>(~(tcp_flags::kFin | tcp_flags::kPsh));
+      }
+      out[hl + l4_field::kTcpFlags] = f;
+    } else {
+      StoreBe16(out + hl + 4, static_cast<uint16_t>(l4hl + chunk));
+    }
+    StoreTransportChecksum(src, dst, proto,
+                           {out + hl, static_cast<size_t>(l4hl + chunk)});
+    Packet seg;
+    seg.data = out;
+    seg.len = len;
+    seg.capacity = static_cast<uint32_t>(gso_seg_.size());
+    const Verdict v =
+        Finish(seg, kSide == Side::kInside ? ProcessInside(ns, seg, now)
+                                           : ProcessOutside(seg, now, false));
+    if (v.action == Verdict::kForward) {
+      sink_->Emit(v.out_side, v.out_ns, {seg.data, seg.len});
+    }
+  }
+  return Verdict{Verdict::kConsumed};
 }
 
 Verdict Nat::ProcessInside(NamespaceId ns, Packet& packet, TimeMs now) {

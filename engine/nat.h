@@ -129,6 +129,10 @@ struct Stats {
   // TCP segments sent for ones a helper grew past their sender's segment
   // size (Nat::Impl::Resegment): each such segment counts the pieces.
   uint64_t segments_created = 0;
+  // GSO super-packets (Packet::offload) the full path took: cut into their
+  // segments in software first (a helper's flow, too big for the egress,
+  // ...). The fast path translates the rest whole.
+  uint64_t super_packets_segmented = 0;
   uint32_t fragment_datagrams = 0;   // in reassembly now
   uint32_t fragment_bytes_held = 0;  // held now
   uint32_t fragments_held = 0;       // held now

@@ -181,7 +181,7 @@ class Nat::Impl {
   // through the sink (the verdict becomes kConsumed).
   Verdict Finish(Packet& pkt, Verdict v) {
     if (v.action != Verdict::kForward ||
-        pkt.len <= EgressMtu(v.out_side, v.out_ns)) {
+        WireSize(pkt.len) <= EgressMtu(v.out_side, v.out_ns)) {
       return v;
     }
     return FinishOversize(pkt, v);
@@ -192,6 +192,22 @@ class Nat::Impl {
   // egress MTU, all through the sink (kConsumed); left as it is (v) when it
   // fits, is not forwarded, or has no sink to go to.
   Verdict Resegment(Packet& pkt, Verdict v, uint16_t size);
+  // A GSO super-packet (Packet::offload.gso_size) leaves as segments of
+  // its headers plus gso_size payload bytes: that is its size on the wire
+  // for the MTU and DF checks. 0: a plain packet.
+  static uint32_t GsoWire(const Packet& pkt) {
+    if (pkt.offload.gso_size == 0 || pkt.len < 20) return 0;
+    const uint8_t* d = pkt.data;
+    const uint32_t hl = uint32_t{d[0] & 0x0fu} * 4;
+    uint32_t l4hl = 8;
+    if (d[ipv4_field::kProtocol] == kProtoTcp && pkt.len >= hl + 13) {
+      l4hl = uint32_t{d[hl + 12] >> 4} * 4;
+    }
+    return hl + l4hl + pkt.offload.gso_size;
+  }
+  uint32_t WireSize(uint32_t len) const {
+    return gso_wire_ != 0 && gso_wire_ < len ? gso_wire_ : len;
+  }
   uint16_t EgressMtu(Side side, NamespaceId ns) const {
     if (side == Side::kOutside) return config_.outside_mtu;
     return ns < namespaces_.size() ? namespaces_[ns].mtu : 1500;
@@ -202,7 +218,9 @@ class Nat::Impl {
   // sender (from our address on its side). True when the packet must drop.
   bool TooBigWithDf(const Ipv4View& ip, Side from, NamespaceId ns, Side to,
                     NamespaceId to_ns) {
-    if (ip.size() <= EgressMtu(to, to_ns) || !ip.dont_fragment()) return false;
+    if (WireSize(ip.size()) <= EgressMtu(to, to_ns) || !ip.dont_fragment()) {
+      return false;
+    }
     return AnswerTooBig(ip, from, ns, to, to_ns);
   }
   bool AnswerTooBig(const Ipv4View& ip, Side from, NamespaceId ns, Side to,
@@ -239,6 +257,13 @@ class Nat::Impl {
       DropReason* why);
   Verdict FullInside(NamespaceId ns, Packet& pkt, TimeMs now);
   Verdict FullOutside(Packet& pkt, TimeMs now);
+  // A super-packet the fast path declined (a helper's flow, one too big
+  // for its egress, a first packet, ...): cut into the segments the kernel
+  // would have made, each through the full path and out through the sink,
+  // so helpers, ICMP errors and fragmentation see real segments.
+  // kConsumed.
+  template <Side kSide>
+  Verdict SegmentGso(NamespaceId ns, Packet& pkt, TimeMs now);
   // The flow-key hash a packet will be looked up by, from a quick read of
   // its headers; false if it has none (the full parse decides later).
   template <Side kSide>
@@ -284,6 +309,8 @@ class Nat::Impl {
   PacketSink* sink_ = nullptr;
   std::vector<NamespaceEntry> namespaces_;
   uint32_t live_namespaces_ = 0;
+  // GsoWire() of the packet the full path works on (0: a plain one).
+  uint32_t gso_wire_ = 0;
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
@@ -464,6 +491,7 @@ class Nat::Impl {
   void ReleaseHeld(uint32_t e);
   std::vector<uint8_t> scratch_;   // a reassembled datagram
   std::vector<uint8_t> scratch2_;  // one egress fragment
+  std::vector<uint8_t> gso_seg_;   // one segment of a super-packet
 
   // ALG support (engine/alg.h): the payload editor helpers work through.
   AlgEditor alg_;

@@ -139,13 +139,15 @@ struct Verdict {
   }
 };
 
-// Offload metadata that may ride with a packet (TUN with IFF_VNET_HDR).
-// Not interpreted yet, and unatd does not enable IFF_VNET_HDR: a packet with
-// needs_csum set carries in its L4 checksum field the uncomplemented
-// pseudo-header sum (CHECKSUM_PARTIAL), which the engine's incremental
-// updates would get wrong (a port rewrite must leave it alone, an address
-// rewrite must update it uncomplemented). Handle that before turning
-// offloads on.
+// Offload metadata that may ride with a packet (TUN with IFF_VNET_HDR, see
+// tun/tun_device.h). The engine reads gso_size only: a super-packet (up to
+// 64 KB of TCP, or UDP with USO) is translated once, and its MTU and DF
+// checks use its segments' size (headers + gso_size), not its length. Its
+// L4 checksum must be complete when it reaches the engine (an adapter
+// completes a CHECKSUM_PARTIAL one: needs_csum says it was partial, and
+// may be made partial again on the way out); the engine rewrites it
+// incrementally as any other. A helper that edits a super-packet sees it
+// as one TCP segment; one it grows is cut to the egress MTU in software.
 struct OffloadInfo {
   bool needs_csum = false;
   uint16_t csum_start = 0;

@@ -976,6 +976,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
     return s;
   }
   d.tx_queue_len = c.tx_queue_len();
+  d.offload = c.offload();
 
   // Who to become after start-up (when started as root).
   auto run_as = ResolveRunAs(c.user(), c.group());

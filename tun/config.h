@@ -64,6 +64,7 @@ struct DaemonConfig {
   uint32_t tick_ms = 100;
   uint32_t batch = 32;
   uint32_t tx_queue_len = 1000;  // 0: leave the devices' queues alone
+  bool offload = true;           // TUN offloads (IFF_VNET_HDR, TSO4, USO4)
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
   bool natpmp = false;
   bool pcp = false;

@@ -157,6 +157,7 @@ absl::Status Daemon::Init() {
     o.netns = config_.outside.netns;
     o.mtu = config_.outside.mtu;
     o.tx_queue_len = config_.tx_queue_len;
+    o.offload = config_.offload;
     auto tun = TunDevice::Open(o);
     if (!tun.ok()) return tun.status();
     config_.nat.outside_mtu =
@@ -295,6 +296,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> Daemon::OpenInside(
   o.netns = in.netns;
   o.mtu = in.mtu;
   o.tx_queue_len = config_.tx_queue_len;
+  o.offload = config_.offload;
   return TunDevice::Open(o);
 }
 
@@ -726,7 +728,7 @@ void Daemon::OnDevice(size_t index) {
   uint32_t got = 0;
   while (got < config_.batch) {
     uint8_t* buf = buffers_.data() + size_t{got} * kBufferCapacity;
-    ssize_t n = dev.tun->Read(buf, kReadSize);
+    ssize_t n = dev.tun->Read(buf, kReadSize, &packets_[got].offload);
     if (n < 0 && errno != EMSGSIZE && errno != EINVAL && errno != ENOBUFS &&
         errno != ENOMEM) {
       // The device is gone (EBADFD, EIO, ...): level-triggered epoll would
@@ -747,6 +749,7 @@ void Daemon::OnDevice(size_t index) {
     packets_[i].data = buffers_.data() + size_t{i} * kBufferCapacity;
     packets_[i].len = lengths_[i];
     packets_[i].capacity = kBufferCapacity;
+    // (offload: as Read() found it)
   }
   std::span<Packet> batch(packets_.data(), got);
   if (dev.outside) {
@@ -773,7 +776,8 @@ void Daemon::Send(const Verdict& verdict, const Packet& packet) {
     ++no_device_drops_;
     return;
   }
-  dev->Write(packet.data, packet.len);
+  // A super-packet goes out as one, for the kernel to segment.
+  dev->Write(packet.data, packet.len, packet.offload);
 }
 
 void Daemon::Emit(Side side, NamespaceId ns, std::span<const uint8_t> packet) {
@@ -831,7 +835,7 @@ absl::Status Daemon::Reload(const char* by, std::string* summary) {
   if (!s.ok()) {
     ++reload_refused_;
     LogWarn("reload (%s): refused: %s; keeping the running config", by,
-        std::string(s.message()));
+            std::string(s.message()));
   } else {
     Log("reload (%s): done: %s", by, *summary);
   }
@@ -899,6 +903,8 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
   differs("state_file", Quoted(config_.state_file), Quoted(next.state_file));
   differs("tx_queue_len", absl::StrCat(config_.tx_queue_len),
           absl::StrCat(next.tx_queue_len));
+  differs("offload", config_.offload ? "true" : "false",
+          next.offload ? "true" : "false");
   for (const InsideSpec& n : next.inside) {
     for (const InsideSpec& c : config_.inside) {
       // One device cannot be reopened with another MTU while it is open.
@@ -1009,7 +1015,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     const std::string device = tun->name();
     if (absl::Status a = AttachTenant(*c.spec, std::move(tun)); !a.ok()) {
       LogError("reload: inside %s not added: %s", c.spec->name,
-          std::string(a.message()));
+               std::string(a.message()));
       continue;
     }
     Log("reload: inside %s added (device %s, %s/%d)", c.spec->name, device,
@@ -1029,7 +1035,7 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
       if (absl::Status st = nat_->SetRoutedPrefixes(*ns, n.routed_prefixes);
           !st.ok()) {
         LogWarn("reload: inside %s: routed prefixes refused: %s", n.name,
-            std::string(st.message()));
+                std::string(st.message()));
         live.routed_prefixes = cur->routed_prefixes;
       } else {
         done.push_back(absl::StrCat(n.name, " routed prefixes"));
@@ -1134,8 +1140,8 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
       next.log.format != config_.log.format) {
     config_.log = next.log;
     SetLogOptions(config_.log);
-    done.push_back(
-        absl::StrCat("log level ", std::string(LogLevelName(config_.log.level))));
+    done.push_back(absl::StrCat("log level ",
+                                std::string(LogLevelName(config_.log.level))));
   }
 
   // 8. The mapping policy (new requests and renewals) and forwards (flows
@@ -1398,6 +1404,7 @@ void Daemon::FillStats(control::Response* out) {
   st->set_datagrams_reassembled(s.datagrams_reassembled);
   st->set_fragments_created(s.fragments_created);
   st->set_segments_created(s.segments_created);
+  st->set_super_packets_segmented(s.super_packets_segmented);
   st->set_fragment_datagrams(s.fragment_datagrams);
   st->set_fragment_bytes_held(s.fragment_bytes_held);
   st->set_fragments_in(s.fragments_in);
@@ -1420,6 +1427,10 @@ void Daemon::FillStats(control::Response* out) {
     ds->set_rx_errors(c.rx_errors);
     ds->set_tx_dropped_full(c.tx_dropped_full);
     ds->set_tx_errors(c.tx_errors);
+    ds->set_offloads(d.tun->offloads());
+    ds->set_rx_super_packets(c.rx_super_packets);
+    ds->set_tx_super_packets(c.tx_super_packets);
+    ds->set_rx_csum_completed(c.rx_csum_completed);
     if (i == 0) ds->set_no_device(no_device_drops_);
     captures_->FillDeviceStats(i, ds);
   }

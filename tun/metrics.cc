@@ -179,6 +179,10 @@ std::string PrometheusText(const control::Stats& s,
   One(&out, "unat_tcp_segments_created_total", "counter",
       "TCP segments cut from ones a helper grew past their sender's size.",
       s.segments_created());
+  One(&out, "unat_super_packets_segmented_total", "counter",
+      "GSO super-packets cut into segments in software (helper flows, too "
+      "big for the egress); the others are translated whole.",
+      s.super_packets_segmented());
   DeviceFamily(&out, "unat_device_packets_total",
                "Packets read (rx) from and written (tx) to each device.", s,
                "direction", {"rx", &control::DeviceStats::rx_packets},
@@ -204,6 +208,11 @@ std::string PrometheusText(const control::Stats& s,
       er.Sample(with("no_device"), d.no_device());
     }
   }
+  DeviceFamily(&out, "unat_device_super_packets_total",
+               "GSO super-packets (TUN offloads) read (rx) from and written "
+               "(tx) to each device, each translated once.",
+               s, "direction", {"rx", &control::DeviceStats::rx_super_packets},
+               {"tx", &control::DeviceStats::tx_super_packets});
   DeviceFamily(&out, "unat_device_capture_packets_total",
                "Packets unatctl capture took from each device (captured), "
                "and those a capture's full queue dropped (dropped).",

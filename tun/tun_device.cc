@@ -6,6 +6,7 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,12 +16,36 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/checksum.h"
 #include "tun/log.h"
 #include "tun/netns.h"
 #include "tun/privileges.h"
 
 namespace unat::tun {
 namespace {
+
+// Newer than Debian 12's headers (kernel 6.2): UDP segmentation offload.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+
+// struct virtio_net_hdr (linux/virtio_net.h, which C++ cannot include: a
+// member there is named `class`), native byte order as on every
+// little-endian host without TUNSETVNETLE.
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
+constexpr size_t kVnetHdr = sizeof(virtio_net_hdr);
+static_assert(kVnetHdr == 10);
 
 absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
@@ -177,6 +202,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
   }
   int fd = -1;
   uint32_t mtu = 0;
+  unsigned offloads = 0;
   absl::Status status = RunInNetns(options.netns, [&]() -> absl::Status {
     fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) {
@@ -190,6 +216,7 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+    if (options.offload) ifr.ifr_flags |= IFF_VNET_HDR;
     strncpy(ifr.ifr_name, options.name.c_str(), IFNAMSIZ - 1);
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
       if (errno == EPERM && !HasNetAdmin()) {
@@ -203,6 +230,19 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
                                 " (is it a TUN device without pi, "
                                 "vnet_hdr and multi_queue?)"));
     }
+    if (options.offload) {
+      // The most the kernel takes: with USO4 (6.2+), else without; a
+      // kernel that takes none leaves the device plain (vnet_hdr only).
+      for (unsigned want :
+           {unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4},
+            unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN},
+            unsigned{TUN_F_CSUM}}) {
+        if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(want)) == 0) {
+          offloads = want;
+          break;
+        }
+      }
+    }
     return ConfigureLink(options.name, options.mtu, options.bring_up,
                          options.tx_queue_len, &mtu);
   });
@@ -214,17 +254,64 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
         status.code(),
         absl::StrCat("device ", options.name, where, ": ", status.message()));
   }
-  return std::unique_ptr<TunDevice>(new TunDevice(fd, options, mtu));
+  std::unique_ptr<TunDevice> dev(new TunDevice(fd, options, mtu));
+  dev->vnet_hdr_ = options.offload;
+  dev->offloads_ = offloads;
+  return dev;
 }
 
 TunDevice::~TunDevice() {
   if (fd_ >= 0) close(fd_);
 }
 
-ssize_t TunDevice::Read(uint8_t* buf, size_t capacity) {
+namespace {
+
+// A partial checksum (the field holds the pseudo-header sum) made whole.
+void CompleteChecksum(uint8_t* buf, size_t len, const OffloadInfo& o) {
+  const size_t start = o.csum_start;
+  const size_t field = start + o.csum_offset;
+  if (field + 2 > len || start >= len) return;  // nonsense: left as it is
+  // The field holds the pseudo-header sum: the complement of the sum from
+  // csum_start to the end is the checksum.
+  uint16_t c = InternetChecksum({buf + start, len - start});
+  if (c == 0 && o.csum_offset == 6) c = 0xffff;  // UDP: 0 is "none"
+  StoreBe16(buf + field, c);
+}
+
+}  // namespace
+
+ssize_t TunDevice::Read(uint8_t* buf, size_t capacity, OffloadInfo* info) {
   for (;;) {
-    ssize_t n = read(fd_, buf, capacity);
+    ssize_t n;
+    struct virtio_net_hdr hdr;
+    if (vnet_hdr_) {
+      struct iovec iov[2] = {{&hdr, kVnetHdr}, {buf, capacity}};
+      n = readv(fd_, iov, 2);
+      if (n > 0 && static_cast<size_t>(n) < kVnetHdr) n = -1, errno = EIO;
+      if (n > 0) n -= static_cast<ssize_t>(kVnetHdr);
+    } else {
+      n = read(fd_, buf, capacity);
+    }
     if (n > 0) {
+      if (info != nullptr) *info = OffloadInfo{};
+      if (vnet_hdr_ && (hdr.flags != 0 || hdr.gso_type != 0)) {
+        OffloadInfo o;
+        o.needs_csum = (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
+        o.csum_start = hdr.csum_start;
+        o.csum_offset = hdr.csum_offset;
+        const uint8_t type = hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN & 0xff;
+        if (type == VIRTIO_NET_HDR_GSO_TCPV4 ||
+            type == VIRTIO_NET_HDR_GSO_UDP_L4) {
+          o.gso_type = hdr.gso_type;
+          o.gso_size = hdr.gso_size;
+        }
+        if (o.needs_csum) {
+          CompleteChecksum(buf, static_cast<size_t>(n), o);
+          ++counters_.rx_csum_completed;
+        }
+        if (o.gso_size != 0) ++counters_.rx_super_packets;
+        if (info != nullptr) *info = o;
+      }
       ++counters_.rx_packets;
       counters_.rx_bytes += static_cast<uint64_t>(n);
       if (tap_ != nullptr) [[unlikely]] {
@@ -239,7 +326,76 @@ ssize_t TunDevice::Read(uint8_t* buf, size_t capacity) {
   }
 }
 
+bool TunDevice::Write(uint8_t* data, size_t len, const OffloadInfo& info) {
+  if (!vnet_hdr_ || (!info.needs_csum && info.gso_size == 0)) {
+    return Write(data, len);
+  }
+  struct virtio_net_hdr hdr;
+  memset(&hdr, 0, sizeof(hdr));
+  // Only an unfragmented IPv4 TCP or UDP packet goes out offloaded (what
+  // the engine forwards of one that came in so); anything else whole.
+  const size_t hl = len >= 20 ? size_t{(data[0] & 0x0f)} * 4 : 0;
+  const uint8_t proto = hl >= 20 && len > hl ? data[9] : 0;
+  const bool unfragmented = hl >= 20 && (LoadBe16(data + 6) & 0x3fff) == 0;
+  const size_t l4hl = proto == kProtoTcp && len >= hl + 20
+                          ? size_t{(data[hl + 12] >> 4)} * 4
+                      : proto == kProtoUdp && len >= hl + 8 ? 8
+                                                            : 0;
+  if (!unfragmented || l4hl == 0 || (data[0] >> 4) != 4 || len < hl + l4hl) {
+    return Write(data, len);
+  }
+  const size_t field = hl + (proto == kProtoTcp ? 16 : 6);
+  hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  hdr.csum_start = static_cast<uint16_t>(hl);
+  hdr.csum_offset = static_cast<uint16_t>(field - hl);
+  const uint32_t src = LoadBe32(data + 12);
+  const uint32_t dst = LoadBe32(data + 16);
+  StoreBe16(
+      data + field,
+      Fold(PseudoHeaderSum(src, dst, proto, static_cast<uint16_t>(len - hl))));
+  const uint8_t type = info.gso_type & ~VIRTIO_NET_HDR_GSO_ECN & 0xff;
+  const bool gso_fits =
+      (type == VIRTIO_NET_HDR_GSO_TCPV4 && proto == kProtoTcp) ||
+      (type == VIRTIO_NET_HDR_GSO_UDP_L4 && proto == kProtoUdp);
+  if (info.gso_size != 0 && gso_fits && len > hl + l4hl + info.gso_size) {
+    hdr.gso_type = info.gso_type;
+    hdr.gso_size = info.gso_size;
+    hdr.hdr_len = static_cast<uint16_t>(hl + l4hl);
+    ++counters_.tx_super_packets;
+  }
+  return WriteVnet(&hdr, data, len);
+}
+
+bool TunDevice::WriteVnet(const void* hdr, const uint8_t* data, size_t len) {
+  for (;;) {
+    struct iovec iov[2] = {{const_cast<void*>(hdr), kVnetHdr},
+                           {const_cast<uint8_t*>(data), len}};
+    ssize_t n = writev(fd_, iov, 2);
+    if (n == static_cast<ssize_t>(len + kVnetHdr)) {
+      ++counters_.tx_packets;
+      counters_.tx_bytes += len;
+      if (tap_ != nullptr) [[unlikely]] {
+        tap_->Tapped(true, data, len);
+      }
+      return true;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 &&
+        (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      ++counters_.tx_dropped_full;
+    } else {
+      ++counters_.tx_errors;
+    }
+    return false;
+  }
+}
+
 bool TunDevice::Write(const uint8_t* data, size_t len) {
+  if (vnet_hdr_) {
+    struct virtio_net_hdr none;
+    memset(&none, 0, sizeof(none));
+    return WriteVnet(&none, data, len);
+  }
   for (;;) {
     ssize_t n = write(fd_, data, len);
     if (n == static_cast<ssize_t>(len)) {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/types.h"
 
 namespace unat::tun {
 
@@ -20,6 +21,10 @@ struct DeviceCounters {
   uint64_t tx_bytes = 0;
   uint64_t tx_dropped_full = 0;  // EAGAIN / ENOBUFS: the queue is full
   uint64_t tx_errors = 0;
+  // Offloads: super-packets read and written, partial checksums completed.
+  uint64_t rx_super_packets = 0;
+  uint64_t tx_super_packets = 0;
+  uint64_t rx_csum_completed = 0;
 };
 
 // Sees the packets a device reads and writes (unatctl capture). A device
@@ -41,6 +46,9 @@ class TunDevice {
     // Raise the transmit queue to at least this many packets; 0: leave it.
     uint32_t tx_queue_len = 0;
     bool bring_up = true;
+    // IFF_VNET_HDR with TUNSETOFFLOAD: checksum offload, TSO4 and, where
+    // the kernel has it (6.2+), USO4. What the kernel refuses stays off.
+    bool offload = false;
   };
 
   // Attaches to the device `name` (a persistent one made with
@@ -58,11 +66,25 @@ class TunDevice {
   uint32_t mtu() const { return mtu_; }
 
   // One packet into `buf`. Returns its length, 0 when nothing is waiting,
-  // -1 on an error (counted; errno says which).
-  ssize_t Read(uint8_t* buf, size_t capacity);
+  // -1 on an error (counted; errno says which). With offloads on, the
+  // packet may be a super-packet (up to 64 KB, `info->gso_size` its
+  // segment payload size) and its L4 checksum is always complete: a
+  // partial one (CHECKSUM_PARTIAL) is completed here, `info->needs_csum`
+  // saying it was. `info` may be null without offloads.
+  ssize_t Read(uint8_t* buf, size_t capacity, OffloadInfo* info = nullptr);
   // One packet out. A full queue or an error is a counted drop; returns
   // whether the packet was written.
   bool Write(const uint8_t* data, size_t len);
+  // The same for a packet Read() gave `info` for: with offloads on, a
+  // super-packet goes out as one for the kernel to segment, and the L4
+  // checksum of one that came partial goes out partial again (its field
+  // rewritten to the pseudo-header sum: `data` is changed).
+  bool Write(uint8_t* data, size_t len, const OffloadInfo& info);
+
+  // The TUN_F_* offloads the kernel took (0: none; vnet_hdr() may still be
+  // on).
+  unsigned offloads() const { return offloads_; }
+  bool vnet_hdr() const { return vnet_hdr_; }
 
   const DeviceCounters& counters() const { return counters_; }
 
@@ -73,8 +95,11 @@ class TunDevice {
  private:
   TunDevice(int fd, Options options, uint32_t mtu)
       : fd_(fd), options_(std::move(options)), mtu_(mtu) {}
+  bool WriteVnet(const void* hdr, const uint8_t* data, size_t len);
 
   int fd_;
+  bool vnet_hdr_ = false;
+  unsigned offloads_ = 0;
   Options options_;
   uint32_t mtu_ = 0;
   DeviceCounters counters_;

@@ -400,8 +400,10 @@ void PrintStats(const Response& r) {
       static_cast<unsigned long long>(s.fragment_datagrams_timed_out()),
       static_cast<unsigned long long>(s.fragments_created()),
       s.fragment_datagrams(), s.fragment_bytes_held());
-  printf("tcp segments cut from helper-grown ones: %llu\n\n",
+  printf("tcp segments cut from helper-grown ones: %llu\n",
          static_cast<unsigned long long>(s.segments_created()));
+  printf("super-packets cut into segments in software: %llu\n\n",
+         static_cast<unsigned long long>(s.super_packets_segmented()));
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : s.flows()) {
     rows.push_back({c.name(), absl::StrCat(c.value())});
@@ -444,6 +446,25 @@ void PrintStats(const Response& r) {
   PrintTable({"DEVICE", "NETNS:IFACE", "RX PKTS", "RX BYTES", "TX PKTS",
               "TX BYTES", "RX ERR", "TX FULL", "TX ERR"},
              rows);
+  rows.clear();
+  for (const auto& d : s.devices()) {
+    if (d.offloads() == 0) continue;
+    std::string took;
+    for (auto [bit, name] :
+         {std::pair{0x01u, "csum"}, std::pair{0x02u, "tso4"},
+          std::pair{0x08u, "tso_ecn"}, std::pair{0x20u, "uso4"}}) {
+      if (d.offloads() & bit)
+        absl::StrAppend(&took, took.empty() ? "" : ",", name);
+    }
+    rows.push_back({d.name(), took, absl::StrCat(d.rx_super_packets()),
+                    absl::StrCat(d.tx_super_packets()),
+                    absl::StrCat(d.rx_csum_completed())});
+  }
+  if (!rows.empty()) {
+    puts("");
+    PrintTable({"OFFLOAD", "TAKEN", "RX SUPER", "TX SUPER", "CSUM COMPLETED"},
+               rows);
+  }
   rows.clear();
   for (const auto& d : s.devices()) {
     if (d.captures() == 0 && d.captured() == 0 && d.capture_dropped() == 0) {
