@@ -22,6 +22,7 @@
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
+#include "tun/metrics_server.h"
 #include "tun/state.pb.h"
 #include "tun/tun_device.h"
 
@@ -112,6 +113,13 @@ class Daemon : public PacketSink {
   void ListForwards(control::Response* out);
   void ListNamespaces(control::Response* out);
   void FillStats(control::Response* out);
+  // The text of GET /metrics: FillStats and ListNamespaces through
+  // PrometheusText, as `unatctl metrics` prints them.
+  std::string MetricsText();
+  // Listens for GET /metrics on ADDR:PORT (port 0: closes the endpoint),
+  // replacing a running endpoint (its counters carry over) only once the
+  // new one listens. After privileges are dropped a port below 1024 fails.
+  absl::Status StartMetrics(uint32_t addr, uint16_t port);
   absl::Status AddForward(const control::Forward& request);
   absl::Status RemoveForward(const control::ForwardKey& key);
   std::string NamespaceName(NamespaceId ns) const;
@@ -139,8 +147,9 @@ class Daemon : public PacketSink {
   int timer_fd_ = -1;
   int signal_fd_ = -1;
   std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<CaptureSet> captures_;  // unatctl capture
-  std::vector<uint8_t> buffers_;          // batch x kBufferCapacity
+  std::unique_ptr<MetricsServer> metrics_;  // null: metrics_listen off
+  std::unique_ptr<CaptureSet> captures_;    // unatctl capture
+  std::vector<uint8_t> buffers_;            // batch x kBufferCapacity
   std::vector<uint32_t> lengths_;
   std::vector<Packet> packets_;
   std::vector<Verdict> verdicts_;
