@@ -1558,11 +1558,8 @@ std::string Daemon::MetricsText() {
   return PrometheusText(stats.stats(), namespaces);
 }
 
-absl::Status Daemon::StartMetrics(uint32_t addr, uint16_t port) {
-  if (port == 0) {
-    metrics_.reset();
-    return absl::OkStatus();
-  }
+absl::StatusOr<std::unique_ptr<MetricsServer>> Daemon::OpenMetrics(
+    uint32_t addr, uint16_t port) {
   MetricsServer::Options o;
   o.addr = addr;
   o.port = port;
@@ -1574,10 +1571,25 @@ absl::Status Daemon::StartMetrics(uint32_t addr, uint16_t port) {
         server.status().code(),
         absl::StrCat("metrics_listen: ", server.status().message()));
   }
-  if (metrics_) (*server)->AdoptCounters(*metrics_);
-  metrics_ = std::move(*server);
-  Log("metrics: listening on http://%s/metrics",
-      absl::StrCat(Ipv4ToString(addr), ":", metrics_->port()));
+  return server;
+}
+
+void Daemon::UseMetrics(std::unique_ptr<MetricsServer> next) {
+  if (next != nullptr && metrics_ != nullptr) next->AdoptCounters(*metrics_);
+  metrics_ = std::move(next);
+  if (metrics_ != nullptr) {
+    Log("metrics: listening on http://%s/metrics", metrics_->address());
+  }
+}
+
+absl::Status Daemon::StartMetrics(uint32_t addr, uint16_t port) {
+  if (port == 0) {
+    UseMetrics(nullptr);
+    return absl::OkStatus();
+  }
+  auto server = OpenMetrics(addr, port);
+  if (!server.ok()) return server.status();
+  UseMetrics(std::move(*server));
   return absl::OkStatus();
 }
 

@@ -116,9 +116,18 @@ class Daemon : public PacketSink {
   // The text of GET /metrics: FillStats and ListNamespaces through
   // PrometheusText, as `unatctl metrics` prints them.
   std::string MetricsText();
-  // Listens for GET /metrics on ADDR:PORT (port 0: closes the endpoint),
-  // replacing a running endpoint (its counters carry over) only once the
-  // new one listens. After privileges are dropped a port below 1024 fails.
+  // The endpoint for GET /metrics on ADDR:PORT, listening (errors name
+  // metrics_listen and the address); not yet the one in use. A reload opens
+  // it before anything changes, so that a port that cannot be had (taken,
+  // or below 1024 once privileges are dropped) refuses the reload, and
+  // UseMetrics() once it commits. While the old one listens, the same port
+  // on another address is taken too (127.0.0.1:P -> 0.0.0.0:P).
+  absl::StatusOr<std::unique_ptr<MetricsServer>> OpenMetrics(uint32_t addr,
+                                                             uint16_t port);
+  // Makes `next` the endpoint (null: none); the counters of the one it
+  // replaces carry over.
+  void UseMetrics(std::unique_ptr<MetricsServer> next);
+  // OpenMetrics + UseMetrics (port 0: no endpoint).
   absl::Status StartMetrics(uint32_t addr, uint16_t port);
   absl::Status AddForward(const control::Forward& request);
   absl::Status RemoveForward(const control::ForwardKey& key);

@@ -453,8 +453,12 @@ void MetricsServer::Tick(TimeMs now) {
   }
 }
 
+std::string MetricsServer::address() const {
+  return absl::StrCat(Ipv4ToString(options_.addr), ":", bound_port_);
+}
+
 void MetricsServer::FillStats(control::MetricsHttpStats* out) const {
-  out->set_listen(absl::StrCat(Ipv4ToString(options_.addr), ":", bound_port_));
+  out->set_listen(address());
   // The codes this server answers with, listed from the start (a series
   // that appears only with its first event hides its rate).
   std::map<int, uint64_t> requests = {{200, 0}, {400, 0}, {404, 0},

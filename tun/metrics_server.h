@@ -81,6 +81,7 @@ class MetricsServer {
   void Tick(TimeMs now);
 
   uint16_t port() const { return bound_port_; }
+  std::string address() const;  // "ADDRESS:PORT" as bound
   size_t connections() const { return conns_.size(); }
   void FillStats(control::MetricsHttpStats* out) const;
   // Takes the counters of `other` (a server this one replaces).
