@@ -19,6 +19,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "helpers/registry.h"
+#include "tun/metrics_server.h"
 #include "tun/privileges.h"
 
 namespace unat::tun {
@@ -977,6 +978,14 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   }
   d.tx_queue_len = c.tx_queue_len();
   d.offload = c.offload();
+  if (!c.metrics_listen().empty()) {
+    if (absl::Status s = ParseListenAddress(c.metrics_listen(), &d.metrics_addr,
+                                            &d.metrics_port);
+        !s.ok()) {
+      return Bad("metrics_listen", s.message());
+    }
+    d.metrics_listen = c.metrics_listen();
+  }
 
   // Who to become after start-up (when started as root).
   auto run_as = ResolveRunAs(c.user(), c.group());

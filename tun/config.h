@@ -82,6 +82,10 @@ struct DaemonConfig {
   RunAs run_as;
   // log_level and log_format: set at start-up and at every reload.
   LogOptions log;
+  // HTTP metrics endpoint (metrics_listen); port 0: none.
+  std::string metrics_listen;
+  uint32_t metrics_addr = 0;
+  uint16_t metrics_port = 0;
 };
 
 // Parses text format. Errors: "FILE:LINE:COLUMN: message" (1-based).

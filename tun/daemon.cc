@@ -21,6 +21,7 @@
 #include "absl/strings/str_replace.h"
 #include "helpers/registry.h"
 #include "tun/log.h"
+#include "tun/metrics.h"
 #include "tun/state_file.h"
 
 namespace unat::tun {
@@ -35,6 +36,7 @@ constexpr uint64_t kTagDevice = uint64_t{1} << 32;
 constexpr uint64_t kTagTimer = uint64_t{2} << 32;
 constexpr uint64_t kTagSignal = uint64_t{3} << 32;
 constexpr uint64_t kTagControl = uint64_t{4} << 32;
+constexpr uint64_t kTagMetrics = uint64_t{5} << 32;
 
 absl::Status Errno(const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
@@ -125,6 +127,7 @@ Daemon::Daemon(Options options)
 Daemon::~Daemon() {
   captures_.reset();  // before the devices and connections it taps
   control_.reset();
+  metrics_.reset();
   if (signal_fd_ >= 0) close(signal_fd_);
   if (timer_fd_ >= 0) close(timer_fd_);
   if (epoll_fd_ >= 0) close(epoll_fd_);
@@ -242,6 +245,11 @@ absl::Status Daemon::Init() {
   std::vector<CaptureSet::Target> targets;
   for (const Device& d : devices_) targets.push_back(CaptureTarget(d));
   captures_ = std::make_unique<CaptureSet>(std::move(targets), control_.get());
+  // In unatd's own network namespace, before privileges are dropped.
+  if (absl::Status s = StartMetrics(config_.metrics_addr, config_.metrics_port);
+      !s.ok()) {
+    return s;
+  }
 
   // The state file now matches what runs.
   SaveStateNow("start");
@@ -708,6 +716,10 @@ absl::Status Daemon::Run() {
         OnSignal();
       } else if (kind == kTagControl) {
         control_->OnEvent(static_cast<int>(low), events[i].events);
+      } else if (kind == kTagMetrics) {
+        if (metrics_) {
+          metrics_->OnEvent(static_cast<int>(low), events[i].events);
+        }
       }
     }
     // Answers about leases leave only once the leases are on disk.
@@ -806,6 +818,7 @@ void Daemon::OnTimer() {
   portmap_->Tick(now, this);
   if (upnp_) upnp_->Tick(now, this);
   nat_->Advance(now);
+  if (metrics_) metrics_->Tick(now);
   if (now - last_state_check_ms_ >= 1000) {
     last_state_check_ms_ = now;
     MaybeSaveState();
@@ -973,6 +986,15 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     }
     c.tun = std::move(*tun);
   }
+  // The metrics endpoint moves: the new one listens before anything
+  // changes (a port that cannot be had refuses the reload).
+  const bool metrics_moves = next.metrics_listen != config_.metrics_listen;
+  std::unique_ptr<MetricsServer> metrics_next;
+  if (metrics_moves && next.metrics_port != 0) {
+    auto opened = OpenMetrics(next.metrics_addr, next.metrics_port);
+    if (!opened.ok()) return opened.status();
+    metrics_next = std::move(*opened);
+  }
   // 3. Helpers and the engine's policy are checked before they change.
   if (absl::Status h = helpers::HelperSet::Check(next.alg); !h.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("helpers: ", h.message()));
@@ -1119,6 +1141,16 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     config_.upnp = upnp_ != nullptr;
     config_.upnp_port = next.upnp_port;
     config_.upnp_igd_version = next.upnp_igd_version;
+  }
+
+  if (metrics_moves) {
+    UseMetrics(std::move(metrics_next));
+    config_.metrics_listen = next.metrics_listen;
+    config_.metrics_addr = next.metrics_addr;
+    config_.metrics_port = next.metrics_port;
+    done.push_back(next.metrics_listen.empty()
+                       ? std::string("metrics endpoint off")
+                       : absl::StrCat("metrics on ", next.metrics_listen));
   }
 
   // 7. The loop's tick and batch.
@@ -1442,6 +1474,23 @@ void Daemon::FillStats(control::Response* out) {
   st->set_state_save_us_total(state_save_us_total_);
   st->set_state_save_us_max(state_save_us_max_);
   st->set_held_for_durability(held_packets_);
+  {
+    uint64_t leases[3] = {0, 0, 0};  // natpmp, pcp, upnp
+    for (const portmap::Lease& l : registry_->Leases()) {
+      if (l.owner == ForwardOwner::kNatPmp) ++leases[0];
+      if (l.owner == ForwardOwner::kPcp) ++leases[1];
+      if (l.owner == ForwardOwner::kUpnp) ++leases[2];
+    }
+    const char* names[3] = {"natpmp", "pcp", "upnp"};
+    for (int i = 0; i < 3; ++i) {
+      control::Counter* c = st->add_leases();
+      c->set_name(names[i]);
+      c->set_value(leases[i]);
+    }
+  }
+  st->set_resident_memory_bytes(ResidentMemoryBytes());
+  st->set_engine_memory_bytes(nat_->MemoryUsage());
+  if (metrics_) metrics_->FillStats(st->mutable_metrics_http());
   if (algs_) {
     algs_->ForEachCounter([st](std::string_view name, uint64_t value) {
       control::Counter* c = st->add_helpers();
@@ -1529,6 +1578,49 @@ void Daemon::FillStats(control::Response* out) {
           ps.pcp_results[r]);
     }
   }
+}
+
+std::string Daemon::MetricsText() {
+  control::Response stats;
+  control::Response namespaces;
+  FillStats(&stats);
+  ListNamespaces(&namespaces);
+  return PrometheusText(stats.stats(), namespaces);
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> Daemon::OpenMetrics(
+    uint32_t addr, uint16_t port) {
+  MetricsServer::Options o;
+  o.addr = addr;
+  o.port = port;
+  o.clock = &Daemon::NowMs;
+  auto server = MetricsServer::Create(o, epoll_fd_, kTagMetrics,
+                                      [this] { return MetricsText(); });
+  if (!server.ok()) {
+    return absl::Status(
+        server.status().code(),
+        absl::StrCat("metrics_listen: ", server.status().message()));
+  }
+  return server;
+}
+
+void Daemon::UseMetrics(std::unique_ptr<MetricsServer> next) {
+  if (next != nullptr && metrics_ != nullptr) next->AdoptCounters(*metrics_);
+  metrics_ = std::move(next);
+  if (metrics_ != nullptr) {
+    Log("metrics: listening on http://%s/metrics", metrics_->address());
+  }
+}
+
+absl::Status Daemon::StartMetrics(uint32_t addr, uint16_t port) {
+  if (port == 0) {
+    UseMetrics(nullptr);
+    return absl::OkStatus();
+  }
+  auto server = OpenMetrics(addr, port);
+  if (!server.ok()) return server.status();
+  UseMetrics(std::move(*server));
+  return absl::OkStatus();
 }
 
 absl::Status Daemon::AddForward(const control::Forward& r) {

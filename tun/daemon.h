@@ -22,6 +22,7 @@
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
+#include "tun/metrics_server.h"
 #include "tun/state.pb.h"
 #include "tun/tun_device.h"
 
@@ -112,6 +113,22 @@ class Daemon : public PacketSink {
   void ListForwards(control::Response* out);
   void ListNamespaces(control::Response* out);
   void FillStats(control::Response* out);
+  // The text of GET /metrics: FillStats and ListNamespaces through
+  // PrometheusText, as `unatctl metrics` prints them.
+  std::string MetricsText();
+  // The endpoint for GET /metrics on ADDR:PORT, listening (errors name
+  // metrics_listen and the address); not yet the one in use. A reload opens
+  // it before anything changes, so that a port that cannot be had (taken,
+  // or below 1024 once privileges are dropped) refuses the reload, and
+  // UseMetrics() once it commits. While the old one listens, the same port
+  // on another address is taken too (127.0.0.1:P -> 0.0.0.0:P).
+  absl::StatusOr<std::unique_ptr<MetricsServer>> OpenMetrics(uint32_t addr,
+                                                             uint16_t port);
+  // Makes `next` the endpoint (null: none); the counters of the one it
+  // replaces carry over.
+  void UseMetrics(std::unique_ptr<MetricsServer> next);
+  // OpenMetrics + UseMetrics (port 0: no endpoint).
+  absl::Status StartMetrics(uint32_t addr, uint16_t port);
   absl::Status AddForward(const control::Forward& request);
   absl::Status RemoveForward(const control::ForwardKey& key);
   std::string NamespaceName(NamespaceId ns) const;
@@ -139,8 +156,9 @@ class Daemon : public PacketSink {
   int timer_fd_ = -1;
   int signal_fd_ = -1;
   std::unique_ptr<ControlServer> control_;
-  std::unique_ptr<CaptureSet> captures_;  // unatctl capture
-  std::vector<uint8_t> buffers_;          // batch x kBufferCapacity
+  std::unique_ptr<MetricsServer> metrics_;  // null: metrics_listen off
+  std::unique_ptr<CaptureSet> captures_;    // unatctl capture
+  std::vector<uint8_t> buffers_;            // batch x kBufferCapacity
   std::vector<uint32_t> lengths_;
   std::vector<Packet> packets_;
   std::vector<Verdict> verdicts_;

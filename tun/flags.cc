@@ -54,6 +54,10 @@ std::string FlagsHelp() {
                            capabilities left (overrides user)
   --group NAME             the group to run with (overrides group; default:
                            the user's primary group)
+  --metrics-listen ADDR:PORT
+                           serve Prometheus metrics on HTTP GET /metrics
+                           there, e.g. 127.0.0.1:9469 (overrides
+                           metrics_listen; "" for none)
   --foreground             stay in the foreground (default: detach once
                            ready)
   --pid-file PATH          write the daemon's pid there
@@ -152,6 +156,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       UNAT_VALUE(v);
       if (v.empty()) return Bad(name, "\"\" is not a name");
       (name == "--user" ? f.user : f.group) = v;
+    } else if (name == "--metrics-listen") {
+      UNAT_VALUE(v);
+      f.metrics_listen = v;
     } else if (name == "--pid-file") {
       UNAT_VALUE(v);
       f.pid_file = v;
@@ -210,6 +217,7 @@ void ApplyFlags(const Flags& f, config::Config* c) {
   if (f.group) c->set_group(*f.group);
   if (f.log_level) c->set_log_level(*f.log_level);
   if (f.log_format) c->set_log_format(*f.log_format);
+  if (f.metrics_listen) c->set_metrics_listen(*f.metrics_listen);
 }
 
 std::string ConfigErrorLine(const Flags& f, const absl::Status& status) {
@@ -232,6 +240,7 @@ std::string ConfigErrorLine(const Flags& f, const absl::Status& status) {
       {"group", "--group", f.group.has_value()},
       {"log_level", "--log-level", f.log_level.has_value()},
       {"log_format", "--log-format", f.log_format.has_value()},
+      {"metrics_listen", "--metrics-listen", f.metrics_listen.has_value()},
   };
   for (const Override& o : overrides) {
     if (!o.set || !absl::StartsWith(message, o.field)) continue;

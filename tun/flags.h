@@ -19,8 +19,9 @@ struct Flags {
   std::optional<config::Filtering> filtering;
   std::optional<uint32_t> max_flows;
   std::optional<uint64_t> random_seed;
-  std::optional<std::string> user;   // overrides the config's user
-  std::optional<std::string> group;  // overrides the config's group
+  std::optional<std::string> user;            // overrides the config's user
+  std::optional<std::string> group;           // overrides the config's group
+  std::optional<std::string> metrics_listen;  // "" turns it off
   bool ignore_bad_state = false;
   bool foreground = false;
   bool check_config = false;

@@ -308,6 +308,42 @@ std::string PrometheusText(const control::Stats& s,
   One(&out, "unat_held_for_durability_total", "counter",
       "Packets unatd made held until a lease change was in the state file.",
       s.held_for_durability());
+  {
+    Family l(&out, "unat_portmap_leases", "gauge",
+             "NAT-PMP, PCP and UPnP leases held now, by protocol.");
+    for (const auto& c : s.leases()) {
+      l.Sample({{"protocol", c.name()}}, c.value());
+    }
+  }
+  One(&out, "unat_process_resident_memory_bytes", "gauge",
+      "unatd's resident set size (/proc/self/statm).",
+      s.resident_memory_bytes());
+  One(&out, "unat_engine_memory_bytes", "gauge",
+      "What the engine's flow and mapping tables hold, by its own estimate.",
+      s.engine_memory_bytes());
+  if (s.has_metrics_http()) {
+    const control::MetricsHttpStats& m = s.metrics_http();
+    {
+      Family r(&out, "unat_metrics_http_requests_total", "counter",
+               "Answers of the HTTP metrics endpoint, by status code.");
+      for (const auto& c : m.requests()) {
+        r.Sample({{"code", c.name()}}, c.value());
+      }
+    }
+    {
+      Family c(&out, "unat_metrics_http_connections_total", "counter",
+               "Connections to the HTTP metrics endpoint: accepted, or "
+               "refused (closed at once, over the limit of 8).");
+      c.Sample({{"result", "accepted"}}, m.connections_accepted());
+      c.Sample({{"result", "refused"}}, m.connections_refused());
+    }
+    One(&out, "unat_metrics_http_timeouts_total", "counter",
+        "Connections the HTTP metrics endpoint closed at its timeout (5 s).",
+        m.timeouts());
+    One(&out, "unat_metrics_http_connections", "gauge",
+        "Connections to the HTTP metrics endpoint open now.",
+        uint64_t{m.connections()});
+  }
   return out;
 }
 

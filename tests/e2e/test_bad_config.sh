@@ -103,6 +103,16 @@ expect 2 '^unatd: flags: --external-address: "300\.1\.1\.1" is not an IPv4 addre
   "$good" --external-address 300.1.1.1
 expect 2 '^unatd: flags: --external-address: "127\.0\.0\.1" is not a usable unicast address$' \
   "$good" --external-address 198.51.100.1 --external-address 127.0.0.1
+# The metrics endpoint's address (config field, and the flag over it).
+expect 2 '^unatd: config: metrics_listen: "foo:99999": "foo" is not an IPv4 address$' \
+  "$good
+metrics_listen: \"foo:99999\""
+expect 2 '^unatd: config: metrics_listen: "127\.0\.0\.1" is not ADDRESS:PORT' \
+  "$good
+metrics_listen: \"127.0.0.1\""
+expect 2 '^unatd: flags: --metrics-listen: "127\.0\.0\.1:99999": port 99999 is out of range 1\.\.65535$' \
+  "$good
+metrics_listen: \"127.0.0.1:9469\"" --metrics-listen 127.0.0.1:99999
 # Routed prefixes and the hardening limits.
 expect 2 '^unatd: config: inside\[0\]\.routed_prefix\[0\]: "10\.99\.0\.0" is not ADDRESS/PREFIX$' \
   "${good/address: \"10.77.0.1\/24\"/address: \"10.77.0.1/24\" routed_prefix: \"10.99.0.0\"}"

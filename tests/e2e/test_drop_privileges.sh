@@ -9,11 +9,20 @@
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/priv_lib.sh"
 
-UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true }' "$LAB" up --drop-user "$PRIV_USER"
+UNAT_LAB_CONFIG_EXTRA='helpers { natpmp: true }
+metrics_listen: "127.0.0.1:946"' "$LAB" up --drop-user "$PRIV_USER"
 grep -q "^user: \"$PRIV_USER\"" "$("$LAB" config-path)" || fail "config has no user"
 grep -q "privileges: dropped to user $PRIV_USER (uid $PRIV_UID)" <("$LAB" log) ||
   fail "no drop in the log: $("$LAB" log | tail -n 3)"
 check_unprivileged
+# The metrics endpoint on a port only root may bind: opened before the drop,
+# it answers after it, with unatd's memory read as the user.
+code=$(ip netns exec unat-nat curl -sS -m 5 -o "$TMP/metrics.txt" -w '%{http_code}' \
+  http://127.0.0.1:946/metrics) || fail "GET :946/metrics: $code"
+[ "$code" = 200 ] || fail "GET :946/metrics: $code"
+rss=$(awk '$1 == "unat_process_resident_memory_bytes" {print $2}' "$TMP/metrics.txt")
+[ "${rss:-0}" -gt 0 ] || fail "unat_process_resident_memory_bytes as $PRIV_USER: ${rss:-absent}"
+ok "metrics_listen 127.0.0.1:946 (bound as root) answers GET /metrics as $PRIV_USER (RSS $((rss / 1024)) kB)"
 check_traffic
 check_reload_and_state
 check_unprivileged

@@ -44,11 +44,17 @@ out=$(lan upnpc -i -s 2>&1) && fail "an IGD answered while UPnP is off: $out"
 out=$(timeout 20 ip netns exec unat-lan natpmpc -g 10.77.0.1 -a 8080 80 tcp 60 2>&1) && fail "NAT-PMP answered while off: $out"
 grep -q 'the gateway does not support nat-pmp' <<<"$out" || fail "natpmpc while off: $out"
 cp "$CONF" "$TMP/base.conf"
+nat() { ip netns exec unat-nat "$@"; }
+nat curl -s -m 2 http://127.0.0.1:9469/metrics >/dev/null && fail "a metrics endpoint before it is configured"
 echo 'helpers { natpmp: true ftp: true upnp: true }' >>"$CONF"
+echo 'metrics_listen: "127.0.0.1:9469"' >>"$CONF"
 out=$(reload) || fail "reload (natpmp on): $out"
 echo "$out" | grep -q "natpmp on" || fail "reload summary: $out"
 echo "$out" | grep -q "ftp on" || fail "reload summary: $out"
 echo "$out" | grep -q "upnp on" || fail "reload summary: $out"
+echo "$out" | grep -q "metrics on 127.0.0.1:9469" || fail "reload summary: $out"
+m=$(nat curl -sS -m 5 http://127.0.0.1:9469/metrics) || fail "GET /metrics after the reload"
+grep -q '^unat_reloads_total 1$' <<<"$m" || fail "metrics: $(grep reloads <<<"$m")"
 same_pid
 out=$(lan natpmpc -g 10.77.0.1 -a 8080 80 tcp 60 2>&1) || fail "natpmpc after NAT-PMP on: $out"
 echo "$out" | grep -q "Mapped public port 8080 protocol TCP to local port 80" || fail "natpmpc: $out"
@@ -57,7 +63,7 @@ out=$(lan upnpc -i -s 2>&1) || fail "upnpc -s after UPnP on: $out"
 grep -q 'ExternalIPAddress = 203.0.113.1' <<<"$out" || fail "upnpc -s: $out"
 out=$(lan upnpc -i -a 10.77.0.2 81 8090 TCP 600 2>&1) || fail "upnpc -a: $out"
 grep -q 'external 203.0.113.1:8090 TCP is redirected to internal 10.77.0.2:81' <<<"$out" || fail "upnpc -a: $out"
-ok "UPnP turned on by the same reload: upnpc -s finds the IGD, upnpc -a maps 8090"
+ok "UPnP and the metrics endpoint turned on by the same reload: upnpc -s finds the IGD, upnpc -a maps 8090, GET /metrics answers"
 ok "NAT-PMP turned on by unatctl reload (pid $PID unchanged): natpmpc maps 8080 from lan and 8081 from lan2"
 
 # --- a helper on, then off ------------------------------------------------------
@@ -151,7 +157,7 @@ ok "a tenant whose device cannot be opened refuses the reload: $out"
 # --- lan2 back, NAT-PMP off ------------------------------------------------
 cp "$TMP/base.conf" "$CONF" # lan and lan2, no helpers, no lan3
 out=$(reload) || fail "reload (back to base): $out"
-for w in "+lan2" "-lan3" "natpmp off (1 lease(s) deleted)" "upnp off (1 lease(s) deleted)"; do
+for w in "+lan2" "-lan3" "natpmp off (1 lease(s) deleted)" "upnp off (1 lease(s) deleted)" "metrics endpoint off"; do
   grep -qF -- "$w" <<<"$out" || fail "reload summary lacks '$w': $out"
 done
 same_pid
@@ -162,8 +168,9 @@ fw=$(ctl forwards)
 grep -q ":8080 " <<<"$fw" && fail "lan's NAT-PMP lease stayed with NAT-PMP off: $fw"
 grep -q ":8090 " <<<"$fw" && fail "lan's UPnP lease stayed with UPnP off: $fw"
 out=$(lan upnpc -i -s 2>&1) && fail "an IGD answers after UPnP off: $out"
+nat curl -s -m 2 http://127.0.0.1:9469/metrics >/dev/null && fail "the metrics endpoint still answers"
 [ "$(have_ns lan3)" = 0 ] || fail "lan3 still listed"
-ok "back to the first config: lan2 added again and reachable, lan3 removed, NAT-PMP and UPnP off with their leases deleted"
+ok "back to the first config: lan2 added again and reachable, lan3 removed, NAT-PMP and UPnP off with their leases deleted, the metrics endpoint closed"
 
 # --- lan's flows lived through all of it -------------------------------------------
 wait "$dl" || fail "the download across the reloads failed"
