@@ -48,10 +48,13 @@
 #                  /proc/PID/stat (utime+stime; the kernel NAT has no process)
 #   TCP 8 flows    iperf3 -P 8
 #   UDP 64 B       iperf3 -u -l 64 -b 0 (64-byte payload, 92-byte IP packets,
-#                  as fast as iperf3 sends): sent and received packets/s, loss
+#                  as fast as iperf3 sends): sent and received packets/s, loss;
+#                  the loss split (from the server namespace's /proc/net/snmp)
+#                  into drops at the server's socket and losses before it
 #   TCP conn/s     bench/conn_rate.py: 32 connections in flight, each
 #                  connect, the server's FIN, close (its header says why
 #                  the client uses a fixed range of 3000 source ports)
+# and the NAT process's cores (CPU seconds per second) in each test.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 lab="$root/tests/e2e/lab.sh"
@@ -320,6 +323,27 @@ except SystemExit: raise
 except Exception: raise SystemExit(1)' "$1" "$2" 2>/dev/null || true
 }
 
+# cpu_begin; ...; cpu_end KEY: R[KEY] = the NAT process's cores (CPU
+# seconds per second of wall time) over what ran between them.
+CPU0="" WALL0=""
+cpu_begin() {
+  CPU0="" WALL0="$(date +%s.%N)"
+  [ -z "$NAT_PID" ] || CPU0="$(cpu_ticks "$NAT_PID")"
+}
+cpu_end() {
+  local c1 w1
+  [ -n "$CPU0" ] || return 0
+  c1="$(cpu_ticks "$NAT_PID")" w1="$(date +%s.%N)"
+  [ -n "$c1" ] || return 0
+  R[$1]="$("$PY" -c "print('%.2f' % (($c1 - $CPU0) / $(getconf CLK_TCK) / ($w1 - $WALL0)))")"
+}
+
+# udp_counters NS: "InDatagrams,RcvbufErrors" of NS's UDP (/proc/net/snmp).
+udp_counters() {
+  ip netns exec "$1" awk '/^Udp:/ { if (!h) { for (i = 2; i <= NF; i++) c[$i] = i; h = 1 }
+    else print $c["InDatagrams"] "," $c["RcvbufErrors"] }' /proc/net/snmp 2>/dev/null || true
+}
+
 iperf() { # OUT ARGS...: iperf3 client in the client namespace, JSON in OUT
   local out=$1
   shift
@@ -342,7 +366,9 @@ measure() {
   bg "$nat-ping" ip netns exec "$CLIENT_NS" ping -q -i 0.01 -w "$secs" "$SERVER"
   local ping=$BG c0="" c1=""
   [ -z "$NAT_PID" ] || c0="$(cpu_ticks "$NAT_PID")"
+  cpu_begin
   iperf "$f"
+  cpu_end "$nat.cores_tcp1"
   [ -z "$NAT_PID" ] || c1="$(cpu_ticks "$NAT_PID")"
   wait "$ping" 2>/dev/null || true
   R[$nat.tcp1]="$(json_get "$f" '"%.3f" % (d["end"]["sum_received"]["bits_per_second"]/1e9)')"
@@ -353,7 +379,8 @@ measure() {
     R[$nat.ping_avg]="${rtt% *}"
     R[$nat.ping_max]="${rtt#* }"
   fi
-  R[$nat.ping_loss]="$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$TMP/$nat-ping.log")"
+  R[$nat.ping_loss]="$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$TMP/$nat-ping.log" |
+    awk '{printf "%.1f", $1}')"
   if [ -n "$c0" ] && [ -n "$c1" ] && [ -n "${R[$nat.tcp1]}" ]; then
     local hz gbit
     hz="$(getconf CLK_TCK)"
@@ -367,21 +394,44 @@ print('%.3f' % (($c1 - $c0) / $hz / g) if g > 0 else '')")"
 
   # TCP, 8 flows.
   f="$TMP/$nat-tcp8.json"
+  cpu_begin
   iperf "$f" -P 8
+  cpu_end "$nat.cores_tcp8"
   R[$nat.tcp8]="$(json_get "$f" '"%.3f" % (d["end"]["sum_received"]["bits_per_second"]/1e9)')"
 
   # UDP, 64-byte payload, as fast as iperf3 sends. The client's "sum"
   # holds the packets sent and the server's count of the lost ones.
   f="$TMP/$nat-udp.json"
+  local u0 u1
+  u0="$(udp_counters "$SERVER_NS")"
+  cpu_begin
   iperf "$f" -u -l 64 -b 0
+  cpu_end "$nat.cores_udp"
+  u1="$(udp_counters "$SERVER_NS")"
+  # Where the lost ones went: dropped at the receiving socket (the server
+  # namespace's Udp RcvbufErrors; iperf3 reads too slowly) or before the
+  # server's stack (in the NAT or on the way).
+  local sent
+  sent="$(json_get "$f" 'd["end"]["sum"]["packets"]')"
+  if [ -n "$sent" ] && [ -n "$u0" ] && [ -n "$u1" ]; then
+    read -r R[$nat.udp_sock_drop] R[$nat.udp_path_loss] < <("$PY" -c '
+import sys
+sent = int(sys.argv[1])
+(i0, r0), (i1, r1) = [map(int, a.split(",")) for a in sys.argv[2:4]]
+rb = r1 - r0
+delivered = i1 - i0
+print("%.1f %.1f" % (100.0 * rb / sent, max(0.0, 100.0 * (sent - delivered - rb) / sent)))' "$sent" "$u0" "$u1")
+  fi
   R[$nat.udp_sent]="$(json_get "$f" '"%.1f" % (d["end"]["sum"]["packets"]/d["end"]["sum"]["seconds"]/1e3)')"
   R[$nat.udp_recv]="$(json_get "$f" '"%.1f" % ((d["end"]["sum"]["packets"]-d["end"]["sum"]["lost_packets"])/d["end"]["sum"]["seconds"]/1e3)')"
   R[$nat.udp_loss]="$(json_get "$f" '"%.1f" % d["end"]["sum"]["lost_percent"]')"
 
   # New TCP connections per second.
   f="$TMP/$nat-conn.json"
+  cpu_begin
   timeout $((secs + 30)) ip netns exec "$CLIENT_NS" "$PY" "$connrate" run "$SERVER" 7000 \
     --seconds "$secs" --concurrency 32 --ports 20000-22999 >"$f" 2>"$f.err" || true
+  cpu_end "$nat.cores_conn"
   R[$nat.conn]="$(json_get "$f" '"%.0f" % d["rate"]')"
   R[$nat.conn_failed]="$(json_get "$f" 'd["failed"]')"
 
@@ -453,9 +503,14 @@ for nat in "${NATS[@]}"; do
   echo "| $nat | $(ratio "$(v $nat.tcp1)" "$(v kernel.tcp1)") | $(ratio "$(v $nat.tcp8)" "$(v kernel.tcp8)") | $(ratio "$(v $nat.udp_recv)" "$(v kernel.udp_recv)") | $(ratio "$(v $nat.conn)" "$(v kernel.conn)") | $(ratio "$(v $nat.ping_avg)" "$(v kernel.ping_avg)") |"
 done
 echo
-echo "Details: TCP retransmissions (1 flow), ping loss under load, failed connections:"
+echo "Details: TCP retransmissions (1 flow); ping loss under load; UDP loss split"
+echo "into drops at the server's socket (RcvbufErrors) and losses before the server's"
+echo "stack; failed connections; the NAT process's cores (CPU s per s) in each test:"
+echo
+echo "| NAT | retransmits (1 flow) | ping loss % | UDP socket drops % | UDP lost before server % | conn failed | cores: 1 flow | 8 flows | UDP | conn/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for nat in "${NATS[@]}"; do
-  echo "  $nat: retransmits $(v $nat.retr1), ping loss $(v $nat.ping_loss)%, conn failed $(v $nat.conn_failed)"
+  echo "| $nat | $(v "$nat.retr1") | $(v "$nat.ping_loss") | $(v "$nat.udp_sock_drop") | $(v "$nat.udp_path_loss") | $(v "$nat.conn_failed") | $(v "$nat.cores_tcp1") | $(v "$nat.cores_tcp8") | $(v "$nat.cores_udp") | $(v "$nat.cores_conn") |"
 done
 if [[ " ${NATS[*]} " == *" unat "* ]]; then
   echo
