@@ -7,6 +7,8 @@
 #     --quick       1 s each (a smoke test; the figures are rough)
 #     --only LIST   comma-separated subset of unat,kernel,slirp4netns,pasta
 #                   (default: all four; ratios need kernel)
+#     --udp-rate P  packets/s of the fixed-rate UDP test (default: what the
+#                   kernel NAT received in its unlimited test, else 50000)
 #     --perf FILE   after unat's measurements, one more single-flow run with
 #                   `perf record -g` on unatd; its report goes to FILE
 #
@@ -51,6 +53,9 @@
 #                  as fast as iperf3 sends): sent and received packets/s, loss;
 #                  the loss split (from the server namespace's /proc/net/snmp)
 #                  into drops at the server's socket and losses before it
+#   UDP 64 B fixed iperf3 -u -l 64 at the rate the kernel NAT received in
+#                  its unlimited test (or --udp-rate): loss at the same offered
+#                  load for every NAT
 #   TCP conn/s     bench/conn_rate.py: 32 connections in flight, each
 #                  connect, the server's FIN, close (its header says why
 #                  the client uses a fixed range of 3000 source ports)
@@ -64,7 +69,8 @@ PY=/usr/bin/python3
 secs=5
 only="unat,kernel,slirp4netns,pasta"
 perf_out=""
-usage() { sed -n '2,12p' "$0" >&2; }
+udp_rate=""
+usage() { sed -n '2,14p' "$0" >&2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds)
@@ -79,6 +85,11 @@ while [ $# -gt 0 ]; do
     --only)
       [ $# -ge 2 ] || { usage; exit 2; }
       only="$2"
+      shift 2
+      ;;
+    --udp-rate)
+      [ $# -ge 2 ] || { usage; exit 2; }
+      udp_rate="$2"
       shift 2
       ;;
     --perf)
@@ -96,6 +107,10 @@ while [ $# -gt 0 ]; do
       ;;
   esac
 done
+if [ -n "$udp_rate" ] && ! [[ "$udp_rate" =~ ^[1-9][0-9]*$ ]]; then
+  echo "--udp-rate: packets per second, a whole number" >&2
+  exit 2
+fi
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
   echo "--seconds: a whole number >= 1" >&2
   exit 2
@@ -103,7 +118,8 @@ fi
 [ "$(id -u)" -eq 0 ] || { echo "side_by_side: needs root (network namespaces)" >&2; exit 1; }
 NATS=()
 IFS=, read -r -a want <<<"$only"
-for n in unat kernel slirp4netns pasta; do
+# The kernel first: its UDP rate is the fixed rate offered to the others.
+for n in kernel unat slirp4netns pasta; do
   for w in "${want[@]}"; do [ "$w" = "$n" ] && NATS+=("$n"); done
 done
 for w in "${want[@]}"; do
@@ -196,7 +212,7 @@ delns() {
 
 # The client and server namespaces, the server address and the NAT's pid
 # (empty for the kernel) of the NAT being measured.
-CLIENT_NS="" SERVER_NS="" SERVER=203.0.113.2 NAT_PID="" UNAT_VNET=""
+CLIENT_NS="" SERVER_NS="" SERVER=203.0.113.2 NAT_PID="" UNAT_VNET="" UDP_RATE_USED=0
 
 setup_kernel() {
   mkns usbs-kc
@@ -306,6 +322,7 @@ teardown_pasta() {
 }
 
 declare -A R # R[nat.metric] = figure, or absent
+v() { local x="${R[$1]:-}"; echo "${x:--}"; }
 
 cpu_ticks() { # PID: utime+stime of the process, in clock ticks
   awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo ""
@@ -349,6 +366,36 @@ iperf() { # OUT ARGS...: iperf3 client in the client namespace, JSON in OUT
   shift
   timeout $((secs + 30)) ip netns exec "$CLIENT_NS" iperf3 -c "$SERVER" \
     --connect-timeout 3000 -t "$secs" -J "$@" >"$out" 2>"$out.err" || true
+}
+
+# udp_test NAT KEY IPERF_ARGS...: iperf3 -u -l 64 (64-byte payload); sets
+# R[NAT.KEY_sent|_recv|_loss] (kpps, kpps, %; the client's "sum" holds the
+# packets sent and the server's count of the lost ones), R[NAT.KEY_sock] and
+# R[NAT.KEY_path]: where the lost ones went, dropped at the receiving socket
+# (the server namespace's Udp RcvbufErrors: iperf3 reads too slowly) or
+# before the server's stack (in the NAT or on the way), and R[NAT.cores_KEY].
+udp_test() {
+  local nat=$1 key=$2 f u0 u1 sent
+  shift 2
+  f="$TMP/$nat-$key.json"
+  u0="$(udp_counters "$SERVER_NS")"
+  cpu_begin
+  iperf "$f" -u -l 64 "$@"
+  cpu_end "$nat.cores_$key"
+  u1="$(udp_counters "$SERVER_NS")"
+  R[$nat.${key}_sent]="$(json_get "$f" '"%.1f" % (d["end"]["sum"]["packets"]/d["end"]["sum"]["seconds"]/1e3)')"
+  R[$nat.${key}_recv]="$(json_get "$f" '"%.1f" % ((d["end"]["sum"]["packets"]-d["end"]["sum"]["lost_packets"])/d["end"]["sum"]["seconds"]/1e3)')"
+  R[$nat.${key}_loss]="$(json_get "$f" '"%.1f" % d["end"]["sum"]["lost_percent"]')"
+  sent="$(json_get "$f" 'd["end"]["sum"]["packets"]')"
+  if [ -n "$sent" ] && [ -n "$u0" ] && [ -n "$u1" ]; then
+    read -r "R[$nat.${key}_sock]" "R[$nat.${key}_path]" < <("$PY" -c '
+import sys
+sent = int(sys.argv[1])
+(i0, r0), (i1, r1) = [map(int, a.split(",")) for a in sys.argv[2:4]]
+rb = r1 - r0
+delivered = i1 - i0
+print("%.1f %.1f" % (100.0 * rb / sent, max(0.0, 100.0 * (sent - delivered - rb) / sent)))' "$sent" "$u0" "$u1")
+  fi
 }
 
 measure() {
@@ -399,32 +446,19 @@ print('%.3f' % (($c1 - $c0) / $hz / g) if g > 0 else '')")"
   cpu_end "$nat.cores_tcp8"
   R[$nat.tcp8]="$(json_get "$f" '"%.3f" % (d["end"]["sum_received"]["bits_per_second"]/1e9)')"
 
-  # UDP, 64-byte payload, as fast as iperf3 sends. The client's "sum"
-  # holds the packets sent and the server's count of the lost ones.
-  f="$TMP/$nat-udp.json"
-  local u0 u1
-  u0="$(udp_counters "$SERVER_NS")"
-  cpu_begin
-  iperf "$f" -u -l 64 -b 0
-  cpu_end "$nat.cores_udp"
-  u1="$(udp_counters "$SERVER_NS")"
-  # Where the lost ones went: dropped at the receiving socket (the server
-  # namespace's Udp RcvbufErrors; iperf3 reads too slowly) or before the
-  # server's stack (in the NAT or on the way).
-  local sent
-  sent="$(json_get "$f" 'd["end"]["sum"]["packets"]')"
-  if [ -n "$sent" ] && [ -n "$u0" ] && [ -n "$u1" ]; then
-    read -r R[$nat.udp_sock_drop] R[$nat.udp_path_loss] < <("$PY" -c '
-import sys
-sent = int(sys.argv[1])
-(i0, r0), (i1, r1) = [map(int, a.split(",")) for a in sys.argv[2:4]]
-rb = r1 - r0
-delivered = i1 - i0
-print("%.1f %.1f" % (100.0 * rb / sent, max(0.0, 100.0 * (sent - delivered - rb) / sent)))' "$sent" "$u0" "$u1")
+  # UDP, 64-byte payload, as fast as iperf3 sends.
+  udp_test "$nat" udp -b 0
+
+  # UDP, 64-byte payload, at a fixed rate: the kernel NAT's received rate
+  # of the test above (or --udp-rate), so every NAT is offered the same load.
+  local rate="${udp_rate:-}"
+  if [ -z "$rate" ]; then
+    rate="$("$PY" -c 'import sys
+try: print(int(float(sys.argv[1]) * 1000))
+except Exception: print(50000)' "$(v kernel.udp_recv)")"
   fi
-  R[$nat.udp_sent]="$(json_get "$f" '"%.1f" % (d["end"]["sum"]["packets"]/d["end"]["sum"]["seconds"]/1e3)')"
-  R[$nat.udp_recv]="$(json_get "$f" '"%.1f" % ((d["end"]["sum"]["packets"]-d["end"]["sum"]["lost_packets"])/d["end"]["sum"]["seconds"]/1e3)')"
-  R[$nat.udp_loss]="$(json_get "$f" '"%.1f" % d["end"]["sum"]["lost_percent"]')"
+  UDP_RATE_USED="$rate"
+  udp_test "$nat" udpf -b $((rate * 64 * 8))
 
   # New TCP connections per second.
   f="$TMP/$nat-conn.json"
@@ -466,14 +500,13 @@ LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 for nat in "${NATS[@]}"; do
   log "$nat: setting up"
   "setup_$nat"
-  log "$nat: measuring (about $((4 * secs + 3)) s)"
+  log "$nat: measuring (about $((5 * secs + 4)) s)"
   measure "$nat"
   "teardown_$nat"
 done
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # The table.
-v() { local x="${R[$1]:-}"; echo "${x:--}"; }
 ratio() { # A B: A/B to 2 places, or -
   "$PY" -c 'import sys
 try:
@@ -489,10 +522,12 @@ echo "load average at start: $LOAD_START, at end: $LOAD_END"
 echo "unatd: $("$lab" bin)/unatd, modified $(date -r "$("$lab" bin)/unatd" '+%F %T' 2>/dev/null || echo '?')"
 echo "each measurement: $secs s"
 echo
-echo "| NAT | TCP 1 flow Gbit/s | TCP 8 flows Gbit/s | UDP 64 B sent kpps | UDP 64 B received kpps | UDP loss % | TCP conn/s | ping avg ms | ping max ms | NAT CPU s (1 flow) | cores per Gbit/s |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "UDP 64 B unlimited: iperf3 -b 0; at a fixed rate: $((UDP_RATE_USED / 1000)).$(( (UDP_RATE_USED % 1000) / 100 )) kpps offered to every NAT"
+echo
+echo "| NAT | TCP 1 flow Gbit/s | TCP 8 flows Gbit/s | UDP 64 B unlimited: sent kpps | received kpps | loss % | UDP 64 B fixed rate: loss % | TCP conn/s | ping avg ms | ping max ms | NAT CPU s (1 flow) | cores per Gbit/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for nat in "${NATS[@]}"; do
-  echo "| $nat | $(v $nat.tcp1) | $(v $nat.tcp8) | $(v $nat.udp_sent) | $(v $nat.udp_recv) | $(v $nat.udp_loss) | $(v $nat.conn) | $(v $nat.ping_avg) | $(v $nat.ping_max) | $(v $nat.cpu) | $(v $nat.cores_per_gbit) |"
+  echo "| $nat | $(v "$nat.tcp1") | $(v "$nat.tcp8") | $(v "$nat.udp_sent") | $(v "$nat.udp_recv") | $(v "$nat.udp_loss") | $(v "$nat.udpf_loss") | $(v "$nat.conn") | $(v "$nat.ping_avg") | $(v "$nat.ping_max") | $(v "$nat.cpu") | $(v "$nat.cores_per_gbit") |"
 done
 echo
 echo "Ratio to the kernel NAT (same run):"
@@ -507,10 +542,10 @@ echo "Details: TCP retransmissions (1 flow); ping loss under load; UDP loss spli
 echo "into drops at the server's socket (RcvbufErrors) and losses before the server's"
 echo "stack; failed connections; the NAT process's cores (CPU s per s) in each test:"
 echo
-echo "| NAT | retransmits (1 flow) | ping loss % | UDP socket drops % | UDP lost before server % | conn failed | cores: 1 flow | 8 flows | UDP | conn/s |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| NAT | retransmits (1 flow) | ping loss % | UDP unlimited: socket drops % | lost before server % | UDP fixed: socket drops % | lost before server % | conn failed | cores: 1 flow | 8 flows | UDP unlimited | UDP fixed | conn/s |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for nat in "${NATS[@]}"; do
-  echo "| $nat | $(v "$nat.retr1") | $(v "$nat.ping_loss") | $(v "$nat.udp_sock_drop") | $(v "$nat.udp_path_loss") | $(v "$nat.conn_failed") | $(v "$nat.cores_tcp1") | $(v "$nat.cores_tcp8") | $(v "$nat.cores_udp") | $(v "$nat.cores_conn") |"
+  echo "| $nat | $(v "$nat.retr1") | $(v "$nat.ping_loss") | $(v "$nat.udp_sock") | $(v "$nat.udp_path") | $(v "$nat.udpf_sock") | $(v "$nat.udpf_path") | $(v "$nat.conn_failed") | $(v "$nat.cores_tcp1") | $(v "$nat.cores_tcp8") | $(v "$nat.cores_udp") | $(v "$nat.cores_udpf") | $(v "$nat.cores_conn") |"
 done
 if [[ " ${NATS[*]} " == *" unat "* ]]; then
   echo
@@ -528,7 +563,8 @@ except Exception:
   t "TCP 1 flow / kernel NAT" "$(ratio "$(v unat.tcp1)" "$(v kernel.tcp1)")" ">=" 0.8
   t "TCP 1 flow / slirp4netns" "$(ratio "$(v unat.tcp1)" "$(v slirp4netns.tcp1)")" ">=" 8
   t "UDP 64 B received pps / kernel NAT" "$(ratio "$(v unat.udp_recv)" "$(v kernel.udp_recv)")" ">=" 1
-  t "UDP 64 B loss %" "$(v unat.udp_loss)" "<=" 5
+  t "UDP 64 B loss % (unlimited)" "$(v unat.udp_loss)" "<=" 5
+  t "UDP 64 B loss % at the kernel's received rate" "$(v unat.udpf_loss)" "<=" 5
   t "unatd cores per Gbit/s" "$(v unat.cores_per_gbit)" "<=" 0.1
 fi
 echo
