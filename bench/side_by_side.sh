@@ -2,7 +2,8 @@
 # Side by side: the same client -> NAT -> server path through four NATs, the
 # same measurements for each, one table.
 #
-#   bench/side_by_side.sh [--seconds N] [--quick] [--only LIST] [--perf FILE]
+#   bench/side_by_side.sh [--seconds N] [--quick] [--only LIST] [--udp-rate P]
+#                         [--perf FILE]
 #     --seconds N   length of each measurement (default 5)
 #     --quick       1 s each (a smoke test; the figures are rough)
 #     --only LIST   comma-separated subset of unat,kernel,slirp4netns,pasta
@@ -11,6 +12,7 @@
 #                   kernel NAT received in its unlimited test, else 50000)
 #     --perf FILE   after unat's measurements, one more single-flow run with
 #                   `perf record -g` on unatd; its report goes to FILE
+#   UNAT_SBS_KEEP=1 keeps the raw outputs (iperf3 JSON, logs) in /tmp.
 #
 # Root. Takes the lab lock (/run/unat-e2e.lock), as the e2e tests do. Makes
 # only network namespaces of its own (usbs-*) and the lab's (tests/e2e/lab.sh;
@@ -28,7 +30,7 @@
 #   kernel       netns usbs-kc (10.77.0.2) -veth- netns usbs-kr (forwarding,
 #                nftables masquerade to 203.0.113.1; a baseline, never part of
 #                unat) -veth- netns usbs-ks (203.0.113.2). MTU 1500, veth's
-#                GSO/GRO (64 KB segments cross the router).
+#                GSO (64 KB segments cross the router unsplit).
 #   slirp4netns  netns usbs-sc (10.0.2.100, tap0, MTU 65520) -> slirp4netns
 #                (runs in netns usbs-sh, libslirp's own TCP/IP stack, opens
 #                a socket there per flow) -> usbs-sh's kernel stack (source
@@ -70,7 +72,7 @@ secs=5
 only="unat,kernel,slirp4netns,pasta"
 perf_out=""
 udp_rate=""
-usage() { sed -n '2,14p' "$0" >&2; }
+usage() { sed -n '2,16p' "$0" >&2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds)
@@ -569,6 +571,6 @@ except Exception:
 fi
 echo
 echo "Topologies (see the header of bench/side_by_side.sh): unat and kernel are"
-echo "L3 NATs on 1500-byte links (kernel: veth with GSO/GRO; unatd: TUN devices,"
+echo "L3 NATs on 1500-byte links (kernel: veth with GSO; unatd: TUN devices,"
 echo "${UNAT_VNET:-tun_flags not read}); slirp4netns and pasta are L4 proxies on"
 echo "a 65520-byte tap, their server-side connection a kernel socket over veth."
