@@ -15,6 +15,7 @@ pkgs=(
   baresip-core tshark kamailio
   prometheus
   nftables
+  iperf3 slirp4netns passt linux-perf
   libsystemd-dev systemd man-db groff-base
 )
 missing=()

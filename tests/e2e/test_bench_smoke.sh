@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/side_by_side.sh --quick --only unat,kernel runs to the end and prints
+# a figure in every measured column of both rows (unat's CPU columns too).
+# No speed is asserted: only that each measurement produced a number.
+# Standalone (no lib.sh): the bench script takes the lab lock itself and
+# cleans up after itself, also when it fails.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+name="$(basename "$0" .sh)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "$name: needs root (network namespaces)" >&2
+  exit 77
+fi
+for tool in iperf3 nft ping; do
+  command -v "$tool" >/dev/null || {
+    echo "$name: $tool not installed (scripts/install-deps.sh)" >&2
+    exit 77
+  }
+done
+out="$(mktemp "/tmp/unat-e2e-$name.XXXXXX")"
+trap 'rm -f "$out"' EXIT
+fail() {
+  echo "FAIL: $name: $*" >&2
+  echo "--- output:" >&2
+  cat "$out" >&2
+  exit 1
+}
+start=$(date +%s)
+timeout --kill-after=5 55 "$root/bench/side_by_side.sh" --quick --only unat,kernel >"$out" 2>&1 ||
+  fail "side_by_side.sh exited $?"
+echo "  ok: side_by_side.sh --quick --only unat,kernel ran in $(($(date +%s) - start)) s"
+
+# The main table's rows: | NAT | 11 figures |. Columns 2-10 are measured
+# for every NAT; 11-12 (the NAT process's CPU) only where there is one.
+row() { grep -E "^\| $1( \| [^|]+){11} \|$" "$out" | head -n 1 || true; }
+check_row() { # NAT LAST_COLUMN
+  local r cols i c
+  r="$(row "$1")"
+  [ -n "$r" ] || fail "no table row for $1"
+  IFS='|' read -r -a cols <<<"$r"
+  for ((i = 2; i <= $2; i++)); do
+    c="$(echo "${cols[$i]}" | tr -d ' ')"
+    [[ "$c" =~ ^[0-9]+(\.[0-9]+)?$ ]] || fail "$1: column $i is '$c', not a figure"
+  done
+  echo "  ok: $1:$r"
+}
+check_row unat 12
+check_row kernel 10
+grep -q '^| kernel | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |$' "$out" || fail "no ratio row for kernel"
+echo "  ok: ratio table"
