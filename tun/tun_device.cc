@@ -28,6 +28,9 @@ namespace {
 #ifndef TUN_F_USO4
 #define TUN_F_USO4 0x20
 #endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
 
 // struct virtio_net_hdr (linux/virtio_net.h, which C++ cannot include: a
 // member there is named `class`), native byte order as on every
@@ -231,12 +234,13 @@ absl::StatusOr<std::unique_ptr<TunDevice>> TunDevice::Open(
                                 "vnet_hdr and multi_queue?)"));
     }
     if (options.offload) {
-      // The most the kernel takes: with USO4 (6.2+), else without; a
+      // The most the kernel takes: with USO (6.2+; the kernel takes USO4
+      // only together with USO6: IPv6 is dropped as ever), else without; a
       // kernel that takes none leaves the device plain (vnet_hdr only).
-      for (unsigned want :
-           {unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4},
-            unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN},
-            unsigned{TUN_F_CSUM}}) {
+      for (unsigned want : {unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN |
+                                     TUN_F_USO4 | TUN_F_USO6},
+                            unsigned{TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN},
+                            unsigned{TUN_F_CSUM}}) {
         if (ioctl(fd, TUNSETOFFLOAD, static_cast<unsigned long>(want)) == 0) {
           offloads = want;
           break;
