@@ -517,7 +517,7 @@ __attribute__((always_inline)) inline bool Nat::Impl::AcceptAndRewrite(
   f.expires_s = expires;
   if (__builtin_expect(sooner, 0)) flows_.Refile(idx);
   constexpr int s = static_cast<int>(kFrom);
-  f.packets[s]++;
+  f.packets[s] += segs_;
   f.bytes[s] += len;
   constexpr bool kSource = kFrom == Side::kInside;
   constexpr uint16_t addr_off = kSource ? ipv4_field::kSrc : ipv4_field::kDst;
@@ -553,6 +553,7 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
     NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash) {
   constexpr uint64_t kNotHere = kFastPathDeclined;
   SetNow(now);  // the full path starts the same way
+  segs_ = pkt.offload.gso_size == 0 ? 1 : SegmentsOf(pkt);
   if constexpr (kSide == Side::kInside) {
     if (ns >= namespaces_.size() || !namespaces_[ns].live) return kNotHere;
   }
@@ -757,13 +758,15 @@ __attribute__((noinline)) Verdict Nat::Impl::FullOutside(Packet& packet,
 template <Side kSide>
 Verdict Nat::Impl::SegmentGso(NamespaceId ns, Packet& pkt, TimeMs now) {
   gso_wire_ = 0;  // each segment is a plain packet
+  segs_ = 1;
   const uint8_t* const ip = pkt.data;
   const uint32_t hl = uint32_t{ip[0] & 0x0fu} * 4;
   const uint8_t proto = ip[ipv4_field::kProtocol];
   const uint16_t total = LoadBe16(ip + ipv4_field::kTotalLength);
   const bool tcp = proto == kProtoTcp;
-  const uint32_t l4hl = tcp ? uint32_t{ip[hl + l4_field::kTcpDataOff] >> 4} * 4
-                            : l4_field::kUdpHeader;
+  const uint32_t l4hl =
+      tcp ? static_cast<uint32_t>(ip[hl + l4_field::kTcpDataOff] >> 4) * 4
+          : l4_field::kUdpHeader;
   const uint32_t headers = hl + l4hl;
   const uint32_t size = pkt.offload.gso_size;
   if ((ip[0] >> 4) != 4 || hl < 20 ||

@@ -201,9 +201,18 @@ class Nat::Impl {
     const uint32_t hl = uint32_t{d[0] & 0x0fu} * 4;
     uint32_t l4hl = 8;
     if (d[ipv4_field::kProtocol] == kProtoTcp && pkt.len >= hl + 13) {
-      l4hl = uint32_t{d[hl + 12] >> 4} * 4;
+      l4hl = static_cast<uint32_t>(d[hl + 12] >> 4) * 4;
     }
     return hl + l4hl + pkt.offload.gso_size;
+  }
+  // The packets on the wire a super-packet stands for (its segments); 1
+  // for a plain one. Packet counters count these.
+  static uint32_t SegmentsOf(const Packet& pkt) {
+    const uint32_t wire = GsoWire(pkt);
+    if (wire == 0 || wire >= pkt.len) return 1;
+    const uint32_t size = pkt.offload.gso_size;
+    const uint32_t payload = pkt.len - (wire - size);
+    return (payload + size - 1) / size;
   }
   uint32_t WireSize(uint32_t len) const {
     return gso_wire_ != 0 && gso_wire_ < len ? gso_wire_ : len;
@@ -309,8 +318,10 @@ class Nat::Impl {
   PacketSink* sink_ = nullptr;
   std::vector<NamespaceEntry> namespaces_;
   uint32_t live_namespaces_ = 0;
-  // GsoWire() of the packet the full path works on (0: a plain one).
+  // GsoWire() of the packet the full path works on (0: a plain one), and
+  // the segments it stands for (SegmentsOf), set as a packet enters.
   uint32_t gso_wire_ = 0;
+  uint32_t segs_ = 1;
   std::vector<PacketHelper*> helpers_;
   absl::flat_hash_map<uint32_t, uint8_t> helper_ports_;  // proto<<16|port
   absl::flat_hash_map<uint32_t, LocalHelper*> local_helpers_;
@@ -465,10 +476,10 @@ class Nat::Impl {
   }
   void Count(Side side, NamespaceId ns, uint32_t len) {
     const int s = static_cast<int>(side);
-    stats_.packets[s]++;
+    stats_.packets[s] += segs_;
     stats_.bytes[s] += len;
     if (ns < namespaces_.size()) {
-      namespaces_[ns].packets[s]++;
+      namespaces_[ns].packets[s] += segs_;
       namespaces_[ns].bytes[s] += len;
     }
   }

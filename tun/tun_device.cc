@@ -338,11 +338,11 @@ bool TunDevice::Write(uint8_t* data, size_t len, const OffloadInfo& info) {
   memset(&hdr, 0, sizeof(hdr));
   // Only an unfragmented IPv4 TCP or UDP packet goes out offloaded (what
   // the engine forwards of one that came in so); anything else whole.
-  const size_t hl = len >= 20 ? size_t{(data[0] & 0x0f)} * 4 : 0;
+  const size_t hl = len >= 20 ? static_cast<size_t>(data[0] & 0x0f) * 4 : 0;
   const uint8_t proto = hl >= 20 && len > hl ? data[9] : 0;
   const bool unfragmented = hl >= 20 && (LoadBe16(data + 6) & 0x3fff) == 0;
   const size_t l4hl = proto == kProtoTcp && len >= hl + 20
-                          ? size_t{(data[hl + 12] >> 4)} * 4
+                          ? static_cast<size_t>(data[hl + 12] >> 4) * 4
                       : proto == kProtoUdp && len >= hl + 8 ? 8
                                                             : 0;
   if (!unfragmented || l4hl == 0 || (data[0] >> 4) != 4 || len < hl + l4hl) {

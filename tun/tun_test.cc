@@ -515,8 +515,9 @@ TEST(MetricsTest, PrometheusTextNamesTypesAndLabels) {
       std::vector<std::string> w = absl::StrSplit(line, ' ');
       ASSERT_EQ(w.size(), 4u) << line;
       family = w[2];
-      if (w[3] == "counter")
+      if (w[3] == "counter") {
         EXPECT_TRUE(absl::EndsWith(family, "_total")) << line;
+      }
       continue;
     }
     if (absl::StartsWith(line, "#")) continue;

@@ -137,6 +137,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              static_cast<uint32_t>(n),
              static_cast<uint32_t>(buf.size()),
              {}};
+  // Bit 2 of the repair byte: a GSO super-packet (TUN offloads) with a
+  // segment size from the rest of it, as the fast path translates whole
+  // and the full path cuts.
+  if (repair & 4) {
+    pkt.offload.needs_csum = true;
+    pkt.offload.gso_type = 1;
+    pkt.offload.gso_size = static_cast<uint16_t>(64 + (repair >> 3) * 32);
+  }
   w.now += (ctl >> 3) * 250;
   const Verdict v =
       (ctl & 1) ? w.nat->ProcessOutside(pkt, w.now)

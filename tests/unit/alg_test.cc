@@ -187,7 +187,9 @@ TEST_F(AlgTest, UnregisteredHelperLeavesItsFlowsAdjustedAndUntouched) {
   // A new connection to port 21 gets no helper at all.
   In(Tcp("10.77.0.2", 40001, "203.0.113.2", 21, TCP::SYN, 5000));
   nat->ForEachFlow([&](const FlowInfo& f) {
-    if (f.inside_port == 40001) EXPECT_EQ(f.helper, "");
+    if (f.inside_port == 40001) {
+      EXPECT_EQ(f.helper, "");
+    }
   });
 
   // Registered again (a reload turning it back on): new flows get it, and
@@ -201,7 +203,9 @@ TEST_F(AlgTest, UnregisteredHelperLeavesItsFlowsAdjustedAndUntouched) {
       EXPECT_EQ(f.helper, "rewrite");
       ++on_again;
     }
-    if (f.inside_port == 40000) EXPECT_EQ(f.helper, "off");
+    if (f.inside_port == 40000) {
+      EXPECT_EQ(f.helper, "off");
+    }
   });
   EXPECT_EQ(on_again, 1);
   auto c = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,

@@ -712,7 +712,9 @@ TEST_F(NatTest, UnregisteringAHelperRemovesItsExpectations) {
   // And the signalling flow still passes, without the helper.
   UdpOut(lan, "10.77.0.2", 5060, "203.0.113.2", 5060);
   nat->ForEachFlow([](const FlowInfo& f) {
-    if (f.inside_port == 5060) EXPECT_EQ(f.helper, "off");
+    if (f.inside_port == 5060) {
+      EXPECT_EQ(f.helper, "off");
+    }
   });
 }
 

@@ -81,9 +81,13 @@ class OffloadTest : public NatTest {
 TEST_F(OffloadTest, ASuperPacketIsTranslatedWholeAndJudgedByItsSegments) {
   const uint16_t ext = Connect(80);
   std::vector<uint8_t> out;
+  const uint64_t packets_before = nat->GetStats().packets[0];
   // 20000 payload bytes, DF: far past the 1500-byte egress, but its
   // segments (40 + 1448) fit: forwarded as it is, translated once.
   ASSERT_EQ(InGso(Big(80, 1001, 20000), 1448, &out).action, Verdict::kForward);
+  // Counted as the 14 packets it becomes on the wire (UPnP's
+  // TotalPacketsSent, unatctl, the metrics).
+  EXPECT_EQ(nat->GetStats().packets[0] - packets_before, 14u);
   ASSERT_EQ(out.size(), 20040u);
   Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
   EXPECT_EQ(ip.src_addr(), Tins::IPv4Address("203.0.113.1"));
