@@ -80,31 +80,45 @@ Verdict Nat::Impl::Resegment(Packet& pkt, Verdict v, uint16_t size) {
   if (scratch2_.size() < 65536) scratch2_.resize(65536);
   uint8_t* const out = scratch2_.data();
   const uint32_t payload = pkt.len - headers;
-  const uint32_t seq = LoadBe32(ip + hl + l4_field::kTcpSeq);
   const uint8_t flags = ip[hl + l4_field::kTcpFlags];
-  const uint16_t id = LoadBe16(ip + ipv4_field::kId);
   // FIN and PSH go with the last byte (as TSO does).
   const uint8_t later_only = tcp_flags::kFin | tcp_flags::kPsh;
   uint16_t n = 0;
   for (uint32_t off = 0; off < payload; off += size, ++n) {
     const uint32_t chunk = std::min<uint32_t>(size, payload - off);
     const bool last = off + chunk == payload;
-    std::copy(ip, ip + headers, out);
-    std::copy(ip + headers + off, ip + headers + off + chunk, out + headers);
-    const uint16_t total = static_cast<uint16_t>(headers + chunk);
-    StoreBe16(out + ipv4_field::kTotalLength, total);
-    StoreBe16(out + ipv4_field::kId, static_cast<uint16_t>(id + n));
-    StoreIpv4Checksum(out, hl);
-    StoreBe32(out + hl + l4_field::kTcpSeq, seq + off);
-    out[hl + l4_field::kTcpFlags] =
-        last ? flags : static_cast<uint8_t>(flags & ~later_only);
-    StoreTransportChecksum(LoadBe32(ip + ipv4_field::kSrc),
-                           LoadBe32(ip + ipv4_field::kDst), kProtoTcp,
-                           {out + hl, static_cast<size_t>(thl + chunk)});
+    const uint16_t total = CutSegment(
+        ip, hl, thl, off, chunk, n,
+        last ? flags : static_cast<uint8_t>(flags & ~later_only), out);
     sink_->Emit(v.out_side, v.out_ns, {out, total});
     stats_.segments_created++;
   }
   return Verdict{Verdict::kConsumed};
+}
+
+uint16_t Nat::Impl::CutSegment(const uint8_t* ip, uint32_t hl, uint32_t l4hl,
+                               uint32_t off, uint32_t chunk, uint16_t n,
+                               uint8_t tcp_flags, uint8_t* out) {
+  const uint32_t headers = hl + l4hl;
+  const uint8_t proto = ip[ipv4_field::kProtocol];
+  std::copy(ip, ip + headers, out);
+  std::copy(ip + headers + off, ip + headers + off + chunk, out + headers);
+  const uint16_t total = static_cast<uint16_t>(headers + chunk);
+  StoreBe16(out + ipv4_field::kTotalLength, total);
+  StoreBe16(out + ipv4_field::kId,
+            static_cast<uint16_t>(LoadBe16(ip + ipv4_field::kId) + n));
+  StoreIpv4Checksum(out, static_cast<uint16_t>(hl));
+  if (proto == kProtoTcp) {
+    StoreBe32(out + hl + l4_field::kTcpSeq,
+              LoadBe32(ip + hl + l4_field::kTcpSeq) + off);
+    out[hl + l4_field::kTcpFlags] = tcp_flags;
+  } else {
+    StoreBe16(out + hl + 4, static_cast<uint16_t>(l4hl + chunk));  // UDP
+  }
+  StoreTransportChecksum(LoadBe32(ip + ipv4_field::kSrc),
+                         LoadBe32(ip + ipv4_field::kDst), proto,
+                         {out + hl, static_cast<size_t>(l4hl + chunk)});
+  return total;
 }
 
 absl::Status Nat::Impl::PrepareExpectations(FlowId master,

@@ -553,7 +553,9 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
     NamespaceId ns, Packet& pkt, TimeMs now, const uint32_t* hash) {
   constexpr uint64_t kNotHere = kFastPathDeclined;
   SetNow(now);  // the full path starts the same way
-  segs_ = pkt.offload.gso_size == 0 ? 1 : SegmentsOf(pkt);
+  // Every packet enters here first: the full paths use these too.
+  gso_wire_ = pkt.offload.gso_size == 0 ? 0 : GsoWire(pkt);
+  segs_ = gso_wire_ == 0 ? 1 : SegmentsOf(pkt, gso_wire_);
   if constexpr (kSide == Side::kInside) {
     if (ns >= namespaces_.size() || !namespaces_[ns].live) return kNotHere;
   }
@@ -649,9 +651,7 @@ __attribute__((always_inline)) inline uint64_t Nat::Impl::FastPath(
   const NamespaceId out_ns = kSide == Side::kInside ? kInvalidNamespace : f.ns;
   // Longer than the egress MTU: DF answers and fragmentation are the full
   // path's; when it fits, Finish() has nothing to do either.
-  const uint32_t wire = pkt.offload.gso_size == 0
-                            ? total
-                            : std::min<uint32_t>(total, GsoWire(pkt));
+  const uint32_t wire = WireSize(total);
   if (wire > EgressMtu(kSide == Side::kInside ? Side::kOutside : Side::kInside,
                        out_ns)) {
     return kNotHere;
@@ -740,7 +740,6 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
 __attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
                                                         Packet& packet,
                                                         TimeMs now) {
-  gso_wire_ = GsoWire(packet);
   if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
     return SegmentGso<Side::kInside>(ns, packet, now);
   }
@@ -748,7 +747,6 @@ __attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
 }
 __attribute__((noinline)) Verdict Nat::Impl::FullOutside(Packet& packet,
                                                          TimeMs now) {
-  gso_wire_ = GsoWire(packet);
   if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
     return SegmentGso<Side::kOutside>(kInvalidNamespace, packet, now);
   }
@@ -782,35 +780,16 @@ Verdict Nat::Impl::SegmentGso(NamespaceId ns, Packet& pkt, TimeMs now) {
   if (gso_seg_.size() < 65536) gso_seg_.resize(65536);
   uint8_t* const out = gso_seg_.data();
   const uint32_t payload = total - headers;
-  const uint32_t seq = tcp ? LoadBe32(ip + hl + l4_field::kTcpSeq) : 0;
   const uint8_t flags = tcp ? ip[hl + l4_field::kTcpFlags] : 0;
-  const uint16_t id = LoadBe16(ip + ipv4_field::kId);
-  const uint32_t src = LoadBe32(ip + ipv4_field::kSrc);
-  const uint32_t dst = LoadBe32(ip + ipv4_field::kDst);
   uint16_t n = 0;
   for (uint32_t off = 0; off < payload; off += size, ++n) {
     const uint32_t chunk = std::min(size, payload - off);
     const bool last = off + chunk == payload;
-    std::memcpy(out, ip, headers);
-    std::memcpy(out + headers, ip + headers + off, chunk);
-    const uint16_t len = static_cast<uint16_t>(headers + chunk);
-    StoreBe16(out + ipv4_field::kTotalLength, len);
-    StoreBe16(out + ipv4_field::kId, static_cast<uint16_t>(id + n));
-    StoreIpv4Checksum(out, static_cast<uint16_t>(hl));
-    if (tcp) {
-      StoreBe32(out + hl + l4_field::kTcpSeq, seq + off);
-      // As the kernel cuts: CWR on the first only, FIN and PSH on the last.
-      uint8_t f = flags;
-      if (n != 0) f &= static_cast<uint8_t>(~0x80);  // CWR
-      if (!last) {
-        f &= static_cast<uint8_t>(~(tcp_flags::kFin | tcp_flags::kPsh));
-      }
-      out[hl + l4_field::kTcpFlags] = f;
-    } else {
-      StoreBe16(out + hl + 4, static_cast<uint16_t>(l4hl + chunk));
-    }
-    StoreTransportChecksum(src, dst, proto,
-                           {out + hl, static_cast<size_t>(l4hl + chunk)});
+    // As the kernel cuts: CWR on the first only, FIN and PSH on the last.
+    uint8_t f = flags;
+    if (n != 0) f &= static_cast<uint8_t>(~0x80);  // CWR
+    if (!last) f &= static_cast<uint8_t>(~(tcp_flags::kFin | tcp_flags::kPsh));
+    const uint16_t len = CutSegment(ip, hl, l4hl, off, chunk, n, f, out);
     Packet seg;
     seg.data = out;
     seg.len = len;

@@ -192,6 +192,13 @@ class Nat::Impl {
   // egress MTU, all through the sink (kConsumed); left as it is (v) when it
   // fits, is not forwarded, or has no sink to go to.
   Verdict Resegment(Packet& pkt, Verdict v, uint16_t size);
+  // Segment `n` of the TCP or UDP datagram at `ip` (`hl` IP and `l4hl` L4
+  // header bytes) into `out`: payload bytes [off, off + chunk), IP ID + n,
+  // TCP sequence + off with `tcp_flags` (UDP: its length), both checksums.
+  // Its length. What Resegment and SegmentGso send.
+  static uint16_t CutSegment(const uint8_t* ip, uint32_t hl, uint32_t l4hl,
+                             uint32_t off, uint32_t chunk, uint16_t n,
+                             uint8_t tcp_flags, uint8_t* out);
   // A GSO super-packet (Packet::offload.gso_size) leaves as segments of
   // its headers plus gso_size payload bytes: that is its size on the wire
   // for the MTU and DF checks. 0: a plain packet.
@@ -207,8 +214,7 @@ class Nat::Impl {
   }
   // The packets on the wire a super-packet stands for (its segments); 1
   // for a plain one. Packet counters count these.
-  static uint32_t SegmentsOf(const Packet& pkt) {
-    const uint32_t wire = GsoWire(pkt);
+  static uint32_t SegmentsOf(const Packet& pkt, uint32_t wire) {
     if (wire == 0 || wire >= pkt.len) return 1;
     const uint32_t size = pkt.offload.gso_size;
     const uint32_t payload = pkt.len - (wire - size);
@@ -318,8 +324,9 @@ class Nat::Impl {
   PacketSink* sink_ = nullptr;
   std::vector<NamespaceEntry> namespaces_;
   uint32_t live_namespaces_ = 0;
-  // GsoWire() of the packet the full path works on (0: a plain one), and
-  // the segments it stands for (SegmentsOf), set as a packet enters.
+  // GsoWire() of the packet being processed (0: a plain one), and the
+  // segments it stands for (SegmentsOf), set as it enters the fast path,
+  // which every packet passes first.
   uint32_t gso_wire_ = 0;
   uint32_t segs_ = 1;
   std::vector<PacketHelper*> helpers_;
