@@ -155,13 +155,8 @@ absl::Status Daemon::Init() {
   // Devices: outside first, then one per inside network. Their MTUs (as
   // configured, or as the devices have them) are the engine's egress MTUs.
   {
-    TunDevice::Options o;
-    o.name = config_.outside.device;
-    o.netns = config_.outside.netns;
-    o.mtu = config_.outside.mtu;
-    o.tx_queue_len = config_.tx_queue_len;
-    o.offload = config_.offload;
-    auto tun = TunDevice::Open(o);
+    auto tun = TunDevice::Open(DeviceOptions(
+        config_.outside.device, config_.outside.netns, config_.outside.mtu));
     if (!tun.ok()) return tun.status();
     config_.nat.outside_mtu =
         static_cast<uint16_t>(std::clamp<uint32_t>((*tun)->mtu(), 68, 65535));
@@ -297,15 +292,21 @@ void Daemon::SizeBatch() {
   verdicts_.assign(config_.batch, Verdict{});
 }
 
-absl::StatusOr<std::unique_ptr<TunDevice>> Daemon::OpenInside(
-    const InsideSpec& in) const {
+TunDevice::Options Daemon::DeviceOptions(const std::string& name,
+                                         const std::string& netns,
+                                         uint32_t mtu) const {
   TunDevice::Options o;
-  o.name = in.device;
-  o.netns = in.netns;
-  o.mtu = in.mtu;
+  o.name = name;
+  o.netns = netns;
+  o.mtu = mtu;
   o.tx_queue_len = config_.tx_queue_len;
   o.offload = config_.offload;
-  return TunDevice::Open(o);
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<TunDevice>> Daemon::OpenInside(
+    const InsideSpec& in) const {
+  return TunDevice::Open(DeviceOptions(in.device, in.netns, in.mtu));
 }
 
 absl::Status Daemon::Watch(size_t slot) {

@@ -96,6 +96,11 @@ class Daemon : public PacketSink {
   const InsideSpec* CurrentInside(const std::string& name) const;
   // Tenants: the device opened for one, and one joining or leaving the
   // engine and the loop (its device slot freed; the device is returned).
+  // What every device is opened with (the config's queue length and
+  // offloads).
+  TunDevice::Options DeviceOptions(const std::string& name,
+                                   const std::string& netns,
+                                   uint32_t mtu) const;
   absl::StatusOr<std::unique_ptr<TunDevice>> OpenInside(
       const InsideSpec& in) const;
   absl::Status AttachTenant(const InsideSpec& in,

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "portmap/http.h"
 
 namespace unat::tun {
 namespace {
@@ -27,35 +28,13 @@ constexpr char kMetricsType[] = "text/plain; version=0.0.4; charset=utf-8";
 
 std::string Quote(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
-const char* Reason(int code) {
-  switch (code) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 503:
-      return "Service Unavailable";
-    case 505:
-      return "HTTP Version Not Supported";
-  }
-  return "Error";
-}
-
 // Status line and headers; `body` follows unless `head_only`.
 std::string Response(int code, absl::string_view type, absl::string_view body,
                      absl::string_view extra_headers, bool head_only) {
   std::string out = absl::StrCat(
-      "HTTP/1.1 ", code, " ", Reason(code), "\r\nContent-Type: ", type,
-      "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n",
-      extra_headers, "\r\n");
+      "HTTP/1.1 ", code, " ", portmap::HttpReason(code),
+      "\r\nContent-Type: ", type, "\r\nContent-Length: ", body.size(),
+      "\r\nConnection: close\r\n", extra_headers, "\r\n");
   if (!head_only) out.append(body.data(), body.size());
   return out;
 }
@@ -183,7 +162,7 @@ int ParseHttpRequestHead(absl::string_view head, HttpRequest* out) {
 }
 
 std::string HttpError(int code) {
-  const std::string body = absl::StrCat(code, " ", Reason(code), "\n");
+  const std::string body = absl::StrCat(code, " ", portmap::HttpReason(code), "\n");
   std::string extra;
   if (code == 405) extra = "Allow: GET, HEAD\r\n";
   if (code == 503) extra = "Retry-After: 1\r\n";

@@ -371,11 +371,17 @@ bool TunDevice::Write(uint8_t* data, size_t len, const OffloadInfo& info) {
 }
 
 bool TunDevice::WriteVnet(const void* hdr, const uint8_t* data, size_t len) {
+  struct iovec iov[2] = {{const_cast<void*>(hdr), kVnetHdr},
+                         {const_cast<uint8_t*>(data), len}};
+  return WriteIov(iov, 2, data, len);
+}
+
+bool TunDevice::WriteIov(const struct iovec* iov, int count,
+                         const uint8_t* data, size_t len) {
+  const size_t want = len + (count == 2 ? kVnetHdr : 0);
   for (;;) {
-    struct iovec iov[2] = {{const_cast<void*>(hdr), kVnetHdr},
-                           {const_cast<uint8_t*>(data), len}};
-    ssize_t n = writev(fd_, iov, 2);
-    if (n == static_cast<ssize_t>(len + kVnetHdr)) {
+    ssize_t n = writev(fd_, iov, count);
+    if (n == static_cast<ssize_t>(want)) {
       ++counters_.tx_packets;
       counters_.tx_bytes += len;
       if (tap_ != nullptr) [[unlikely]] {
@@ -400,25 +406,8 @@ bool TunDevice::Write(const uint8_t* data, size_t len) {
     memset(&none, 0, sizeof(none));
     return WriteVnet(&none, data, len);
   }
-  for (;;) {
-    ssize_t n = write(fd_, data, len);
-    if (n == static_cast<ssize_t>(len)) {
-      ++counters_.tx_packets;
-      counters_.tx_bytes += len;
-      if (tap_ != nullptr) [[unlikely]] {
-        tap_->Tapped(true, data, len);
-      }
-      return true;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 &&
-        (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
-      ++counters_.tx_dropped_full;
-    } else {
-      ++counters_.tx_errors;
-    }
-    return false;
-  }
+  struct iovec iov = {const_cast<uint8_t*>(data), len};
+  return WriteIov(&iov, 1, data, len);
 }
 
 }  // namespace unat::tun

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
@@ -96,6 +97,10 @@ class TunDevice {
   TunDevice(int fd, Options options, uint32_t mtu)
       : fd_(fd), options_(std::move(options)), mtu_(mtu) {}
   bool WriteVnet(const void* hdr, const uint8_t* data, size_t len);
+  // writev() of the packet `data` (with the vnet header first when
+  // `count` is 2), counted and tapped.
+  bool WriteIov(const struct iovec* iov, int count, const uint8_t* data,
+                size_t len);
 
   int fd_;
   bool vnet_hdr_ = false;
