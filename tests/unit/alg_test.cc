@@ -65,6 +65,17 @@ class AlgTest : public ::testing::Test {
     EXPECT_TRUE(ChecksumsValid(out));
     return Tins::IP(out.data(), static_cast<uint32_t>(out.size()));
   }
+  // 10.77.0.2:40000 -> 203.0.113.2:21, SEQ 1000 and 9000 each way; the
+  // connection's external port.
+  uint16_t Handshake() {
+    using Tins::TCP;
+    auto syn = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::SYN, 1000));
+    const uint16_t ext = syn.rfind_pdu<TCP>().sport();
+    Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 9000,
+            1001));
+    In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, 1001, 9001));
+    return ext;
+  }
   static std::string Data(const Tins::IP& ip) {
     auto* raw = ip.find_pdu<Tins::RawPDU>();
     if (!raw) return "";
@@ -77,11 +88,7 @@ class AlgTest : public ::testing::Test {
 
 TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
   using Tins::TCP;
-  auto syn = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::SYN, 1000));
-  const uint16_t ext = syn.rfind_pdu<TCP>().sport();
-  Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 9000,
-          1001));
-  In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, 1001, 9001));
+  const uint16_t ext = Handshake();
 
   // Untouched data: no shift.
   auto a = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
@@ -151,11 +158,7 @@ TEST_F(AlgTest, LongerPayloadShiftsSequenceNumbersBothWays) {
 // get it. Its slot serves a new helper once no flow holds it.
 TEST_F(AlgTest, UnregisteredHelperLeavesItsFlowsAdjustedAndUntouched) {
   using Tins::TCP;
-  auto syn = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::SYN, 1000));
-  const uint16_t ext = syn.rfind_pdu<TCP>().sport();
-  Out(Tcp("203.0.113.2", 21, "203.0.113.1", ext, TCP::SYN | TCP::ACK, 9000,
-          1001));
-  In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK, 1001, 9001));
+  const uint16_t ext = Handshake();
   const std::string cmd = "CMD <short>\r\n";  // +13
   auto a = In(Tcp("10.77.0.2", 40000, "203.0.113.2", 21, TCP::ACK | TCP::PSH,
                   1001, 9001, cmd));
