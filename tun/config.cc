@@ -978,6 +978,7 @@ absl::StatusOr<DaemonConfig> BuildDaemonConfig(const config::Config& c) {
   }
   d.tx_queue_len = c.tx_queue_len();
   d.offload = c.offload();
+  d.coalesce = c.coalesce();
   if (!c.metrics_listen().empty()) {
     if (absl::Status s = ParseListenAddress(c.metrics_listen(), &d.metrics_addr,
                                             &d.metrics_port);

@@ -65,6 +65,7 @@ struct DaemonConfig {
   uint32_t batch = 32;
   uint32_t tx_queue_len = 1000;  // 0: leave the devices' queues alone
   bool offload = true;           // TUN offloads (IFF_VNET_HDR, TSO4, USO4)
+  bool coalesce = true;          // coalescing on write (with offload)
   // NAT-PMP / PCP servers on UDP 5351 of every inside gateway address.
   bool natpmp = false;
   bool pcp = false;

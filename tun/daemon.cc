@@ -755,6 +755,7 @@ void Daemon::OnDevice(size_t index) {
     lengths_[got++] = static_cast<uint32_t>(n);
   }
   if (got == 0) return;
+  dev.tun->CountBatch(got);
   TimeMs now = NowMs();
   // The whole read batch goes through the engine's batch path, which
   // prefetches the flow table for all of it before translating.
@@ -775,6 +776,8 @@ void Daemon::OnDevice(size_t index) {
       Send(verdicts_[i], packets_[i]);
     }
   }
+  // What coalescing held goes out before the buffers are read into again.
+  coalescer_.Flush();
 }
 
 TunDevice* Daemon::DeviceFor(Side side, NamespaceId ns) {
@@ -789,8 +792,13 @@ void Daemon::Send(const Verdict& verdict, const Packet& packet) {
     ++no_device_drops_;
     return;
   }
-  // A super-packet goes out as one, for the kernel to segment.
-  dev->Write(packet.data, packet.len, packet.offload);
+  // A super-packet goes out as one, for the kernel to segment; plain
+  // packets of one flow may be merged into one (coalescing on write).
+  if (config_.coalesce) {
+    coalescer_.Add(dev, packet.data, packet.len, packet.offload);
+  } else {
+    dev->Write(packet.data, packet.len, packet.offload);
+  }
 }
 
 void Daemon::Emit(Side side, NamespaceId ns, std::span<const uint8_t> packet) {
@@ -1167,6 +1175,10 @@ absl::Status Daemon::ReloadNow(std::string* summary) {
     SizeBatch();
     done.push_back(absl::StrCat("batch ", config_.batch));
   }
+  if (next.coalesce != config_.coalesce) {
+    config_.coalesce = next.coalesce;
+    done.push_back(config_.coalesce ? "coalescing on" : "coalescing off");
+  }
 
   // Logging: level and format.
   if (next.log.level != config_.log.level ||
@@ -1438,6 +1450,7 @@ void Daemon::FillStats(control::Response* out) {
   st->set_fragments_created(s.fragments_created);
   st->set_segments_created(s.segments_created);
   st->set_super_packets_segmented(s.super_packets_segmented);
+  st->set_coalesce_bad_checksum(coalescer_.counters().bad_checksum);
   st->set_fragment_datagrams(s.fragment_datagrams);
   st->set_fragment_bytes_held(s.fragment_bytes_held);
   st->set_fragments_in(s.fragments_in);
@@ -1464,6 +1477,11 @@ void Daemon::FillStats(control::Response* out) {
     ds->set_rx_super_packets(c.rx_super_packets);
     ds->set_tx_super_packets(c.tx_super_packets);
     ds->set_rx_csum_completed(c.rx_csum_completed);
+    ds->set_tx_coalesced(c.tx_coalesced);
+    ds->set_tx_super_refused(c.tx_super_refused);
+    ds->set_read_batches(c.read_batches);
+    ds->set_read_batch_packets(c.read_batch_packets);
+    for (uint64_t b : c.read_batch_buckets) ds->add_read_batch_buckets(b);
     if (i == 0) ds->set_no_device(no_device_drops_);
     captures_->FillDeviceStats(i, ds);
   }

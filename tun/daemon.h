@@ -19,6 +19,7 @@
 #include "portmap/server.h"
 #include "portmap/upnp.h"
 #include "tun/capture.h"
+#include "tun/coalesce.h"
 #include "tun/config.h"
 #include "tun/control.pb.h"
 #include "tun/control_server.h"
@@ -167,6 +168,7 @@ class Daemon : public PacketSink {
   std::vector<uint32_t> lengths_;
   std::vector<Packet> packets_;
   std::vector<Verdict> verdicts_;
+  Coalescer coalescer_;  // coalescing on write, per read batch
   bool stop_ = false;
   TimeMs started_ms_ = 0;
   TimeMs last_state_check_ms_ = 0;

@@ -48,6 +48,13 @@ class Family {
   void Sample(const Labels& labels, double v) {
     Line(labels, absl::StrFormat("%.6f", v));
   }
+  // A histogram's _bucket / _sum / _count sample.
+  void Sample(absl::string_view suffix, const Labels& labels, uint64_t v) {
+    const std::string name = name_;
+    absl::StrAppend(&name_, suffix);
+    Line(labels, absl::StrCat(v));
+    name_ = name;
+  }
 
  private:
   void Line(const Labels& labels, const std::string& value) {
@@ -213,6 +220,37 @@ std::string PrometheusText(const control::Stats& s,
                "(tx) to each device, each translated once.",
                s, "direction", {"rx", &control::DeviceStats::rx_super_packets},
                {"tx", &control::DeviceStats::tx_super_packets});
+  DeviceFamily(&out, "unat_device_coalesce_total",
+               "Coalescing on write: packets that went to each device "
+               "merged into super-packets (merged), and super-packets the "
+               "device refused (refused: then it gets plain packets).",
+               s, "result", {"merged", &control::DeviceStats::tx_coalesced},
+               {"refused", &control::DeviceStats::tx_super_refused});
+  One(&out, "unat_coalesce_bad_checksum_total", "counter",
+      "Packets coalescing on write left apart: their TCP/UDP checksum was "
+      "wrong.",
+      s.coalesce_bad_checksum());
+  {
+    Family rb(&out, "unat_device_read_batch_packets", "histogram",
+              "Packets per read batch (one wake-up's drain of a device, at "
+              "most `batch`).");
+    for (const auto& d : s.devices()) {
+      if (d.read_batch_buckets_size() == 0) continue;
+      const Labels base{{"namespace", d.name()}, {"device", d.device()}};
+      uint64_t cumulative = 0;
+      for (int i = 0; i < d.read_batch_buckets_size(); ++i) {
+        cumulative += d.read_batch_buckets(i);
+        Labels l = base;
+        l.push_back({"le", absl::StrCat(1u << i)});
+        rb.Sample("_bucket", l, cumulative);
+      }
+      Labels inf = base;
+      inf.push_back({"le", "+Inf"});
+      rb.Sample("_bucket", inf, d.read_batches());
+      rb.Sample("_sum", base, d.read_batch_packets());
+      rb.Sample("_count", base, d.read_batches());
+    }
+  }
   DeviceFamily(&out, "unat_device_capture_packets_total",
                "Packets unatctl capture took from each device (captured), "
                "and those a capture's full queue dropped (dropped).",

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "engine/checksum.h"
@@ -397,6 +398,73 @@ bool TunDevice::WriteIov(const struct iovec* iov, int count,
       ++counters_.tx_errors;
     }
     return false;
+  }
+}
+
+bool TunDevice::TakesTcpSuper() const {
+  constexpr unsigned kNeed = TUN_F_CSUM | TUN_F_TSO4;
+  return vnet_hdr_ && !super_refused_ && (offloads_ & kNeed) == kNeed;
+}
+
+bool TunDevice::TakesUdpSuper() const {
+  constexpr unsigned kNeed = TUN_F_CSUM | TUN_F_USO4;
+  return vnet_hdr_ && !super_refused_ && (offloads_ & kNeed) == kNeed;
+}
+
+void TunDevice::StopSuper() {
+  if (super_refused_) return;
+  super_refused_ = true;
+  ++counters_.tx_super_refused;
+  LogError(
+      "device %s: the kernel refused a coalesced super-packet (EINVAL) "
+      "although it took TSO/USO; writing plain packets to it from now on",
+      options_.name);
+}
+
+GatherWriter::Result TunDevice::WriteGathered(const OffloadInfo& info,
+                                              const struct iovec* parts,
+                                              int count, size_t len,
+                                              uint32_t segments) {
+  struct virtio_net_hdr hdr;
+  memset(&hdr, 0, sizeof(hdr));
+  hdr.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  hdr.gso_type = info.gso_type;
+  hdr.gso_size = info.gso_size;
+  hdr.csum_start = info.csum_start;
+  hdr.csum_offset = info.csum_offset;
+  hdr.hdr_len = static_cast<uint16_t>(parts[0].iov_len - info.gso_size);
+  constexpr int kMaxParts = Coalescer::kMaxSegments;
+  if (count < 1 || count > kMaxParts) return Result::kRefused;
+  struct iovec iov[kMaxParts + 1];
+  iov[0] = {&hdr, kVnetHdr};
+  for (int i = 0; i < count; ++i) iov[i + 1] = parts[i];
+  for (;;) {
+    ssize_t n = writev(fd_, iov, count + 1);
+    if (n == static_cast<ssize_t>(len + kVnetHdr)) {
+      ++counters_.tx_packets;
+      counters_.tx_bytes += len;
+      ++counters_.tx_super_packets;
+      counters_.tx_coalesced += segments;
+      if (tap_ != nullptr) [[unlikely]] {
+        std::vector<uint8_t> whole;
+        whole.reserve(len);
+        for (int i = 0; i < count; ++i) {
+          const uint8_t* b = static_cast<const uint8_t*>(parts[i].iov_base);
+          whole.insert(whole.end(), b, b + parts[i].iov_len);
+        }
+        tap_->Tapped(true, whole.data(), whole.size());
+      }
+      return Result::kWritten;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL) return Result::kRefused;
+    if (n < 0 &&
+        (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+      counters_.tx_dropped_full += segments;
+    } else {
+      counters_.tx_errors += segments;
+    }
+    return Result::kDropped;
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/types.h"
+#include "tun/coalesce.h"
 
 namespace unat::tun {
 
@@ -26,6 +27,17 @@ struct DeviceCounters {
   uint64_t rx_super_packets = 0;
   uint64_t tx_super_packets = 0;
   uint64_t rx_csum_completed = 0;
+  // Coalescing on write: packets that went out merged into super-packets
+  // (tx_super_packets counts those too), and whether the device refused
+  // one (then it gets plain packets only).
+  uint64_t tx_coalesced = 0;
+  uint64_t tx_super_refused = 0;
+  // Read batches (the daemon's per wake-up drain): how many, the packets in
+  // them, and per size bucket (i: more than 2^(i-1), at most 2^i packets).
+  static constexpr int kBatchBuckets = 9;  // up to 256
+  uint64_t read_batches = 0;
+  uint64_t read_batch_packets = 0;
+  uint64_t read_batch_buckets[kBatchBuckets] = {};
 };
 
 // Sees the packets a device reads and writes (unatctl capture). A device
@@ -38,7 +50,7 @@ class PacketTap {
   virtual void Tapped(bool written, const uint8_t* data, size_t len) = 0;
 };
 
-class TunDevice {
+class TunDevice : public GatherWriter {
  public:
   struct Options {
     std::string name;   // device name, at most 15 characters
@@ -56,7 +68,7 @@ class TunDevice {
   // `ip tuntap add`), or creates it when it does not exist.
   static absl::StatusOr<std::unique_ptr<TunDevice>> Open(
       const Options& options);
-  ~TunDevice();
+  ~TunDevice() override;
   TunDevice(const TunDevice&) = delete;
   TunDevice& operator=(const TunDevice&) = delete;
 
@@ -82,12 +94,32 @@ class TunDevice {
   // rewritten to the pseudo-header sum: `data` is changed).
   bool Write(uint8_t* data, size_t len, const OffloadInfo& info);
 
+  // GatherWriter (coalescing on write): TSO4 / USO4 with checksum offload
+  // taken, and no super-packet refused yet.
+  bool TakesTcpSuper() const override;
+  bool TakesUdpSuper() const override;
+  void WritePacket(uint8_t* data, size_t len,
+                   const OffloadInfo& info) override {
+    Write(data, len, info);
+  }
+  Result WriteGathered(const OffloadInfo& info, const struct iovec* parts,
+                       int count, size_t len, uint32_t segments) override;
+  void StopSuper() override;
+
   // The TUN_F_* offloads the kernel took (0: none; vnet_hdr() may still be
   // on).
   unsigned offloads() const { return offloads_; }
   bool vnet_hdr() const { return vnet_hdr_; }
 
   const DeviceCounters& counters() const { return counters_; }
+  // One read batch of `packets` (> 0) packets.
+  void CountBatch(uint32_t packets) {
+    ++counters_.read_batches;
+    counters_.read_batch_packets += packets;
+    int b = 0;
+    while (b + 1 < DeviceCounters::kBatchBuckets && (1u << b) < packets) ++b;
+    ++counters_.read_batch_buckets[b];
+  }
 
   // Shows every packet read or written to `tap` from now on; null: none.
   void set_tap(PacketTap* tap) { tap_ = tap; }
@@ -105,6 +137,7 @@ class TunDevice {
   int fd_;
   bool vnet_hdr_ = false;
   unsigned offloads_ = 0;
+  bool super_refused_ = false;
   Options options_;
   uint32_t mtu_ = 0;
   DeviceCounters counters_;

@@ -458,11 +458,34 @@ void PrintStats(const Response& r) {
     }
     rows.push_back({d.name(), took, absl::StrCat(d.rx_super_packets()),
                     absl::StrCat(d.tx_super_packets()),
-                    absl::StrCat(d.rx_csum_completed())});
+                    absl::StrCat(d.rx_csum_completed()),
+                    absl::StrCat(d.tx_coalesced()),
+                    d.tx_super_refused() ? "yes" : "no"});
   }
   if (!rows.empty()) {
     puts("");
-    PrintTable({"OFFLOAD", "TAKEN", "RX SUPER", "TX SUPER", "CSUM COMPLETED"},
+    PrintTable({"OFFLOAD", "TAKEN", "RX SUPER", "TX SUPER", "CSUM COMPLETED",
+                "TX COALESCED", "REFUSED"},
+               rows);
+  }
+  if (s.coalesce_bad_checksum() != 0) {
+    printf("packets not coalesced for a bad checksum: %llu\n",
+           static_cast<unsigned long long>(s.coalesce_bad_checksum()));
+  }
+  rows.clear();
+  for (const auto& d : s.devices()) {
+    if (d.read_batches() == 0) continue;
+    std::vector<std::string> row = {
+        d.name(), absl::StrCat(d.read_batches()),
+        absl::StrFormat("%.1f", static_cast<double>(d.read_batch_packets()) /
+                                    static_cast<double>(d.read_batches()))};
+    for (uint64_t b : d.read_batch_buckets()) row.push_back(absl::StrCat(b));
+    rows.push_back(std::move(row));
+  }
+  if (!rows.empty()) {
+    puts("");
+    PrintTable({"READ BATCHES", "COUNT", "AVG PKTS", "<=1", "<=2", "<=4", "<=8",
+                "<=16", "<=32", "<=64", "<=128", "<=256"},
                rows);
   }
   rows.clear();
