@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 jobs="${UNAT_JOBS:-$(nproc)}"
 targets=("$@")
-[ "${#targets[@]}" -eq 0 ] && targets=(packet fragment natpmp pcp ssdp http gena ftp irc tftp pptp sip sip_alg sip_tcp per h323 h323_alg)
+[ "${#targets[@]}" -eq 0 ] && targets=(packet fragment natpmp pcp ssdp http gena ftp irc tftp pptp sip sip_alg sip_tcp per h323 h323_alg coalesce)
 passed=0
 failed=0
 built=0

@@ -31,6 +31,8 @@ bool Coalescer::Parse(const uint8_t* data, uint32_t len,
   if (info.gso_size != 0 || len < kIpHeader + 8) return false;
   if (data[0] != 0x45) return false;  // IPv4, no options
   if (LoadBe16(data + 2) != len) return false;
+  // A damaged IP header is not made whole by merging either.
+  if (InternetChecksum({data, kIpHeader}) != 0) return false;
   const uint16_t frag = LoadBe16(data + 6);
   if ((frag & 0x3fff) != 0) return false;  // MF or an offset: a fragment
   s->df = (frag & 0x4000) != 0;
@@ -83,15 +85,16 @@ bool Coalescer::CanJoin(const Group& g, const uint8_t* data, uint32_t len,
   const uint8_t* f = g.first;
   // TOS and TTL; DF alike, and with DF clear the IDs one apart.
   if (data[1] != f[1] || data[8] != f[8]) return false;
-  const bool first_df = (LoadBe16(f + 6) & 0x4000) != 0;
-  if (s.df != first_df) return false;
+  // The flags word whole (DF, and the reserved bit).
+  if (LoadBe16(data + 6) != LoadBe16(f + 6)) return false;
   if (!s.df && LoadBe16(data + 4) != g.next_id) return false;
   if (g.key.proto == kProtoTcp) {
     if (LoadBe32(data + kIpHeader + 4) != g.next_seq) return false;
-    // ACK, window and options as the first's (flags were checked by Parse;
-    // the checksum and urgent pointer are not compared).
-    if (std::memcmp(data + kIpHeader + 8, f + kIpHeader + 8, 4) != 0 ||
+    // ACK, the reserved bits, window, urgent pointer and options as the
+    // first's (flags were checked by Parse; the checksum is made anew).
+    if (std::memcmp(data + kIpHeader + 8, f + kIpHeader + 8, 5) != 0 ||
         std::memcmp(data + kIpHeader + 14, f + kIpHeader + 14, 2) != 0 ||
+        std::memcmp(data + kIpHeader + 18, f + kIpHeader + 18, 2) != 0 ||
         std::memcmp(data + kIpHeader + 20, f + kIpHeader + 20,
                     g.headers - kIpHeader - 20) != 0) {
       return false;

@@ -10,6 +10,7 @@
 
 #include "engine/checksum.h"
 #include "gtest/gtest.h"
+#include "tun/coalesce_testing.h"
 
 namespace unat::tun {
 namespace {
@@ -39,8 +40,7 @@ void FinishIp(Bytes* b, const Ip& ip, uint8_t proto) {
   p[9] = proto;
   StoreBe32(p + 12, ip.src);
   StoreBe32(p + 16, ip.dst);
-  StoreBe16(p + 10, 0);
-  StoreBe16(p + 10, InternetChecksum({p, 20}));
+  testing::SetIpChecksum(p);
 }
 
 void TcpChecksum(Bytes* b) {
@@ -90,42 +90,6 @@ Bytes Udp(size_t payload, Ip ip = {}, uint16_t sport = 5000, uint8_t fill = 0) {
   FinishIp(&b, ip, kProtoUdp);
   UdpChecksum(&b);
   return b;
-}
-
-// Cuts a super-packet as the kernel does.
-std::vector<Bytes> Segment(const Bytes& s, const OffloadInfo& info) {
-  const size_t hdr = s.size() > 20 && s[9] == kProtoTcp
-                         ? 20 + static_cast<size_t>(s[32] >> 4) * 4
-                         : 28;
-  std::vector<Bytes> out;
-  const uint16_t id0 = LoadBe16(s.data() + 4);
-  const uint32_t seq0 = LoadBe32(s.data() + 24);
-  for (size_t off = hdr, i = 0; off < s.size(); off += info.gso_size, ++i) {
-    const size_t n = std::min<size_t>(info.gso_size, s.size() - off);
-    Bytes b(s.begin(), s.begin() + static_cast<long>(hdr));
-    b.insert(b.end(), s.begin() + static_cast<long>(off),
-             s.begin() + static_cast<long>(off + n));
-    const bool last = off + n == s.size();
-    Ip ip;
-    ip.id = static_cast<uint16_t>(id0 + i);
-    ip.df = (LoadBe16(s.data() + 6) & 0x4000) != 0;
-    ip.ttl = s[8];
-    ip.tos = s[1];
-    ip.src = LoadBe32(s.data() + 12);
-    ip.dst = LoadBe32(s.data() + 16);
-    if (s[9] == kProtoTcp) {
-      StoreBe32(b.data() + 24, static_cast<uint32_t>(seq0 + i * info.gso_size));
-      if (!last) b[33] &= static_cast<uint8_t>(~0x09);  // PSH, FIN
-      FinishIp(&b, ip, kProtoTcp);
-      TcpChecksum(&b);
-    } else {
-      StoreBe16(b.data() + 24, static_cast<uint16_t>(8 + n));
-      FinishIp(&b, ip, kProtoUdp);
-      UdpChecksum(&b);
-    }
-    out.push_back(std::move(b));
-  }
-  return out;
 }
 
 struct Written {
@@ -186,7 +150,7 @@ class FakeDevice : public GatherWriter {
           LoadBe16(s.data() + field),
           Fold(PseudoHeaderSum(LoadBe32(s.data() + 12), LoadBe32(s.data() + 16),
                                s[9], static_cast<uint32_t>(s.size() - 20))));
-      std::vector<Bytes> segs = Segment(s, w.info);
+      std::vector<Bytes> segs = testing::CutLikeKernel(s, w.info);
       EXPECT_EQ(segs.size(), w.segments);
       out.insert(out.end(), segs.begin(), segs.end());
     }
@@ -335,6 +299,21 @@ TEST_F(CoalesceTest, AFinOrABadChecksumWaitsForWhatIsHeldOfItsFlow) {
   EXPECT_TRUE(dev_.writes[0].super);
   EXPECT_EQ(dev_.Packets(), in);  // the bad one went as it was, last
   EXPECT_EQ(c_.counters().bad_checksum, 1u);
+}
+
+TEST_F(CoalesceTest, ADamagedIpHeaderIsNeverMadeWhole) {
+  // Found by the coalesce fuzz target: a merged packet got a fresh IP
+  // checksum, hiding a wrong one.
+  Ip ip;
+  std::vector<Bytes> in;
+  for (int i = 0; i < 3; ++i) {
+    in.push_back(Udp(36, ip));
+    ++ip.id;
+  }
+  in[1][11] ^= 0x02;  // IP checksum off
+  Batch(in);
+  EXPECT_EQ(Supers(dev_), 0u);
+  EXPECT_EQ(dev_.Packets(), in);
 }
 
 TEST_F(CoalesceTest, NeverPastTheIpLengthLimit) {

@@ -388,7 +388,27 @@ def h323():
     write("h323_alg", "split_setup", rec(0, setup[:40]) + rec(0, setup[40:]))
 
 
+def coalesce():
+    # mode (bit 0 TCP super-packets, bit 1 UDP, bit 2 refused), then ctl(1)
+    # + record: ctl 7 = IP header, L4 length and checksum made right, SEQ
+    # and ID following the flow's last; 15 also starts a new batch.
+    seg = lambda i, flags=0x10: ipv4(
+        "10.77.0.2", "203.0.113.2", 6,
+        tcp(40000, 80, 1 + 100 * i, 5, flags, bytes([i]) * 100), ident=9 + i)
+    dgram = lambda i: ipv4("10.77.0.2", "203.0.113.2", 17,
+                           udp(5000, 5201, bytes([i]) * 36), ident=3 + i)
+    def recs(pkts, ctl=7):
+        return b"".join(bytes([ctl]) + struct.pack("!H", len(p)) + p
+                        for p in pkts)
+    write("coalesce", "tcp_run",
+          b"\x03" + recs([seg(i) for i in range(6)] + [seg(6, 0x18)]))
+    write("coalesce", "udp_run", b"\x03" + recs([dgram(i) for i in range(8)]))
+    write("coalesce", "refused", b"\x07" + recs([seg(i) for i in range(4)]))
+    write("coalesce", "mixed", b"\x03" + recs(
+        [seg(0), dgram(0), seg(1), dgram(1)]) + recs([seg(2)], 15))
+
+
 if __name__ == "__main__":
     for f in (packet, fragment, natpmp, pcp, ssdp, http, gena, ftp, irc,
-              tftp, pptp, sip, per, h323):
+              tftp, pptp, sip, per, h323, coalesce):
         f()
