@@ -15,7 +15,7 @@ pkgs=(
   baresip-core tshark kamailio
   prometheus
   nftables
-  iperf3 slirp4netns passt linux-perf
+  iperf3 slirp4netns passt linux-perf liburing-dev
   libsystemd-dev systemd man-db groff-base
 )
 missing=()

@@ -49,3 +49,21 @@ check_row unat 12
 check_row kernel 10
 grep -q '^| kernel | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |$' "$out" || fail "no ratio row for kernel"
 echo "  ok: ratio table"
+
+# bench/tun_io_trial.sh (io_uring against read/write on a TUN device): one
+# round of 1 s; every measurement and both summary lines print figures. The
+# benchmarks are built in the Release tree (build/; the sanitizer tree the
+# e2e tests use has none): UNAT_BENCH_BUILD_DIR overrides it.
+trial="$(mktemp "/tmp/unat-e2e-$name-trial.XXXXXX")"
+trap 'rm -f "$out" "$trial"' EXIT
+UNAT_BUILD_DIR="${UNAT_BENCH_BUILD_DIR:-$root/build}" timeout --kill-after=5 30 "$root/bench/tun_io_trial.sh" 1 1 >"$trial" 2>&1 ||
+  { cat "$trial" >"$out"; fail "tun_io_trial.sh exited $?"; }
+for op in read write; do
+  for mode in plain uring; do
+    grep -Eq "^$op $mode: [0-9]+ packets/s .* [0-9]+ ns CPU per packet" "$trial" ||
+      { cat "$trial" >"$out"; fail "tun_io_trial: no $op $mode figure"; }
+  done
+  grep -Eq "^$op +plain [0-9.]+ Mpps [0-9]+ ns/pkt +uring [0-9.]+ Mpps [0-9]+ ns/pkt +uring/plain: rate [0-9.]+x, CPU per packet [0-9.]+x$" "$trial" ||
+    { cat "$trial" >"$out"; fail "tun_io_trial: no $op summary"; }
+done
+echo "  ok: tun_io_trial.sh 1 1: $(grep -E '^(read|write) +plain [0-9.]+ Mpps' "$trial" | tr -s ' ' | paste -sd ';')"

@@ -82,8 +82,7 @@ void Check(const std::vector<Bytes>& in, const std::vector<Bytes>& out) {
     for (size_t i = 0; i < list.size(); ++i) {
       Bytes x = *list[i], y = *it->second[i];
       if (x.size() != y.size()) abort();
-      if (x.size() >= 20 && (LoadBe16(x.data() + 6) & 0x4000) != 0 &&
-          x != y) {
+      if (x.size() >= 20 && (LoadBe16(x.data() + 6) & 0x4000) != 0 && x != y) {
         // DF: the ID (and so the IP checksum) may differ.
         x[4] = y[4], x[5] = y[5], x[10] = y[10], x[11] = y[11];
       }
