@@ -22,6 +22,19 @@ MappingTable::MappingTable(const NatConfig& config, uint64_t hash_seed,
   }
 }
 
+MappingTable::~MappingTable() {
+  if (config_.claims == nullptr) return;
+  for (size_t t = 0; t < ports_.size(); ++t) {
+    const int xi = static_cast<int>(t / kNumProtos);
+    const uint8_t proto = kTrackedProtocols[t % kNumProtos];
+    for (uint32_t p = 0; p < 65536; ++p) {
+      if (ports_[t][p] != kPortFree) {
+        UnclaimPort(xi, proto, static_cast<uint16_t>(p));
+      }
+    }
+  }
+}
+
 uint32_t MappingTable::Find(uint32_t hash, NamespaceId ns, uint8_t proto,
                             uint32_t addr, uint16_t port) const {
   const uint32_t v = index_.Find(hash, [&](uint32_t m) {
@@ -43,8 +56,13 @@ int MappingTable::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
   const bool icmp = proto == kProtoIcmp;
   const uint32_t lo = icmp ? config_.icmp_id_min : config_.port_min;
   const uint32_t hi = icmp ? config_.icmp_id_max : config_.port_max;
+  // A candidate is free here and, with shards, taken for this one at once.
+  auto take = [&](uint32_t p) {
+    return table[p] == kPortFree &&
+           ClaimPort(ext_index, proto, static_cast<uint16_t>(p));
+  };
   if (!icmp && config_.port_preservation && in_port >= lo && in_port <= hi &&
-      table[in_port] == kPortFree) {
+      take(in_port)) {
     return in_port;
   }
   const uint32_t n = hi - lo + 1;
@@ -58,13 +76,13 @@ int MappingTable::AllocatePort(int ext_index, uint8_t proto, uint16_t in_port) {
       const uint32_t m = (hi - p0) / 2 + 1;
       for (uint32_t i = 0; i < m; ++i) {
         const uint32_t p = p0 + 2 * ((start + i) % m);
-        if (table[p] == kPortFree) return static_cast<int>(p);
+        if (take(p)) return static_cast<int>(p);
       }
     }
   }
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t p = lo + (start + i) % n;
-    if (table[p] == kPortFree) return static_cast<int>(p);
+    if (take(p)) return static_cast<int>(p);
   }
   return -1;
 }
@@ -158,6 +176,12 @@ int MappingTable::AllocatePair(int ext_index, uint8_t proto) {
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t p = p0 + 2 * ((start + i) % n);
     if (table[p] == kPortFree && table[p + 1] == kPortFree) {
+      const auto port = static_cast<uint16_t>(p);
+      if (!ClaimPort(ext_index, proto, port)) continue;
+      if (!ClaimPort(ext_index, proto, static_cast<uint16_t>(port + 1))) {
+        UnclaimPort(ext_index, proto, port);
+        continue;
+      }
       return static_cast<int>(p);
     }
   }
@@ -199,6 +223,15 @@ bool MappingTable::GetOrCreatePair(NamespaceId ns, uint8_t proto, uint32_t addr,
     if (fits && !RoomFor(host, ns, proto, addr, (m1 == kNone) + (m2 == kNone),
                          ns_quota, why)) {
       return false;
+    }
+    // Shards: the missing half must be this shard's to take.
+    if (fits && m1 == kNone &&
+        !ClaimPort(xi, proto, static_cast<uint16_t>(p))) {
+      p = -1;
+    }
+    if (p >= 0 && m2 == kNone &&
+        !ClaimPort(xi, proto, static_cast<uint16_t>(p + 1))) {
+      p = -1;  // (m1 is live: nothing of ours to give back)
     }
   }
   if (p < 0) {

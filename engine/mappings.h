@@ -18,6 +18,7 @@
 #include "engine/flow_index.h"
 #include "engine/flow_table.h"
 #include "engine/nat.h"
+#include "engine/port_claims.h"
 
 namespace unat {
 namespace internal {
@@ -76,6 +77,10 @@ class MappingTable {
   // `config` must outlive the table (the engine's, updated in place by
   // UpdatePolicy; the external addresses never change).
   MappingTable(const NatConfig& config, uint64_t hash_seed, uint64_t rng_seed);
+  // A shard that goes gives its ports back to the others.
+  ~MappingTable();
+  MappingTable(const MappingTable&) = delete;
+  MappingTable& operator=(const MappingTable&) = delete;
 
   // ---- external addresses ----
   // The index of `addr` among the external addresses, or -1. A bitmap over
@@ -92,9 +97,22 @@ class MappingTable {
   uint32_t PortOwner(int ext_index, uint8_t proto, uint16_t port) const {
     return ports_[ext_index * kNumProtos + ProtoIndex(proto)][port];
   }
+  // Freeing a port (owner kPortFree) also gives up its shard claim.
   void SetPortOwner(int ext_index, uint8_t proto, uint16_t port,
                     uint32_t owner) {
     ports_[ext_index * kNumProtos + ProtoIndex(proto)][port] = owner;
+    if (owner == kPortFree) UnclaimPort(ext_index, proto, port);
+  }
+  // Shards (NatConfig::claims): takes the port for this shard; false when
+  // another shard holds it. Always true for a Nat alone.
+  bool ClaimPort(int ext_index, uint8_t proto, uint16_t port) {
+    PortClaims* c = config_.claims.get();
+    return c == nullptr || c->Claim(ext_index, proto, port, config_.shard);
+  }
+  void UnclaimPort(int ext_index, uint8_t proto, uint16_t port) {
+    if (PortClaims* c = config_.claims.get()) {
+      c->Release(ext_index, proto, port, config_.shard);
+    }
   }
 
   // ---- mappings ----

@@ -2,10 +2,15 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "types.h"
+
+namespace unat {
+class PortClaims;  // port_claims.h
+}
 
 namespace unat {
 
@@ -104,6 +109,14 @@ struct NatConfig {
   uint32_t icmp_error_burst = 50;
   // Seed for port randomisation; 0 draws one from std::random_device.
   uint64_t random_seed = 0;
+  // One shard of several (port_claims.h): every shard's Nat gets the same
+  // `claims`, made for the same external_addresses in the same order, and
+  // an index of its own (below PortClaims::kMaxShards). A port one shard
+  // holds (a mapping, live or held, or a forward) is never handed out by
+  // another. Null: this Nat alone owns its external ports. Fixed at
+  // Create (UpdatePolicy refuses a change).
+  std::shared_ptr<PortClaims> claims;
+  uint8_t shard = 0;
 };
 
 // The netmask of an IPv4 prefix length (0..32), host byte order.

@@ -3,6 +3,7 @@
 // facade over Nat::Impl. The packet path is engine/nat.cc.
 #include "engine/nat.h"
 #include "engine/nat_impl.h"
+#include "engine/port_claims.h"
 
 namespace unat {
 
@@ -229,6 +230,18 @@ absl::StatusOr<uint32_t> Nat::Impl::AddForward(const ForwardSpec& spec,
           (owner & kPortForwardBit) ? "another forward" : "a mapping"));
     }
   }
+  // Shards: the port must be ours to hold (every target, or none).
+  for (size_t k = 0; k < targets.size(); ++k) {
+    if (!mappings_.ClaimPort(targets[k], spec.proto, spec.external_port)) {
+      for (size_t j = 0; j < k; ++j) {
+        mappings_.UnclaimPort(targets[j], spec.proto, spec.external_port);
+      }
+      return absl::AlreadyExistsError(absl::StrCat(
+          ProtoName(spec.proto), " ",
+          Ipv4ToString(config_.external_addresses[targets[k]]), ":",
+          spec.external_port, " is already in use by another shard"));
+    }
+  }
   const uint32_t id = forwards_.Add(spec);
   for (int t : targets) {
     mappings_.SetPortOwner(t, spec.proto, spec.external_port,
@@ -332,6 +345,18 @@ absl::Status ValidateConfig(const NatConfig& config) {
         absl::StrCat("external_addresses: ", config.external_addresses.size(),
                      " addresses, at most 255"));
   }
+  if (config.claims != nullptr) {
+    if (config.claims->external_addresses() != config.external_addresses) {
+      return absl::InvalidArgumentError(
+          "claims: made for other external addresses than "
+          "external_addresses (every shard must list the same ones, in the "
+          "same order)");
+    }
+    if (config.shard >= PortClaims::kMaxShards) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shard: ", config.shard, ", at most ", PortClaims::kMaxShards - 1));
+    }
+  }
   for (uint32_t a : config.external_addresses) {
     if (IsUnusableSource(a)) {
       return absl::InvalidArgumentError(
@@ -390,6 +415,11 @@ absl::Status Nat::UpdatePolicy(const NatConfig& config) {
     return absl::FailedPreconditionError(
         "external_addresses: changing them needs a restart (live mappings "
         "use the current ones)");
+  }
+  if (config.claims != impl_->config_.claims ||
+      config.shard != impl_->config_.shard) {
+    return absl::FailedPreconditionError(
+        "claims, shard: a shard cannot change live");
   }
   const uint64_t seed = impl_->config_.random_seed;
   impl_->config_ = config;
@@ -635,7 +665,11 @@ bool Nat::ExternalPortInUse(uint8_t proto, uint32_t external_addr,
                             uint16_t port) const {
   const int i = impl_->ExternalIndex(external_addr);
   if (i < 0) return false;
-  return impl_->mappings_.PortOwner(i, proto, port) != kPortFree;
+  if (impl_->mappings_.PortOwner(i, proto, port) != kPortFree) return true;
+  // Shards: one another shard holds.
+  const PortClaims* claims = impl_->config_.claims.get();
+  return claims != nullptr &&
+         claims->Owner(i, proto, port) != PortClaims::kFree;
 }
 const std::vector<uint32_t>& Nat::external_addresses() const {
   return impl_->config_.external_addresses;
