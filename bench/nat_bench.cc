@@ -13,6 +13,7 @@
 
 #include "engine/checksum.h"
 #include "engine/nat.h"
+#include "engine/port_claims.h"
 #include "engine/wire.h"
 
 namespace unat {
@@ -269,8 +270,12 @@ BENCHMARK(BM_EstablishedBatch)
 
 // New flows with expiry running and the port pool held ~90% full: every
 // mapping lives for (udp timeout + port hold), and the clock advances so
-// that 90% of the ports are taken at any time.
+// that 90% of the ports are taken at any time. shards:2 runs two shards
+// sharing a PortClaims (engine/port_claims.h) on this one thread, each
+// host's packets steered to its shard: the cost of claiming each port with
+// a compare-and-swap, and of finding the ones the other shard holds.
 void BM_NewFlows(benchmark::State& state) {
+  const uint32_t shards = static_cast<uint32_t>(state.range(0));
   NatConfig c;
   c.external_addresses = {kExternalBase};
   c.limits.max_flows = 1u << 20;
@@ -279,8 +284,14 @@ void BM_NewFlows(benchmark::State& state) {
   c.timeouts.udp_s = 120;
   c.timeouts.port_hold_s = 120;
   c.random_seed = 3;
-  auto nat = *Nat::Create(c);
-  const NamespaceId ns = *nat->AddNamespace({"bench", 0x0a000001, 8});
+  std::vector<std::unique_ptr<Nat>> nats;
+  if (shards > 1) c.claims = std::make_shared<PortClaims>(c.external_addresses);
+  NamespaceId ns = 0;
+  for (uint32_t s = 0; s < shards; ++s) {
+    c.shard = static_cast<uint8_t>(s);
+    nats.push_back(*Nat::Create(c));
+    ns = *nats.back()->AddNamespace({"bench", 0x0a000001, 8});
+  }
   const uint32_t ports = c.port_max - c.port_min + 1;
   const double live_target = 0.9 * ports;
   const double lifetime_ms =
@@ -298,15 +309,27 @@ void BM_NewFlows(benchmark::State& state) {
     Packet pkt{buf, kPacketSize, sizeof(buf)};
     now += step_ms;
     const TimeMs t_ms = static_cast<TimeMs>(now);
-    if ((i & 255) == 0) nat->Advance(t_ms);
+    if ((i & 255) == 0) {
+      for (auto& n : nats) n->Advance(t_ms);
+    }
+    Nat* nat = nats[OutboundShard(ns, host, shards)].get();
     Verdict v = nat->ProcessInside(ns, pkt, t_ms);
     if (timed && v.action != Verdict::kForward) ++dropped;
     ++i;
   };
   while (i < static_cast<uint64_t>(live_target * 1.5)) one(false);
-  const Stats before = nat->GetStats();
+  auto totals = [&] {
+    Stats t;
+    for (auto& n : nats) {
+      const Stats s = n->GetStats();
+      t.mappings += s.mappings;
+      t.flows_expired += s.flows_expired;
+    }
+    return t;
+  };
+  const Stats before = totals();
   for (auto _ : state) one(true);
-  const Stats after = nat->GetStats();
+  const Stats after = totals();
   state.counters["Mflows_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()) / 1e6,
                          benchmark::Counter::kIsRate);
@@ -315,7 +338,7 @@ void BM_NewFlows(benchmark::State& state) {
       static_cast<double>(after.flows_expired - before.flows_expired);
   state.counters["dropped"] = static_cast<double>(dropped);
 }
-BENCHMARK(BM_NewFlows);
+BENCHMARK(BM_NewFlows)->Arg(1)->Arg(2)->ArgName("shards");
 
 // Fragments per second: 3000-byte UDP datagrams in three fragments from
 // 1024 established flows, each datagram with its own IP id, through virtual

@@ -737,9 +737,25 @@ void Nat::Impl::ProcessBatch(NamespaceId ns, std::span<Packet> pkts,
 
 // The full paths, out of line so that the fast path's return stays a
 // register move.
+// A CHECKSUM_PARTIAL packet (OffloadInfo::csum_partial) is made whole
+// before the full path reads or edits it.
+static void CompletePartialChecksum(Packet& p) {
+  OffloadInfo& o = p.offload;
+  o.csum_partial = false;
+  const size_t start = o.csum_start;
+  const size_t field = start + o.csum_offset;
+  if (field + 2 > p.len || start >= p.len) return;  // nonsense: as it is
+  uint16_t c = InternetChecksum({p.data + start, p.len - start});
+  if (c == 0 && o.csum_offset == 6) c = 0xffff;  // UDP: 0 is "none"
+  StoreBe16(p.data + field, c);
+}
+
 __attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
                                                         Packet& packet,
                                                         TimeMs now) {
+  if (packet.offload.csum_partial && packet.offload.needs_csum) {
+    CompletePartialChecksum(packet);
+  }
   if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
     return SegmentGso<Side::kInside>(ns, packet, now);
   }
@@ -747,6 +763,9 @@ __attribute__((noinline)) Verdict Nat::Impl::FullInside(NamespaceId ns,
 }
 __attribute__((noinline)) Verdict Nat::Impl::FullOutside(Packet& packet,
                                                          TimeMs now) {
+  if (packet.offload.csum_partial && packet.offload.needs_csum) {
+    CompletePartialChecksum(packet);
+  }
   if (gso_wire_ != 0 && gso_wire_ < packet.len && sink_ != nullptr) {
     return SegmentGso<Side::kOutside>(kInvalidNamespace, packet, now);
   }

@@ -142,14 +142,23 @@ struct Verdict {
 // Offload metadata that may ride with a packet (TUN with IFF_VNET_HDR, see
 // tun/tun_device.h). The engine reads gso_size only: a super-packet (up to
 // 64 KB of TCP, or UDP with USO) is translated once, and its MTU and DF
-// checks use its segments' size (headers + gso_size), not its length. Its
-// L4 checksum must be complete when it reaches the engine (an adapter
-// completes a CHECKSUM_PARTIAL one: needs_csum says it was partial, and
-// may be made partial again on the way out); the engine rewrites it
-// incrementally as any other. A helper that edits a super-packet sees it
-// as one TCP segment; one it grows is cut to the egress MTU in software.
+// checks use its segments' size (headers + gso_size), not its length.
+// A helper that edits a super-packet sees it as one TCP segment; one it
+// grows is cut to the egress MTU in software.
+//
+// The L4 checksum: needs_csum says the packet came CHECKSUM_PARTIAL and
+// leaves so (the adapter writes the pseudo-header sum of the packet as it
+// is then into the field at csum_start + csum_offset, and the receiver
+// sums the rest). With csum_partial clear the field is complete (an
+// adapter completed it) and the engine rewrites it incrementally as any
+// other. With csum_partial set the field holds the pseudo-header sum still:
+// the fast path leaves it to the adapter (no pass over the payload), and
+// whatever goes to the full path (helpers, ICMP errors, fragmentation,
+// software segmentation, first packets) is completed first and
+// csum_partial cleared. csum_partial without needs_csum is ignored.
 struct OffloadInfo {
   bool needs_csum = false;
+  bool csum_partial = false;
   uint16_t csum_start = 0;
   uint16_t csum_offset = 0;
   uint16_t gso_size = 0;

@@ -63,7 +63,8 @@ bool Coalescer::Parse(const uint8_t* data, uint32_t len,
 
 bool Coalescer::ChecksumOk(const uint8_t* data, uint32_t len,
                            const OffloadInfo& info) {
-  // A partial checksum Read() completed is right by construction.
+  // A partial checksum is the kernel's to compute (or one the engine
+  // completed): nothing to hide.
   if (info.needs_csum) return true;
   if (TransportChecksum(LoadBe32(data + 12), LoadBe32(data + 16), data[9],
                         {data + kIpHeader, len - kIpHeader}) == 0) {
@@ -123,10 +124,14 @@ void Coalescer::Start(Group* g, GatherWriter* out, uint8_t* data, uint32_t len,
   }
   g->parts.clear();
   g->parts.push_back({data, len});
+  g->infos.clear();
+  g->infos.push_back(info);
 }
 
-void Coalescer::Join(Group* g, uint8_t* data, const Shape& s) {
+void Coalescer::Join(Group* g, uint8_t* data, const OffloadInfo& info,
+                     const Shape& s) {
   g->parts.push_back({data + s.headers, s.payload});
+  g->infos.push_back(info);
   g->payload += s.payload;
   ++g->segments;
   g->next_id = static_cast<uint16_t>(g->next_id + 1);
@@ -192,7 +197,7 @@ void Coalescer::WriteGroup(Group* g) {
     uint8_t* head = payload - g->headers;
     const uint32_t len =
         g->headers + static_cast<uint32_t>(g->parts[i].iov_len);
-    g->out->WritePacket(head, len, OffloadInfo{});
+    g->out->WritePacket(head, len, g->infos[i]);
   }
 }
 
@@ -249,7 +254,7 @@ void Coalescer::Add(GatherWriter* out, uint8_t* data, uint32_t len,
   }
   Group* g = Find(out, s.key);
   if (g != nullptr && CanJoin(*g, data, len, s)) {
-    Join(g, data, s);
+    Join(g, data, info, s);
     return;
   }
   if (g != nullptr) {

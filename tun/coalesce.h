@@ -97,6 +97,7 @@ class Coalescer {
     bool psh = false;     // the last TCP segment had PSH
     bool closed = false;  // nothing more may join
     std::vector<struct iovec> parts;
+    std::vector<OffloadInfo> infos;  // each part's, as it came
   };
   // The shape of an IPv4 TCP/UDP packet that may join or start a group;
   // false for anything else (written as it is).
@@ -115,7 +116,7 @@ class Coalescer {
                const Shape& s) const;
   void Start(Group* g, GatherWriter* out, uint8_t* data, uint32_t len,
              const OffloadInfo& info, const Shape& s);
-  void Join(Group* g, uint8_t* data, const Shape& s);
+  void Join(Group* g, uint8_t* data, const OffloadInfo& info, const Shape& s);
   void WriteGroup(Group* g);
   Group* Find(GatherWriter* out, const Key& key);
   Group* FreeGroup();  // writes the oldest when all are open

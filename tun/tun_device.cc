@@ -269,22 +269,6 @@ TunDevice::~TunDevice() {
   if (fd_ >= 0) close(fd_);
 }
 
-namespace {
-
-// A partial checksum (the field holds the pseudo-header sum) made whole.
-void CompleteChecksum(uint8_t* buf, size_t len, const OffloadInfo& o) {
-  const size_t start = o.csum_start;
-  const size_t field = start + o.csum_offset;
-  if (field + 2 > len || start >= len) return;  // nonsense: left as it is
-  // The field holds the pseudo-header sum: the complement of the sum from
-  // csum_start to the end is the checksum.
-  uint16_t c = InternetChecksum({buf + start, len - start});
-  if (c == 0 && o.csum_offset == 6) c = 0xffff;  // UDP: 0 is "none"
-  StoreBe16(buf + field, c);
-}
-
-}  // namespace
-
 ssize_t TunDevice::Read(uint8_t* buf, size_t capacity, OffloadInfo* info) {
   for (;;) {
     ssize_t n;
@@ -311,7 +295,10 @@ ssize_t TunDevice::Read(uint8_t* buf, size_t capacity, OffloadInfo* info) {
           o.gso_size = hdr.gso_size;
         }
         if (o.needs_csum) {
-          CompleteChecksum(buf, static_cast<size_t>(n), o);
+          // Left partial: Write() seeds the field again for the kernel,
+          // and the engine completes it only where its full path reads
+          // the packet (no pass over every payload here).
+          o.csum_partial = true;
           ++counters_.rx_csum_completed;
         }
         if (o.gso_size != 0) ++counters_.rx_super_packets;

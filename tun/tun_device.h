@@ -81,9 +81,10 @@ class TunDevice : public GatherWriter {
   // One packet into `buf`. Returns its length, 0 when nothing is waiting,
   // -1 on an error (counted; errno says which). With offloads on, the
   // packet may be a super-packet (up to 64 KB, `info->gso_size` its
-  // segment payload size) and its L4 checksum is always complete: a
-  // partial one (CHECKSUM_PARTIAL) is completed here, `info->needs_csum`
-  // saying it was. `info` may be null without offloads.
+  // segment payload size), and its L4 checksum may be partial
+  // (CHECKSUM_PARTIAL: `info->needs_csum` and `info->csum_partial` set, the
+  // field holding the pseudo-header sum; the engine completes it where it
+  // must, see OffloadInfo). `info` must not be null with offloads.
   ssize_t Read(uint8_t* buf, size_t capacity, OffloadInfo* info = nullptr);
   // One packet out. A full queue or an error is a counted drop; returns
   // whether the packet was written.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/checksum.h"
 #include "engine/nat.h"
 #include "tests/unit/nat_fixture.h"
 #include "tests/unit/test_util.h"
@@ -167,6 +168,60 @@ TEST_F(OffloadTest, AHelperSeesASuperPacketAsTheSegmentsTheKernelMakes) {
   }
   EXPECT_EQ(seq, 1001u + 3500u);
   EXPECT_EQ(nat->GetStats().super_packets_segmented, 1u);
+}
+
+// As a TUN device hands it over when the stack offloads the checksum: the
+// L4 field holds the pseudo-header sum (CHECKSUM_PARTIAL), not completed.
+void MakePartial(std::vector<uint8_t>* b, OffloadInfo* o) {
+  uint8_t* p = b->data();
+  const uint32_t hl = uint32_t{p[0] & 0x0fu} * 4;
+  const uint32_t field = hl + (p[9] == kProtoTcp ? 16 : 6);
+  StoreBe16(p + field,
+            Fold(PseudoHeaderSum(LoadBe32(p + 12), LoadBe32(p + 16), p[9],
+                                 static_cast<uint32_t>(b->size() - hl))));
+  o->needs_csum = true;
+  o->csum_partial = true;
+  o->csum_start = static_cast<uint16_t>(hl);
+  o->csum_offset = static_cast<uint16_t>(field - hl);
+}
+
+TEST_F(OffloadTest, APartialChecksumIsCompletedWhereTheFullPathReadsIt) {
+  // A SYN (a first packet: the full path) handed over partial.
+  Buf b(Tcp("10.77.0.2", 40000, "203.0.113.2", 80, TCP::SYN, 1000));
+  std::vector<uint8_t> bytes = b.out();
+  OffloadInfo o;
+  MakePartial(&bytes, &o);
+  Buf partial(bytes);
+  partial.pkt.offload = o;
+  ASSERT_EQ(nat->ProcessInside(lan, partial.pkt, now).action,
+            Verdict::kForward);
+  EXPECT_FALSE(partial.pkt.offload.csum_partial);
+  EXPECT_TRUE(partial.pkt.offload.needs_csum);  // leaves partial again
+  EXPECT_TRUE(ChecksumsValid(partial.out()));   // complete, translated
+}
+
+TEST_F(OffloadTest, APartialChecksumIsLeftToTheAdapterOnTheFastPath) {
+  Connect(80);
+  std::vector<uint8_t> bytes = Big(80, 1001, 1000);
+  OffloadInfo o;
+  MakePartial(&bytes, &o);
+  Buf b(bytes);
+  b.pkt.offload = o;
+  ASSERT_EQ(nat->ProcessInside(lan, b.pkt, now).action, Verdict::kForward);
+  // Still partial: no pass over the payload was made.
+  EXPECT_TRUE(b.pkt.offload.csum_partial);
+  // What the adapter then does (the seed of the translated packet, then
+  // the kernel's sum) gives the right checksum.
+  std::vector<uint8_t> out = b.out();
+  OffloadInfo again;
+  MakePartial(&out, &again);
+  const uint32_t field = again.csum_start + again.csum_offset;
+  StoreBe16(out.data() + field,
+            InternetChecksum({out.data() + again.csum_start,
+                              out.size() - again.csum_start}));
+  EXPECT_TRUE(ChecksumsValid(out));
+  Tins::IP ip(out.data(), static_cast<uint32_t>(out.size()));
+  EXPECT_EQ(ip.src_addr(), Tins::IPv4Address("203.0.113.1"));
 }
 
 }  // namespace
