@@ -144,6 +144,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pkt.offload.needs_csum = true;
     pkt.offload.gso_type = 1;
     pkt.offload.gso_size = static_cast<uint16_t>(64 + (repair >> 3) * 32);
+    // Bit 7: the checksum is still partial (as a TUN device hands it over),
+    // its field at a TCP or UDP offset (bit 6) past a 20-byte header.
+    if (repair & 0x80) {
+      pkt.offload.csum_partial = true;
+      pkt.offload.csum_start = 20;
+      pkt.offload.csum_offset = (repair & 0x40) ? 16 : 6;
+    }
   }
   w.now += (ctl >> 3) * 250;
   const Verdict v =
